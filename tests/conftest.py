@@ -1,0 +1,80 @@
+"""Fixtures shared by every test: paths, an isolated TRADING_HOME, and a network guard."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
+
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+def _is_local(address: object) -> bool:
+    if not isinstance(address, tuple) or not address:
+        return True  # unix sockets and the like
+    host = address[0]
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    if not _is_local(address):
+        raise ConnectionRefusedError(f"tests may not reach the network: connect to {address!r}")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+    if not _is_local(address):
+        raise ConnectionRefusedError(f"tests may not reach the network: connect to {address!r}")
+    return _real_connect_ex(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection beyond loopback fails the test that made it."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real data in ../shared/data (read from there, never copied into the project)."""
+    assert SHARED_DATA.is_dir(), f"../shared/data is missing: {SHARED_DATA}"
+    return SHARED_DATA
+
+
+@pytest.fixture
+def trading_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated TRADING_HOME with no config file and no leaking TRADING_* overrides."""
+    for var in list(os.environ):
+        if var.startswith("TRADING_"):
+            monkeypatch.delenv(var)
+    home = tmp_path / "trading_home"
+    home.mkdir()
+    monkeypatch.setenv("TRADING_HOME", str(home))
+    from trading_core import config
+
+    config.get_config.cache_clear()
+    yield home
+    config.get_config.cache_clear()

@@ -1,0 +1,1 @@
+"""Market data sources: sim (seeded, offline), replay (files), ccxt (any exchange)."""

@@ -1,0 +1,164 @@
+"""The DuckDB warehouse: raw table definitions and the one way rows are written.
+
+Only Dagster runs write the warehouse (pool ``duckdb_warehouse``, limit 1). Every write
+replaces a slice (a partition, a snapshot) in one transaction, so a re-run gives identical
+rows and a failure commits nothing. All timestamps are naive UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+RAW_TABLES: dict[str, str] = {
+    "raw.ohlcv": """
+        exchange VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,
+        timeframe VARCHAR NOT NULL,
+        ts TIMESTAMP NOT NULL,          -- candle open time (event time)
+        open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE,
+        source VARCHAR NOT NULL,        -- sim | replay | ccxt
+        ingested_at TIMESTAMP NOT NULL  -- when we learned it
+    """,
+    "raw.ohlcv_quarantine": """
+        exchange VARCHAR, symbol VARCHAR, timeframe VARCHAR, ts TIMESTAMP,
+        open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE,
+        source VARCHAR, ingested_at TIMESTAMP,
+        partition_key VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL
+    """,
+    "raw.order_book_snapshots": """
+        exchange VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,
+        snapshot_ts TIMESTAMP NOT NULL,
+        side VARCHAR NOT NULL,          -- bid | ask
+        level INTEGER NOT NULL,         -- 0 = best
+        price DOUBLE, amount DOUBLE,
+        source VARCHAR NOT NULL,
+        ingested_at TIMESTAMP NOT NULL
+    """,
+    "raw.order_book_quarantine": """
+        exchange VARCHAR, symbol VARCHAR, snapshot_ts TIMESTAMP, side VARCHAR,
+        level INTEGER, price DOUBLE, amount DOUBLE, source VARCHAR, ingested_at TIMESTAMP,
+        partition_key VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL
+    """,
+    "raw.reddit_posts": """
+        post_id VARCHAR NOT NULL,
+        subreddit VARCHAR,
+        title VARCHAR,
+        selftext VARCHAR,
+        url VARCHAR,
+        score INTEGER,
+        num_comments INTEGER,
+        author_hash VARCHAR,            -- pseudonym, never the user name
+        published_at TIMESTAMP NOT NULL,
+        symbols VARCHAR,                -- comma-separated base assets mentioned (BTC,ETH)
+        sentiment_compound DOUBLE, sentiment_pos DOUBLE, sentiment_neu DOUBLE, sentiment_neg DOUBLE,
+        source VARCHAR NOT NULL,        -- praw | replay
+        ingested_at TIMESTAMP NOT NULL
+    """,
+    "raw.x_posts": """
+        post_id VARCHAR NOT NULL,
+        text VARCHAR,
+        published_at TIMESTAMP NOT NULL,
+        symbols VARCHAR,
+        sentiment_compound DOUBLE, sentiment_pos DOUBLE, sentiment_neu DOUBLE, sentiment_neg DOUBLE,
+        source VARCHAR NOT NULL,        -- tweepy | replay
+        ingested_at TIMESTAMP NOT NULL
+    """,
+    "raw.news_items": """
+        item_id VARCHAR NOT NULL,       -- guid, else link
+        feed VARCHAR,
+        title VARCHAR,
+        summary VARCHAR,
+        link VARCHAR,
+        published_at TIMESTAMP NOT NULL,
+        symbols VARCHAR,
+        sentiment_compound DOUBLE, sentiment_pos DOUBLE, sentiment_neu DOUBLE, sentiment_neg DOUBLE,
+        source VARCHAR NOT NULL,        -- feedparser
+        ingested_at TIMESTAMP NOT NULL
+    """,
+    "raw.onchain_metrics": """
+        asset VARCHAR NOT NULL,         -- BTC, UNI, ...
+        metric VARCHAR NOT NULL,
+        ts TIMESTAMP NOT NULL,          -- the day/instant the value describes
+        value DOUBLE,
+        source VARCHAR NOT NULL,        -- http | replay
+        ingested_at TIMESTAMP NOT NULL
+    """,
+    "raw.quarantine": """
+        asset_key VARCHAR NOT NULL,     -- which raw asset rejected the row
+        partition_key VARCHAR,
+        reason VARCHAR NOT NULL,
+        payload VARCHAR,                -- the rejected record as JSON
+        ingested_at TIMESTAMP NOT NULL
+    """,
+}
+
+
+def table_columns(table: str) -> list[str]:
+    """Column names of a raw table, in DDL order."""
+    names = []
+    for line in RAW_TABLES[table].splitlines():
+        code = line.split("--", 1)[0]
+        for part in code.split(","):
+            words = part.split()
+            if len(words) >= 2 and words[0].isidentifier():
+                names.append(words[0])
+    return names
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    for table, columns in RAW_TABLES.items():
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+
+
+@contextmanager
+def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn = duckdb.connect(str(path), read_only=read_only)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def replace_slice(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame,
+    where: str,
+    params: list[Any] | None = None,
+) -> int:
+    """Delete the rows of ``table`` matching ``where`` and insert ``frame``, in one transaction.
+
+    ``frame`` must have exactly the table's columns (any order). Returns the rows inserted.
+    """
+    columns = table_columns(table)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{table}: frame lacks columns {missing}")
+    data = frame[columns]
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(f"DELETE FROM {table} WHERE {where}", params or [])
+        if len(data):
+            conn.register("_replace_slice_rows", data)
+            try:
+                conn.execute(
+                    f"INSERT INTO {table} ({', '.join(columns)}) "
+                    f"SELECT {', '.join(columns)} FROM _replace_slice_rows"
+                )
+            finally:
+                conn.unregister("_replace_slice_rows")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(data)
