@@ -77,6 +77,8 @@ class SocialConfig(_Model):
     subreddits: list[str] = Field(default_factory=lambda: ["cryptocurrency", "bitcoin"])
     x_query: str = "(#BTC OR #bitcoin OR #crypto) -is:retweet lang:en"
     max_items: int = Field(default=200, ge=1)
+    # The shared Reddit scrape stores naive local times of its scraper (UTC+1).
+    reddit_source_timezone: str = "Africa/Casablanca"
 
 
 class NewsConfig(_Model):
@@ -160,6 +162,7 @@ ENV_OVERRIDES: dict[str, tuple[str, Any]] = {
     "TRADING_SIM_SEED": ("market.sim_seed", int),
     "TRADING_SOCIAL_SOURCE": ("social.source", str),
     "TRADING_SOCIAL_DIR": ("social.replay_dir", str),
+    "TRADING_REDDIT_TIMEZONE": ("social.reddit_source_timezone", str),
     "TRADING_NEWS_FEEDS": ("news.feeds", _csv),
     "TRADING_ONCHAIN_SOURCE": ("onchain.source", str),
     "TRADING_ONCHAIN_DIR": ("onchain.replay_dir", str),
@@ -260,6 +263,11 @@ class Paths:
     @property
     def reports(self) -> Path:
         return self.home / "reports"
+
+    @property
+    def samples(self) -> Path:
+        """Embedded offline samples, regenerated for recent days (never copies of shared data)."""
+        return self.home / "samples"
 
     @property
     def dagster_home(self) -> Path:

@@ -1,4 +1,4 @@
-"""The DuckDB warehouse: raw table definitions and the one way rows are written.
+"""The DuckDB warehouse: the tables Python assets write and the one way rows are written.
 
 Only Dagster runs write the warehouse (pool ``duckdb_warehouse``, limit 1). Every write
 replaces a slice (a partition, a snapshot) in one transaction, so a re-run gives identical
@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-RAW_TABLES: dict[str, str] = {
+TABLES: dict[str, str] = {
     "raw.ohlcv": """
         exchange VARCHAR NOT NULL,
         symbol VARCHAR NOT NULL,
@@ -92,6 +92,33 @@ RAW_TABLES: dict[str, str] = {
         source VARCHAR NOT NULL,        -- http | replay
         ingested_at TIMESTAMP NOT NULL
     """,
+    "raw.partition_checks": """
+        asset_key VARCHAR NOT NULL,     -- raw/ohlcv, raw/order_book_snapshots, ...
+        partition_key VARCHAR NOT NULL, -- 2025-01-02|BTC-USDT
+        check_name VARCHAR NOT NULL,
+        passed BOOLEAN NOT NULL,
+        severity VARCHAR NOT NULL,      -- ERROR blocks downstream signals; WARN flags
+        failing_count BIGINT,
+        checked_at TIMESTAMP NOT NULL
+    """,
+    "strategy.order_intents": """
+        intent_id VARCHAR NOT NULL,     -- deterministic: the same bar never gives two intents
+        strategy VARCHAR NOT NULL,
+        exchange VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,
+        timeframe VARCHAR NOT NULL,
+        bar_ts TIMESTAMP NOT NULL,      -- open time of the decision bar
+        decided_at TIMESTAMP NOT NULL,  -- the bar's close: when the decision was knowable
+        side VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,        -- open | close
+        order_type VARCHAR NOT NULL,
+        notional DOUBLE, quantity DOUBLE, limit_price DOUBLE,
+        reference_price DOUBLE,
+        stop_loss DOUBLE, take_profit DOUBLE, trailing_stop_pct DOUBLE,
+        reasons VARCHAR,                -- JSON: why the strategy decided
+        run_id VARCHAR,                 -- the Dagster run that evaluated the bar
+        evaluated_at TIMESTAMP NOT NULL
+    """,
     "raw.quarantine": """
         asset_key VARCHAR NOT NULL,     -- which raw asset rejected the row
         partition_key VARCHAR,
@@ -103,9 +130,9 @@ RAW_TABLES: dict[str, str] = {
 
 
 def table_columns(table: str) -> list[str]:
-    """Column names of a raw table, in DDL order."""
+    """Column names of a table, in DDL order."""
     names = []
-    for line in RAW_TABLES[table].splitlines():
+    for line in TABLES[table].splitlines():
         code = line.split("--", 1)[0]
         for part in code.split(","):
             words = part.split()
@@ -115,8 +142,9 @@ def table_columns(table: str) -> list[str]:
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
-    for table, columns in RAW_TABLES.items():
+    for schema in sorted({table.split(".")[0] for table in TABLES}):
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    for table, columns in TABLES.items():
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
 
 
@@ -127,6 +155,42 @@ def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDB
         yield conn
     finally:
         conn.close()
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Commit everything written inside, or nothing."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def replace_rows(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame,
+    where: str,
+    params: list[Any] | None = None,
+) -> int:
+    """Delete the rows of ``table`` matching ``where`` and insert ``frame`` (no transaction
+    control: call inside ``transaction``). ``frame`` must have the table's columns."""
+    columns = table_columns(table)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{table}: frame lacks columns {missing}")
+    conn.execute(f"DELETE FROM {table} WHERE {where}", params or [])
+    if len(frame):
+        conn.register("_replace_rows", frame[columns])
+        try:
+            names = ", ".join(columns)
+            conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _replace_rows")
+        finally:
+            conn.unregister("_replace_rows")
+    return len(frame)
 
 
 def replace_slice(
@@ -140,25 +204,5 @@ def replace_slice(
 
     ``frame`` must have exactly the table's columns (any order). Returns the rows inserted.
     """
-    columns = table_columns(table)
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{table}: frame lacks columns {missing}")
-    data = frame[columns]
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.execute(f"DELETE FROM {table} WHERE {where}", params or [])
-        if len(data):
-            conn.register("_replace_slice_rows", data)
-            try:
-                conn.execute(
-                    f"INSERT INTO {table} ({', '.join(columns)}) "
-                    f"SELECT {', '.join(columns)} FROM _replace_slice_rows"
-                )
-            finally:
-                conn.unregister("_replace_slice_rows")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return len(data)
+    with transaction(conn):
+        return replace_rows(conn, table, frame, where, params)

@@ -1,0 +1,29 @@
+"""Every dbt model as an asset; dbt tests become asset checks. A warehouse writer: pool
+``duckdb_warehouse``."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from trading_core.config import get_config
+from trading_pipelines.dbt import DBT_PROJECT, TRANSLATOR
+
+
+def dbt_vars() -> dict[str, object]:
+    """Configuration dbt models read with var(): signal weights, thresholds, starting cash."""
+    cfg = get_config()
+    return {"starting_cash": cfg.executor.starting_cash}
+
+
+@dbt_assets(
+    manifest=DBT_PROJECT.manifest_path,
+    project=DBT_PROJECT,
+    dagster_dbt_translator=TRANSLATOR,
+    pool="duckdb_warehouse",
+    retry_policy=dg.RetryPolicy(max_retries=1, delay=5),
+)
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context).stream()

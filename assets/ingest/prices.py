@@ -1,0 +1,222 @@
+"""raw/ohlcv: closed candles per exchange/symbol/timeframe, partitioned daily x symbol.
+
+One run may cover many partitions (a year of one symbol is one run: single-run backfill
+policy). Everything is fetched and validated first; then the run's partitions are replaced
+in ONE warehouse transaction, so a failure commits nothing and a re-run gives identical rows.
+Bad rows never reach raw.ohlcv silently: they go to raw.ohlcv_quarantine with their reason,
+and every Great Expectations check reports one result with failing counts and examples. A
+failed blocking check keeps that partition out of the signals (stg_ohlcv filters on
+raw.partition_checks) and blocks downstream assets of the run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from trading_core.market.ingest import fetch_window
+from trading_core.quality import OHLCV_CHECKS, quarantine_ohlcv, validate_ohlcv
+from trading_core.timeframes import timeframe_delta, utc_now
+from trading_core.warehouse import ensure_schema, replace_rows, transaction
+from trading_pipelines.partitions import day_window, split_key
+from trading_pipelines.resources.market import MarketDataResource
+
+OHLCV_KEY = dg.AssetKey(["raw", "ohlcv"])
+
+
+def check_specs(asset_key: dg.AssetKey, checks: dict[str, str]) -> list[dg.AssetCheckSpec]:
+    """One check per expectation; ERROR checks block downstream assets."""
+    return [
+        dg.AssetCheckSpec(name, asset=asset_key, blocking=severity == "error")
+        for name, severity in checks.items()
+    ]
+
+
+def check_results(
+    asset_key: dg.AssetKey,
+    outcomes_by_partition: dict[str, list],
+) -> list[dg.AssetCheckResult]:
+    """Fold per-partition outcomes into one result per check, naming the failing partitions."""
+    merged: dict[str, dict] = {}
+    for partition, outcomes in outcomes_by_partition.items():
+        for o in outcomes:
+            entry = merged.setdefault(
+                o.name,
+                {
+                    "severity": o.severity,
+                    "failing": 0,
+                    "partitions": [],
+                    "examples": [],
+                    "description": o.description,
+                },
+            )
+            if not o.passed:
+                entry["failing"] += int(o.failing_count)
+                entry["partitions"].append(partition)
+                entry["examples"].extend(o.examples[: max(0, 5 - len(entry["examples"]))])
+    results = []
+    for name, entry in merged.items():
+        passed = not entry["partitions"]
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=asset_key,
+                check_name=name,
+                passed=passed,
+                severity=(
+                    dg.AssetCheckSeverity.ERROR
+                    if entry["severity"] == "error"
+                    else dg.AssetCheckSeverity.WARN
+                ),
+                description=entry["description"],
+                metadata={
+                    "failing_count": entry["failing"],
+                    "failing_partitions": dg.MetadataValue.json(entry["partitions"][:50]),
+                    "partitions_checked": len(outcomes_by_partition),
+                    "examples": dg.MetadataValue.json(
+                        json.loads(json.dumps(entry["examples"], default=str))
+                    ),
+                },
+            )
+        )
+    return results
+
+
+def partition_check_rows(
+    asset_key: str, outcomes_by_partition: dict[str, list], checked_at: datetime
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "asset_key": asset_key,
+                "partition_key": partition,
+                "check_name": o.name,
+                "passed": bool(o.passed),
+                "severity": o.severity.upper(),
+                "failing_count": int(o.failing_count),
+                "checked_at": checked_at,
+            }
+            for partition, outcomes in outcomes_by_partition.items()
+            for o in outcomes
+        ]
+    )
+
+
+def build_ohlcv_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=OHLCV_KEY,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool="duckdb_warehouse",
+        group_name="ingest",
+        kinds={"duckdb", "python"},
+        check_specs=check_specs(OHLCV_KEY, OHLCV_CHECKS),
+        description=(
+            "Closed OHLCV candles for every configured exchange and timeframe, one partition "
+            "per day and symbol. Source: sim | replay | ccxt (TRADING_MARKET_SOURCE)."
+        ),
+    )
+    def ohlcv(
+        context: dg.AssetExecutionContext,
+        market: MarketDataResource,
+        warehouse: DuckDBResource,
+    ) -> dg.MaterializeResult:
+        cfg = market.market_config()
+        source = market.client()
+        now = utc_now()
+        ingested_at = now
+        frames: dict[str, pd.DataFrame] = {}
+        outcomes: dict[str, list] = {}
+        gaps: dict[str, list] = defaultdict(list)
+        with warehouse.get_connection() as conn:
+            ensure_schema(conn)
+            for key in context.partition_keys:
+                day, symbol = split_key(key)
+                start, end = day_window(day)
+                parts = []
+                for exchange in cfg.exchanges:
+                    for timeframe in cfg.timeframes:
+                        window = fetch_window(
+                            source,
+                            exchange,
+                            symbol,
+                            timeframe,
+                            start,
+                            end,
+                            now,
+                            refetch=cfg.refetch_candles,
+                        )
+                        parts.append(window.frame)
+                        if window.gaps:
+                            gaps[key].extend(
+                                {"series": f"{exchange}|{symbol}|{timeframe}", **g.as_dict()}
+                                for g in window.gaps
+                            )
+                received = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+                received["source"] = source.name
+                received["ingested_at"] = ingested_at
+                outcomes[key] = (
+                    [
+                        outcome
+                        for timeframe, series in received.groupby("timeframe", sort=False)
+                        for outcome in validate_ohlcv(
+                            series, timeframe, cfg.max_gap_ratio, cfg.max_abs_log_return
+                        )
+                    ]
+                    if len(received)
+                    else validate_ohlcv(
+                        received, cfg.timeframes[0], cfg.max_gap_ratio, cfg.max_abs_log_return
+                    )
+                )
+                frames[key] = received
+            rows_written = quarantined_rows = 0
+            latest: dict[str, str] = {}
+            with transaction(conn):
+                for key, received in frames.items():
+                    day, symbol = split_key(key)
+                    start, end = day_window(day)
+                    clean, bad = quarantine_ohlcv(received)
+                    clean = clean.sort_values(["exchange", "timeframe", "ts"], kind="mergesort")
+                    rows_written += replace_rows(
+                        conn,
+                        "raw.ohlcv",
+                        clean,
+                        "symbol = ? and ts >= ? and ts < ?",
+                        [symbol, start, end],
+                    )
+                    bad = bad.assign(partition_key=key)
+                    quarantined_rows += replace_rows(
+                        conn, "raw.ohlcv_quarantine", bad, "partition_key = ?", [key]
+                    )
+                    for (exchange, timeframe), series in clean.groupby(["exchange", "timeframe"]):
+                        name = f"{exchange}|{symbol}|{timeframe}"
+                        ts = series["ts"].max().to_pydatetime().isoformat()
+                        latest[name] = max(latest.get(name, ""), ts)
+                replace_rows(
+                    conn,
+                    "raw.partition_checks",
+                    partition_check_rows(OHLCV_KEY.to_user_string(), outcomes, now),
+                    f"asset_key = ? and partition_key in ({', '.join('?' * len(outcomes))})",
+                    [OHLCV_KEY.to_user_string(), *outcomes],
+                )
+        return dg.MaterializeResult(
+            metadata={
+                "partitions": len(frames),
+                "rows": rows_written,
+                "quarantined_rows": quarantined_rows,
+                "source": source.name,
+                "latest_bars": dg.MetadataValue.json(latest),
+                "gaps": dg.MetadataValue.json(dict(gaps)),
+                "closed_candle_rule": (
+                    f"only candles with ts + timeframe <= {now.isoformat()} (UTC) are stored"
+                ),
+                "bar_close_lag": str(timeframe_delta(min(cfg.timeframes, key=timeframe_delta))),
+            },
+            check_results=check_results(OHLCV_KEY, outcomes),
+        )
+
+    return ohlcv

@@ -1,0 +1,204 @@
+"""strategy/order_intents: evaluate the live strategy on new bars and hand intents to the
+executor's ledger.
+
+The strategy object is the one the backtester runs (``trading_core.strategies``): the live
+path calls ``decide`` on the bars known at the decision time, which is derived from the same
+vectorised ``signals`` the backtester uses. Bars come from ``fct_signals``, so a bar whose
+partition failed a blocking quality check is never traded on: it is skipped, with the
+reason in the metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from executor.intents import OrderIntent, make_intent_id
+from trading_core.timeframes import timeframe_delta, utc_now
+from trading_core.warehouse import ensure_schema, replace_rows, transaction
+from trading_pipelines.resources.ledger import LedgerResource
+from trading_pipelines.resources.strategy import StrategyResource
+
+INTENTS_KEY = dg.AssetKey(["strategy", "order_intents"])
+SIGNALS_KEY = dg.AssetKey(["fct_signals"])
+
+
+@dataclass(frozen=True)
+class BarRef:
+    """One bar to evaluate: ``exchange|symbol|timeframe|open time (ISO)``."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    ts: datetime
+
+    @classmethod
+    def parse(cls, text: str) -> BarRef:
+        parts = text.split("|")
+        if len(parts) != 4:
+            raise ValueError(f"bar reference {text!r} must be exchange|symbol|timeframe|ts")
+        exchange, symbol, timeframe, ts = parts
+        return cls(exchange, symbol, timeframe, datetime.fromisoformat(ts))
+
+    def __str__(self) -> str:
+        return f"{self.exchange}|{self.symbol}|{self.timeframe}|{self.ts.isoformat()}"
+
+
+class EvaluationConfig(dg.Config):
+    """Bars to evaluate (set by the new-bar sensor). Empty: the latest bar of every series
+    of the strategy's timeframe."""
+
+    bars: list[str] = []
+
+
+def _load_bars(conn, bar: BarRef, lookback: int) -> pd.DataFrame:
+    """The last ``lookback`` bars known when ``bar`` closed (point in time)."""
+    return (
+        conn.execute(
+            """
+        select *
+        from signals.fct_signals
+        where exchange = ? and symbol = ? and timeframe = ? and ts <= ?
+        order by ts desc
+        limit ?
+        """,
+            [bar.exchange, bar.symbol, bar.timeframe, bar.ts, lookback],
+        )
+        .df()
+        .iloc[::-1]
+        .reset_index(drop=True)
+    )
+
+
+def _latest_bars(conn, timeframe: str) -> list[BarRef]:
+    rows = conn.execute(
+        "select exchange, symbol, max(ts) from signals.fct_signals "
+        "where timeframe = ? group by 1, 2 order by 1, 2",
+        [timeframe],
+    ).fetchall()
+    return [BarRef(exchange, symbol, timeframe, ts) for exchange, symbol, ts in rows]
+
+
+def _intent_for(
+    bar: BarRef, decision, strategy_cfg: StrategyResource, equity: float, close: float
+) -> OrderIntent:
+    action = decision.action
+    side = decision.side
+    notional = None
+    if action == "open":
+        fraction = decision.size_fraction or strategy_cfg.position_fraction
+        notional = round(equity * min(fraction, strategy_cfg.position_fraction), 8)
+    stop = decision.stop_loss
+    take = decision.take_profit
+    if action == "open" and side == "buy":
+        stop = stop or close * (1.0 - strategy_cfg.stop_loss_pct)
+        take = take or close * (1.0 + strategy_cfg.take_profit_pct)
+    return OrderIntent(
+        intent_id=make_intent_id(
+            strategy_cfg.name, bar.exchange, bar.symbol, bar.timeframe, bar.ts, action
+        ),
+        strategy=strategy_cfg.name,
+        exchange=bar.exchange,
+        symbol=bar.symbol,
+        timeframe=bar.timeframe,
+        bar_ts=bar.ts,
+        decided_at=bar.ts + timeframe_delta(bar.timeframe),
+        side=side,
+        action=action,
+        order_type=decision.order_type,
+        notional=notional,
+        limit_price=decision.limit_price,
+        reference_price=close,
+        stop_loss=stop,
+        take_profit=take,
+        trailing_stop_pct=strategy_cfg.trailing_stop_pct if action == "open" else None,
+        reasons=decision.reason,
+    )
+
+
+@dg.asset(
+    key=INTENTS_KEY,
+    deps=[SIGNALS_KEY],
+    group_name="strategy",
+    kinds={"python", "duckdb"},
+    pool="duckdb_warehouse",
+    description=(
+        "Order intents from evaluating the live strategy on each new bar. Written to the "
+        "executor's ledger (idempotent intent ids: a bar never yields two intents) and to "
+        "strategy.order_intents in the warehouse with the strategy's reasons."
+    ),
+)
+def order_intents(
+    context: dg.AssetExecutionContext,
+    config: EvaluationConfig,
+    warehouse: DuckDBResource,
+    ledger: LedgerResource,
+    strategy: StrategyResource,
+) -> dg.MaterializeResult:
+    live = strategy.build()
+    lookback = max(strategy.lookback_bars, live.warmup + 2)
+    evaluated_at = utc_now()
+    intents: list[OrderIntent] = []
+    outcomes: list[dict[str, str]] = []
+    with ledger.open() as book, warehouse.get_connection() as conn:
+        ensure_schema(conn)
+        bars = [BarRef.parse(b) for b in config.bars] or _latest_bars(conn, strategy.timeframe)
+        account = book.account(strategy.quote_currency)
+        equity = account.equity if account.equity > 0 else strategy.starting_cash
+        held = {(p.exchange, p.symbol) for p in book.open_positions()}
+        for bar in bars:
+            history = _load_bars(conn, bar, lookback)
+            if history.empty or history["ts"].iloc[-1] != pd.Timestamp(bar.ts):
+                outcomes.append(
+                    {
+                        "bar": str(bar),
+                        "outcome": "skipped: bar not in fct_signals "
+                        "(missing, or its partition failed a blocking check)",
+                    }
+                )
+                continue
+            decision = live.decide(history, in_position=(bar.exchange, bar.symbol) in held)
+            if decision is None:
+                outcomes.append({"bar": str(bar), "outcome": "no action"})
+                continue
+            intent = _intent_for(bar, decision, strategy, equity, float(history["close"].iloc[-1]))
+            intents.append(intent)
+            outcomes.append({"bar": str(bar), "outcome": f"{intent.action} {intent.side}"})
+        new = book.add_intents(intents)
+        frame = pd.DataFrame([i.to_row() for i in intents])
+        if not frame.empty:
+            frame["run_id"] = context.run.run_id
+            frame["evaluated_at"] = evaluated_at
+            with transaction(conn):
+                replace_rows(
+                    conn,
+                    "strategy.order_intents",
+                    frame,
+                    f"intent_id in ({', '.join('?' * len(frame))})",
+                    list(frame["intent_id"]),
+                )
+    for outcome in outcomes:
+        context.log.info(f"{outcome['bar']}: {outcome['outcome']}")
+    return dg.MaterializeResult(
+        metadata={
+            "strategy": strategy.name,
+            "bars_evaluated": len(bars),
+            "intents": len(intents),
+            "new_intents": new,
+            "equity_used_for_sizing": equity,
+            "outcomes": dg.MetadataValue.json(outcomes),
+            "intent_rows": dg.MetadataValue.md(
+                frame.drop(columns=["reasons"]).to_markdown(index=False)
+                if not frame.empty
+                else "no intents"
+            ),
+            "reasons": dg.MetadataValue.json(
+                {i.intent_id: json.loads(json.dumps(i.reasons, default=str)) for i in intents}
+            ),
+        }
+    )

@@ -1,0 +1,8 @@
+select
+    asset,
+    metric,
+    ts,
+    value,
+    source,
+    ingested_at
+from {{ source('raw', 'onchain_metrics') }}

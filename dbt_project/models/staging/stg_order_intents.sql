@@ -1,0 +1,22 @@
+select
+    intent_id,
+    strategy,
+    exchange,
+    symbol,
+    timeframe,
+    bar_ts,
+    decided_at,
+    side,
+    action,
+    order_type,
+    notional,
+    quantity,
+    limit_price,
+    reference_price,
+    stop_loss,
+    take_profit,
+    trailing_stop_pct,
+    reasons,
+    run_id,
+    evaluated_at
+from {{ source('strategy', 'order_intents') }}

@@ -1,0 +1,48 @@
+"""Partitions: daily x symbol for market data; the symbol universe comes from configuration."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+
+from trading_core.config import MarketConfig
+from trading_core.timeframes import key_to_symbol, symbol_to_key
+
+DATE_DIMENSION = "date"
+SYMBOL_DIMENSION = "symbol"
+
+
+def market_partitions(cfg: MarketConfig) -> dg.MultiPartitionsDefinition:
+    """``2025-01-02|BTC-USDT``: one day of one symbol (every configured exchange/timeframe)."""
+    return dg.MultiPartitionsDefinition(
+        {
+            DATE_DIMENSION: dg.DailyPartitionsDefinition(
+                start_date=cfg.start_date.isoformat(), end_offset=1
+            ),
+            SYMBOL_DIMENSION: dg.StaticPartitionsDefinition(
+                [symbol_to_key(s) for s in cfg.symbols]
+            ),
+        }
+    )
+
+
+def split_key(partition_key: str | dg.MultiPartitionKey) -> tuple[date, str]:
+    """``2025-01-02|BTC-USDT`` -> (date(2025, 1, 2), 'BTC/USDT')."""
+    if isinstance(partition_key, dg.MultiPartitionKey):
+        keys = partition_key.keys_by_dimension
+    else:
+        parts = str(partition_key).split("|")
+        if len(parts) != 2:
+            raise ValueError(f"partition key {partition_key!r} is not of the form DATE|BASE-QUOTE")
+        keys = dict(zip((DATE_DIMENSION, SYMBOL_DIMENSION), parts, strict=True))
+    return date.fromisoformat(keys[DATE_DIMENSION]), key_to_symbol(keys[SYMBOL_DIMENSION])
+
+
+def partition_key_for(day: date, symbol: str) -> str:
+    return f"{day.isoformat()}|{symbol_to_key(symbol)}"
+
+
+def day_window(day: date) -> tuple[datetime, datetime]:
+    start = datetime(day.year, day.month, day.day)
+    return start, start + timedelta(days=1)

@@ -1,0 +1,2 @@
+"""Resources: each source has a live and an offline backend behind one interface, chosen by
+configuration (``TradingConfig``), never by test switches inside assets."""

@@ -1,0 +1,39 @@
+"""Prices and order books from sim (seeded, offline), replay (files) or ccxt (any exchange)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import dagster as dg
+from pydantic import BaseModel
+
+from trading_core.config import MarketConfig
+from trading_core.market.base import MarketSource
+from trading_pipelines.resources.base import ConfigSection
+
+
+class MarketDataResource(ConfigSection, dg.ConfigurableResource):
+    """One market-data interface; ``source`` picks the backend: sim | replay | ccxt."""
+
+    section: ClassVar[type[BaseModel]] = MarketConfig
+
+    source: str
+    exchanges: list[str]
+    symbols: list[str]
+    timeframes: list[str]
+    start_date: str
+    replay_dir: str | None
+    sim_seed: int
+    order_book_depth: int
+    refetch_candles: int
+    max_gap_ratio: float
+    max_abs_log_return: float
+
+    def market_config(self) -> MarketConfig:
+        """Validated settings (a bad value names the field and the allowed values)."""
+        return self.settings()  # type: ignore[return-value]
+
+    def client(self) -> MarketSource:
+        from trading_core.market.factory import make_market_source
+
+        return make_market_source(self.market_config())
