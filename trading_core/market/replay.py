@@ -1,0 +1,343 @@
+"""Replay backend: candles (and order-book snapshots) from files, with the semantics of the
+live backends.
+
+Layout (the one of ``../shared/data/market``): ``{exchange}_{BASEQUOTE}_{timeframe}.csv`` or
+``.parquet`` with columns ``timestamp,open,high,low,close,volume``; ``timestamp`` is the candle
+OPEN time, ISO-8601 UTC (naive ISO strings are read as UTC, integers as epoch milliseconds).
+File symbols map to unified ones with a list of known quote currencies (``BTCUSDT`` ->
+``BTC/USDT``; a ``PERP`` suffix marks a linear perpetual: ``XRPUSDTPERP`` -> ``XRP/USDT:USDT``).
+Files whose names do not follow the layout are ignored (they are not candles, e.g. funding).
+
+Semantics shared with sim and ccxt: only closed candles relative to ``now`` (``now=None``
+replays everything), real gaps stay gaps (never filled). Unlike the live backends, rows come
+back **in file order**, duplicates included: the replayed file is the "exchange", and the
+quality checks must be able to see a shuffled or duplicated file. The warehouse writer sorts;
+the checks report.
+
+Order books: a recorded snapshot (``{exchange}_{BASEQUOTE}_depth_{date}.json`` in the order
+book directory, with ``bids``/``asks`` as ``[price, amount]`` best first and a ``timestamp``)
+is used when one was taken less than ``max_snapshot_age`` before the requested instant;
+otherwise the book is **synthesized** around the last closed candle's close with the sim's
+book model and its ``source`` says ``replay:synthetic``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from trading_core.market.base import OHLCV_COLUMNS, MarketDataError, empty_ohlcv
+from trading_core.market.sim import (
+    SourcedOrderBook,
+    naive_utc,
+    stable_hash,
+    synthesize_book,
+    tick_for_price,
+)
+from trading_core.timeframes import TIMEFRAME_SECONDS, timeframe_delta
+
+# Longest first, so USDT wins over USD and FDUSD over USD.
+KNOWN_QUOTES: tuple[str, ...] = tuple(
+    sorted(
+        (
+            "USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USDP", "DAI", "USD", "EUR", "GBP",
+            "TRY", "BRL", "JPY", "AUD", "BTC", "ETH", "BNB",
+        ),
+        key=len,
+        reverse=True,
+    )
+)  # fmt: skip
+PERP_SUFFIX = "PERP"
+PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+SYNTHETIC_SOURCE = "replay:synthetic"
+
+_CANDLE_FILE = re.compile(
+    r"^(?P<exchange>[a-z0-9]+)_(?P<pair>[A-Z0-9]+)_(?P<timeframe>[0-9]+[mhd])\.(?P<ext>csv|parquet)$"
+)
+_DEPTH_FILE = re.compile(r"^(?P<exchange>[a-z0-9]+)_(?P<pair>[A-Z0-9]+)_depth_[0-9]+\.json$")
+_SNAPSHOT_TIME_KEYS = ("timestamp", "ts", "last_tob_timestamp")
+
+
+class ReplaySeries(NamedTuple):
+    exchange: str
+    symbol: str
+    timeframe: str
+
+
+def file_symbol_to_unified(pair: str) -> str:
+    """``BTCUSDT`` -> ``BTC/USDT``; ``XRPUSDTPERP`` -> ``XRP/USDT:USDT`` (linear perpetual)."""
+    perp = pair.endswith(PERP_SUFFIX) and len(pair) > len(PERP_SUFFIX)
+    core = pair[: -len(PERP_SUFFIX)] if perp else pair
+    for quote in KNOWN_QUOTES:
+        if core.endswith(quote) and len(core) > len(quote):
+            base = core[: -len(quote)]
+            return f"{base}/{quote}:{quote}" if perp else f"{base}/{quote}"
+    raise ValueError(f"cannot split {pair!r} into base and quote; known quotes: {KNOWN_QUOTES}")
+
+
+def unified_to_file_symbol(symbol: str) -> str:
+    """``BTC/USDT`` -> ``BTCUSDT``; ``XRP/USDT:USDT`` -> ``XRPUSDTPERP``."""
+    pair, _, settle = symbol.partition(":")
+    return pair.replace("/", "") + (PERP_SUFFIX if settle else "")
+
+
+def _timestamps_to_naive_utc(column: pa.ChunkedArray) -> np.ndarray:
+    """Naive UTC ``datetime64[us]`` from a timestamp (aware or naive), epoch-ms or ISO column."""
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        # Aware timestamps are stored as UTC instants; dropping the zone keeps UTC wall time.
+        return column.cast(pa.timestamp("us")).to_numpy().astype("datetime64[us]")
+    if pa.types.is_integer(kind):
+        return column.to_numpy().astype("datetime64[ms]").astype("datetime64[us]")
+    parsed = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
+    return parsed.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
+
+
+def read_candle_file(path: Path) -> pd.DataFrame:
+    """``ts`` plus float ``open..volume`` in file order; a ``MarketDataError`` names a bad file."""
+    try:
+        if path.suffix == ".parquet":
+            table = pq.read_table(path)
+        else:
+            types = {name: pa.float64() for name in PRICE_COLUMNS}
+            table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(column_types=types))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise MarketDataError(f"cannot read candle file {path}: {exc}") from exc
+    missing = [c for c in ("timestamp", *PRICE_COLUMNS) if c not in table.column_names]
+    if missing:
+        raise MarketDataError(
+            f"{path}: missing columns {missing}; "
+            f"expected header timestamp,{','.join(PRICE_COLUMNS)}"
+        )
+    frame = pd.DataFrame({"ts": _timestamps_to_naive_utc(table.column("timestamp"))})
+    for name in PRICE_COLUMNS:
+        frame[name] = table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return frame
+
+
+def _read_snapshot(path: Path, exchange: str, symbol: str) -> SourcedOrderBook:
+    data = json.loads(path.read_text())
+    raw_ts = next((data[k] for k in _SNAPSHOT_TIME_KEYS if data.get(k)), None)
+    if raw_ts is None:
+        raise MarketDataError(f"{path}: no snapshot time (one of {_SNAPSHOT_TIME_KEYS})")
+    ts = pd.Timestamp(raw_ts)
+    ts = ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
+    return SourcedOrderBook(
+        exchange=exchange,
+        symbol=symbol,
+        ts=ts.to_pydatetime(),
+        bids=[(float(p), float(a)) for p, a in data.get("bids", [])],
+        asks=[(float(p), float(a)) for p, a in data.get("asks", [])],
+        source="replay",
+    )
+
+
+class ReplayMarket:
+    """Candles and books replayed from a directory (implements ``MarketSource``)."""
+
+    name = "replay"
+
+    def __init__(
+        self,
+        market_dir: Path | str,
+        order_book_dir: Path | str | None = None,
+        max_snapshot_age: timedelta = timedelta(minutes=5),
+        seed: int = 7,
+    ) -> None:
+        """``order_book_dir`` defaults to ``<market_dir>/../orderbooks`` when it exists."""
+        self.market_dir = Path(market_dir)
+        if not self.market_dir.is_dir():
+            raise MarketDataError(f"replay directory {self.market_dir} is not a directory")
+        default_books = self.market_dir.parent / "orderbooks"
+        self.order_book_dir = (
+            Path(order_book_dir)
+            if order_book_dir is not None
+            else (default_books if default_books.is_dir() else None)
+        )
+        self.max_snapshot_age = max_snapshot_age
+        self.seed = seed
+        self._files = self._scan_candles()
+        self._snapshots = self._scan_snapshots()
+        self._frames: dict[Path, tuple[pd.DataFrame, bool]] = {}
+        self._books: dict[Path, SourcedOrderBook] = {}
+        self._lock = threading.Lock()
+
+    def _scan_candles(self) -> dict[ReplaySeries, Path]:
+        files: dict[ReplaySeries, Path] = {}
+        for path in sorted(self.market_dir.iterdir()):
+            match = _CANDLE_FILE.match(path.name)
+            if not match or match["timeframe"] not in TIMEFRAME_SECONDS:
+                continue
+            try:
+                symbol = file_symbol_to_unified(match["pair"])
+            except ValueError:
+                continue
+            # CSV and Parquet of the same series: the first in name order (csv) wins.
+            files.setdefault(ReplaySeries(match["exchange"], symbol, match["timeframe"]), path)
+        return files
+
+    def _scan_snapshots(self) -> dict[tuple[str, str], list[Path]]:
+        found: dict[tuple[str, str], list[Path]] = {}
+        if self.order_book_dir is None or not self.order_book_dir.is_dir():
+            return found
+        for path in sorted(self.order_book_dir.iterdir()):
+            match = _DEPTH_FILE.match(path.name)
+            if match:
+                try:
+                    symbol = file_symbol_to_unified(match["pair"])
+                except ValueError:
+                    continue
+                found.setdefault((match["exchange"], symbol), []).append(path)
+        return found
+
+    def available(self) -> list[ReplaySeries]:
+        """Every (exchange, symbol, timeframe) the directory holds, sorted."""
+        return sorted(self._files)
+
+    def candles(self, exchange: str, symbol: str, timeframe: str) -> pd.DataFrame:
+        """The whole parsed file (``ts`` + prices, file order); parsed once, then cached."""
+        return self._parsed(exchange, symbol, timeframe)[0]
+
+    def _parsed(self, exchange: str, symbol: str, timeframe: str) -> tuple[pd.DataFrame, bool]:
+        """The parsed file and whether its ``ts`` is strictly increasing (then windows are
+        cut by binary search)."""
+        path = self._files.get(ReplaySeries(exchange, symbol, timeframe))
+        if path is None:
+            offered = [s for s in self._files if s.exchange == exchange] or self.available()
+            raise MarketDataError(
+                f"replay has no candles for exchange={exchange!r} symbol={symbol!r} "
+                f"timeframe={timeframe!r} in {self.market_dir}; available: "
+                + ", ".join(f"{s.exchange} {s.symbol} {s.timeframe}" for s in offered)
+            )
+        with self._lock:
+            cached = self._frames.get(path)
+        if cached is None:
+            frame = read_candle_file(path)
+            cached = (frame, bool(frame["ts"].is_monotonic_increasing and frame["ts"].is_unique))
+            with self._lock:
+                self._frames[path] = cached
+        return cached
+
+    def fetch_ohlcv(
+        self,
+        exchange: str,
+        symbol: str,
+        timeframe: str,
+        start: datetime,
+        end: datetime,
+        now: datetime | None = None,
+    ) -> pd.DataFrame:
+        """Candles with open time in ``[start, end)``, closed at ``now`` (``None``: all), in
+        file order (see the module docstring), gaps kept."""
+        frame, ordered = self._parsed(exchange, symbol, timeframe)
+        lo = np.datetime64(naive_utc(start), "us")
+        hi = np.datetime64(naive_utc(end), "us")
+        if now is not None:
+            closed_until = np.datetime64(naive_utc(now) - timeframe_delta(timeframe), "us")
+            hi = min(hi, closed_until + np.timedelta64(1, "us"))
+        ts = frame["ts"].to_numpy()
+        if ordered:  # the common case: a sorted file, sliced by binary search
+            window = frame.iloc[np.searchsorted(ts, lo) : np.searchsorted(ts, hi)]
+        else:
+            window = frame[(ts >= lo) & (ts < hi)]
+        if window.empty:
+            return empty_ohlcv()
+        out = window.reset_index(drop=True)
+        out.insert(0, "timeframe", timeframe)
+        out.insert(0, "symbol", symbol)
+        out.insert(0, "exchange", exchange)
+        return out[OHLCV_COLUMNS]
+
+    def fetch_order_book(
+        self, exchange: str, symbol: str, depth: int, at: datetime | None = None
+    ) -> SourcedOrderBook:
+        """A recorded snapshot taken within ``max_snapshot_age`` before ``at``, else a
+        synthetic book (``source='replay:synthetic'``) around the last closed candle's close.
+        ``at=None`` means the end of the replayed data (the newest snapshot or candle)."""
+        snapshot = self._matching_snapshot(exchange, symbol, at)
+        if snapshot is not None:
+            # The recorded time, not ``at``: a row says when it happened.
+            return SourcedOrderBook(
+                exchange=snapshot.exchange,
+                symbol=snapshot.symbol,
+                ts=snapshot.ts,
+                bids=snapshot.bids[:depth],
+                asks=snapshot.asks[:depth],
+                source=snapshot.source,
+            )
+        return self._synthetic_book(exchange, symbol, depth, at)
+
+    def _snapshot(self, path: Path, exchange: str, symbol: str) -> SourcedOrderBook:
+        with self._lock:
+            book = self._books.get(path)
+        if book is None:
+            book = _read_snapshot(path, exchange, symbol)
+            with self._lock:
+                self._books[path] = book
+        return book
+
+    def _matching_snapshot(
+        self, exchange: str, symbol: str, at: datetime | None
+    ) -> SourcedOrderBook | None:
+        books = [
+            self._snapshot(path, exchange, symbol)
+            for path in self._snapshots.get((exchange, symbol), [])
+        ]
+        if at is None:
+            return max(books, key=lambda b: b.ts, default=None)
+        moment = naive_utc(at)
+        # Half-open: on a snapshot grid as fine as the age, one grid instant maps to a snapshot.
+        fresh = [b for b in books if b.ts <= moment < b.ts + self.max_snapshot_age]
+        return max(fresh, key=lambda b: b.ts, default=None)
+
+    def _synthetic_book(
+        self, exchange: str, symbol: str, depth: int, at: datetime | None
+    ) -> SourcedOrderBook:
+        timeframes = [s.timeframe for s in self._files if s[:2] == (exchange, symbol)]
+        if not timeframes:
+            raise MarketDataError(
+                f"replay has neither a snapshot nor candles for a book of exchange={exchange!r} "
+                f"symbol={symbol!r}"
+            )
+        timeframe = min(timeframes, key=TIMEFRAME_SECONDS.__getitem__)
+        frame = self.candles(exchange, symbol, timeframe)
+        step = timeframe_delta(timeframe)
+        ts = frame["ts"]
+        moment = naive_utc(at) if at is not None else (ts.max() + step).to_pydatetime()
+        closed = frame[ts + step <= pd.Timestamp(moment)].sort_values("ts").tail(60)
+        stale = closed.empty or moment - (closed["ts"].iloc[-1] + step) > timedelta(days=1)
+        if stale:
+            raise MarketDataError(
+                f"replay cannot build a book for exchange={exchange!r} symbol={symbol!r} at "
+                f"{moment}: no {timeframe} candle closed within the day before it"
+            )
+        mid = float(closed["close"].iloc[-1])
+        minutes = TIMEFRAME_SECONDS[timeframe] / 60
+        log_returns = np.diff(np.log(closed["close"].to_numpy()))
+        sigma_1m = float(np.std(log_returns)) / math.sqrt(minutes) if len(log_returns) > 1 else 1e-3
+        quote_per_minute = float((closed["volume"] * closed["close"]).mean()) / minutes
+        return synthesize_book(
+            exchange=exchange,
+            symbol=symbol,
+            ts=moment,
+            mid=mid,
+            sigma_1m=sigma_1m,
+            tick=tick_for_price(mid),
+            depth=depth,
+            seed=stable_hash("replay-book", self.seed, exchange, symbol, moment.isoformat()),
+            # Resting value at the best level ~ 1/20 of a minute's traded value (as the sim),
+            # at least a thousandth of a unit when the file has no volume.
+            quote_size=max(quote_per_minute / 20, mid * 1e-3),
+            source=SYNTHETIC_SOURCE,
+        )

@@ -1,0 +1,376 @@
+"""Quality of candles: a Great Expectations suite as code, and the quarantine split.
+
+``validate_ohlcv`` gives ONE outcome per check in ``OHLCV_CHECKS`` (the names become Dagster
+asset check names, keep them stable). GE evaluates the expectations; what GE cannot express
+directly (order within a series, alignment, log returns, gap ratios) is first derived in pandas
+as helper columns, which GE then checks. Structural checks have severity ``error`` (they block
+downstream signals for the partition); outlier returns are ``warn`` (flagged, kept).
+
+``quarantine_ohlcv`` splits a frame into rows safe to store and rows to keep aside with a
+reason; nothing is dropped. Outliers and out-of-order rows are not quarantined: the first are
+real market moves more often than not, the second are fixed by the writer's sort.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trading_core.market.base import OHLCV_COLUMNS
+from trading_core.market.ingest import find_gaps
+from trading_core.quality.frames import TIMESTAMP_TYPES, join_reasons
+from trading_core.quality.gx import ExpectationResult, expectations, run_suite
+from trading_core.quality.outcome import (
+    CheckOutcome,
+    CheckSpec,
+    OutcomeBuilder,
+    Severity,
+    example_rows,
+)
+from trading_core.timeframes import TIMEFRAME_SECONDS, floor_time, timeframe_seconds
+
+SERIES_KEYS = ["exchange", "symbol", "timeframe"]
+PRICE_COLUMNS = ["open", "high", "low", "close"]
+TEXT_COLUMNS = ["exchange", "symbol", "timeframe"]
+
+OHLCV_CHECK_SPECS: tuple[CheckSpec, ...] = (
+    CheckSpec(
+        "ohlcv_schema",
+        "error",
+        "columns exchange, symbol, timeframe (text), ts (naive UTC datetime64), "
+        "open, high, low, close, volume (float64), no missing values",
+    ),
+    CheckSpec("ohlcv_unique_ts", "error", "one candle per (exchange, symbol, timeframe, ts)"),
+    CheckSpec(
+        "ohlcv_increasing_ts",
+        "error",
+        "ts strictly increasing in the order received, per exchange/symbol/timeframe series",
+    ),
+    CheckSpec("ohlcv_aligned_ts", "error", "ts is an open time aligned to the timeframe"),
+    CheckSpec("ohlcv_high_ge_open_close", "error", "high >= max(open, close)"),
+    CheckSpec("ohlcv_low_le_open_close", "error", "low <= min(open, close)"),
+    CheckSpec("ohlcv_positive_prices", "error", "open, high, low and close > 0"),
+    CheckSpec("ohlcv_nonnegative_volume", "error", "volume >= 0"),
+    CheckSpec(
+        "ohlcv_gap_ratio",
+        "error",
+        "missing candles / expected candles of every series under the configured maximum",
+    ),
+    CheckSpec(
+        "ohlcv_outlier_returns",
+        "warn",
+        "|log return| between consecutive closes within the configured bound (flags only)",
+    ),
+)
+
+# Check name -> severity, e.g. to declare Dagster asset checks (``blocking`` for "error").
+OHLCV_CHECKS: dict[str, Severity] = {spec.name: spec.severity for spec in OHLCV_CHECK_SPECS}
+
+# Quarantine reasons, in the order they are tested (a row may have several, joined by ';').
+OHLCV_QUARANTINE_REASONS: tuple[str, ...] = (
+    "missing_value",
+    "non_positive_price",
+    "negative_volume",
+    "high_low_inconsistent",
+    "misaligned_ts",
+    "duplicate_ts",
+)
+
+
+def _timestamps(data: pd.DataFrame) -> pd.Series:
+    """``ts`` as naive UTC, whatever it arrived as (unparseable values become NaT)."""
+    parsed = pd.to_datetime(data["ts"], errors="coerce", utc=True)
+    return parsed.dt.tz_convert(None)
+
+
+def _numbers(data: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return data[columns].apply(pd.to_numeric, errors="coerce").astype("float64")
+
+
+def _alignment_offsets(data: pd.DataFrame, ts: pd.Series) -> pd.Series:
+    """Seconds past the timeframe grid (0 = aligned); -1 for a timeframe we do not know."""
+    step = data["timeframe"].map(TIMEFRAME_SECONDS).astype("float64")
+    epoch_seconds = (ts - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
+    offsets = epoch_seconds % step
+    return offsets.mask(step.isna() & ts.notna(), -1.0)
+
+
+def _abs_log_returns(data: pd.DataFrame, ts: pd.Series, prices: pd.DataFrame) -> pd.Series:
+    """|log(close / previous close)| in time order within each series; the first candle of a
+    series is measured against its own open. Non-positive prices give NaN (another check)."""
+    ordered = pd.DataFrame({"ts": ts, "open": prices["open"], "close": prices["close"]})
+    ordered[SERIES_KEYS] = data[SERIES_KEYS]
+    ordered = ordered.sort_values([*SERIES_KEYS, "ts"], kind="stable")
+    previous = ordered.groupby(SERIES_KEYS, dropna=False, sort=False)["close"].shift()
+    previous = previous.fillna(ordered["open"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.abs(np.log(ordered["close"] / previous))
+    values = values.where(np.isfinite(values))
+    return values.reindex(data.index)
+
+
+def _series_gaps(
+    data: pd.DataFrame,
+    ts: pd.Series,
+    window: tuple[datetime, datetime] | None,
+    now: datetime | None,
+) -> tuple[pd.Series, list[dict[str, Any]], int, int]:
+    """Per-row gap ratio of the row's series, the gaps (largest first), missing and expected."""
+    ratio = pd.Series(np.nan, index=data.index)
+    gaps: list[dict[str, Any]] = []
+    missing_total = expected_total = 0
+    for key, rows in data.groupby(SERIES_KEYS, dropna=False, sort=False).indices.items():
+        seconds = TIMEFRAME_SECONDS.get(key[2])
+        present = ts.iloc[rows].dropna()
+        if seconds is None or present.empty:
+            continue
+        step = timedelta(seconds=seconds)
+        if window is None:
+            start, limit = present.min().to_pydatetime(), present.max().to_pydatetime() + step
+        else:
+            start, limit = window
+            if now is not None:
+                limit = min(limit, floor_time(now, key[2]))
+        first = pd.Timestamp(start).ceil(step).to_pydatetime()
+        expected = max(0, -(-(limit - first) // step))
+        found = find_gaps(present, step, start=start, end=limit)
+        missing = sum(g.missing for g in found)
+        ratio.iloc[rows] = missing / expected if expected else 0.0
+        missing_total += missing
+        expected_total += expected
+        series = dict(zip(SERIES_KEYS, key, strict=True))
+        gaps.extend({**series, **gap.as_dict()} for gap in found)
+    gaps.sort(key=lambda g: -g["missing"])
+    return ratio, gaps, missing_total, expected_total
+
+
+def _derived(
+    data: pd.DataFrame, window: tuple[datetime, datetime] | None, now: datetime | None
+) -> tuple[pd.DataFrame, list[dict[str, Any]], int, int]:
+    ts = _timestamps(data)
+    prices = _numbers(data, PRICE_COLUMNS)
+    steps = ts.groupby([data[k] for k in SERIES_KEYS], dropna=False, sort=False).diff()
+    gap_ratio, gaps, missing, expected = _series_gaps(data, ts, window, now)
+    derived = pd.DataFrame(
+        {
+            "_ts_step_s": steps / pd.Timedelta(seconds=1),
+            "_ts_offset_s": _alignment_offsets(data, ts),
+            "_max_open_close": prices[["open", "close"]].max(axis=1, skipna=False),
+            "_min_open_close": prices[["open", "close"]].min(axis=1, skipna=False),
+            "_min_price": prices.min(axis=1, skipna=False),
+            "_abs_log_return": _abs_log_returns(data, ts, prices),
+            "_series_gap_ratio": gap_ratio,
+        },
+        index=data.index,
+    )
+    return derived, gaps, missing, expected
+
+
+def _suite(timeframe: str | None, max_gap_ratio: float, bound: float, has_rows: bool) -> list[Any]:
+    gxe = expectations()
+
+    def tag(name: str) -> dict[str, str]:
+        return {"check": name}
+
+    schema = tag("ohlcv_schema")
+    items: list[Any] = [
+        gxe.ExpectTableColumnsToMatchSet(column_set=OHLCV_COLUMNS, exact_match=False, meta=schema),
+        *(
+            gxe.ExpectColumnValuesToBeInTypeList(column=c, type_list=["str"], meta=schema)
+            for c in TEXT_COLUMNS
+        ),
+        gxe.ExpectColumnValuesToBeInTypeList(column="ts", type_list=TIMESTAMP_TYPES, meta=schema),
+        *(
+            gxe.ExpectColumnValuesToBeInTypeList(column=c, type_list=["float64"], meta=schema)
+            for c in [*PRICE_COLUMNS, "volume"]
+        ),
+        *(gxe.ExpectColumnValuesToNotBeNull(column=c, meta=schema) for c in OHLCV_COLUMNS),
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=[*SERIES_KEYS, "ts"], meta=tag("ohlcv_unique_ts")
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="_ts_step_s", min_value=0, strict_min=True, meta=tag("ohlcv_increasing_ts")
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="_ts_offset_s", min_value=0, max_value=0, meta=tag("ohlcv_aligned_ts")
+        ),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="high",
+            column_B="_max_open_close",
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",  # missing values fail ohlcv_schema
+            meta=tag("ohlcv_high_ge_open_close"),
+        ),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="_min_open_close",
+            column_B="low",
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            meta=tag("ohlcv_low_le_open_close"),
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="_min_price", min_value=0, strict_min=True, meta=tag("ohlcv_positive_prices")
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="volume", min_value=0, meta=tag("ohlcv_nonnegative_volume")
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="_abs_log_return", max_value=bound, meta=tag("ohlcv_outlier_returns")
+        ),
+    ]
+    if timeframe is not None:
+        items.append(
+            gxe.ExpectColumnValuesToBeInSet(column="timeframe", value_set=[timeframe], meta=schema)
+        )
+    if has_rows:  # GE fails an aggregate on an empty column; the empty case is handled apart
+        items.append(
+            gxe.ExpectColumnMaxToBeBetween(
+                column="_series_gap_ratio", max_value=max_gap_ratio, meta=tag("ohlcv_gap_ratio")
+            )
+        )
+    return items
+
+
+def _dtype_problems(data: pd.DataFrame) -> list[str]:
+    """Column types that are wrong as a whole (GE says no; this says what they are)."""
+    problems = []
+    if not any(str(data["ts"].dtype) == t for t in TIMESTAMP_TYPES):
+        problems.append(f"ts is {data['ts'].dtype}, expected naive datetime64")
+    problems.extend(
+        f"{c} is {data[c].dtype}, expected float64"
+        for c in [*PRICE_COLUMNS, "volume"]
+        if data[c].dtype != "float64"
+    )
+    return problems
+
+
+def validate_ohlcv(
+    frame: pd.DataFrame,
+    timeframe: str | None = None,
+    max_gap_ratio: float = 0.02,
+    max_abs_log_return: float = 0.25,
+    *,
+    window: tuple[datetime, datetime] | None = None,
+    now: datetime | None = None,
+) -> list[CheckOutcome]:
+    """One outcome per check of ``OHLCV_CHECK_SPECS``, in that order.
+
+    ``timeframe``: when given, every row must have it (part of ``ohlcv_schema``); the step of
+    each series always comes from its own ``timeframe`` column, so mixed frames work.
+    ``window``: the half-open window of open times the frame should cover (a partition); gaps
+    at its edges then count, up to the last candle closed at ``now`` if given. Without a window
+    the gap ratio is measured between each series' first and last candle.
+    """
+    if timeframe is not None:
+        timeframe_seconds(timeframe)  # an unknown timeframe is a caller error, named there
+    builder = OutcomeBuilder(OHLCV_CHECK_SPECS)
+    data = frame.reset_index(drop=True)
+    absent = [c for c in OHLCV_COLUMNS if c not in data.columns]
+    if absent:
+        builder.add("ohlcv_schema", False, len(data), [], f"missing columns {absent}")
+        builder.not_evaluated(f"missing columns {absent}")
+        return builder.result()
+
+    derived, gaps, missing, expected = _derived(data, window, now)
+    checked = data[OHLCV_COLUMNS].copy()
+    checked[TEXT_COLUMNS] = checked[TEXT_COLUMNS].astype(object)  # GE checks values of objects
+    results = run_suite(
+        pd.concat([checked, derived], axis=1),
+        "ohlcv",
+        _suite(timeframe, max_gap_ratio, max_abs_log_return, has_rows=len(data) > 0),
+    )
+    shown = pd.concat([data[OHLCV_COLUMNS], derived], axis=1).rename(
+        columns={"_abs_log_return": "abs_log_return", "_ts_offset_s": "seconds_off_grid"}
+    )
+    by_check: dict[str, list[ExpectationResult]] = {}
+    for result in results:
+        by_check.setdefault(result.check, []).append(result)
+
+    for spec in OHLCV_CHECK_SPECS:
+        if spec.name == "ohlcv_gap_ratio":
+            continue
+        outcomes = by_check.get(spec.name, [])
+        rows = sorted({row for r in outcomes for row in r.failing_rows})
+        errors = [f"{r.expectation}: {r.error}" for r in outcomes if r.error]
+        passed = all(r.success for r in outcomes)
+        detail = f"{len(rows)} of {len(data)} rows fail"
+        if spec.name == "ohlcv_schema":
+            problems = _dtype_problems(data)
+            if problems:
+                rows = list(range(len(data)))
+                detail = "; ".join(problems)
+        extra: list[str] = []
+        observed = None
+        if spec.name == "ohlcv_outlier_returns":
+            extra = ["abs_log_return"]
+            largest = derived["_abs_log_return"].max()
+            observed = None if pd.isna(largest) else float(largest)
+            detail += f" (bound {max_abs_log_return}, largest {observed})"
+        elif spec.name == "ohlcv_aligned_ts":
+            extra = ["seconds_off_grid"]
+        if errors:
+            detail += "; GE raised: " + "; ".join(errors)
+        builder.add(
+            spec.name,
+            passed,
+            len(rows),
+            example_rows(shown, rows, [*OHLCV_COLUMNS, *extra]),
+            detail,
+            observed,
+        )
+
+    worst = derived["_series_gap_ratio"].max()
+    if len(data):
+        gap_passed = all(r.success for r in by_check.get("ohlcv_gap_ratio", []))
+        observed_ratio = 0.0 if pd.isna(worst) else float(worst)
+    else:  # no candles at all: a window expected some, so everything is missing
+        gap_passed = window is None
+        observed_ratio = 0.0 if window is None else 1.0
+    builder.add(
+        "ohlcv_gap_ratio",
+        gap_passed,
+        missing,
+        gaps,
+        f"missing {missing} of {expected} expected candles; worst series gap ratio "
+        f"{observed_ratio:.6f} (max {max_gap_ratio})",
+        observed_ratio,
+    )
+    return builder.result()
+
+
+def quarantine_ohlcv(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split ``frame`` into ``(clean, quarantined)``; ``quarantined`` has a ``reason`` column
+    (``OHLCV_QUARANTINE_REASONS``, several joined by ';'). ``len(clean) + len(quarantined) ==
+    len(frame)``; both keep the received order. Of duplicate candles otherwise valid, the last
+    received (the exchange's latest correction) stays clean and the earlier ones are
+    quarantined."""
+    absent = [c for c in OHLCV_COLUMNS if c not in frame.columns]
+    if absent:
+        raise ValueError(f"cannot quarantine candles without columns {absent}")
+    data = frame.reset_index(drop=True)
+    ts = _timestamps(data)
+    prices = _numbers(data, PRICE_COLUMNS)
+    volume = _numbers(data, ["volume"])["volume"]
+    upper = prices[["open", "close"]].max(axis=1)
+    lower = prices[["open", "close"]].min(axis=1)
+    offsets = _alignment_offsets(data, ts)
+    masks = {
+        "missing_value": data[OHLCV_COLUMNS].isna().any(axis=1) | ts.isna(),
+        "non_positive_price": (prices <= 0).any(axis=1),
+        "negative_volume": volume < 0,
+        "high_low_inconsistent": (prices["high"] < upper)
+        | (prices["low"] > lower)
+        | (prices["high"] < prices["low"]),
+        "misaligned_ts": offsets.notna() & (offsets != 0),
+    }
+    reasons = join_reasons(len(data), masks)
+    valid = reasons == ""
+    keys = data[SERIES_KEYS].assign(ts=ts)
+    duplicate = keys[valid].duplicated(keep="last").reindex(data.index, fill_value=False)
+    reasons = join_reasons(len(data), {"duplicate_ts": duplicate}, reasons)
+    bad = reasons != ""
+    quarantined = data[bad].assign(reason=reasons[bad]).reset_index(drop=True)
+    return data[~bad].reset_index(drop=True), quarantined
