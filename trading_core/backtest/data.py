@@ -1,0 +1,108 @@
+"""Loading bars for research: CSVs in the layout of ``../shared/data/market`` and windows.
+
+Research frames have ``ts`` (bar OPEN time, naive UTC ``datetime64``) and ``open``, ``high``,
+``low``, ``close``, ``volume``, oldest first - the ``raw/ohlcv`` contract minus the key
+columns. A CSV's own time column (``timestamp`` in the shared data) is parsed into ``ts``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trading_core.indicators import PRICE_COLUMNS
+
+CSV_HEADER = "timestamp,open,high,low,close,volume"
+SECONDS_PER_YEAR = 365 * 86_400
+
+
+class DataError(ValueError):
+    """Bars cannot be read or used; the message names the file or column and what is expected."""
+
+
+def to_naive_utc(values: pd.Series) -> pd.Series:
+    """Timestamps as naive UTC ``datetime64``: aware values are converted, naive taken as UTC."""
+    parsed = pd.to_datetime(values, utc=True, format="ISO8601")
+    return parsed.dt.tz_localize(None)
+
+
+def read_csv_table(path: Path | str) -> pd.DataFrame:
+    """A CSV as read, cells untouched (time stays text); errors name the file and the header."""
+    file = Path(path)
+    try:
+        return pd.read_csv(file, dtype={"timestamp": str, "ts": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(
+            f"cannot read {file}: {err}; expected a CSV with header {CSV_HEADER}"
+        ) from err
+
+
+def time_column(table: pd.DataFrame) -> str:
+    """The table's time column: ``timestamp`` (shared data layout) or ``ts``."""
+    return "ts" if "ts" in table.columns and "timestamp" not in table.columns else "timestamp"
+
+
+def parse_ohlcv(table: pd.DataFrame, origin: str = "bars") -> pd.DataFrame:
+    """Research bars (``ts`` + prices) from a table with a time column and OHLCV columns."""
+    source = time_column(table)
+    missing = [c for c in (source, *PRICE_COLUMNS) if c not in table.columns]
+    if missing:
+        raise DataError(
+            f"{origin} lacks columns {missing}; expected header {CSV_HEADER} "
+            f"(got {','.join(map(str, table.columns))})"
+        )
+    try:
+        bars = table[list(PRICE_COLUMNS)].astype(float)
+        ts = to_naive_utc(table[source])
+    except (ValueError, TypeError) as err:
+        raise DataError(
+            f"{origin}: unparseable values ({err}); expected header {CSV_HEADER}"
+        ) from err
+    bars.insert(0, "ts", ts)
+    if bars[list(PRICE_COLUMNS)].isna().any().any():
+        raise DataError(f"{origin}: empty price cells; every row needs {list(PRICE_COLUMNS)}")
+    return check_bars(bars, origin)
+
+
+def read_ohlcv_csv(path: Path | str) -> pd.DataFrame:
+    """Bars from a CSV with header ``timestamp,open,high,low,close,volume`` (or ``ts,...``)."""
+    return parse_ohlcv(read_csv_table(path), str(path))
+
+
+def check_bars(bars: pd.DataFrame, origin: str = "bars") -> pd.DataFrame:
+    """Refuse bars without ``ts``/prices, or not in strictly increasing time order."""
+    missing = [c for c in ("ts", "open", "high", "low", "close") if c not in bars.columns]
+    if missing:
+        raise DataError(f"{origin} lacks columns {missing}")
+    ts = bars["ts"]
+    if not ts.is_monotonic_increasing or ts.duplicated().any():
+        raise DataError(f"{origin}: 'ts' must be strictly increasing (one row per bar)")
+    return bars.reset_index(drop=True)
+
+
+def window(
+    bars: pd.DataFrame, start: datetime | str | None = None, end: datetime | str | None = None
+) -> pd.DataFrame:
+    """Bars whose open time is in ``[start, end]`` (both inclusive, naive UTC dates/times)."""
+    keep = pd.Series(True, index=bars.index)
+    if start is not None:
+        keep &= bars["ts"] >= pd.Timestamp(start)
+    if end is not None:
+        keep &= bars["ts"] <= pd.Timestamp(end)
+    out = bars[keep].reset_index(drop=True)
+    if out.empty:
+        raise DataError(f"no bars between {start} and {end}")
+    return out
+
+
+def infer_bars_per_year(ts: pd.Series) -> float:
+    """Bars per 365 days from the median spacing (gaps in the data do not skew it)."""
+    if len(ts) < 2:
+        raise DataError("need at least two bars to infer the bar spacing")
+    spacing = np.median(np.diff(ts.to_numpy().astype("datetime64[ns]").astype(np.int64))) / 1e9
+    if spacing <= 0:
+        raise DataError("bars must be strictly increasing in time")
+    return SECONDS_PER_YEAR / spacing

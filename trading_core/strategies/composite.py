@@ -1,0 +1,68 @@
+"""Composite-signal strategy: trade the BUY/SELL actions of ``signals.composite``.
+
+Indicator columns are computed with ``compute_all`` unless the bars already carry all of them
+(e.g. rows of ``fct_signals``). Optional ``sentiment_score``/``sentiment_count`` and
+``book_imbalance`` columns are used when present and weighted.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from pydantic import Field, field_validator
+
+from trading_core import signals
+from trading_core.indicators import INDICATOR_COLUMNS, WARMUP, compute_all
+from trading_core.strategies.base import Strategy, StrategyParams
+
+
+class CompositeParams(StrategyParams):
+    weights: dict[str, float] = Field(default_factory=lambda: dict(signals.DEFAULT_WEIGHTS))
+    buy_threshold: float = Field(0.5, gt=0, le=1)
+    sell_threshold: float = Field(-0.5, ge=-1, lt=0)
+    min_confidence: float = Field(0.6, ge=0, lt=1)
+
+    @field_validator("weights")
+    @classmethod
+    def _known_inputs(cls, value: dict[str, float]) -> dict[str, float]:
+        return signals.validate_weights(value)
+
+
+class CompositeStrategy(Strategy):
+    name = "composite"
+    params_model = CompositeParams
+    required_columns = ("open", "high", "low", "close", "volume")
+    params: CompositeParams
+
+    @property
+    def warmup(self) -> int:
+        used = [
+            column
+            for name, weight in self.params.weights.items()
+            if weight > 0
+            for column in signals.SIGNAL_INPUTS[name].columns
+            if column in WARMUP
+        ]
+        return max((WARMUP[c] for c in used), default=0)
+
+    def compute(self, bars: pd.DataFrame) -> pd.DataFrame:
+        p = self.params
+        if all(c in bars.columns for c in INDICATOR_COLUMNS):
+            frame = bars
+        else:
+            frame = pd.concat([bars, compute_all(bars)], axis=1)
+        result = signals.composite(
+            frame, p.weights, p.buy_threshold, p.sell_threshold, p.min_confidence, explain=False
+        )
+        entry = result["action"] == "BUY"
+        exit_ = result["action"] == "SELL"
+        summary = (
+            "composite "
+            + result["action"]
+            + ": score "
+            + result["score"].map("{:+.3f}".format)
+            + ", confidence "
+            + result["confidence"].map("{:.3f}".format)
+        )
+        return pd.DataFrame(
+            {"entry": entry, "exit": exit_, "reason": summary.where(entry | exit_, "")}
+        )

@@ -1,0 +1,275 @@
+"""The ``trading`` command line: indicators, backtests and sweeps on CSV files, and operator
+control of the executor.
+
+    trading indicators --ohlcv FILE.csv --out OUT.csv
+    trading backtest --ohlcv FILE.csv --strategy macd --param fast=12 --param slow=26 \\
+        --param signal=9 --fee 0.001 --fill close [--slippage-bps X] [--start D --end D] [--json]
+    trading sweep --ohlcv FILE.csv --strategy macd --params-file PARAMS.csv --fee 0.001 \\
+        --fill close --out RESULTS.csv
+    trading control ...            (executor.control: pause, resume, halt, status, ...)
+
+CSV files use the layout of ``../shared/data/market``: header
+``timestamp,open,high,low,close,volume``, ``timestamp`` = candle open time (ISO-8601, UTC).
+Heavy modules (pandas, numba, the executor) are imported only by the command that needs them,
+and never Dagster, so the command line starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_USAGE = 2
+
+# BacktestConfig field -> the option that sets it, for error messages.
+OPTION_OF_FIELD: dict[str, str] = {
+    "fee": "--fee",
+    "maker_fee": "--maker-fee",
+    "fill": "--fill",
+    "slippage_bps": "--slippage-bps",
+    "initial_cash": "--initial-cash",
+    "stop_loss_pct": "--stop-loss",
+    "take_profit_pct": "--take-profit",
+    "trailing_stop_pct": "--trailing-stop",
+}
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    """``name=value``; the value is read as JSON when it is JSON (numbers, true, null, {...}),
+    else kept as text. The strategy's parameter model validates it."""
+    name, sep, raw = text.partition("=")
+    if not sep or not name.strip():
+        raise CliError(f"--param {text!r}: expected NAME=VALUE, e.g. --param fast=12")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return name.strip(), value
+
+
+def _add_ohlcv(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ohlcv",
+        required=True,
+        type=Path,
+        metavar="FILE.csv",
+        help="candles with header timestamp,open,high,low,close,volume",
+    )
+
+
+def _add_conventions(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strategy", required=True, help="registered strategy name, e.g. macd")
+    parser.add_argument("--fee", type=float, default=0.001, help="taker fee per side (0.001)")
+    parser.add_argument("--maker-fee", type=float, default=None, help="default: --fee")
+    parser.add_argument(
+        "--fill",
+        default="close",
+        choices=("close", "next_open"),
+        help="close: the signal bar's close (default); next_open: the next bar's open",
+    )
+    parser.add_argument("--slippage-bps", type=float, default=0.0, help="against the trader")
+    parser.add_argument("--initial-cash", type=float, default=10_000.0)
+    parser.add_argument("--start", default=None, help="first bar (open time, UTC), inclusive")
+    parser.add_argument("--end", default=None, help="last bar (open time, UTC), inclusive")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trading", description="Indicators, backtests and sweeps on OHLCV CSV files."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ind = sub.add_parser("indicators", help="every default indicator column for a CSV")
+    _add_ohlcv(ind)
+    ind.add_argument("--out", required=True, type=Path, metavar="OUT.csv")
+    ind.add_argument(
+        "--convention",
+        default="talib",
+        choices=("talib", "pandas"),
+        help="EMA/MACD seeding: talib (SMA seed, default) or pandas (ewm adjust=False)",
+    )
+
+    bt = sub.add_parser("backtest", help="backtest one strategy; metrics as a table or JSON")
+    _add_ohlcv(bt)
+    _add_conventions(bt)
+    bt.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="strategy parameter (repeatable)",
+    )
+    bt.add_argument("--stop-loss", type=float, default=None, metavar="PCT", help="e.g. 0.02")
+    bt.add_argument("--take-profit", type=float, default=None, metavar="PCT")
+    bt.add_argument("--trailing-stop", type=float, default=None, metavar="PCT")
+    bt.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    bt.add_argument("--trades", type=Path, default=None, metavar="OUT.csv", help="closed trades")
+
+    sw = sub.add_parser("sweep", help="one backtest per row of a parameter CSV")
+    _add_ohlcv(sw)
+    _add_conventions(sw)
+    sw.add_argument(
+        "--params-file",
+        required=True,
+        type=Path,
+        metavar="PARAMS.csv",
+        help="one column per strategy parameter, one row per scenario",
+    )
+    sw.add_argument("--out", required=True, type=Path, metavar="RESULTS.csv")
+
+    sub.add_parser(
+        "control",
+        help="operator commands for the executor (pause, resume, halt, close-all, status, ...)",
+        add_help=False,
+    )
+    return parser
+
+
+def _load_bars(path: Path, start: str | None, end: str | None) -> Any:
+    from trading_core.backtest import read_ohlcv_csv, window
+
+    bars = read_ohlcv_csv(path)
+    return window(bars, start, end) if start or end else bars
+
+
+def _config(args: argparse.Namespace, **extra: Any) -> Any:
+    from trading_core.backtest import BacktestConfig
+
+    return BacktestConfig(
+        fee=args.fee,
+        maker_fee=args.maker_fee,
+        fill=args.fill,
+        slippage_bps=args.slippage_bps,
+        initial_cash=args.initial_cash,
+        **extra,
+    )
+
+
+def _indicators(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from trading_core.backtest.data import parse_ohlcv, read_csv_table, time_column
+    from trading_core.indicators import compute_all
+
+    table = read_csv_table(args.ohlcv)
+    bars = parse_ohlcv(table, str(args.ohlcv))
+    source = time_column(table)
+    out = pd.concat([table[[source]], compute_all(bars, convention=args.convention)], axis=1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(args.out, index=False)
+    print(f"wrote {len(out)} rows x {out.shape[1] - 1} indicator columns to {args.out}")
+    return 0
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from trading_core.backtest import run_backtest
+    from trading_core.strategies import get_strategy
+
+    params = dict(_parse_param(p) for p in args.param)
+    strategy = get_strategy(args.strategy, params)
+    config = _config(
+        args,
+        stop_loss_pct=args.stop_loss,
+        take_profit_pct=args.take_profit,
+        trailing_stop_pct=args.trailing_stop,
+    )
+    result = run_backtest(_load_bars(args.ohlcv, args.start, args.end), strategy, config)
+    if args.trades is not None:
+        args.trades.parent.mkdir(parents=True, exist_ok=True)
+        result.trades.to_csv(args.trades, index=False)
+    if args.json:
+        report = result.to_dict()
+        metrics = report.pop("metrics")
+        print(json.dumps({**metrics, **report}, indent=2))
+    else:
+        print(result.describe())
+    return 0
+
+
+def _read_params(path: Path, strategy: str) -> Any:
+    import pandas as pd
+
+    from trading_core.strategies import STRATEGIES, StrategyError
+
+    if strategy not in STRATEGIES:
+        raise StrategyError(f"unknown strategy {strategy!r}; allowed: {sorted(STRATEGIES)}")
+    expected = ", ".join(STRATEGIES[strategy].params_model.model_fields)
+    try:
+        params = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise CliError(
+            f"cannot read {path}: {err}; expected a CSV whose header names parameters of "
+            f"{strategy!r} ({expected})"
+        ) from err
+    if params.empty:
+        raise CliError(f"{path} has no parameter rows; header names parameters ({expected})")
+    return params
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from trading_core.backtest.sweep import sweep_strategy
+
+    params = _read_params(args.params_file, args.strategy)
+    bars = _load_bars(args.ohlcv, args.start, args.end)
+    config = _config(args)
+    with tqdm(
+        total=len(params),
+        desc=f"sweep {args.strategy}",
+        unit="scenario",
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        results = sweep_strategy(bars, args.strategy, params, config, progress=bar.update)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    results.to_csv(args.out, index=False)
+    print(f"wrote {len(results)} scenarios to {args.out}")
+    return 0
+
+
+def _control(argv: list[str]) -> int:
+    from executor import control
+
+    return control.main(argv)
+
+
+COMMANDS = {"indicators": _indicators, "backtest": _backtest, "sweep": _sweep}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``trading`` console script; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["control"]:
+        # Everything after "control" belongs to the executor's own parser.
+        return _control(args_list[1:])
+    parser = _parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    from pydantic import ValidationError
+
+    from trading_core.backtest import DataError
+    from trading_core.strategies import StrategyError
+
+    try:
+        return COMMANDS[args.command](args)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{OPTION_OF_FIELD.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']} "
+            f"(got {e.get('input')!r})"
+            for e in err.errors()
+        )
+        print(f"trading {args.command}: error: {problems}", file=sys.stderr)
+    except (CliError, DataError, StrategyError, ValueError) as err:
+        print(f"trading {args.command}: error: {err}", file=sys.stderr)
+    return EXIT_USAGE
