@@ -1,8 +1,6 @@
 """Every dbt model as an asset; dbt tests become asset checks. A warehouse writer: pool
 ``duckdb_warehouse``."""
 
-from __future__ import annotations
-
 import json
 
 import dagster as dg

@@ -4,8 +4,6 @@ The executor is a separate process, never a Dagster run, so these are ``AssetSpe
 Dagster records their materializations when the executor reports a batch.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 FILLS = dg.AssetSpec(

@@ -5,8 +5,6 @@ metadata. Partitioned by UTC day: the schedule writes yesterday's complete repor
 after midnight; materializing today's partition shows the day so far.
 """
 
-from __future__ import annotations
-
 import base64
 import io
 from datetime import date, datetime, timedelta
@@ -15,8 +13,6 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
-
-from trading_pipelines.settings import paths
 
 REPORT_KEY = dg.AssetKey(["reports", "daily_report"])
 REPORT_DEPS = [
@@ -88,11 +84,13 @@ CONVENTIONS = (
 )
 
 
-def build_daily_report_asset(start_date: str) -> dg.AssetsDefinition:
+def build_daily_report_asset(
+    partitions: dg.PartitionsDefinition, reports_dir: Path
+) -> dg.AssetsDefinition:
     @dg.asset(
         key=REPORT_KEY,
         deps=REPORT_DEPS,
-        partitions_def=dg.DailyPartitionsDefinition(start_date=start_date, end_offset=1),
+        partitions_def=partitions,
         pool="duckdb_warehouse",
         group_name="reports",
         kinds={"python", "markdown"},
@@ -124,7 +122,7 @@ def build_daily_report_asset(start_date: str) -> dg.AssetsDefinition:
                 "where as_of <= ? order by as_of",
                 [end],
             ).df()
-        folder = paths().reports
+        folder = reports_dir
         folder.mkdir(parents=True, exist_ok=True)
         png = equity_png(curve, day)
         png_path = folder / f"equity_{day.isoformat()}.png"

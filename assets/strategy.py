@@ -3,12 +3,13 @@ executor's ledger.
 
 The strategy object is the one the backtester runs (``trading_core.strategies``): the live
 path calls ``decide`` on the bars known at the decision time, which is derived from the same
-vectorised ``signals`` the backtester uses. Bars come from ``fct_signals``, so a bar whose
-partition failed a blocking quality check is never traded on: it is skipped, with the
-reason in the metadata.
-"""
+vectorised ``signals`` the backtester uses. Long only: an entry opens a position with a
+fraction of equity (risk.position_fraction; equity from the ledger, or the starting cash
+before the executor has seeded the account), an exit closes all of it.
 
-from __future__ import annotations
+Bars come from ``fct_signals``, so a bar whose partition failed a blocking quality check is
+never traded on: it is skipped, with the reason in the metadata.
+"""
 
 import json
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from executor.intents import OrderIntent, make_intent_id
+from trading_core.strategies import Decision
 from trading_core.timeframes import timeframe_delta, utc_now
 from trading_core.warehouse import ensure_schema, replace_rows, transaction
 from trading_pipelines.resources.ledger import LedgerResource
@@ -38,7 +40,7 @@ class BarRef:
     ts: datetime
 
     @classmethod
-    def parse(cls, text: str) -> BarRef:
+    def parse(cls, text: str) -> "BarRef":
         parts = text.split("|")
         if len(parts) != 4:
             raise ValueError(f"bar reference {text!r} must be exchange|symbol|timeframe|ts")
@@ -84,25 +86,24 @@ def _latest_bars(conn, timeframe: str) -> list[BarRef]:
     return [BarRef(exchange, symbol, timeframe, ts) for exchange, symbol, ts in rows]
 
 
-def _intent_for(
-    bar: BarRef, decision, strategy_cfg: StrategyResource, equity: float, close: float
+def intent_for(
+    bar: BarRef, decision: Decision, cfg: StrategyResource, equity: float
 ) -> OrderIntent:
-    action = decision.action
-    side = decision.side
-    notional = None
-    if action == "open":
-        fraction = decision.size_fraction or strategy_cfg.position_fraction
-        notional = round(equity * min(fraction, strategy_cfg.position_fraction), 8)
-    stop = decision.stop_loss
-    take = decision.take_profit
-    if action == "open" and side == "buy":
-        stop = stop or close * (1.0 - strategy_cfg.stop_loss_pct)
-        take = take or close * (1.0 + strategy_cfg.take_profit_pct)
+    """The intent for a strategy decision: entries sized as a fraction of equity, with the
+    strategy's protective levels or, where it sets none, the configured percentages."""
+    if decision.action == "enter":
+        fraction = min(decision.size_fraction or 1.0, 1.0) * cfg.position_fraction
+        close = decision.price
+        action, side = "open", "buy"
+        notional = round(equity * fraction, 8)
+        stop = decision.stop_loss or close * (1.0 - cfg.stop_loss_pct)
+        take = decision.take_profit or close * (1.0 + cfg.take_profit_pct)
+        trailing = cfg.trailing_stop_pct
+    else:
+        action, side, notional, stop, take, trailing = "close", "sell", None, None, None, None
     return OrderIntent(
-        intent_id=make_intent_id(
-            strategy_cfg.name, bar.exchange, bar.symbol, bar.timeframe, bar.ts, action
-        ),
-        strategy=strategy_cfg.name,
+        intent_id=make_intent_id(cfg.name, bar.exchange, bar.symbol, bar.timeframe, bar.ts, action),
+        strategy=cfg.name,
         exchange=bar.exchange,
         symbol=bar.symbol,
         timeframe=bar.timeframe,
@@ -113,11 +114,11 @@ def _intent_for(
         order_type=decision.order_type,
         notional=notional,
         limit_price=decision.limit_price,
-        reference_price=close,
+        reference_price=decision.price,
         stop_loss=stop,
         take_profit=take,
-        trailing_stop_pct=strategy_cfg.trailing_stop_pct if action == "open" else None,
-        reasons=decision.reason,
+        trailing_stop_pct=trailing,
+        reasons={"strategy": cfg.name, "params": cfg.params, "why": decision.reason},
     )
 
 
@@ -166,7 +167,7 @@ def order_intents(
             if decision is None:
                 outcomes.append({"bar": str(bar), "outcome": "no action"})
                 continue
-            intent = _intent_for(bar, decision, strategy, equity, float(history["close"].iloc[-1]))
+            intent = intent_for(bar, decision, strategy, equity)
             intents.append(intent)
             outcomes.append({"bar": str(bar), "outcome": f"{intent.action} {intent.side}"})
         new = book.add_intents(intents)

@@ -6,8 +6,6 @@ field, unparseable date) goes to raw.quarantine with its reason, and a check fla
 Blocking checks: ids unique, event times present and not in the future.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +18,6 @@ from dagster_duckdb import DuckDBResource
 from trading_core.social.results import FetchResult
 from trading_core.timeframes import utc_now
 from trading_core.warehouse import ensure_schema, replace_rows, transaction
-from trading_pipelines.settings import config
 
 # Event times may run a little ahead of our clock (publisher clocks); beyond this, reject.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -180,7 +177,5 @@ def build_alt_asset(source: AltSource, partitions: dg.PartitionsDefinition) -> d
     return _asset
 
 
-DAILY_PARTITIONS = dg.DailyPartitionsDefinition(
-    start_date=config().market.start_date.isoformat(), end_offset=1
-)
-ALT_DATA_ASSETS = [build_alt_asset(source, DAILY_PARTITIONS) for source in SOURCES]
+def build_alt_data_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    return [build_alt_asset(source, partitions) for source in SOURCES]

@@ -6,8 +6,6 @@ snapshot the present: each run adds the current snapshot to today's partition an
 nothing else. Structurally bad levels go to raw.order_book_quarantine with their reason.
 """
 
-from __future__ import annotations
-
 from datetime import timedelta
 
 import dagster as dg

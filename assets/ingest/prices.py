@@ -1,15 +1,16 @@
 """raw/ohlcv: closed candles per exchange/symbol/timeframe, partitioned daily x symbol.
 
 One run may cover many partitions (a year of one symbol is one run: single-run backfill
-policy). Everything is fetched and validated first; then the run's partitions are replaced
+policy). Incremental: a partition that already holds candles is fetched from its last stored
+candle, minus ``refetch_candles`` that exchanges may still correct; the stored head and the
+fetched tail are validated together as the whole partition. Everything is fetched and
+validated first; then the run's partitions are replaced
 in ONE warehouse transaction, so a failure commits nothing and a re-run gives identical rows.
 Bad rows never reach raw.ohlcv silently: they go to raw.ohlcv_quarantine with their reason,
 and every Great Expectations check reports one result with failing counts and examples. A
 failed blocking check keeps that partition out of the signals (stg_ohlcv filters on
 raw.partition_checks) and blocks downstream assets of the run.
 """
-
-from __future__ import annotations
 
 import json
 from collections import defaultdict
@@ -19,10 +20,11 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from trading_core.market.ingest import fetch_window
+from trading_core.market.base import empty_ohlcv
+from trading_core.market.ingest import fetch_window, find_gaps
 from trading_core.quality import OHLCV_CHECKS, quarantine_ohlcv, validate_ohlcv
-from trading_core.timeframes import timeframe_delta, utc_now
-from trading_core.warehouse import ensure_schema, replace_rows, transaction
+from trading_core.timeframes import utc_now
+from trading_core.warehouse import ensure_schema, replace_rows, table_columns, transaction
 from trading_pipelines.partitions import day_window, split_key
 from trading_pipelines.resources.market import MarketDataResource
 
@@ -106,6 +108,23 @@ def partition_check_rows(
     )
 
 
+def stored_series(
+    conn, series: tuple[str, str, str], start: datetime, end: datetime
+) -> pd.DataFrame:
+    """The candles of one series already stored in a partition window, oldest first."""
+    return conn.execute(
+        f"select {', '.join(table_columns('raw.ohlcv'))} from raw.ohlcv "
+        "where exchange = ? and symbol = ? and timeframe = ? and ts >= ? and ts < ? order by ts",
+        [*series, start, end],
+    ).df()
+
+
+def empty_raw() -> pd.DataFrame:
+    return empty_ohlcv().assign(
+        source=pd.Series(dtype=object), ingested_at=pd.Series(dtype="datetime64[us]")
+    )
+
+
 def build_ohlcv_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         key=OHLCV_KEY,
@@ -128,10 +147,10 @@ def build_ohlcv_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
         cfg = market.market_config()
         source = market.client()
         now = utc_now()
-        ingested_at = now
         frames: dict[str, pd.DataFrame] = {}
         outcomes: dict[str, list] = {}
         gaps: dict[str, list] = defaultdict(list)
+        requested = 0
         with warehouse.get_connection() as conn:
             ensure_schema(conn)
             for key in context.partition_keys:
@@ -140,6 +159,9 @@ def build_ohlcv_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
                 parts = []
                 for exchange in cfg.exchanges:
                     for timeframe in cfg.timeframes:
+                        series = (exchange, symbol, timeframe)
+                        stored = stored_series(conn, series, start, end)
+                        last = stored["ts"].max() if len(stored) else None
                         window = fetch_window(
                             source,
                             exchange,
@@ -148,29 +170,31 @@ def build_ohlcv_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
                             start,
                             end,
                             now,
+                            last_stored=None if pd.isna(last) else last.to_pydatetime(),
                             refetch=cfg.refetch_candles,
                         )
-                        parts.append(window.frame)
-                        if window.gaps:
-                            gaps[key].extend(
-                                {"series": f"{exchange}|{symbol}|{timeframe}", **g.as_dict()}
-                                for g in window.gaps
+                        requested += len(window.frame)
+                        head = stored[stored["ts"] < window.fetch_start]
+                        parts += [head, window.frame.assign(source=source.name, ingested_at=now)]
+                        gaps[key] += [
+                            {"series": "|".join(series), **gap.as_dict()}
+                            for gap in find_gaps(
+                                pd.concat([head["ts"], window.frame["ts"]]),
+                                timeframe,
+                                start=start,
+                                end=min(end, now),
                             )
-                received = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-                received["source"] = source.name
-                received["ingested_at"] = ingested_at
-                outcomes[key] = (
-                    [
-                        outcome
-                        for timeframe, series in received.groupby("timeframe", sort=False)
-                        for outcome in validate_ohlcv(
-                            series, timeframe, cfg.max_gap_ratio, cfg.max_abs_log_return
-                        )
-                    ]
-                    if len(received)
-                    else validate_ohlcv(
-                        received, cfg.timeframes[0], cfg.max_gap_ratio, cfg.max_abs_log_return
-                    )
+                        ]
+                received = pd.concat(
+                    [p for p in parts if len(p)] or [empty_raw()], ignore_index=True
+                )
+                outcomes[key] = validate_ohlcv(
+                    received,
+                    None,
+                    cfg.max_gap_ratio,
+                    cfg.max_abs_log_return,
+                    window=(start, end),
+                    now=now,
                 )
                 frames[key] = received
             rows_written = quarantined_rows = 0
@@ -188,14 +212,17 @@ def build_ohlcv_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
                         "symbol = ? and ts >= ? and ts < ?",
                         [symbol, start, end],
                     )
-                    bad = bad.assign(partition_key=key)
                     quarantined_rows += replace_rows(
-                        conn, "raw.ohlcv_quarantine", bad, "partition_key = ?", [key]
+                        conn,
+                        "raw.ohlcv_quarantine",
+                        bad.assign(partition_key=key),
+                        "partition_key = ?",
+                        [key],
                     )
                     for (exchange, timeframe), series in clean.groupby(["exchange", "timeframe"]):
                         name = f"{exchange}|{symbol}|{timeframe}"
-                        ts = series["ts"].max().to_pydatetime().isoformat()
-                        latest[name] = max(latest.get(name, ""), ts)
+                        newest = series["ts"].max().to_pydatetime().isoformat()
+                        latest[name] = max(latest.get(name, ""), newest)
                 replace_rows(
                     conn,
                     "raw.partition_checks",
@@ -207,14 +234,12 @@ def build_ohlcv_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
             metadata={
                 "partitions": len(frames),
                 "rows": rows_written,
+                "candles_fetched": requested,
                 "quarantined_rows": quarantined_rows,
                 "source": source.name,
                 "latest_bars": dg.MetadataValue.json(latest),
                 "gaps": dg.MetadataValue.json(dict(gaps)),
-                "closed_candle_rule": (
-                    f"only candles with ts + timeframe <= {now.isoformat()} (UTC) are stored"
-                ),
-                "bar_close_lag": str(timeframe_delta(min(cfg.timeframes, key=timeframe_delta))),
+                "closed_candles_until": now.isoformat(),
             },
             check_results=check_results(OHLCV_KEY, outcomes),
         )
