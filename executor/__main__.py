@@ -1,0 +1,130 @@
+"""``python -m executor run --mode paper|testnet|live`` (also ``trading-executor``).
+
+A long-running process, never a Dagster run. Exit codes: 0 after a graceful stop
+(SIGTERM/SIGINT finish the current tick first), 2 when it refuses to start (bad arguments,
+live trading without the opt-in or keys, a failed reconciliation in live mode, another
+executor already running on this TRADING_HOME).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from executor.logs import configure_logging
+from executor.secrets import SecretError, load_api_keys, require_keys
+from trading_core.config import ConfigError, get_config, get_paths
+
+LIVE_OPT_IN_ENV = "TRADING_LIVE_OPT_IN"
+log = logging.getLogger("executor")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trading-executor", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="run the executor loop")
+    run_p.add_argument(
+        "--mode",
+        choices=["paper", "testnet", "live"],
+        default=None,
+        help="default: executor.mode from the configuration",
+    )
+    run_p.add_argument("--exchange", default=None, help="default: executor.exchange")
+    run_p.add_argument("--ticks", type=int, default=None, help="stop after N ticks")
+    run_p.add_argument(
+        "--tick-seconds", type=float, default=None, help="default: executor.tick_seconds"
+    )
+    run_p.add_argument(
+        "--health-port", type=int, default=None, help="serve GET /health on 127.0.0.1:PORT"
+    )
+    run_p.add_argument("--latency-ms", type=float, default=0.0, help="paper broker latency")
+    run_p.add_argument(
+        "--exchange-url",
+        default=None,
+        help="the exchange REST base URL instead of ccxt's (gateway/test double)",
+    )
+    run_p.add_argument(
+        "--no-dagster-report",
+        action="store_true",
+        help="write Parquet batches but do not report them to Dagster",
+    )
+    run_p.add_argument(
+        "--limit-timeout",
+        type=float,
+        default=300.0,
+        help="seconds before an unfilled limit order is repriced",
+    )
+    run_p.add_argument(
+        "--unknown-order-grace",
+        type=float,
+        default=10.0,
+        help="seconds before an order with a lost answer is queried",
+    )
+    run_p.add_argument("--log-level", default="INFO")
+    run_p.add_argument(
+        "--i-understand-live-trading",
+        action="store_true",
+        help=f"required for --mode live (or {LIVE_OPT_IN_ENV}=yes)",
+    )
+    return parser
+
+
+def _refuse(reason: str) -> int:
+    log.error("refusing to start", extra={"reason": reason})
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        keys = load_api_keys()
+    except SecretError as exc:
+        configure_logging(args.log_level)
+        return _refuse(str(exc))
+    configure_logging(args.log_level, secrets=keys.values() if keys else None)
+    try:
+        config = get_config()
+    except ConfigError as exc:
+        return _refuse(str(exc))
+    mode = args.mode or config.executor.mode
+    opted_in = args.i_understand_live_trading or os.environ.get(LIVE_OPT_IN_ENV) == "yes"
+    if mode == "live" and not opted_in:
+        return _refuse(f"live trading needs --i-understand-live-trading or {LIVE_OPT_IN_ENV}=yes")
+    if mode != "paper":
+        try:
+            require_keys(mode, keys)
+        except SecretError as exc:
+            return _refuse(str(exc))
+    # Imported only now: the refusals above answer before pandas and ccxt are loaded.
+    from executor.app import AlreadyRunning, RunOptions, run
+    from executor.engine import EngineOptions, StartupRefused
+
+    opts = RunOptions(
+        mode=mode,
+        exchange=args.exchange or config.executor.exchange,
+        ticks=args.ticks,
+        tick_seconds=args.tick_seconds or config.executor.tick_seconds,
+        health_port=args.health_port,
+        latency_ms=args.latency_ms,
+        exchange_url=args.exchange_url,
+        report_to_dagster=not args.no_dagster_report,
+        engine=EngineOptions(
+            limit_timeout_seconds=args.limit_timeout,
+            unknown_order_grace_seconds=args.unknown_order_grace,
+        ),
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: stop.set())
+    try:
+        return run(opts, config, get_paths(), keys, stop)
+    except (StartupRefused, AlreadyRunning) as exc:
+        return _refuse(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

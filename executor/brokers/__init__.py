@@ -1,0 +1,1 @@
+"""Brokers: where orders go (the paper matcher, or an exchange through ccxt)."""

@@ -1,0 +1,727 @@
+"""The executor's tick: everything between an intent in the ledger and a fill in the ledger.
+
+One tick, in this order (each step commits its own ledger transactions):
+
+1. operator commands (pause, resume, halt, close-all, close-position), oldest first;
+2. the trading state, read from the ledger;
+3. reconciliation with the exchange, on the first tick and every ``reconcile_every_ticks``;
+4. orders whose submit outcome is unknown: queried by client order id, never resubmitted;
+5. working orders: polled for fills; unfilled limit orders past their timeout are canceled
+   and repriced (a new attempt, a new client order id);
+6. protective exits (stop-loss, take-profit, trailing stop) checked on the candles since the
+   last tick, and positions marked to market;
+7. the drawdown limit from peak equity (breach: HALTED);
+8. new intents: risk gate, exchange rules, order row, submit;
+9. publishing of new fills and order events (failures never stop trading).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from executor.brokers.base import (
+    Broker,
+    BrokerError,
+    BrokerUnavailable,
+    OrderRejected,
+    OrderSnapshot,
+    SubmitOutcomeUnknown,
+)
+from executor.intents import OrderIntent
+from executor.ledger import IntentRecord, Ledger, OperatorCommand
+from executor.orders import LIVE_STATES, OrderState, client_order_id
+from executor.records import NewOrder, OrderRecord, OrderUpdate, Position
+from executor.risk import RiskContext, check_intent, drawdown, drawdown_breached
+from executor.sizing import (
+    OrderNotPlaceable,
+    entry_quantity,
+    exit_quantity,
+    floor_quantity,
+    is_dust,
+    round_limit_price,
+)
+from trading_core.config import TradingConfig
+from trading_core.fills import intrabar_exit, trailing_stop_level
+from trading_core.market.base import MarketSource
+from trading_core.timeframes import timeframe_delta, utc_now
+
+log = logging.getLogger("executor.engine")
+
+EXIT_ROLES: frozenset[str] = frozenset(
+    {"exit", "stop_loss", "take_profit", "trailing_stop", "operator"}
+)
+
+
+class StartupRefused(RuntimeError):
+    """The executor will not trade (live mode with a failed reconciliation)."""
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the engine works orders (timeouts and limits that are not risk limits)."""
+
+    limit_timeout_seconds: float = 300.0
+    max_reprices: int = 3
+    # An unanswered order is queried only once this old, so a request still travelling
+    # cannot race the query; after max_unknown_lookups "not found" answers it is given up.
+    unknown_order_grace_seconds: float = 10.0
+    max_unknown_lookups: int = 5
+    intents_per_tick: int = 200
+    protective_timeframe: str = "1m"
+    # Send limit entries post-only (maker or nothing).
+    post_only_limits: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("limit_timeout_seconds", "unknown_order_grace_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("max_unknown_lookups", "intents_per_tick"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_reprices < 0:
+            raise ValueError(f"max_reprices must be >= 0, got {self.max_reprices}")
+
+
+@dataclass
+class TickReport:
+    tick: int
+    started_at: datetime
+    trading_state: str = "ACTIVE"
+    commands_applied: int = 0
+    intents_seen: int = 0
+    intents_rejected: int = 0
+    orders_submitted: int = 0
+    fills_recorded: int = 0
+    protective_exits: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Turns intents into orders and keeps the ledger in step with the broker."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        broker: Broker,
+        market: MarketSource,
+        config: TradingConfig,
+        options: EngineOptions = EngineOptions(),
+        *,
+        reconciler: Callable[[], bool] | None = None,
+        publisher: Callable[[], object] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ):
+        self.ledger = ledger
+        self.broker = broker
+        self.market = market
+        self.config = config
+        self.options = options
+        self.reconciler = reconciler
+        self.publisher = publisher
+        self._clock = clock
+        # A replayed market has no live clock: the broker reads it at each intent's decision
+        # time, and "now" for working orders is the latest decision time seen.
+        self.replay = getattr(market, "name", "") == "replay"
+        self._market_now: datetime | None = None
+        self._checked_until: dict[str, datetime] = {}
+        self.ticks = 0
+        self.last_report: TickReport | None = None
+
+    # ------------------------------------------------------------------------------ time
+
+    def market_now(self) -> datetime:
+        if self.replay:
+            return self._market_now or self._clock()
+        return self._clock()
+
+    def _market_at(self, intent: OrderIntent | None) -> datetime | None:
+        """The moment the broker should read the market at: None means now."""
+        if not self.replay:
+            return None
+        return intent.decided_at if intent else self.market_now()
+
+    # --------------------------------------------------------------------------- start-up
+
+    def start(self) -> bool:
+        """Seed the paper account, resume paper orders and reconcile once.
+
+        Returns whether reconciliation passed. Live mode refuses to start when it did not.
+        """
+        ex = self.config.executor
+        if ex.mode == "paper":
+            self.ledger.ensure_account(self.broker.exchange, ex.quote_currency, ex.starting_cash)
+            restore = getattr(self.broker, "restore", None)
+            if restore is not None:
+                restore(self.ledger.orders([OrderState.OPEN, OrderState.PARTIALLY_FILLED]))
+        ok = self.reconciler() if self.reconciler else True
+        if not ok and ex.mode == "live":
+            raise StartupRefused(
+                "live trading refused: start-up reconciliation with the exchange failed "
+                "(see the audit log and the HALTED reason)"
+            )
+        self.ledger.audit(
+            "executor", "started", ex.mode, {"exchange": self.broker.exchange, "reconciled": ok}
+        )
+        return ok
+
+    # ------------------------------------------------------------------------------ tick
+
+    def tick(self) -> TickReport:
+        self.ticks += 1
+        report = TickReport(self.ticks, self._clock())
+        fills_before = self.ledger.fill_count()
+        steps: list[tuple[str, Callable[[TickReport], None]]] = [
+            ("commands", self._apply_commands),
+            ("reconcile", self._reconcile_if_due),
+            ("in_flight", self._resolve_in_flight),
+            ("working", self._work_orders),
+            ("protection", self._watch_positions),
+            ("drawdown", self._check_drawdown),
+            ("intents", self._process_intents),
+            ("publish", self._publish),
+        ]
+        for name, step in steps:
+            try:
+                step(report)
+            except BrokerError as exc:
+                # The exchange is unreachable or unhappy: log it, the next tick retries.
+                report.errors.append(f"{name}: {exc}")
+                log.warning("tick step failed", extra={"step": name, "error": str(exc)})
+        report.trading_state = self.ledger.trading_state()
+        report.fills_recorded = self.ledger.fill_count() - fills_before
+        self.last_report = report
+        return report
+
+    # ------------------------------------------------------------------ operator commands
+
+    def _apply_commands(self, report: TickReport) -> None:
+        for command in self.ledger.commands(pending_only=True):
+            result = self._apply_command(command)
+            self.ledger.mark_command_applied(command.id, result)
+            report.commands_applied += 1
+            log.info(
+                "operator command applied",
+                extra={"command": command.command, "who": command.who, "result": result},
+            )
+
+    def _apply_command(self, command: OperatorCommand) -> str:
+        actor = f"operator:{command.who}"
+        why = command.why
+        state = self.ledger.trading_state()
+        if command.command == "pause":
+            if state == "HALTED":
+                return "already HALTED: pause does not loosen a halt (resume first)"
+            self.ledger.set_trading_state("REDUCING", f"paused: {why}", actor)
+            return "REDUCING: exits only"
+        if command.command == "resume":
+            equity = self._equity()
+            self.ledger.set_trading_state("ACTIVE", f"resumed: {why}", actor)
+            self.ledger.update_peak_equity(equity, reset=True)
+            return f"ACTIVE; drawdown peak reset to equity {equity:.2f}"
+        if command.command == "halt":
+            self.ledger.set_trading_state("HALTED", f"halted: {why}", actor)
+            canceled = self._cancel_entries(None)
+            return f"HALTED; canceled {canceled} working entry order(s)"
+        if command.command == "close-position":
+            symbol = command.symbol or ""
+            canceled = self._cancel_entries(symbol)
+            return (
+                f"{symbol}: {self._close_position(symbol, command)}; canceled {canceled} "
+                "working entry order(s)"
+            )
+        # close-all: no new entries afterwards (a halt stays a halt).
+        if state == "ACTIVE":
+            self.ledger.set_trading_state("REDUCING", f"close-all: {why}", actor)
+        canceled = self._cancel_entries(None)
+        closed = [
+            f"{p.symbol}: {self._close_position(p.symbol, command)}" for p in self._positions()
+        ]
+        return "; ".join([*closed, f"canceled {canceled} working entry order(s)"])
+
+    def _close_position(self, symbol: str, command: OperatorCommand) -> str:
+        position = self.ledger.position(self.broker.exchange, symbol)
+        if position is None or position.quantity <= 0:
+            return "no open position"
+        source = f"op{command.id}" + hashlib.sha1(symbol.encode()).hexdigest()[:8]
+        cid = client_order_id(source, "operator")
+        if self.ledger.order(cid) is not None:
+            return f"exit {cid} already placed"
+        order = self._place_exit(
+            position, "operator", cid, reason=f"operator {command.command} by {command.who}"
+        )
+        return f"exit {order.client_order_id} {order.state}" if order else "exit not placeable"
+
+    def _cancel_entries(self, symbol: str | None) -> int:
+        canceled = 0
+        for order in self.ledger.orders(
+            [OrderState.OPEN, OrderState.PARTIALLY_FILLED], symbol=symbol
+        ):
+            if order.role == "entry":
+                self._apply(order, self.broker.cancel(order))
+                canceled += 1
+        return canceled
+
+    # ------------------------------------------------------------------- reconciliation
+
+    def _reconcile_if_due(self, report: TickReport) -> None:
+        every = self.config.executor.reconcile_every_ticks
+        if self.reconciler is not None and self.ticks > 1 and self.ticks % every == 0:
+            self.reconciler()
+
+    # -------------------------------------------------------------------- order updates
+
+    def _apply(
+        self, order: OrderRecord, snapshot: OrderSnapshot, intent: OrderIntent | None = None
+    ) -> OrderRecord:
+        after = self.ledger.apply_order_update(
+            order.client_order_id, snapshot.update, snapshot.fills
+        )
+        if after.role == "entry" and after.filled_quantity > order.filled_quantity:
+            self._protect(after, intent)
+        return after
+
+    def _protect(self, order: OrderRecord, intent: OrderIntent | None) -> None:
+        """Attach the entry intent's protective exits to the position it opened."""
+        if intent is None and order.intent_id:
+            record = self.ledger.intent(order.intent_id)
+            intent = record.intent if record else None
+        if intent is None:
+            return
+        if intent.stop_loss or intent.take_profit or intent.trailing_stop_pct:
+            self.ledger.set_protection(
+                order.exchange,
+                order.symbol,
+                stop_loss=intent.stop_loss,
+                take_profit=intent.take_profit,
+                trailing_stop_pct=intent.trailing_stop_pct,
+            )
+
+    def _submit(
+        self, order: OrderRecord, at: datetime | None, intent: OrderIntent | None = None
+    ) -> OrderRecord:
+        """Send an order once and record the answer; a lost answer leaves it in flight."""
+        try:
+            snapshot = self.broker.submit(order, at)
+        except OrderRejected as exc:
+            snapshot = OrderSnapshot(OrderUpdate(OrderState.REJECTED, reason=str(exc)))
+        except SubmitOutcomeUnknown as exc:
+            snapshot = OrderSnapshot(OrderUpdate(OrderState.IN_FLIGHT_UNKNOWN, reason=str(exc)))
+        except Exception as exc:  # anything else: we cannot know it did not go
+            log.exception("unexpected submit failure", extra={"order": order.client_order_id})
+            snapshot = OrderSnapshot(
+                OrderUpdate(OrderState.IN_FLIGHT_UNKNOWN, reason=f"submit failed: {exc!r}")
+            )
+        after = self._apply(order, snapshot, intent)
+        log.info(
+            "order submitted",
+            extra={
+                "order": order.client_order_id,
+                "state": after.state.value,
+                "reason": after.reason,
+            },
+        )
+        return after
+
+    def _resolve_in_flight(self, report: TickReport) -> None:
+        """Settle orders whose submit outcome is unknown, by asking the exchange."""
+        grace = timedelta(seconds=self.options.unknown_order_grace_seconds)
+        now = self._clock()
+        for order in self.ledger.orders([OrderState.PENDING_SUBMIT, OrderState.IN_FLIGHT_UNKNOWN]):
+            if now - order.updated_at < grace:
+                continue
+            snapshot = self.broker.query(order, self._market_at(None))
+            if snapshot is not None:
+                self._apply(order, snapshot)
+                continue
+            if order.state == OrderState.PENDING_SUBMIT:
+                # Left by a crash between writing the order and hearing back: the exchange has
+                # no such client order id, so the one submit still has to happen.
+                self._submit(order, self._market_at(None))
+                report.orders_submitted += 1
+                continue
+            misses = self.ledger.note_lookup_miss(order.client_order_id)
+            if misses >= self.options.max_unknown_lookups:
+                self.ledger.apply_order_update(
+                    order.client_order_id,
+                    OrderUpdate(
+                        OrderState.REJECTED,
+                        reason=f"the exchange has no order {order.client_order_id} after "
+                        f"{misses} lookups: the submit never arrived",
+                    ),
+                )
+
+    def _work_orders(self, report: TickReport) -> None:
+        timeout = timedelta(seconds=self.options.limit_timeout_seconds)
+        now = self.market_now()
+        for order in self.ledger.orders([OrderState.OPEN, OrderState.PARTIALLY_FILLED]):
+            snapshot = self.broker.query(order, self._market_at(None))
+            if snapshot is None:
+                log.warning(
+                    "working order unknown to the broker", extra={"order": order.client_order_id}
+                )
+                continue
+            order = self._apply(order, snapshot)
+            if (
+                order.state in (OrderState.OPEN, OrderState.PARTIALLY_FILLED)
+                and order.order_type == "limit"
+                and order.role == "entry"
+                and now - (order.submitted_at or order.created_at) >= timeout
+            ):
+                self._reprice(order)
+
+    def _reprice(self, order: OrderRecord) -> None:
+        """Cancel an unfilled limit entry past its timeout and replace it at the best bid."""
+        canceled = self._apply(order, self.broker.cancel(order))
+        state = self.ledger.trading_state()
+        rules = self.broker.market_rules(order.symbol)
+        # The best bid: where a sell would trade first, and where a passive buy joins the book.
+        price = self.broker.reference_price(order.symbol, "sell", self._market_at(None))
+        remaining = floor_quantity(canceled.remaining, rules)
+        why = None
+        if canceled.state != OrderState.CANCELED:
+            why = f"order ended {canceled.state} while canceling"
+        elif canceled.attempt >= self.options.max_reprices:
+            why = f"not repriced: {self.options.max_reprices} reprices used"
+        elif state != "ACTIVE":
+            why = f"not repriced: trading is {state}"
+        elif is_dust(remaining, price, rules):
+            # The rest of a partly filled buy is skipped when the exchange would refuse it.
+            why = f"not repriced: remaining {remaining:g} is below the exchange minimum"
+        if why:
+            self.ledger.audit("executor", "reprice_skipped", order.client_order_id, {"reason": why})
+            if canceled.intent_id:
+                self.ledger.finish_intent(canceled.intent_id, why)
+            return
+        assert canceled.intent_id is not None  # entries always come from an intent
+        replacement = NewOrder(
+            client_order_id=client_order_id(canceled.intent_id, "entry", canceled.attempt + 1),
+            exchange=order.exchange,
+            symbol=order.symbol,
+            side=order.side,
+            order_type="limit",
+            role=order.role,
+            quantity=remaining,
+            price=round_limit_price(price, "buy", rules),
+            post_only=order.post_only,
+            attempt=order.attempt + 1,
+            intent_id=order.intent_id,
+            strategy=order.strategy,
+            reason=f"reprice {order.attempt + 1} of {order.client_order_id}",
+        )
+        created = self.ledger.create_order(
+            replacement, accept_intent=True, reason=replacement.reason
+        )
+        self._submit(created, self._market_at(None))
+
+    # ------------------------------------------------------------ protective exits, marks
+
+    def _positions(self) -> list[Position]:
+        return [p for p in self.ledger.open_positions() if p.exchange == self.broker.exchange]
+
+    def _watch_positions(self, report: TickReport) -> None:
+        state = self.ledger.trading_state()
+        now = self.market_now()
+        step = timeframe_delta(self.options.protective_timeframe)
+        exiting = {o.symbol for o in self.ledger.orders(LIVE_STATES) if o.role in EXIT_ROLES}
+        for position in self._positions():
+            protected = position.stop_loss or position.take_profit or position.trailing_stop_pct
+            start = self._checked_until.get(position.symbol) or position.opened_at or now
+            try:
+                candles = self.market.fetch_ohlcv(
+                    self.broker.exchange,
+                    position.symbol,
+                    self.options.protective_timeframe,
+                    start,
+                    now,
+                    now=now,
+                )
+            except Exception as exc:  # market data trouble must not stop order handling
+                report.errors.append(f"candles for {position.symbol}: {exc}")
+                continue
+            if candles.empty:
+                continue
+            high_water = position.high_water or position.avg_entry_price
+            trigger: tuple[str, datetime] | None = None
+            for bar in candles.itertuples(index=False):
+                if protected and trigger is None and position.symbol not in exiting:
+                    trigger = self._trigger(position, bar, high_water)
+                    if trigger:
+                        break
+                high_water = max(high_water, float(bar.high))
+            last = candles.iloc[-1]
+            self._checked_until[position.symbol] = last.ts.to_pydatetime() + step
+            self.ledger.mark_price(
+                position.exchange, position.symbol, float(last.close), high_water
+            )
+            if trigger is None:
+                continue
+            role, candle_ts, level = trigger
+            if state == "HALTED":
+                self.ledger.audit(
+                    "executor",
+                    "protective_exit_suppressed",
+                    position.symbol,
+                    {"role": role, "level": level, "reason": "trading is HALTED"},
+                )
+                continue
+            cid = self._protective_order_id(position, role)
+            if cid is None:
+                report.errors.append(f"{position.symbol}: {role} exits keep failing")
+                continue
+            # The candle that triggered it: a paper broker fills at the conventions' price for
+            # that candle; an exchange trades now, whatever `at` says.
+            self._place_exit(
+                position,
+                role,
+                cid,
+                reason=f"{role} at {level:g} triggered",
+                at=candle_ts,
+                stop_price=level,
+            )
+            report.protective_exits += 1
+
+    def _protective_order_id(self, position: Position, role: str) -> str | None:
+        """A fresh client order id for this position's exit: the next attempt after ones the
+        exchange refused (None once ``max_reprices`` attempts have failed)."""
+        source = (
+            position.entry_intent_id
+            or hashlib.sha1(f"{position.symbol}{position.opened_at}".encode()).hexdigest()[:24]
+        )
+        for attempt in range(self.options.max_reprices + 1):
+            cid = client_order_id(source, role, attempt)
+            if self.ledger.order(cid) is None:
+                return cid
+        return None
+
+    def _trigger(
+        self, position: Position, bar: object, high_water: float
+    ) -> tuple[str, datetime, float] | None:
+        """Which protective exit this candle triggers (stop-loss first on a tie), the candle's
+        open time and the level."""
+        stop = position.stop_loss
+        role = "stop_loss"
+        if position.trailing_stop_pct:
+            # The level trails the highest price up to the previous candle (no lookahead).
+            trail = trailing_stop_level("buy", high_water, position.trailing_stop_pct)
+            if stop is None or trail > stop:
+                stop, role = trail, "trailing_stop"
+        hit = intrabar_exit(
+            "buy", float(bar.open), float(bar.high), float(bar.low), stop, position.take_profit
+        )
+        if hit is None:
+            return None
+        if hit[0] == "take_profit":
+            return "take_profit", bar.ts.to_pydatetime(), float(position.take_profit or 0.0)
+        return role, bar.ts.to_pydatetime(), float(stop or 0.0)
+
+    def _place_exit(
+        self,
+        position: Position,
+        role: str,
+        cid: str,
+        *,
+        reason: str,
+        at: datetime | None = None,
+        intent: OrderIntent | None = None,
+        stop_price: float | None = None,
+    ) -> OrderRecord | None:
+        """Sell a long position (all of it, or the intent's quantity) at market.
+
+        ``stop_price`` is the protective level that triggered the exit, if any.
+        """
+        rules = self.broker.market_rules(position.symbol)
+        try:
+            quantity = exit_quantity(
+                position.quantity, intent.quantity if intent else None, position.mark_price, rules
+            )
+        except OrderNotPlaceable as exc:
+            self.ledger.audit(
+                "executor",
+                "exit_not_placeable",
+                position.symbol,
+                {"role": role, "reason": str(exc)},
+            )
+            return None
+        order = self.ledger.create_order(
+            NewOrder(
+                client_order_id=cid,
+                exchange=position.exchange,
+                symbol=position.symbol,
+                side="sell",
+                order_type="market",
+                role=role,
+                quantity=quantity,
+                stop_price=stop_price,
+                intent_id=intent.intent_id if intent else position.entry_intent_id,
+                strategy=position.strategy,
+                reason=reason,
+            ),
+            accept_intent=intent is not None,
+            reason=reason,
+        )
+        return self._submit(order, at)
+
+    # ----------------------------------------------------------------------- drawdown
+
+    def _equity(self) -> float:
+        return self.ledger.account(self.config.executor.quote_currency).equity
+
+    def _check_drawdown(self, report: TickReport) -> None:
+        equity = self._equity()
+        peak = self.ledger.update_peak_equity(equity)
+        limit = self.config.risk.max_drawdown_pct
+        if drawdown_breached(equity, peak, limit) and self.ledger.trading_state() != "HALTED":
+            reason = (
+                f"drawdown {drawdown(equity, peak):.2%} from peak equity {peak:.2f} "
+                f"(now {equity:.2f}) reached max_drawdown_pct {limit:.2%}"
+            )
+            self.ledger.set_trading_state("HALTED", reason, "risk")
+            log.error("trading halted", extra={"reason": reason})
+
+    # ------------------------------------------------------------------------- intents
+
+    def _process_intents(self, report: TickReport) -> None:
+        for record in self.ledger.new_intents(self.options.intents_per_tick):
+            report.intents_seen += 1
+            if self.replay and (
+                self._market_now is None or record.intent.decided_at > self._market_now
+            ):
+                self._market_now = record.intent.decided_at
+            order = self._handle_intent(record)
+            if order is None:
+                report.intents_rejected += 1
+            else:
+                report.orders_submitted += 1
+
+    def _risk_context(self, intent: OrderIntent, price: float) -> RiskContext:
+        day_start = self.market_now().replace(hour=0, minute=0, second=0, microsecond=0)
+        inputs = self.ledger.risk_inputs(
+            self.broker.exchange,
+            self.config.executor.quote_currency,
+            day_start,
+            self.config.risk.max_trades_per_day,
+        )
+        position = inputs.positions.get(intent.symbol)
+        return RiskContext(
+            trading_state=inputs.trading_state,
+            equity=inputs.equity,
+            cash=inputs.cash,
+            price=price,
+            position_quantity=position.quantity if position else 0.0,
+            busy_symbols=frozenset(inputs.positions) | inputs.live_entry_symbols,
+            trades_today=inputs.trades_today,
+            taker_fee=self.config.fees.taker,
+        )
+
+    def _handle_intent(self, record: IntentRecord) -> OrderRecord | None:
+        intent = record.intent
+        at = self._market_at(intent)
+        if intent.exchange != self.broker.exchange:
+            self.ledger.set_intent_status(
+                intent.intent_id,
+                "REJECTED_BY_RISK",
+                f"intent for exchange {intent.exchange!r}; this executor trades "
+                f"{self.broker.exchange!r}",
+            )
+            return None
+        try:
+            price = self.broker.reference_price(intent.symbol, intent.side, at)
+        except BrokerUnavailable:
+            raise
+        except Exception as exc:  # no market data: decide with the intent's price
+            log.warning("no reference price", extra={"symbol": intent.symbol, "error": str(exc)})
+            price = intent.reference_price
+        decision = check_intent(intent, self._risk_context(intent, price), self.config.risk)
+        if not decision.accepted:
+            self.ledger.set_intent_status(intent.intent_id, "REJECTED_BY_RISK", decision.reason)
+            log.info(
+                "intent rejected", extra={"intent": intent.intent_id, "reason": decision.reason}
+            )
+            return None
+        if intent.action == "close":
+            return self._handle_close(intent, at)
+        rules = self.broker.market_rules(intent.symbol)
+        limit = (
+            round_limit_price(intent.limit_price, "buy", rules)
+            if intent.order_type == "limit" and intent.limit_price
+            else None
+        )
+        try:
+            quantity = (
+                floor_quantity(intent.quantity, rules)
+                if intent.quantity
+                else entry_quantity(intent.notional or 0.0, limit or price, rules)
+            )
+        except OrderNotPlaceable as exc:
+            self.ledger.set_intent_status(
+                intent.intent_id, "REJECTED_BY_RISK", f"exchange rules: {exc}"
+            )
+            return None
+        order = self.ledger.create_order(
+            NewOrder(
+                client_order_id=client_order_id(intent.intent_id, "entry"),
+                exchange=intent.exchange,
+                symbol=intent.symbol,
+                side="buy",
+                order_type=intent.order_type,
+                role="entry",
+                quantity=quantity,
+                price=limit,
+                post_only=self.options.post_only_limits and limit is not None,
+                intent_id=intent.intent_id,
+                strategy=intent.strategy,
+                reason=decision.reason,
+            ),
+            accept_intent=True,
+            reason=decision.reason,
+        )
+        return self._submit(order, at, intent)
+
+    def _handle_close(self, intent: OrderIntent, at: datetime | None) -> OrderRecord | None:
+        live = self.ledger.orders(LIVE_STATES, symbol=intent.symbol)
+        if any(o.role in EXIT_ROLES for o in live):
+            self.ledger.set_intent_status(
+                intent.intent_id,
+                "REJECTED_BY_RISK",
+                f"an exit for {intent.symbol} is already working",
+            )
+            return None
+        working = [
+            o
+            for o in live
+            if o.role == "entry" and o.state in (OrderState.OPEN, OrderState.PARTIALLY_FILLED)
+        ]
+        for order in working:
+            self._apply(order, self.broker.cancel(order))
+        position = self.ledger.position(self.broker.exchange, intent.symbol)
+        assert position is not None  # the risk gate checked it
+        order = self._place_exit(
+            position,
+            "exit",
+            client_order_id(intent.intent_id, "exit"),
+            reason=f"close intent {intent.intent_id}",
+            at=at,
+            intent=intent,
+        )
+        if order is None:
+            self.ledger.set_intent_status(
+                intent.intent_id,
+                "REJECTED_BY_RISK",
+                "exchange rules: the position is below the minimum",
+            )
+        return order
+
+    # ------------------------------------------------------------------------ publish
+
+    def _publish(self, report: TickReport) -> None:
+        if self.publisher is None:
+            return
+        try:
+            self.publisher()
+        except Exception as exc:  # publishing must never stop trading
+            report.errors.append(f"publish: {exc}")
+            log.warning("publishing failed", extra={"error": str(exc)})

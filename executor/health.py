@@ -1,0 +1,94 @@
+"""The executor's health: a JSON file under ``Paths.executor_state`` rewritten every tick
+(atomically), and optionally the same JSON over HTTP on 127.0.0.1.
+
+Dagster's executor-health sensor reads the file; a load balancer or an operator can poll the
+endpoint, which answers 503 once the heartbeat is older than ``stale_after_seconds``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from trading_core.timeframes import utc_now
+
+HEALTH_FILE = "health.json"
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, default=str, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def read_health(state_dir: Path) -> dict[str, Any] | None:
+    """The last health record written under ``state_dir`` (None if the executor never ran)."""
+    path = state_dir / HEALTH_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+class Health:
+    """The latest health record, published to a file and (optionally) over HTTP."""
+
+    def __init__(self, state_dir: Path, *, stale_after_seconds: float = 30.0):
+        self.path = state_dir / HEALTH_FILE
+        self.stale_after = stale_after_seconds
+        self._lock = threading.Lock()
+        self._record: dict[str, Any] = {}
+        self._heartbeat: datetime | None = None
+        self._server: ThreadingHTTPServer | None = None
+
+    def update(self, **fields: Any) -> None:
+        now = utc_now()
+        with self._lock:
+            self._heartbeat = now
+            self._record.update(fields)
+            self._record["heartbeat"] = now.isoformat()
+            snapshot = dict(self._record)
+        write_json_atomic(self.path, snapshot)
+
+    def snapshot(self) -> tuple[bool, dict[str, Any]]:
+        """(fresh, record): fresh while the heartbeat is younger than the staleness limit."""
+        with self._lock:
+            record = dict(self._record)
+            beat = self._heartbeat
+        fresh = beat is not None and (utc_now() - beat).total_seconds() < self.stale_after
+        return fresh, record
+
+    def serve(self, port: int) -> int:
+        """Serve ``GET /health`` on 127.0.0.1:``port`` (0: any free port); return the port."""
+        health = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") not in ("/health", ""):
+                    self.send_error(404)
+                    return
+                fresh, record = health.snapshot()
+                body = json.dumps({**record, "fresh": fresh}, default=str).encode()
+                self.send_response(200 if fresh else 503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # health polls would drown the structured log
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        thread.start()
+        return self._server.server_address[1]
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

@@ -1,0 +1,383 @@
+"""Publishing: fills and order events to Parquet in the lake, each batch reported to Dagster.
+
+Files: ``<lake>/execution/fills/date=YYYY-MM-DD/<batch_id>.parquet`` and the same under
+``execution/orders`` (one row per order state change; the latest ``updated_at`` wins).
+
+Exactly once, through the ledger's outbox, in three steps that each survive a crash:
+
+1. allocate: one transaction fixes a batch's rows (a source id range and one event date),
+   stores the batch in ``publish_outbox`` and moves the stream's cursor past them;
+2. write: the batch's rows are read back and written to a temporary name, then renamed
+   atomically (a crash rewrites the same file, never a second one);
+3. report: ``POST {dagster_url}/report_asset_materialization/execution/fills`` (the asset
+   key in the URL *path*, so Dagster splits it into ``["execution", "fills"]``), body
+   ``{"metadata": {...}, "data_version": batch_id}``. While Dagster is down batches stay
+   unreported in the outbox and are reported, oldest first, when it is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import requests
+import sqlalchemy as sa
+
+from executor import schema
+from executor.ledger import Ledger
+from trading_core.timeframes import utc_now
+
+log = logging.getLogger("executor.publish")
+
+STREAMS: tuple[str, ...] = ("fills", "orders")
+
+_TS = pa.timestamp("us")
+FILLS_SCHEMA = pa.schema(
+    [
+        ("fill_id", pa.string()),
+        ("exchange", pa.string()),
+        ("trade_id", pa.string()),
+        ("client_order_id", pa.string()),
+        ("exchange_order_id", pa.string()),
+        ("intent_id", pa.string()),
+        ("strategy", pa.string()),
+        ("symbol", pa.string()),
+        ("side", pa.string()),
+        ("quantity", pa.float64()),
+        ("price", pa.float64()),
+        ("fee", pa.float64()),
+        ("fee_currency", pa.string()),
+        ("liquidity", pa.string()),
+        ("event_time", _TS),
+        ("mode", pa.string()),
+        ("published_at", _TS),
+        ("batch_id", pa.string()),
+    ]
+)
+ORDERS_SCHEMA = pa.schema(
+    [
+        ("client_order_id", pa.string()),
+        ("exchange_order_id", pa.string()),
+        ("intent_id", pa.string()),
+        ("strategy", pa.string()),
+        ("exchange", pa.string()),
+        ("symbol", pa.string()),
+        ("side", pa.string()),
+        ("order_type", pa.string()),
+        ("quantity", pa.float64()),
+        ("limit_price", pa.float64()),
+        ("stop_price", pa.float64()),
+        ("state", pa.string()),
+        ("filled_quantity", pa.float64()),
+        ("average_price", pa.float64()),
+        ("fee", pa.float64()),
+        ("reason", pa.string()),
+        ("created_at", _TS),
+        ("updated_at", _TS),
+        ("mode", pa.string()),
+        ("published_at", _TS),
+        ("batch_id", pa.string()),
+    ]
+)
+SCHEMAS: dict[str, pa.Schema] = {"fills": FILLS_SCHEMA, "orders": ORDERS_SCHEMA}
+ASSET_KEYS: dict[str, str] = {"fills": "execution/fills", "orders": "execution/orders"}
+
+
+class ReportFailed(RuntimeError):
+    """Dagster did not accept a report (down, or it answered with an error)."""
+
+
+class DagsterReporter:
+    """Reports a batch as a runless materialization of an external asset."""
+
+    def __init__(self, base_url: str, *, timeout: float = 5.0):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = requests.Session()
+
+    def report(self, asset_key: str, metadata: dict[str, Any], data_version: str) -> None:
+        url = f"{self.base_url}/report_asset_materialization/{asset_key}"
+        try:
+            response = self._session.post(
+                url,
+                json={"metadata": metadata, "data_version": data_version},
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise ReportFailed(f"POST {url}: {exc}") from exc
+        if response.status_code >= 300:
+            raise ReportFailed(f"POST {url}: HTTP {response.status_code} {response.text[:200]}")
+        body = response.json() if response.content else {}
+        if isinstance(body, dict) and body.get("error"):
+            raise ReportFailed(f"POST {url}: {body['error']}")
+
+
+@dataclass
+class PublishReport:
+    allocated: int = 0
+    written: int = 0
+    reported: int = 0
+    unreported: int = 0
+    error: str | None = None
+
+
+def _source_query(stream: str) -> sa.Select:
+    """Rows of a stream in contract column order (without published_at and batch_id)."""
+    if stream == "fills":
+        f = schema.fills
+        return sa.select(
+            f.c.id.label("row_id"),
+            # Trade ids repeat across symbols: the fill id names all three.
+            (f.c.exchange + sa.literal(":") + f.c.symbol + sa.literal(":") + f.c.trade_id).label(
+                "fill_id"
+            ),
+            f.c.exchange,
+            f.c.trade_id,
+            f.c.client_order_id,
+            f.c.exchange_order_id,
+            f.c.intent_id,
+            f.c.strategy,
+            f.c.symbol,
+            f.c.side,
+            f.c.quantity,
+            f.c.price,
+            f.c.fee,
+            f.c.fee_currency,
+            f.c.liquidity,
+            f.c.event_time,
+            f.c.mode,
+        )
+    e, o = schema.order_events, schema.orders
+    return sa.select(
+        e.c.id.label("row_id"),
+        o.c.client_order_id,
+        o.c.exchange_order_id,
+        o.c.intent_id,
+        o.c.strategy,
+        o.c.exchange,
+        o.c.symbol,
+        o.c.side,
+        o.c.order_type,
+        o.c.quantity,
+        o.c.price.label("limit_price"),
+        o.c.stop_price,
+        e.c.state,
+        e.c.filled_quantity,
+        e.c.average_price,
+        e.c.fee,
+        e.c.reason,
+        o.c.created_at,
+        e.c.event_time.label("updated_at"),
+        o.c.mode,
+    ).join(o, o.c.client_order_id == e.c.client_order_id)
+
+
+def _id_column(stream: str) -> sa.Column:
+    return schema.fills.c.id if stream == "fills" else schema.order_events.c.id
+
+
+def _time_column(stream: str) -> sa.Column:
+    return schema.fills.c.event_time if stream == "fills" else schema.order_events.c.event_time
+
+
+def batch_path(lake: Path, stream: str, event_date: date, batch_id: str) -> Path:
+    return lake / "execution" / stream / f"date={event_date:%Y-%m-%d}" / f"{batch_id}.parquet"
+
+
+class Publisher:
+    """Moves new ledger rows to the lake and reports them; call ``publish()`` every tick."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        lake: Path,
+        reporter: DagsterReporter | None,
+        *,
+        max_rows_per_batch: int = 50_000,
+        clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self.ledger = ledger
+        self.lake = lake
+        self.reporter = reporter
+        self.max_rows = max_rows_per_batch
+        self._clock = clock
+        self._monotonic = monotonic
+        self._retry_at = 0.0
+        self._backoff = 1.0
+
+    def __call__(self) -> PublishReport:
+        return self.publish()
+
+    def publish(self) -> PublishReport:
+        report = PublishReport()
+        for stream in STREAMS:
+            report.allocated += self._allocate(stream)
+        report.written = self._write_pending()
+        if self.reporter is not None:
+            report.reported, report.error = self._report_pending()
+        report.unreported = self.unreported_count()
+        return report
+
+    # -------------------------------------------------------------------------- allocate
+
+    def _allocate(self, stream: str) -> int:
+        ids, times = _id_column(stream), _time_column(stream)
+        cursor_t = schema.publish_cursor
+        with self.ledger.transaction() as conn:
+            cursor = conn.execute(
+                sa.select(cursor_t.c.last_row_id).where(cursor_t.c.stream == stream)
+            ).scalar()
+            after = cursor or 0
+            rows = conn.execute(
+                sa.select(ids, times).where(ids > after).order_by(ids).limit(self.max_rows)
+            ).all()
+            if not rows:
+                return 0
+            groups: dict[date, list[tuple[int, datetime]]] = {}
+            for row_id, event_time in rows:
+                groups.setdefault(event_time.date(), []).append((row_id, event_time))
+            now = self._clock()
+            for event_date, members in sorted(groups.items()):
+                first, last = members[0][0], members[-1][0]
+                batch_id = f"{stream}-{event_date:%Y%m%d}-{first:010d}-{last:010d}"
+                conn.execute(
+                    schema.publish_outbox.insert().values(
+                        batch_id=batch_id,
+                        stream=stream,
+                        event_date=event_date,
+                        first_row_id=first,
+                        last_row_id=last,
+                        rows=len(members),
+                        path=str(batch_path(self.lake, stream, event_date, batch_id)),
+                        first_event_time=min(t for _, t in members),
+                        last_event_time=max(t for _, t in members),
+                        published_at=now,
+                        attempts=0,
+                    )
+                )
+            new_cursor = rows[-1][0]
+            if cursor is None:
+                conn.execute(cursor_t.insert().values(stream=stream, last_row_id=new_cursor))
+            else:
+                conn.execute(
+                    cursor_t.update()
+                    .where(cursor_t.c.stream == stream)
+                    .values(last_row_id=new_cursor)
+                )
+            return len(groups)
+
+    # ----------------------------------------------------------------------------- write
+
+    def _write_pending(self) -> int:
+        t = schema.publish_outbox
+        with self.ledger.transaction() as conn:
+            pending = conn.execute(
+                sa.select(t).where(t.c.written_at.is_(None)).order_by(t.c.id)
+            ).all()
+        for batch in pending:
+            self._write_batch(batch)
+            with self.ledger.transaction() as conn:
+                conn.execute(t.update().where(t.c.id == batch.id).values(written_at=self._clock()))
+        return len(pending)
+
+    def _batch_rows(self, batch: Any) -> list[dict[str, Any]]:
+        ids, times = _id_column(batch.stream), _time_column(batch.stream)
+        day = datetime.combine(batch.event_date, datetime.min.time())
+        query = (
+            _source_query(batch.stream)
+            .where(
+                ids.between(batch.first_row_id, batch.last_row_id),
+                times >= day,
+                times < day + timedelta(days=1),
+            )
+            .order_by(ids)
+        )
+        with self.ledger.transaction() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            del row["row_id"]
+            row["published_at"] = batch.published_at
+            row["batch_id"] = batch.batch_id
+        return rows
+
+    def _write_batch(self, batch: Any) -> None:
+        rows = self._batch_rows(batch)
+        if len(rows) != batch.rows:
+            raise RuntimeError(
+                f"batch {batch.batch_id} should hold {batch.rows} rows, the ledger has {len(rows)}"
+            )
+        table = pa.Table.from_pylist(rows, schema=SCHEMAS[batch.stream])
+        path = Path(batch.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    # ---------------------------------------------------------------------------- report
+
+    def unreported_count(self) -> int:
+        t = schema.publish_outbox
+        with self.ledger.transaction() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).where(t.c.reported_at.is_(None))).scalar()
+            )
+
+    def _report_pending(self) -> tuple[int, str | None]:
+        """Report written batches oldest first; stop at the first failure and back off."""
+        assert self.reporter is not None
+        if self._monotonic() < self._retry_at:
+            return 0, None
+        t = schema.publish_outbox
+        with self.ledger.transaction() as conn:
+            pending = conn.execute(
+                sa.select(t)
+                .where(t.c.reported_at.is_(None), t.c.written_at.is_not(None))
+                .order_by(t.c.id)
+            ).all()
+        reported = 0
+        for batch in pending:
+            metadata = {
+                "batch_id": batch.batch_id,
+                "rows": batch.rows,
+                "path": batch.path,
+                "event_date": batch.event_date.isoformat(),
+                "first_event_time": batch.first_event_time.isoformat(),
+                "last_event_time": batch.last_event_time.isoformat(),
+                "mode": self.ledger.mode,
+            }
+            try:
+                self.reporter.report(ASSET_KEYS[batch.stream], metadata, batch.batch_id)
+            except ReportFailed as exc:
+                with self.ledger.transaction() as conn:
+                    conn.execute(
+                        t.update()
+                        .where(t.c.id == batch.id)
+                        .values(attempts=t.c.attempts + 1, last_error=str(exc)[:500])
+                    )
+                self._retry_at = self._monotonic() + self._backoff
+                self._backoff = min(self._backoff * 2, 60.0)
+                log.warning(
+                    "report to Dagster failed; will retry",
+                    extra={"batch_id": batch.batch_id, "error": str(exc)},
+                )
+                return reported, str(exc)
+            with self.ledger.transaction() as conn:
+                conn.execute(
+                    t.update()
+                    .where(t.c.id == batch.id)
+                    .values(reported_at=self._clock(), attempts=t.c.attempts + 1, last_error=None)
+                )
+            reported += 1
+        self._backoff = 1.0
+        return reported, None
