@@ -5,8 +5,6 @@ reads that file, never the ledger or the warehouse, and alerts once per incident
 remembers the last state it reported).
 """
 
-from __future__ import annotations
-
 import json
 from datetime import datetime, timedelta
 from pathlib import Path

@@ -9,13 +9,12 @@ and the run key names the bars, so a bar is never evaluated twice; only the newe
 series is evaluated (a strategy never trades on a bar that is already history).
 """
 
-from __future__ import annotations
-
 import json
 from dataclasses import dataclass, field
 
 import dagster as dg
 
+from trading_pipelines.jobs import AssetJob
 from trading_pipelines.resources.strategy import StrategyResource
 
 OHLCV_KEY = dg.AssetKey(["raw", "ohlcv"])
@@ -29,7 +28,7 @@ class BarCursor:
     evaluated: dict[str, str] = field(default_factory=dict)  # series -> ISO bar open time
 
     @classmethod
-    def load(cls, raw: str | None) -> BarCursor:
+    def load(cls, raw: str | None) -> "BarCursor":
         if not raw:
             return cls()
         data = json.loads(raw)
@@ -49,7 +48,7 @@ def newest_bars(events_metadata: list[dict[str, str]], timeframe: str) -> dict[s
     return newest
 
 
-def build_new_bar_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def build_new_bar_sensor(job: AssetJob) -> dg.SensorDefinition:
     @dg.sensor(
         name="new_bar_sensor",
         job=job,

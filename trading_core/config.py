@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +52,9 @@ class MarketConfig(_Model):
     refetch_candles: int = Field(default=3, ge=0)
     max_gap_ratio: float = Field(default=0.02, ge=0, le=1)
     max_abs_log_return: float = Field(default=0.25, gt=0)
+    # View the market as of this instant (naive UTC): only candles closed by then exist.
+    # Paper trading over history (replay, sim) sets it; None: the wall clock.
+    as_of: datetime | None = None
 
     @field_validator("timeframes")
     @classmethod
@@ -160,6 +163,7 @@ ENV_OVERRIDES: dict[str, tuple[str, Any]] = {
     "TRADING_START_DATE": ("market.start_date", str),
     "TRADING_REPLAY_DIR": ("market.replay_dir", str),
     "TRADING_SIM_SEED": ("market.sim_seed", int),
+    "TRADING_MARKET_AS_OF": ("market.as_of", str),
     "TRADING_SOCIAL_SOURCE": ("social.source", str),
     "TRADING_SOCIAL_DIR": ("social.replay_dir", str),
     "TRADING_REDDIT_TIMEZONE": ("social.reddit_source_timezone", str),

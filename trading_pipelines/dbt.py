@@ -24,7 +24,14 @@ _GROUPS = {"staging": "staging", "intermediate": "intermediate"}
 
 
 class TradingDbtTranslator(DagsterDbtTranslator):
-    """Groups by layer; journals and reports refresh when the executor reports fills."""
+    """Models keep their names as keys (stg_*, int_*, fct_*); groups by layer; journals
+    refresh when the executor reports fills. Sources map to Dagster keys by their
+    ``meta.dagster.asset_key``."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props.get("resource_type") == "model":
+            return dg.AssetKey([dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])

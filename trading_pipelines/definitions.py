@@ -2,7 +2,8 @@
 
 Resources are built from the one configuration (trading_core.config: defaults, an optional
 YAML file and TRADING_* environment variables), so switching a source from its offline to
-its live backend is configuration, never code.
+its live backend is configuration, never code. ``build_definitions`` takes the configuration
+and the root explicitly (tests build isolated ones); ``defs`` is the code location.
 """
 
 from __future__ import annotations
@@ -17,27 +18,28 @@ from dagster_duckdb import DuckDBResource
 
 from assets.dbt_models import dbt_models
 from assets.execution import EXECUTION_SPECS
-from assets.ingest.alt_data import ALT_DATA_ASSETS, DAILY_PARTITIONS
+from assets.ingest.alt_data import build_alt_data_assets
 from assets.ingest.order_books import build_order_book_asset
 from assets.ingest.prices import build_ohlcv_asset
 from assets.reports import build_daily_report_asset
-from assets.research import RESEARCH_ASSETS
+from assets.research import build_research_assets
 from assets.strategy import order_intents
 from sensors.alerts import build_executor_health_sensor, run_failure_alert
 from sensors.new_bars import build_new_bar_sensor
+from trading_core.config import Paths, TradingConfig
 from trading_pipelines.dbt import DBT_PROJECT
 from trading_pipelines.jobs import (
     evaluate_strategy_job,
     ingest_alt_data_job,
     ingest_market_job,
     refresh_job,
+    research_job,
 )
-from trading_pipelines.partitions import market_partitions
+from trading_pipelines.partitions import daily_partitions, market_partitions
 from trading_pipelines.resources.alerts import AlertResource
 from trading_pipelines.resources.alt_data import alt_data_resources
 from trading_pipelines.resources.ledger import LedgerResource
 from trading_pipelines.resources.market import MarketDataResource
-from trading_pipelines.resources.research import ResearchResource
 from trading_pipelines.resources.strategy import StrategyResource
 from trading_pipelines.schedules import (
     alt_data_schedule,
@@ -46,17 +48,6 @@ from trading_pipelines.schedules import (
 )
 from trading_pipelines.settings import config, paths
 
-CFG = config()
-PATHS = paths()
-
-MARKET_PARTITIONS = market_partitions(CFG.market)
-ohlcv = build_ohlcv_asset(MARKET_PARTITIONS)
-order_book_snapshots = build_order_book_asset(MARKET_PARTITIONS)
-daily_report = build_daily_report_asset(CFG.market.start_date.isoformat())
-
-ingest_market = ingest_market_job(MARKET_PARTITIONS)
-ingest_alt_data = ingest_alt_data_job(DAILY_PARTITIONS)
-
 
 def _dbt_executable() -> str:
     """dbt from this environment's bin (dagster-dbt would otherwise need it on PATH)."""
@@ -64,45 +55,53 @@ def _dbt_executable() -> str:
     return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
 
 
-defs = dg.Definitions(
-    assets=[
-        ohlcv,
-        order_book_snapshots,
-        *ALT_DATA_ASSETS,
-        dbt_models,
-        order_intents,
-        *EXECUTION_SPECS,
-        daily_report,
-        *RESEARCH_ASSETS,
-    ],
-    jobs=[ingest_market, ingest_alt_data, evaluate_strategy_job, refresh_job],
-    schedules=[
-        live_market_schedule(ingest_market, CFG.market),
-        alt_data_schedule(ingest_alt_data),
-        daily_report_schedule(daily_report),
-    ],
-    sensors=[
-        build_new_bar_sensor(evaluate_strategy_job),
-        build_executor_health_sensor(PATHS.executor_state / "health.json"),
-        run_failure_alert,
-        dg.AutomationConditionSensorDefinition(
-            "automation",
-            target=dg.AssetSelection.all(),
-            default_status=dg.DefaultSensorStatus.RUNNING,
-            minimum_interval_seconds=30,
-        ),
-    ],
-    resources={
-        "warehouse": DuckDBResource(database=str(PATHS.warehouse)),
-        "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=_dbt_executable()),
-        "market": MarketDataResource.from_config(CFG.market),
-        "ledger": LedgerResource(url=PATHS.ledger_url(), mode=CFG.executor.mode),
-        "strategy": StrategyResource.from_config(
-            CFG.strategy, CFG.risk, CFG.executor.quote_currency, CFG.executor.starting_cash
-        ),
-        "research": ResearchResource.from_config(CFG),
-        "alerts": AlertResource(path=str(PATHS.home / "alerts.jsonl")),
-        **alt_data_resources(CFG),
-    },
-    executor=dg.in_process_executor,
-)
+def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
+    market_parts = market_partitions(cfg.market)
+    days = daily_partitions(cfg.market)
+    daily_report = build_daily_report_asset(days, root.reports)
+    ingest_market = ingest_market_job(market_parts)
+    ingest_alt_data = ingest_alt_data_job(days)
+    return dg.Definitions(
+        assets=[
+            build_ohlcv_asset(market_parts),
+            build_order_book_asset(market_parts),
+            *build_alt_data_assets(days),
+            dbt_models,
+            order_intents,
+            *EXECUTION_SPECS,
+            daily_report,
+            *build_research_assets(root.reports),
+        ],
+        jobs=[ingest_market, ingest_alt_data, evaluate_strategy_job, refresh_job, research_job],
+        schedules=[
+            live_market_schedule(ingest_market, cfg.market),
+            alt_data_schedule(ingest_alt_data),
+            daily_report_schedule(daily_report),
+        ],
+        sensors=[
+            build_new_bar_sensor(evaluate_strategy_job),
+            build_executor_health_sensor(root.executor_state / "health.json"),
+            run_failure_alert,
+            dg.AutomationConditionSensorDefinition(
+                "automation",
+                target=dg.AssetSelection.all(),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=30,
+            ),
+        ],
+        resources={
+            "warehouse": DuckDBResource(database=str(root.warehouse)),
+            "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=_dbt_executable()),
+            "market": MarketDataResource.from_config(cfg.market),
+            "ledger": LedgerResource(url=root.ledger_url(), mode=cfg.executor.mode),
+            "strategy": StrategyResource.from_config(
+                cfg.strategy, cfg.risk, cfg.executor.quote_currency, cfg.executor.starting_cash
+            ),
+            "alerts": AlertResource(path=str(root.home / "alerts.jsonl")),
+            **alt_data_resources(cfg, root),
+        },
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions(config(), paths())

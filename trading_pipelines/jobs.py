@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition as AssetJob,  # what define_asset_job returns
+)
 
 from assets.strategy import INTENTS_KEY
 
@@ -17,7 +20,7 @@ MARKET_KEYS = [dg.AssetKey(["raw", "ohlcv"]), dg.AssetKey(["raw", "order_book_sn
 SIGNAL_CHAIN = ["stg_ohlcv", "int_indicators", "int_regimes", "int_signal_inputs", "fct_signals"]
 
 
-def ingest_market_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def ingest_market_job(partitions_def: dg.PartitionsDefinition) -> AssetJob:
     return dg.define_asset_job(
         "ingest_market",
         selection=dg.AssetSelection.assets(*MARKET_KEYS),
@@ -26,7 +29,7 @@ def ingest_market_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedA
     )
 
 
-def ingest_alt_data_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def ingest_alt_data_job(partitions_def: dg.PartitionsDefinition) -> AssetJob:
     return dg.define_asset_job(
         "ingest_alt_data",
         selection=dg.AssetSelection.assets(*ALT_KEYS),
@@ -48,4 +51,10 @@ refresh_job = dg.define_asset_job(
     - dg.AssetSelection.assets(*MARKET_KEYS, *ALT_KEYS)
     - dg.AssetSelection.groups("reports", "research", "execution"),
     description="Every unpartitioned asset: all dbt models and the strategy's intents.",
+)
+
+research_job = dg.define_asset_job(
+    "research",
+    selection=dg.AssetSelection.groups("research"),
+    description="Backtests, sweeps and walk-forward validation on the warehouse's candles.",
 )

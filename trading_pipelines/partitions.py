@@ -17,14 +17,17 @@ def market_partitions(cfg: MarketConfig) -> dg.MultiPartitionsDefinition:
     """``2025-01-02|BTC-USDT``: one day of one symbol (every configured exchange/timeframe)."""
     return dg.MultiPartitionsDefinition(
         {
-            DATE_DIMENSION: dg.DailyPartitionsDefinition(
-                start_date=cfg.start_date.isoformat(), end_offset=1
-            ),
+            DATE_DIMENSION: daily_partitions(cfg),
             SYMBOL_DIMENSION: dg.StaticPartitionsDefinition(
                 [symbol_to_key(s) for s in cfg.symbols]
             ),
         }
     )
+
+
+def daily_partitions(cfg: MarketConfig) -> dg.DailyPartitionsDefinition:
+    """UTC days from the configured start, today included (the day in progress)."""
+    return dg.DailyPartitionsDefinition(start_date=cfg.start_date.isoformat(), end_offset=1)
 
 
 def split_key(partition_key: str | dg.MultiPartitionKey) -> tuple[date, str]:

@@ -8,6 +8,7 @@ import dagster as dg
 
 from trading_core.config import MarketConfig
 from trading_core.timeframes import symbol_to_key, timeframe_seconds
+from trading_pipelines.jobs import AssetJob
 
 # A day's last candle closes at midnight: right after it, the run also covers yesterday.
 ROLLOVER_MARGIN = timedelta(minutes=10)
@@ -23,9 +24,7 @@ def cron_for(timeframes: list[str]) -> str:
     return "1 * * * *" if hours <= 1 else f"1 */{min(hours, 23)} * * *"
 
 
-def live_market_schedule(
-    job: dg.UnresolvedAssetJobDefinition, cfg: MarketConfig
-) -> dg.ScheduleDefinition:
+def live_market_schedule(job: AssetJob, cfg: MarketConfig) -> dg.ScheduleDefinition:
     symbols = [symbol_to_key(s) for s in cfg.symbols]
 
     @dg.schedule(
@@ -53,7 +52,7 @@ def live_market_schedule(
     return live_market
 
 
-def alt_data_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def alt_data_schedule(job: AssetJob) -> dg.ScheduleDefinition:
     """Social, news and on-chain data for today (and yesterday just after midnight)."""
 
     @dg.schedule(

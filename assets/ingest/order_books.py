@@ -16,7 +16,7 @@ from assets.ingest.prices import check_results, check_specs, partition_check_row
 from trading_core.market.base import ORDER_BOOK_COLUMNS
 from trading_core.market.sim import order_book_times
 from trading_core.quality import ORDER_BOOK_CHECKS, quarantine_order_book, validate_order_book
-from trading_core.timeframes import floor_time, utc_now
+from trading_core.timeframes import floor_time
 from trading_core.warehouse import ensure_schema, replace_rows, transaction
 from trading_pipelines.partitions import day_window, split_key
 from trading_pipelines.resources.market import MarketDataResource
@@ -47,7 +47,7 @@ def build_order_book_asset(partitions_def: dg.PartitionsDefinition) -> dg.Assets
     ) -> dg.MaterializeResult:
         cfg = market.market_config()
         source = market.client()
-        now = utc_now()
+        now = market.now()
         live_only = cfg.source == "ccxt"
         batches: dict[str, tuple[pd.DataFrame, str, list]] = {}
         for key in context.partition_keys:

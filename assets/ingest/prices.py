@@ -23,7 +23,6 @@ from dagster_duckdb import DuckDBResource
 from trading_core.market.base import empty_ohlcv
 from trading_core.market.ingest import fetch_window, find_gaps
 from trading_core.quality import OHLCV_CHECKS, quarantine_ohlcv, validate_ohlcv
-from trading_core.timeframes import utc_now
 from trading_core.warehouse import ensure_schema, replace_rows, table_columns, transaction
 from trading_pipelines.partitions import day_window, split_key
 from trading_pipelines.resources.market import MarketDataResource
@@ -146,7 +145,7 @@ def build_ohlcv_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
     ) -> dg.MaterializeResult:
         cfg = market.market_config()
         source = market.client()
-        now = utc_now()
+        now = market.now()
         frames: dict[str, pd.DataFrame] = {}
         outcomes: dict[str, list] = {}
         gaps: dict[str, list] = defaultdict(list)

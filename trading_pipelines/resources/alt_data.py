@@ -9,9 +9,8 @@ from typing import ClassVar
 import dagster as dg
 from pydantic import BaseModel
 
-from trading_core.config import NewsConfig, OnchainConfig, SocialConfig, TradingConfig
+from trading_core.config import NewsConfig, OnchainConfig, Paths, SocialConfig, TradingConfig
 from trading_pipelines.resources.base import ConfigSection
-from trading_pipelines.settings import paths
 
 
 class SocialResource(ConfigSection, dg.ConfigurableResource):
@@ -72,8 +71,8 @@ class OnchainResource(ConfigSection, dg.ConfigurableResource):
         return onchain_source_from_config(self.settings(), samples_root=self.samples_root)
 
 
-def alt_data_resources(cfg: TradingConfig) -> dict[str, dg.ConfigurableResource]:
-    samples = str(paths().samples)
+def alt_data_resources(cfg: TradingConfig, root: Paths) -> dict[str, dg.ConfigurableResource]:
+    samples = str(root.samples)
     return {
         "social": SocialResource.from_config(cfg.social, samples_root=samples),
         "news": NewsResource.from_config(cfg.news, samples_root=samples),

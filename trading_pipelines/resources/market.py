@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 import dagster as dg
@@ -9,6 +10,7 @@ from pydantic import BaseModel
 
 from trading_core.config import MarketConfig
 from trading_core.market.base import MarketSource
+from trading_core.timeframes import utc_now
 from trading_pipelines.resources.base import ConfigSection
 
 
@@ -28,10 +30,15 @@ class MarketDataResource(ConfigSection, dg.ConfigurableResource):
     refetch_candles: int
     max_gap_ratio: float
     max_abs_log_return: float
+    as_of: str | None
 
     def market_config(self) -> MarketConfig:
         """Validated settings (a bad value names the field and the allowed values)."""
         return self.settings()  # type: ignore[return-value]
+
+    def now(self) -> datetime:
+        """The market clock: ``as_of`` when configured, else the wall clock (naive UTC)."""
+        return self.market_config().as_of or utc_now()
 
     def client(self) -> MarketSource:
         from trading_core.market.factory import make_market_source

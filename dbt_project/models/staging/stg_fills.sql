@@ -1,6 +1,7 @@
 -- depends_on: {{ source('execution', 'fills') }}
 -- One row per exchange fill: the executor may publish a fill again after a crash, so the
--- staging model keeps the first publication of each (exchange, trade_id).
+-- staging model keeps the first publication of each fill_id (exchange:symbol:trade_id;
+-- exchanges number trades per symbol).
 with published as (
     {{ read_lake('execution/fills', {
         'fill_id': 'varchar', 'exchange': 'varchar', 'trade_id': 'varchar',
@@ -16,7 +17,7 @@ select * exclude (row_number_)
 from (
     select
         *,
-        row_number() over (partition by exchange, trade_id order by published_at) as row_number_
+        row_number() over (partition by fill_id order by published_at) as row_number_
     from published
 )
 where row_number_ = 1

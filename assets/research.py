@@ -1,0 +1,283 @@
+"""research/backtests, research/sweeps, research/walk_forward: thin Dagster layers around
+trading_core.backtest, on the candles in the warehouse (stg_ohlcv, the same clean bars the
+live strategy sees). Results go to the `research` schema of the warehouse (replaced by each
+run), PNGs to TRADING_HOME/reports/research, key numbers to asset metadata. Every result
+states its window, fees and fill conventions.
+"""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from trading_core.backtest import BacktestConfig, run_backtest
+from trading_core.backtest.monte_carlo import monte_carlo
+from trading_core.backtest.multi_scope import multi_scope
+from trading_core.backtest.plots import equity_chart, sweep_heatmap
+from trading_core.backtest.result import json_safe
+from trading_core.backtest.sweep import macd_grid, sweep_strategy
+from trading_core.backtest.walk_forward import WalkForwardConfig, walk_forward
+from trading_core.strategies import get_strategy
+from trading_core.timeframes import utc_now
+
+STG_OHLCV = dg.AssetKey(["stg_ohlcv"])
+GROUP = "research"
+
+
+class ResearchConfig(dg.Config):
+    """What to research. Defaults: the live strategy's timeframe, the MACD benchmark grid,
+    vectorbt-compatible conventions (fill at the signal close, 0.1 % fee per side)."""
+
+    strategy: str = "macd"
+    params: dict[str, float] = {}
+    timeframe: str = "1m"
+    symbols: list[str] = []  # empty: every symbol in the warehouse at that timeframe
+    fee: float = 0.001
+    fill: str = "close"
+    slippage_bps: float = 0.0
+    initial_cash: float = 10_000.0
+
+    def backtest_config(self) -> BacktestConfig:
+        return BacktestConfig(
+            fee=self.fee,
+            fill=self.fill,  # type: ignore[arg-type]
+            slippage_bps=self.slippage_bps,
+            initial_cash=self.initial_cash,
+        )
+
+
+class WalkForwardRunConfig(ResearchConfig):
+    in_sample_bars: int = 600
+    out_of_sample_bars: int = 200
+    mode: str = "rolling"
+    min_trades: int = 3
+
+
+def load_bars(conn, timeframe: str, symbols: list[str]) -> dict[tuple[str, str], pd.DataFrame]:
+    """Bars per (exchange, symbol) of ``timeframe`` from stg_ohlcv, oldest first."""
+    frame = conn.execute(
+        "select exchange, symbol, ts, open, high, low, close, volume from staging.stg_ohlcv "
+        "where timeframe = ? order by exchange, symbol, ts",
+        [timeframe],
+    ).df()
+    if symbols:
+        frame = frame[frame["symbol"].isin(symbols)]
+    return {
+        key: group.drop(columns=["exchange", "symbol"]).reset_index(drop=True)
+        for key, group in frame.groupby(["exchange", "symbol"], sort=True)
+    }
+
+
+def save_table(conn, name: str, frame: pd.DataFrame) -> None:
+    """Replace research.<name> with ``frame`` (the latest run's results)."""
+    conn.execute("create schema if not exists research")
+    conn.register("_research_rows", frame)
+    try:
+        conn.execute(f"create or replace table research.{name} as select * from _research_rows")
+    finally:
+        conn.unregister("_research_rows")
+
+
+def output_dir(reports: Path) -> Path:
+    folder = reports / "research"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def conventions_text(cfg: ResearchConfig) -> str:
+    return (
+        f"fill at {'the signal bar close' if cfg.fill == 'close' else 'the next bar open'}, "
+        f"fee {cfg.fee:.4%} per side on traded value, slippage {cfg.slippage_bps} bps, "
+        "long only, all-in/all-out, an open position valued at the last close"
+    )
+
+
+def markdown(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
+    return dg.MetadataValue.md(frame.head(limit).to_markdown(index=False, floatfmt=".4g"))
+
+
+def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        key=["research", "backtests"],
+        deps=[STG_OHLCV],
+        group_name=GROUP,
+        kinds={"python", "duckdb"},
+        pool="duckdb_warehouse",
+        description=(
+            "The configured strategy backtested on every market in the warehouse, over the "
+            "whole history and its most recent half (multi-scope), with a Monte Carlo "
+            "trade-shuffle robustness check of the full-history run."
+        ),
+    )
+    def backtests(
+        context: dg.AssetExecutionContext, config: ResearchConfig, warehouse: DuckDBResource
+    ) -> dg.MaterializeResult:
+        with warehouse.get_connection() as conn:
+            markets = load_bars(conn, config.timeframe, config.symbols)
+            strategy = get_strategy(config.strategy, config.params)
+            bt = config.backtest_config()
+            rows = []
+            best = None
+            for (exchange, symbol), bars in markets.items():
+                if len(bars) <= strategy.warmup + 2:
+                    continue
+                middle = bars["ts"].iloc[len(bars) // 2]
+                scopes = multi_scope(
+                    lambda _s, _t, bars=bars: bars,
+                    [symbol],
+                    [config.timeframe],
+                    {"full": (None, None), "recent_half": (middle, None)},
+                    config.strategy,
+                    config.params,
+                    bt,
+                )
+                rows.append(scopes.assign(exchange=exchange))
+                result = run_backtest(bars, strategy, bt)
+                if best is None or result.metrics["total_return"] > best[1].metrics["total_return"]:
+                    best = ((exchange, symbol), result)
+            table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+            table = table.assign(
+                strategy=config.strategy,
+                params=json.dumps(config.params, sort_keys=True),
+                conventions=conventions_text(config),
+                run_id=context.run.run_id,
+                created_at=utc_now(),
+            )
+            save_table(conn, "backtests", table)
+        metadata: dict[str, object] = {
+            "markets": len(markets),
+            "scopes": len(table),
+            "conventions": conventions_text(config),
+            "results": markdown(table.drop(columns=["conventions", "run_id"], errors="ignore")),
+        }
+        if best is not None:
+            (exchange, symbol), result = best
+            chart = equity_chart(
+                result.equity,
+                output_dir(reports) / "backtest_equity.png",
+                benchmark=markets[(exchange, symbol)].set_index("ts")["close"],
+                title=f"{config.strategy} on {exchange} {symbol} {config.timeframe}",
+            )
+            metadata["best_market"] = f"{exchange} {symbol}"
+            metadata["best_report"] = dg.MetadataValue.md(f"```\n{result.describe()}\n```")
+            metadata["equity_png"] = dg.MetadataValue.path(str(chart))
+            trades = result.trades
+            if len(trades):
+                mc = monte_carlo(trades["return"], runs=1000, seed=0, method="shuffle")
+                metadata["monte_carlo"] = markdown(mc.summary.reset_index())
+                metadata["probability_of_loss"] = float(mc.probability_of_loss)
+        return dg.MaterializeResult(metadata=metadata)
+
+    @dg.asset(
+        key=["research", "sweeps"],
+        deps=[STG_OHLCV],
+        group_name=GROUP,
+        kinds={"python", "duckdb"},
+        pool="duckdb_warehouse",
+        description=(
+            "Parameter sweep of the strategy on every market (MACD: the 2,400-scenario "
+            "benchmark grid, compiled kernel), one row per market and parameter set; "
+            "heatmap of the best total return per (fast, slow)."
+        ),
+    )
+    def sweeps(
+        context: dg.AssetExecutionContext, config: ResearchConfig, warehouse: DuckDBResource
+    ) -> dg.MaterializeResult:
+        grid = macd_grid()
+        with warehouse.get_connection() as conn:
+            markets = load_bars(conn, config.timeframe, config.symbols)
+            results = [
+                sweep_strategy(bars, config.strategy, grid, config.backtest_config()).assign(
+                    exchange=exchange, symbol=symbol
+                )
+                for (exchange, symbol), bars in markets.items()
+                if len(bars) > 100
+            ]
+            table = pd.concat(results, ignore_index=True) if results else pd.DataFrame()
+            table = table.assign(
+                timeframe=config.timeframe,
+                conventions=conventions_text(config),
+                run_id=context.run.run_id,
+                created_at=utc_now(),
+            )
+            save_table(conn, "sweeps", table)
+        metadata: dict[str, object] = {
+            "scenarios": len(table),
+            "markets": len(results),
+            "conventions": conventions_text(config),
+        }
+        if len(table):
+            best = table.sort_values("total_return", ascending=False)
+            metadata["best"] = markdown(
+                best[["exchange", "symbol", "fast", "slow", "signal", "total_return",
+                      "sharpe", "max_drawdown", "closed_trades"]],
+                limit=10,
+            )  # fmt: skip
+            heatmap = sweep_heatmap(
+                table, output_dir(reports) / "sweep_heatmap.png", x="fast", y="slow",
+                value="total_return", agg="max",
+                title=f"best total return per (fast, slow), {config.timeframe}",
+            )  # fmt: skip
+            metadata["heatmap_png"] = dg.MetadataValue.path(str(heatmap))
+        return dg.MaterializeResult(metadata=metadata)
+
+    @dg.asset(
+        key=["research", "walk_forward"],
+        deps=[STG_OHLCV],
+        group_name=GROUP,
+        kinds={"python", "duckdb"},
+        pool="duckdb_warehouse",
+        description=(
+            "Walk-forward validation: optimise on each in-sample window with the sweep "
+            "kernel, trade the chosen parameters out of sample; one combined out-of-sample "
+            "result and a parameter-stability table per market."
+        ),
+    )
+    def walk_forward_validation(
+        context: dg.AssetExecutionContext,
+        config: WalkForwardRunConfig,
+        warehouse: DuckDBResource,
+    ) -> dg.MaterializeResult:
+        wf = WalkForwardConfig(
+            in_sample_bars=config.in_sample_bars,
+            out_of_sample_bars=config.out_of_sample_bars,
+            mode=config.mode,  # type: ignore[arg-type]
+            min_trades=config.min_trades,
+        )
+        grid = macd_grid()
+        folds, summaries = [], []
+        with warehouse.get_connection() as conn:
+            markets = load_bars(conn, config.timeframe, config.symbols)
+            for (exchange, symbol), bars in markets.items():
+                if len(bars) < config.in_sample_bars + config.out_of_sample_bars:
+                    continue
+                result = walk_forward(bars, config.strategy, grid, wf, config.backtest_config())
+                folds.append(result.folds.assign(exchange=exchange, symbol=symbol))
+                summaries.append(
+                    {"exchange": exchange, "symbol": symbol,
+                     **json_safe(result.metrics)}
+                )  # fmt: skip
+            fold_table = pd.concat(folds, ignore_index=True) if folds else pd.DataFrame()
+            summary = pd.DataFrame(summaries).assign(
+                timeframe=config.timeframe,
+                conventions=conventions_text(config),
+                run_id=context.run.run_id,
+                created_at=utc_now(),
+            )
+            save_table(conn, "walk_forward_folds", fold_table)
+            save_table(conn, "walk_forward", summary)
+        return dg.MaterializeResult(
+            metadata={
+                "markets": len(summaries),
+                "folds": len(fold_table),
+                "windows": f"{config.mode}: {config.in_sample_bars} bars in sample, "
+                f"{config.out_of_sample_bars} out of sample",
+                "conventions": conventions_text(config),
+                "out_of_sample": markdown(summary.drop(columns=["conventions", "run_id"])),
+                "folds_table": markdown(fold_table, limit=30),
+            }
+        )
+
+    return [backtests, sweeps, walk_forward_validation]

@@ -1,0 +1,134 @@
+"""The code location keeps the invariants of ARCHITECTURE.md."""
+
+import ast
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from trading_pipelines.dbt import DBT_PROJECT
+from trading_pipelines.definitions import defs
+
+RAW_ASSETS = [
+    "raw/ohlcv",
+    "raw/order_book_snapshots",
+    "raw/reddit_posts",
+    "raw/x_posts",
+    "raw/news_items",
+    "raw/onchain_metrics",
+]
+STABLE_KEYS = [
+    *RAW_ASSETS,
+    "strategy/order_intents",
+    "execution/orders",
+    "execution/fills",
+    "reports/daily_report",
+    "research/backtests",
+    "research/sweeps",
+    "research/walk_forward",
+    "stg_ohlcv",
+    "fct_signals",
+    "fct_trade_journal",
+    "fct_positions",
+    "fct_daily_pnl",
+]
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return defs.resolve_asset_graph()
+
+
+def materializable(graph):
+    return [graph.get(key) for key in graph.materializable_asset_keys]
+
+
+def test_the_names_users_rely_on_exist(graph) -> None:
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert set(STABLE_KEYS) <= keys
+
+
+def test_every_warehouse_writer_is_in_the_one_writer_pool(graph) -> None:
+    # every materializable asset of the code location runs inside a Dagster run that opens
+    # the DuckDB warehouse; the executor's assets are external (AssetSpecs) and never run here
+    for node in materializable(graph):
+        assets_def = node.assets_def
+        pools = {op.pool for op in assets_def.node_def.iterate_op_defs()}
+        assert pools == {"duckdb_warehouse"}, f"{node.key.to_user_string()} runs in {pools}"
+
+
+def test_the_pool_limit_is_one() -> None:
+    settings = yaml.safe_load(Path("dagster.yaml").read_text())
+    assert settings["concurrency"]["pools"]["default_limit"] == 1
+
+
+def test_every_raw_asset_has_a_blocking_check(graph) -> None:
+    for key in RAW_ASSETS:
+        specs = list(graph.get(dg.AssetKey.from_user_string(key)).assets_def.check_specs)
+        assert any(spec.blocking for spec in specs), f"{key} has no blocking check"
+
+
+def test_every_partitioned_ingest_backfills_in_one_run(graph) -> None:
+    for key in RAW_ASSETS:
+        assets_def = graph.get(dg.AssetKey.from_user_string(key)).assets_def
+        assert assets_def.partitions_def is not None
+        assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
+
+
+def test_every_asset_has_a_group_kinds_and_a_description(graph) -> None:
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if not node.is_materializable and not node.is_external:
+            continue
+        name = key.to_user_string()
+        assert node.group_name and node.group_name != "default", f"{name} has no group"
+        assert node.kinds, f"{name} has no kinds"
+        assert node.description, f"{name} has no description"
+
+
+def test_dbt_tests_are_asset_checks(graph) -> None:
+    checks = {k.name for k in graph.asset_check_keys if k.asset_key == dg.AssetKey("stg_ohlcv")}
+    assert any(name.startswith("unique_combination") for name in checks)
+    assert any(name.startswith("not_null") for name in checks)
+
+
+def test_journals_refresh_when_the_executor_reports_fills(graph) -> None:
+    journal = graph.get(dg.AssetKey("fct_trade_journal"))
+    assert journal.automation_condition is not None
+    stg_fills = graph.get(dg.AssetKey("stg_fills"))
+    assert dg.AssetKey(["execution", "fills"]) in stg_fills.parent_keys
+
+
+def test_automation_and_the_live_loop_run_by_default() -> None:
+    running = dg.DefaultSensorStatus.RUNNING
+    sensors = {s.name: s for s in defs.sensors}
+    assert sensors["automation"].default_status == running
+    assert sensors["new_bar_sensor"].default_status == running
+    schedules = {s.name: s for s in defs.schedules}
+    assert schedules["live_market"].default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_the_executor_never_imports_the_code_location() -> None:
+    forbidden = ("trading_pipelines", "assets", "sensors", "dagster", "dagster_dbt")
+    for path in Path("executor").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in forbidden, f"{path} imports {name}"
+
+
+def test_every_dbt_model_and_column_is_documented() -> None:
+    nodes = json.loads(DBT_PROJECT.manifest_path.read_text())["nodes"]
+    models = [n for n in nodes.values() if n["resource_type"] == "model"]
+    assert models
+    for model in models:
+        assert model["description"].strip(), f"{model['name']} has no description"
+        for column, spec in model["columns"].items():
+            assert spec["description"].strip(), f"{model['name']}.{column} has no description"
