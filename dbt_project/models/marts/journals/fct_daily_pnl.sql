@@ -19,7 +19,7 @@ fills as (
         cast(event_time as date) as day,
         sum(realized_pnl) as realized_pnl,
         sum(fee) as fees,
-        count(distinct trade_id) as fills,
+        count(distinct fill_id) as fills,
         count(case when role = 'close' then 1 end) as round_trips_closed
     from {{ ref('fct_trade_journal') }}
     group by 1, 2
