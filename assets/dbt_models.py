@@ -2,6 +2,7 @@
 ``duckdb_warehouse``."""
 
 import json
+import shutil
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -24,4 +25,8 @@ def dbt_vars() -> dict[str, object]:
     retry_policy=dg.RetryPolicy(max_retries=1, delay=5),
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context).stream()
+    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context)
+    yield from invocation.stream()
+    # Each invocation gets its own target directory; evaluation runs happen every bar, so a
+    # finished one is removed (a failed run keeps it, with dbt.log, for diagnosis).
+    shutil.rmtree(invocation.target_path, ignore_errors=True)

@@ -123,9 +123,10 @@ class Engine:
         self.reconciler = reconciler
         self.publisher = publisher
         self._clock = clock
-        # A replayed market has no live clock: the broker reads it at each intent's decision
-        # time, and "now" for working orders is the latest decision time seen.
-        self.replay = getattr(market, "name", "") == "replay"
+        # A replayed market, or one viewed as of a fixed instant (market.as_of), has no live
+        # clock: the broker reads it at each intent's decision time, and "now" for working
+        # orders is the latest decision time seen.
+        self.replay = getattr(market, "name", "") == "replay" or config.market.as_of is not None
         self._market_now: datetime | None = None
         self._checked_until: dict[str, datetime] = {}
         self.ticks = 0

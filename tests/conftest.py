@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,27 @@ SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Parse the dbt project when its manifest is missing or older than any dbt file: the
+    code location loads the manifest at import (`make test` prepares it too)."""
+    project = REPO_ROOT / "dbt_project"
+    manifest = project / "target" / "manifest.json"
+    sources = [
+        p for folder in ("models", "macros", "tests") for p in (project / folder).rglob("*")
+    ] + [project / "dbt_project.yml", project / "profiles.yml"]
+    newest = max(p.stat().st_mtime for p in sources if p.is_file())
+    if manifest.is_file() and manifest.stat().st_mtime >= newest:
+        return
+    env = {
+        **os.environ,
+        "TRADING_HOME": os.environ.get("TRADING_HOME", str(REPO_ROOT / ".trading")),
+    }
+    subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "parse", "--quiet", "--profiles-dir", "."],
+        cwd=project, env=env, check=True,
+    )  # fmt: skip
 
 
 def _is_local(address: object) -> bool:

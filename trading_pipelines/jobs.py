@@ -15,9 +15,13 @@ ALT_KEYS = [
 ]
 MARKET_KEYS = [dg.AssetKey(["raw", "ohlcv"]), dg.AssetKey(["raw", "order_book_snapshots"])]
 
-# The dbt chain from candles to the composite signal; evaluation runs rebuild it first, so
-# the strategy sees the new bar's indicators.
-SIGNAL_CHAIN = ["stg_ohlcv", "int_indicators", "int_regimes", "int_signal_inputs", "fct_signals"]
+# Everything dbt builds between the raw tables and the composite signal (indicators,
+# regimes, sentiment, book features): evaluation runs rebuild it first, so the strategy sees
+# the new bar's signal.
+SIGNAL_CHAIN = (
+    dg.AssetSelection.assets(dg.AssetKey(["fct_signals"])).upstream()
+    - dg.AssetSelection.groups("ingest")
+)
 
 
 def ingest_market_job(partitions_def: dg.PartitionsDefinition) -> AssetJob:
@@ -40,8 +44,7 @@ def ingest_alt_data_job(partitions_def: dg.PartitionsDefinition) -> AssetJob:
 
 evaluate_strategy_job = dg.define_asset_job(
     "evaluate_strategy",
-    selection=dg.AssetSelection.assets(*(dg.AssetKey([name]) for name in SIGNAL_CHAIN))
-    | dg.AssetSelection.assets(INTENTS_KEY),
+    selection=SIGNAL_CHAIN | dg.AssetSelection.assets(INTENTS_KEY),
     description="New bar -> indicators and composite signal (dbt) -> strategy -> intents.",
 )
 
