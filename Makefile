@@ -36,7 +36,7 @@ venv: $(BIN)/.installed
 prepare: venv
 	@$(BIN)/python -m trading_pipelines.launcher prepare
 
-run: prepare
+run: venv
 	@$(BIN)/python -m trading_pipelines.launcher run
 
 test: prepare

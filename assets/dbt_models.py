@@ -7,14 +7,7 @@ import shutil
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from trading_core.config import get_config
-from trading_pipelines.dbt import DBT_PROJECT, TRANSLATOR
-
-
-def dbt_vars() -> dict[str, object]:
-    """Configuration dbt models read with var(): signal weights, thresholds, starting cash."""
-    cfg = get_config()
-    return {"starting_cash": cfg.executor.starting_cash}
+from trading_pipelines.dbt import DBT_PROJECT, TRANSLATOR, dbt_vars
 
 
 @dbt_assets(

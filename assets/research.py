@@ -12,15 +12,10 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from trading_core.backtest import BacktestConfig, run_backtest
-from trading_core.backtest.monte_carlo import monte_carlo
-from trading_core.backtest.multi_scope import multi_scope
-from trading_core.backtest.plots import equity_chart, sweep_heatmap
-from trading_core.backtest.result import json_safe
-from trading_core.backtest.sweep import macd_grid, sweep_strategy
-from trading_core.backtest.walk_forward import WalkForwardConfig, walk_forward
-from trading_core.strategies import get_strategy
 from trading_core.timeframes import utc_now
+
+# The research code (numba kernels, matplotlib) is imported inside the assets: every Dagster
+# run loads this code location, and only research runs need it.
 
 STG_OHLCV = dg.AssetKey(["stg_ohlcv"])
 GROUP = "research"
@@ -39,7 +34,9 @@ class ResearchConfig(dg.Config):
     slippage_bps: float = 0.0
     initial_cash: float = 10_000.0
 
-    def backtest_config(self) -> BacktestConfig:
+    def backtest_config(self):
+        from trading_core.backtest import BacktestConfig
+
         return BacktestConfig(
             fee=self.fee,
             fill=self.fill,  # type: ignore[arg-type]
@@ -114,6 +111,12 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
     def backtests(
         context: dg.AssetExecutionContext, config: ResearchConfig, warehouse: DuckDBResource
     ) -> dg.MaterializeResult:
+        from trading_core.backtest import run_backtest
+        from trading_core.backtest.monte_carlo import monte_carlo
+        from trading_core.backtest.multi_scope import multi_scope
+        from trading_core.backtest.plots import equity_chart
+        from trading_core.strategies import get_strategy
+
         with warehouse.get_connection() as conn:
             markets = load_bars(conn, config.timeframe, config.symbols)
             strategy = get_strategy(config.strategy, config.params)
@@ -185,6 +188,9 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
     def sweeps(
         context: dg.AssetExecutionContext, config: ResearchConfig, warehouse: DuckDBResource
     ) -> dg.MaterializeResult:
+        from trading_core.backtest.plots import sweep_heatmap
+        from trading_core.backtest.sweep import macd_grid, sweep_strategy
+
         grid = macd_grid()
         with warehouse.get_connection() as conn:
             markets = load_bars(conn, config.timeframe, config.symbols)
@@ -240,6 +246,10 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
         config: WalkForwardRunConfig,
         warehouse: DuckDBResource,
     ) -> dg.MaterializeResult:
+        from trading_core.backtest.result import json_safe
+        from trading_core.backtest.sweep import macd_grid
+        from trading_core.backtest.walk_forward import WalkForwardConfig, walk_forward
+
         wf = WalkForwardConfig(
             in_sample_bars=config.in_sample_bars,
             out_of_sample_bars=config.out_of_sample_bars,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,14 +28,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     newest = max(p.stat().st_mtime for p in sources if p.is_file())
     if manifest.is_file() and manifest.stat().st_mtime >= newest:
         return
-    env = {
-        **os.environ,
-        "TRADING_HOME": os.environ.get("TRADING_HOME", str(REPO_ROOT / ".trading")),
-    }
-    subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "parse", "--quiet", "--profiles-dir", "."],
-        cwd=project, env=env, check=True,
-    )  # fmt: skip
+    os.environ.setdefault("TRADING_HOME", str(REPO_ROOT / ".trading"))
+    from trading_pipelines.launcher import parse_dbt_project
+
+    parse_dbt_project()
 
 
 def _is_local(address: object) -> bool:

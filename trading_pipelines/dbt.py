@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,12 +13,36 @@ from trading_pipelines.settings import DBT_PROJECT_DIR, paths
 
 paths()  # export the absolute TRADING_HOME before dbt reads its profile
 
-DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+def dbt_vars() -> dict[str, object]:
+    """Configuration dbt models read with var(). Parsing and every run use the same values:
+    different --vars would force dbt to re-parse the whole project on each invocation."""
+    from trading_core.config import get_config
+
+    return {"starting_cash": get_config().executor.starting_cash}
+
+
+DBT_PROJECT = DbtProject(
+    project_dir=DBT_PROJECT_DIR,
+    profiles_dir=DBT_PROJECT_DIR,
+    prepare_project_cli_args=["parse", "--quiet", "--vars", json.dumps(dbt_vars())],
+)
 DBT_PROJECT.prepare_if_dev()
 
-# Upstream keys of market data: journals refresh on fills, not on every new candle.
-MARKET_KEYS = (dg.AssetKey(["raw", "ohlcv"]), dg.AssetKey(["stg_ohlcv"]))
-EXECUTION_KEYS = (dg.AssetKey(["execution", "fills"]), dg.AssetKey(["execution", "orders"]))
+# Journals refresh when the executor reports fills or orders, not on every new candle or
+# evaluated bar (an intent always precedes its fill, so the fill's refresh sees it).
+JOURNAL_IGNORES = dg.AssetSelection.assets(
+    dg.AssetKey(["raw", "ohlcv"]),
+    dg.AssetKey(["stg_ohlcv"]),
+    dg.AssetKey(["strategy", "order_intents"]),
+    dg.AssetKey(["stg_order_intents"]),
+)
+# Social, news and on-chain models refresh when their raw data lands (every 15 minutes);
+# the price and order-book models are rebuilt by every strategy evaluation instead.
+ALT_DATA_MODELS = {
+    "stg_reddit_posts", "stg_x_posts", "stg_news_items", "stg_onchain_metrics",
+    "int_sentiment_hourly", "int_onchain_daily",
+}  # fmt: skip
 
 # dbt folder -> Dagster group
 _GROUPS = {"staging": "staging", "intermediate": "intermediate"}
@@ -47,8 +72,14 @@ class TradingDbtTranslator(DagsterDbtTranslator):
     ) -> dg.AutomationCondition | None:
         fqn = dbt_resource_props.get("fqn", [])
         name = dbt_resource_props.get("name", "")
-        if "journals" in fqn or name in ("stg_fills", "stg_orders", "stg_order_intents"):
-            return dg.AutomationCondition.eager().ignore(dg.AssetSelection.assets(*MARKET_KEYS))
+        if "journals" in fqn or name in ("stg_fills", "stg_orders"):
+            return dg.AutomationCondition.eager().ignore(JOURNAL_IGNORES)
+        if name in ALT_DATA_MODELS:
+            # their raw sources are daily partitioned and old days are never all present:
+            # eager's "no missing dependency" clause would block them forever
+            return dg.AutomationCondition.eager().without(
+                ~dg.AutomationCondition.any_deps_missing()
+            )
         return None
 
 

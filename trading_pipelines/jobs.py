@@ -15,13 +15,19 @@ ALT_KEYS = [
 ]
 MARKET_KEYS = [dg.AssetKey(["raw", "ohlcv"]), dg.AssetKey(["raw", "order_book_snapshots"])]
 
-# Everything dbt builds between the raw tables and the composite signal (indicators,
-# regimes, sentiment, book features): evaluation runs rebuild it first, so the strategy sees
-# the new bar's signal.
-SIGNAL_CHAIN = (
-    dg.AssetSelection.assets(dg.AssetKey(["fct_signals"])).upstream()
-    - dg.AssetSelection.groups("ingest")
-)
+# What a new bar changes on the way to the composite signal: candles, order-book features,
+# indicators, regimes, the point-in-time inputs and the signal. Evaluation runs rebuild it
+# first, so the strategy sees the new bar's signal. (Sentiment models refresh on their own
+# when social data lands.)
+SIGNAL_CHAIN = dg.AssetSelection.assets(
+    *(
+        dg.AssetKey([name])
+        for name in (
+            "stg_ohlcv", "stg_order_book_snapshots", "int_order_book_features",
+            "int_indicators", "int_regimes", "int_signal_inputs", "fct_signals",
+        )
+    )
+)  # fmt: skip
 
 
 def ingest_market_job(partitions_def: dg.PartitionsDefinition) -> AssetJob:

@@ -10,11 +10,14 @@ process group; Ctrl-C (or SIGTERM) stops every process it started.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,19 +27,29 @@ from trading_pipelines.settings import DBT_PROJECT_DIR, PROJECT_ROOT, config, pa
 
 BIN = Path(sys.executable).parent
 BOOTSTRAP_DAYS = 2
+# Run logs stay in the instance (the UI shows them); the terminal gets one line per step.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # The embedded social/news sample spans 30 days: sentiment has history from the start.
 ALT_DATA_DAYS = 30
 DEFAULT_PORT = 3000
 
 
+def parse_dbt_project() -> None:
+    """The manifest the code location loads, parsed with the --vars runs will pass."""
+    from trading_pipelines.dbt import dbt_vars
+
+    subprocess.run(
+        [str(BIN / "dbt"), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--vars", json.dumps(dbt_vars())],
+        cwd=DBT_PROJECT_DIR,
+        check=True,
+    )  # fmt: skip
+
+
 def prepare() -> None:
     """Write the Dagster home's dagster.yaml and parse the dbt project (the manifest)."""
     home = prepare_dagster_home()
-    subprocess.run(
-        [str(BIN / "dbt"), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
-        cwd=DBT_PROJECT_DIR,
-        check=True,
-    )
+    parse_dbt_project()
     print(f"prepared: TRADING_HOME={paths().home}  DAGSTER_HOME={home}")
 
 
@@ -45,6 +58,8 @@ def bootstrap(days: int = BOOTSTRAP_DAYS) -> None:
     the UI): recent market partitions, then every unpartitioned asset, then today's report."""
     import dagster as dg
 
+    # backfill_policy is a beta parameter of @asset; its notice is not for the user
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from trading_pipelines.definitions import defs
 
     cfg = config()
@@ -74,20 +89,43 @@ def bootstrap(days: int = BOOTSTRAP_DAYS) -> None:
             ("refresh_unpartitioned", {}, None),
             ("daily_report", {}, today.isoformat()),
         ]
+        log = paths().home / "logs" / "bootstrap.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
         for job_name, tags, partition in steps:
-            print(f"bootstrap: {job_name} {partition or tags or ''}".rstrip(), flush=True)
+            began = time.monotonic()
+            print(f"bootstrap: {job_name} ...", end=" ", flush=True)
             job = defs.resolve_job_def(job_name)
-            result = job.execute_in_process(
-                instance=instance, tags=tags or None, partition_key=partition
-            )
+            with log.open("a") as detail, redirect_stdout(detail), redirect_stderr(detail):
+                result = job.execute_in_process(
+                    instance=instance,
+                    tags=tags or None,
+                    partition_key=partition,
+                    run_config=QUIET,
+                    raise_on_error=False,
+                )
             if not result.success:
-                raise SystemExit(f"bootstrap step {job_name} failed; see the run in the UI")
+                print("FAILED", flush=True)
+                raise SystemExit(
+                    f"bootstrap step {job_name} failed (run {result.run_id}); details in {log}"
+                )
+            print(f"ok ({time.monotonic() - began:.0f} s)", flush=True)
 
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen:
+    """Start a service in its own process group, with this environment's bin first on PATH
+    (dagster-dbt runs `dbt` from PATH under `dagster dev`)."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # Every Dagster run is a new process that loads the code location: let Python cache
+    # bytecode (some machines disable it globally, tripling the start-up of each run).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     handle = log.open("ab")
     return subprocess.Popen(
-        args, cwd=PROJECT_ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        args,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 

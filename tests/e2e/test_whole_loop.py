@@ -19,6 +19,7 @@ import pytest
 
 from executor.ledger import Ledger
 from sensors.new_bars import build_new_bar_sensor
+from tests.e2e.browser import browser_page, open_asset
 from tests.e2e.conftest import dagster_webserver, executor_process, wait_for
 from trading_core.config import get_config, get_paths, load_config
 from trading_core.market.factory import make_market_source
@@ -27,7 +28,7 @@ from trading_core.timeframes import symbol_to_key, timeframe_delta, utc_now
 from trading_pipelines.instance import prepare_dagster_home
 from trading_pipelines.jobs import evaluate_strategy_job
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.browser]
 
 FILLS = dg.AssetKey(["execution", "fills"])
 
@@ -124,6 +125,17 @@ def test_a_new_bar_becomes_a_fill_in_the_trade_journal(
             },
         )
         assert ingest.success
+        # the rest of the warehouse exists, as after `make run`'s bootstrap (no social data)
+        alt_models = [
+            dg.AssetKey(name)
+            for name in ("stg_reddit_posts", "stg_x_posts", "stg_news_items",
+                         "int_sentiment_hourly", "stg_order_intents")
+        ]  # fmt: skip
+        assert (
+            defs.resolve_implicit_global_asset_job_def()
+            .execute_in_process(instance=instance, asset_selection=alt_models)
+            .success
+        )
         automation = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         # 2. the sensor sees the new bar and asks for exactly one evaluation of it
         sensor = build_new_bar_sensor(evaluate_strategy_job)
@@ -162,13 +174,23 @@ def test_a_new_bar_becomes_a_fill_in_the_trade_journal(
             defs=defs, instance=instance, cursor=automation.cursor
         )
         requested = [r.key for r in automation.results if r.true_subset.size]
-        journals = ["stg_fills", "stg_order_intents", "fct_trade_journal", "fct_equity_curve",
-                    "fct_positions", "fct_daily_pnl"]  # fmt: skip
+        journals = ["stg_fills", "fct_trade_journal", "fct_equity_curve", "fct_positions",
+                    "fct_daily_pnl"]  # fmt: skip
         assert {dg.AssetKey(name) for name in journals} <= set(requested)
         refresh = defs.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance, asset_selection=requested
         )
         assert refresh.success
+        # 6. what a person sees: the reported batch and the refreshed journal in the UI
+        if scenario.name == "sim":
+            with browser_page() as page:
+                fills_page = open_asset(page, dagster_url, "execution/fills", tmp_path / "f.png")
+                journal_page = open_asset(
+                    page, dagster_url, "fct_trade_journal", tmp_path / "j.png"
+                )
+            assert "batch_id" in fills_page and "External Asset" in fills_page
+            assert "paper" in fills_page
+            assert "fct_trade_journal" in journal_page
     with duckdb.connect(str(get_paths().warehouse), read_only=True) as conn:
         journal = conn.execute(
             "select intent_id, side, quantity, price, role, reasons from journals.fct_trade_journal"
