@@ -5,6 +5,7 @@ run), PNGs to TRADING_HOME/reports/research, key numbers to asset metadata. Ever
 states its window, fees and fill conventions.
 """
 
+import itertools
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from trading_core.timeframes import utc_now
+from trading_pipelines.resources.strategy import StrategyResource
 
 # The research code (numba kernels, matplotlib) is imported inside the assets: every Dagster
 # run loads this code location, and only research runs need it.
@@ -22,17 +24,47 @@ GROUP = "research"
 
 
 class ResearchConfig(dg.Config):
-    """What to research. Defaults: the live strategy's timeframe, the MACD benchmark grid,
-    vectorbt-compatible conventions (fill at the signal close, 0.1 % fee per side)."""
+    """What to research. Empty strategy/params/timeframe: the live strategy's (configuration
+    `strategy`). Conventions default to vectorbt's (fill at the signal close, 0.1 % fee per
+    side, no slippage)."""
 
-    strategy: str = "macd"
+    strategy: str = ""
     params: dict[str, float] = {}
-    timeframe: str = "1m"
+    timeframe: str = ""
     symbols: list[str] = []  # empty: every symbol in the warehouse at that timeframe
+    # Sweep / walk-forward grid: parameter -> values (their cartesian product). Empty: the
+    # 2,400-scenario MACD benchmark grid (macd only).
+    grid: dict[str, list[float]] = {}
     fee: float = 0.001
     fill: str = "close"
     slippage_bps: float = 0.0
     initial_cash: float = 10_000.0
+
+    def resolved(self, live: StrategyResource) -> "ResearchConfig":
+        """This configuration with the live strategy filling what is left empty."""
+        if self.strategy:
+            return self.model_copy(update={"timeframe": self.timeframe or live.timeframe})
+        return self.model_copy(
+            update={
+                "strategy": live.name,
+                "params": self.params or dict(live.params),
+                "timeframe": self.timeframe or live.timeframe,
+            }
+        )
+
+    def param_grid(self) -> pd.DataFrame:
+        if self.grid:
+            names = sorted(self.grid)
+            combos = itertools.product(*(self.grid[n] for n in names))
+            return pd.DataFrame(list(combos), columns=names)
+        if self.strategy != "macd":
+            raise dg.Failure(
+                f"research grid is empty: set `grid` (parameter -> values) for strategy "
+                f"{self.strategy!r}; only macd has a default grid"
+            )
+        from trading_core.backtest.sweep import macd_grid
+
+        return macd_grid()
 
     def backtest_config(self):
         from trading_core.backtest import BacktestConfig
@@ -65,6 +97,12 @@ def load_bars(conn, timeframe: str, symbols: list[str]) -> dict[tuple[str, str],
         key: group.drop(columns=["exchange", "symbol"]).reset_index(drop=True)
         for key, group in frame.groupby(["exchange", "symbol"], sort=True)
     }
+
+
+def available_timeframes(conn) -> list[str]:
+    return [row[0] for row in conn.execute(
+        "select distinct timeframe from staging.stg_ohlcv order by 1"
+    ).fetchall()]  # fmt: skip
 
 
 def save_table(conn, name: str, frame: pd.DataFrame) -> None:
@@ -103,13 +141,16 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
         kinds={"python", "duckdb"},
         pool="duckdb_warehouse",
         description=(
-            "The configured strategy backtested on every market in the warehouse, over the "
-            "whole history and its most recent half (multi-scope), with a Monte Carlo "
-            "trade-shuffle robustness check of the full-history run."
+            "Multi-scope backtests: the strategy on every market and timeframe in the "
+            "warehouse, over the whole history and its most recent half; Monte Carlo checks "
+            "(trade shuffle: drawdown risk; bootstrap: outcome spread) of the best run."
         ),
     )
     def backtests(
-        context: dg.AssetExecutionContext, config: ResearchConfig, warehouse: DuckDBResource
+        context: dg.AssetExecutionContext,
+        config: ResearchConfig,
+        warehouse: DuckDBResource,
+        strategy: StrategyResource,
     ) -> dg.MaterializeResult:
         from trading_core.backtest import run_backtest
         from trading_core.backtest.monte_carlo import monte_carlo
@@ -117,29 +158,36 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
         from trading_core.backtest.plots import equity_chart
         from trading_core.strategies import get_strategy
 
+        config = config.resolved(strategy)
         with warehouse.get_connection() as conn:
-            markets = load_bars(conn, config.timeframe, config.symbols)
-            strategy = get_strategy(config.strategy, config.params)
+            timeframes = [config.timeframe] + [
+                tf for tf in available_timeframes(conn) if tf != config.timeframe
+            ]
+            chosen = get_strategy(config.strategy, config.params)
             bt = config.backtest_config()
             rows = []
             best = None
-            for (exchange, symbol), bars in markets.items():
-                if len(bars) <= strategy.warmup + 2:
-                    continue
-                middle = bars["ts"].iloc[len(bars) // 2]
-                scopes = multi_scope(
-                    lambda _s, _t, bars=bars: bars,
-                    [symbol],
-                    [config.timeframe],
-                    {"full": (None, None), "recent_half": (middle, None)},
-                    config.strategy,
-                    config.params,
-                    bt,
-                )
-                rows.append(scopes.assign(exchange=exchange))
-                result = run_backtest(bars, strategy, bt)
-                if best is None or result.metrics["total_return"] > best[1].metrics["total_return"]:
-                    best = ((exchange, symbol), result)
+            for timeframe in timeframes:
+                for (exchange, symbol), bars in load_bars(conn, timeframe, config.symbols).items():
+                    if len(bars) <= chosen.warmup + 2:
+                        continue
+                    middle = bars["ts"].iloc[len(bars) // 2]
+                    scopes = multi_scope(
+                        lambda _s, _t, bars=bars: bars,
+                        [symbol],
+                        [timeframe],
+                        {"full": (None, None), "recent_half": (middle, None)},
+                        config.strategy,
+                        config.params,
+                        bt,
+                    )
+                    rows.append(scopes.assign(exchange=exchange))
+                    if timeframe != config.timeframe:
+                        continue
+                    result = run_backtest(bars, chosen, bt)
+                    ret = result.metrics["total_return"]
+                    if best is None or ret > best[2].metrics["total_return"]:
+                        best = ((exchange, symbol), bars, result)
             table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
             table = table.assign(
                 strategy=config.strategy,
@@ -150,17 +198,18 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
             )
             save_table(conn, "backtests", table)
         metadata: dict[str, object] = {
-            "markets": len(markets),
+            "strategy": f"{config.strategy} {json.dumps(config.params, sort_keys=True)}",
+            "timeframes": ", ".join(timeframes),
             "scopes": len(table),
             "conventions": conventions_text(config),
             "results": markdown(table.drop(columns=["conventions", "run_id"], errors="ignore")),
         }
         if best is not None:
-            (exchange, symbol), result = best
+            (exchange, symbol), bars, result = best
             chart = equity_chart(
                 result.equity,
                 output_dir(reports) / "backtest_equity.png",
-                benchmark=markets[(exchange, symbol)].set_index("ts")["close"],
+                benchmark=bars.set_index("ts")["close"],
                 title=f"{config.strategy} on {exchange} {symbol} {config.timeframe}",
             )
             metadata["best_market"] = f"{exchange} {symbol}"
@@ -168,9 +217,11 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
             metadata["equity_png"] = dg.MetadataValue.path(str(chart))
             trades = result.trades
             if len(trades):
-                mc = monte_carlo(trades["return"], runs=1000, seed=0, method="shuffle")
-                metadata["monte_carlo"] = markdown(mc.summary.reset_index())
-                metadata["probability_of_loss"] = float(mc.probability_of_loss)
+                shuffled = monte_carlo(trades["return"], runs=1000, seed=0, method="shuffle")
+                resampled = monte_carlo(trades["return"], runs=1000, seed=0, method="bootstrap")
+                metadata["monte_carlo_shuffle"] = markdown(shuffled.summary.reset_index())
+                metadata["monte_carlo_bootstrap"] = markdown(resampled.summary.reset_index())
+                metadata["probability_of_loss"] = float(resampled.probability_of_loss)
         return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset(
@@ -186,12 +237,16 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
         ),
     )
     def sweeps(
-        context: dg.AssetExecutionContext, config: ResearchConfig, warehouse: DuckDBResource
+        context: dg.AssetExecutionContext,
+        config: ResearchConfig,
+        warehouse: DuckDBResource,
+        strategy: StrategyResource,
     ) -> dg.MaterializeResult:
         from trading_core.backtest.plots import sweep_heatmap
-        from trading_core.backtest.sweep import macd_grid, sweep_strategy
+        from trading_core.backtest.sweep import sweep_strategy
 
-        grid = macd_grid()
+        config = config.resolved(strategy)
+        grid = config.param_grid()
         with warehouse.get_connection() as conn:
             markets = load_bars(conn, config.timeframe, config.symbols)
             results = [
@@ -216,17 +271,19 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
         }
         if len(table):
             best = table.sort_values("total_return", ascending=False)
+            params = list(grid.columns)
             metadata["best"] = markdown(
-                best[["exchange", "symbol", "fast", "slow", "signal", "total_return",
-                      "sharpe", "max_drawdown", "closed_trades"]],
+                best[["exchange", "symbol", *params, "total_return", "sharpe", "max_drawdown",
+                      "closed_trades"]],
                 limit=10,
             )  # fmt: skip
-            heatmap = sweep_heatmap(
-                table, output_dir(reports) / "sweep_heatmap.png", x="fast", y="slow",
-                value="total_return", agg="max",
-                title=f"best total return per (fast, slow), {config.timeframe}",
-            )  # fmt: skip
-            metadata["heatmap_png"] = dg.MetadataValue.path(str(heatmap))
+            if len(params) >= 2:
+                heatmap = sweep_heatmap(
+                    table, output_dir(reports) / "sweep_heatmap.png", x=params[0], y=params[1],
+                    value="total_return", agg="max",
+                    title=f"best total return per ({params[0]}, {params[1]}), {config.timeframe}",
+                )  # fmt: skip
+                metadata["heatmap_png"] = dg.MetadataValue.path(str(heatmap))
         return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset(
@@ -245,18 +302,19 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext,
         config: WalkForwardRunConfig,
         warehouse: DuckDBResource,
+        strategy: StrategyResource,
     ) -> dg.MaterializeResult:
         from trading_core.backtest.result import json_safe
-        from trading_core.backtest.sweep import macd_grid
         from trading_core.backtest.walk_forward import WalkForwardConfig, walk_forward
 
+        config = config.resolved(strategy)
         wf = WalkForwardConfig(
             in_sample_bars=config.in_sample_bars,
             out_of_sample_bars=config.out_of_sample_bars,
             mode=config.mode,  # type: ignore[arg-type]
             min_trades=config.min_trades,
         )
-        grid = macd_grid()
+        grid = config.param_grid()
         folds, summaries = [], []
         with warehouse.get_connection() as conn:
             markets = load_bars(conn, config.timeframe, config.symbols)

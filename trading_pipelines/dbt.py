@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+)
 
 from trading_pipelines.settings import DBT_PROJECT_DIR, paths
 
@@ -88,3 +96,10 @@ TRANSLATOR = TradingDbtTranslator(
         enable_asset_checks=True, enable_duplicate_source_asset_keys=True
     )
 )
+
+
+def dbt_resource() -> DbtCliResource:
+    """dbt from this environment's bin (dagster-dbt would otherwise need it on PATH)."""
+    local = Path(sys.executable).parent / "dbt"
+    executable = str(local) if local.exists() else (shutil.which("dbt") or "dbt")
+    return DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=executable)

@@ -8,12 +8,7 @@ and the root explicitly (tests build isolated ones); ``defs`` is the code locati
 
 from __future__ import annotations
 
-import shutil
-import sys
-from pathlib import Path
-
 import dagster as dg
-from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
 from assets.dbt_models import dbt_models
@@ -27,7 +22,7 @@ from assets.strategy import order_intents
 from sensors.alerts import build_executor_health_sensor, run_failure_alert
 from sensors.new_bars import build_new_bar_sensor
 from trading_core.config import Paths, TradingConfig
-from trading_pipelines.dbt import DBT_PROJECT
+from trading_pipelines.dbt import dbt_resource
 from trading_pipelines.jobs import (
     evaluate_strategy_job,
     ingest_alt_data_job,
@@ -47,12 +42,6 @@ from trading_pipelines.schedules import (
     live_market_schedule,
 )
 from trading_pipelines.settings import config, paths
-
-
-def _dbt_executable() -> str:
-    """dbt from this environment's bin (dagster-dbt would otherwise need it on PATH)."""
-    local = Path(sys.executable).parent / "dbt"
-    return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
 
 
 def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
@@ -91,7 +80,7 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
         ],
         resources={
             "warehouse": DuckDBResource(database=str(root.warehouse)),
-            "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=_dbt_executable()),
+            "dbt": dbt_resource(),
             "market": MarketDataResource.from_config(cfg.market),
             "ledger": LedgerResource(url=root.ledger_url(), mode=cfg.executor.mode),
             "strategy": StrategyResource.from_config(

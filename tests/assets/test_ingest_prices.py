@@ -9,13 +9,12 @@ import duckdb
 import pandas as pd
 import pytest
 
-from assets.ingest.prices import OHLCV_KEY, build_ohlcv_asset
+from assets.ingest.prices import build_ohlcv_asset
 from tests.assets.conftest import market_resource
 from trading_core.config import MarketConfig
 from trading_core.quality import OHLCV_CHECKS
 from trading_core.timeframes import utc_now
 from trading_pipelines.partitions import market_partitions
-
 
 
 def run(asset, resources, keys: list[str], instance=None) -> dg.ExecuteInProcessResult:
