@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     run_p.add_argument(
         "--health-port", type=int, default=None, help="serve GET /health on 127.0.0.1:PORT"
     )
-    run_p.add_argument("--latency-ms", type=float, default=0.0, help="paper broker latency")
+    run_p.add_argument(
+        "--latency-ms", type=float, default=None, help="default: executor.paper_latency_ms"
+    )
     run_p.add_argument(
         "--exchange-url",
         default=None,
@@ -55,14 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     run_p.add_argument(
         "--limit-timeout",
         type=float,
-        default=300.0,
-        help="seconds before an unfilled limit order is repriced",
+        default=None,
+        help="seconds before an unfilled limit order is repriced (executor.limit_timeout_seconds)",
     )
     run_p.add_argument(
         "--unknown-order-grace",
         type=float,
-        default=10.0,
-        help="seconds before an order with a lost answer is queried",
+        default=None,
+        help="seconds before an order with a lost answer is queried "
+        "(executor.unknown_order_grace_seconds)",
     )
     run_p.add_argument("--log-level", default="INFO")
     run_p.add_argument(
@@ -71,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
         help=f"required for --mode live (or {LIVE_OPT_IN_ENV}=yes)",
     )
     return parser
+
+
+def _chosen(flag: float | None, configured: float) -> float:
+    """A command-line flag overrides the configuration."""
+    return configured if flag is None else flag
 
 
 def _refuse(reason: str) -> int:
@@ -103,18 +111,24 @@ def main(argv: list[str] | None = None) -> int:
     from executor.app import AlreadyRunning, RunOptions, run
     from executor.engine import EngineOptions, StartupRefused
 
+    ex = config.executor
     opts = RunOptions(
         mode=mode,
         exchange=args.exchange or config.executor.exchange,
         ticks=args.ticks,
         tick_seconds=args.tick_seconds or config.executor.tick_seconds,
         health_port=args.health_port,
-        latency_ms=args.latency_ms,
+        latency_ms=ex.paper_latency_ms if args.latency_ms is None else args.latency_ms,
         exchange_url=args.exchange_url,
         report_to_dagster=not args.no_dagster_report,
         engine=EngineOptions(
-            limit_timeout_seconds=args.limit_timeout,
-            unknown_order_grace_seconds=args.unknown_order_grace,
+            limit_timeout_seconds=_chosen(args.limit_timeout, ex.limit_timeout_seconds),
+            max_reprices=ex.max_reprices,
+            unknown_order_grace_seconds=_chosen(
+                args.unknown_order_grace, ex.unknown_order_grace_seconds
+            ),
+            max_unknown_lookups=ex.max_unknown_lookups,
+            post_only_limits=ex.post_only_limits,
         ),
     )
     stop = threading.Event()

@@ -672,7 +672,7 @@ class Engine:
                 role="entry",
                 quantity=quantity,
                 price=limit,
-                post_only=self.options.post_only_limits and limit is not None,
+                post_only=(intent.post_only or self.options.post_only_limits) and limit is not None,
                 intent_id=intent.intent_id,
                 strategy=intent.strategy,
                 reason=decision.reason,

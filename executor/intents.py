@@ -47,6 +47,8 @@ class OrderIntent:
     stop_loss: float | None = None
     take_profit: float | None = None
     trailing_stop_pct: float | None = None
+    # A limit entry that must rest on the book (maker only): refused rather than crossing.
+    post_only: bool = False
     reasons: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -170,6 +170,7 @@ def _intent_from_row(row: Any) -> IntentRecord:
         stop_loss=m["stop_loss"],
         take_profit=m["take_profit"],
         trailing_stop_pct=m["trailing_stop_pct"],
+        post_only=bool(m["post_only"]),
         reasons=json.loads(m["reasons"]),
     )
     return IntentRecord(intent, m["status"], m["status_reason"])

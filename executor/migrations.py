@@ -29,8 +29,15 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
+def _add_intent_post_only(conn: Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE intents ADD COLUMN post_only BOOLEAN NOT NULL DEFAULT FALSE"))
+
+
 # Steps from version N-1 to N, for N > 1 (version 1 is the initial schema).
-MIGRATIONS: tuple[Migration, ...] = ()
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(2, "intents.post_only: a limit entry that must rest (maker only)",
+              _add_intent_post_only),
+)  # fmt: skip
 
 
 def current_version(conn: Connection) -> int:

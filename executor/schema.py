@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -36,6 +36,7 @@ intents = sa.Table(
     sa.Column("stop_loss", sa.Double),
     sa.Column("take_profit", sa.Double),
     sa.Column("trailing_stop_pct", sa.Double),
+    sa.Column("post_only", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("reasons", sa.Text, nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("status_reason", sa.Text),

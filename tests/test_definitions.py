@@ -132,3 +132,9 @@ def test_every_dbt_model_and_column_is_documented() -> None:
         assert model["description"].strip(), f"{model['name']} has no description"
         for column, spec in model["columns"].items():
             assert spec["description"].strip(), f"{model['name']}.{column} has no description"
+
+
+def test_a_stalled_feed_shows_as_stale(graph) -> None:
+    for key in RAW_ASSETS:
+        policy = graph.get(dg.AssetKey.from_user_string(key)).freshness_policy
+        assert policy is not None, f"{key} has no freshness policy"

@@ -135,6 +135,16 @@ class ExecutorConfig(_Model):
     starting_cash: float = Field(default=500.0, gt=0)
     tick_seconds: float = Field(default=1.0, gt=0)
     reconcile_every_ticks: int = Field(default=60, ge=1)
+    # Order handling (not risk limits): an unfilled limit order is repriced after
+    # limit_timeout_seconds, at most max_reprices times; an order whose answer was lost is
+    # queried by client order id after unknown_order_grace_seconds, and given up after
+    # max_unknown_lookups "not found" answers.
+    limit_timeout_seconds: float = Field(default=300.0, ge=0)
+    max_reprices: int = Field(default=3, ge=0)
+    unknown_order_grace_seconds: float = Field(default=10.0, ge=0)
+    max_unknown_lookups: int = Field(default=5, ge=1)
+    post_only_limits: bool = False
+    paper_latency_ms: float = Field(default=0.0, ge=0)
     # Dagster webserver for REST reports of execution/orders and execution/fills.
     dagster_url: str = "http://127.0.0.1:3000"
 

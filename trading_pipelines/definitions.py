@@ -30,7 +30,7 @@ from trading_pipelines.jobs import (
     refresh_job,
     research_job,
 )
-from trading_pipelines.partitions import daily_partitions, market_partitions
+from trading_pipelines.partitions import daily_partitions, market_freshness, market_partitions
 from trading_pipelines.resources.alerts import AlertResource
 from trading_pipelines.resources.alt_data import alt_data_resources
 from trading_pipelines.resources.ledger import LedgerResource
@@ -52,8 +52,8 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
     ingest_alt_data = ingest_alt_data_job(days)
     return dg.Definitions(
         assets=[
-            build_ohlcv_asset(market_parts),
-            build_order_book_asset(market_parts),
+            build_ohlcv_asset(market_parts, market_freshness(cfg.market)),
+            build_order_book_asset(market_parts, market_freshness(cfg.market)),
             *build_alt_data_assets(days),
             dbt_models,
             order_intents,

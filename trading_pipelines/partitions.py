@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 
 from trading_core.config import MarketConfig
-from trading_core.timeframes import key_to_symbol, symbol_to_key
+from trading_core.timeframes import key_to_symbol, symbol_to_key, timeframe_seconds
 
 DATE_DIMENSION = "date"
 SYMBOL_DIMENSION = "symbol"
@@ -49,3 +49,19 @@ def partition_key_for(day: date, symbol: str) -> str:
 def day_window(day: date) -> tuple[datetime, datetime]:
     start = datetime(day.year, day.month, day.day)
     return start, start + timedelta(days=1)
+
+
+def market_freshness(cfg: MarketConfig) -> dg.FreshnessPolicy:
+    """A stalled feed shows as stale: warn after 3 candles of the shortest timeframe without
+    a new materialization, fail after 10 (at least 5 and 15 minutes)."""
+    step = timedelta(seconds=min(timeframe_seconds(tf) for tf in cfg.timeframes))
+    return dg.FreshnessPolicy.time_window(
+        fail_window=max(10 * step, timedelta(minutes=15)),
+        warn_window=max(3 * step, timedelta(minutes=5)),
+    )
+
+
+# Social, news and on-chain data land every 15 minutes.
+ALT_DATA_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=2), warn_window=timedelta(minutes=45)
+)

@@ -18,6 +18,7 @@ from dagster_duckdb import DuckDBResource
 from trading_core.social.results import FetchResult
 from trading_core.timeframes import utc_now
 from trading_core.warehouse import ensure_schema, replace_rows, transaction
+from trading_pipelines.partitions import ALT_DATA_FRESHNESS
 
 # Event times may run a little ahead of our clock (publisher clocks); beyond this, reject.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -127,6 +128,7 @@ def build_alt_asset(source: AltSource, partitions: dg.PartitionsDefinition) -> d
         key=source.key,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        freshness_policy=ALT_DATA_FRESHNESS,
         pool="duckdb_warehouse",
         group_name="ingest",
         kinds={"duckdb", "python"},

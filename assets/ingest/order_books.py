@@ -25,11 +25,14 @@ BOOKS_KEY = dg.AssetKey(["raw", "order_book_snapshots"])
 SNAPSHOT_EVERY = timedelta(minutes=5)
 
 
-def build_order_book_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_order_book_asset(
+    partitions_def: dg.PartitionsDefinition, freshness: dg.FreshnessPolicy | None = None
+) -> dg.AssetsDefinition:
     @dg.asset(
         key=BOOKS_KEY,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        freshness_policy=freshness,
         pool="duckdb_warehouse",
         group_name="ingest",
         kinds={"duckdb", "python"},

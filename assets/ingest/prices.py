@@ -124,11 +124,14 @@ def empty_raw() -> pd.DataFrame:
     )
 
 
-def build_ohlcv_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_ohlcv_asset(
+    partitions_def: dg.PartitionsDefinition, freshness: dg.FreshnessPolicy | None = None
+) -> dg.AssetsDefinition:
     @dg.asset(
         key=OHLCV_KEY,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        freshness_policy=freshness,
         pool="duckdb_warehouse",
         group_name="ingest",
         kinds={"duckdb", "python"},
