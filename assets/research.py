@@ -129,6 +129,19 @@ def conventions_text(cfg: ResearchConfig) -> str:
     )
 
 
+def stamped(
+    frame: pd.DataFrame, config: ResearchConfig, context: dg.AssetExecutionContext
+) -> pd.DataFrame:
+    """Every research row says what produced it: strategy, parameters, conventions, run."""
+    return frame.assign(
+        strategy=config.strategy,
+        params=json.dumps(config.params, sort_keys=True),
+        conventions=conventions_text(config),
+        run_id=context.run.run_id,
+        created_at=utc_now(),
+    )
+
+
 def markdown(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
     return dg.MetadataValue.md(frame.head(limit).to_markdown(index=False, floatfmt=".4g"))
 
@@ -189,13 +202,7 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
                     if best is None or ret > best[2].metrics["total_return"]:
                         best = ((exchange, symbol), bars, result)
             table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-            table = table.assign(
-                strategy=config.strategy,
-                params=json.dumps(config.params, sort_keys=True),
-                conventions=conventions_text(config),
-                run_id=context.run.run_id,
-                created_at=utc_now(),
-            )
+            table = stamped(table, config, context)
             save_table(conn, "backtests", table)
         metadata: dict[str, object] = {
             "strategy": f"{config.strategy} {json.dumps(config.params, sort_keys=True)}",
@@ -257,12 +264,7 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
                 if len(bars) > 100
             ]
             table = pd.concat(results, ignore_index=True) if results else pd.DataFrame()
-            table = table.assign(
-                timeframe=config.timeframe,
-                conventions=conventions_text(config),
-                run_id=context.run.run_id,
-                created_at=utc_now(),
-            )
+            table = stamped(table.assign(timeframe=config.timeframe), config, context)
             save_table(conn, "sweeps", table)
         metadata: dict[str, object] = {
             "scenarios": len(table),
@@ -328,11 +330,8 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
                      **json_safe(result.metrics)}
                 )  # fmt: skip
             fold_table = pd.concat(folds, ignore_index=True) if folds else pd.DataFrame()
-            summary = pd.DataFrame(summaries).assign(
-                timeframe=config.timeframe,
-                conventions=conventions_text(config),
-                run_id=context.run.run_id,
-                created_at=utc_now(),
+            summary = stamped(
+                pd.DataFrame(summaries).assign(timeframe=config.timeframe), config, context
             )
             save_table(conn, "walk_forward_folds", fold_table)
             save_table(conn, "walk_forward", summary)

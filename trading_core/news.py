@@ -37,8 +37,8 @@ from trading_core.social.http_session import retrying_session
 from trading_core.social.results import FetchResult, RejectLog, SourceError
 from trading_core.social.sentiment import with_sentiment
 from trading_core.social.symbols import detect_symbols
-from trading_core.social.times import TimeLike, epoch_to_utc, to_naive_utc
-from trading_core.timeframes import utc_now
+from trading_core.social.times import TimeLike, epoch_to_utc
+from trading_core.timeframes import naive_utc, utc_now
 from trading_core.warehouse import table_columns
 
 ASSET_KEY = "raw/news_items"
@@ -138,8 +138,8 @@ class NewsFeeds:
     def fetch_items(
         self, start: TimeLike | None = None, end: TimeLike | None = None
     ) -> FetchResult:
-        lo = to_naive_utc(start) if start is not None else None
-        hi = to_naive_utc(end) if end is not None else None
+        lo = naive_utc(start) if start is not None else None
+        hi = naive_utc(end) if end is not None else None
         rejects = RejectLog(ASSET_KEY, self._clock())
         rows: list[dict[str, Any]] = []
         notes: list[str] = []

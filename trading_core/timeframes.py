@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+TimeLike = datetime | date | str | pd.Timestamp | np.datetime64
 
 # ccxt timeframe strings -> seconds (the ones the project supports end to end).
 TIMEFRAME_SECONDS: dict[str, int] = {
@@ -39,6 +44,17 @@ def floor_time(moment: datetime, timeframe: str) -> datetime:
     step = timeframe_seconds(timeframe)
     epoch = int(moment.replace(tzinfo=UTC).timestamp())
     return datetime.fromtimestamp(epoch - epoch % step, UTC).replace(tzinfo=None)
+
+
+def naive_utc(value: TimeLike) -> datetime:
+    """Any time value as a naive UTC ``datetime``: aware values are converted, naive ones
+    (and ISO strings without an offset) are taken as UTC."""
+    stamp = pd.Timestamp(value)
+    if stamp is pd.NaT:
+        raise ValueError(f"not a time: {value!r}")
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp.to_pydatetime()
 
 
 def utc_now() -> datetime:

@@ -12,11 +12,10 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from assets.ingest.prices import check_results, check_specs, partition_check_rows
+from assets.ingest.checks import check_results, check_specs, write_partition_checks
 from trading_core.market.base import ORDER_BOOK_COLUMNS
 from trading_core.market.sim import order_book_times
 from trading_core.quality import ORDER_BOOK_CHECKS, quarantine_order_book, validate_order_book
-from trading_core.timeframes import floor_time
 from trading_core.warehouse import ensure_schema, replace_rows, transaction
 from trading_pipelines.partitions import day_window, split_key
 from trading_pipelines.resources.market import MarketDataResource
@@ -68,7 +67,7 @@ def build_order_book_asset(
                 for moment in moments:
                     book = source.fetch_order_book(exchange, symbol, cfg.order_book_depth, moment)
                     frame = book.to_frame()
-                    frame["source"] = getattr(book, "source", "") or source.name
+                    frame["source"] = book.source or source.name
                     frames.append(frame)
             levels = (
                 pd.concat(frames, ignore_index=True)
@@ -104,21 +103,14 @@ def build_order_book_asset(
                         "partition_key = ?",
                         [key],
                     )
-                if outcomes:
-                    replace_rows(
-                        conn,
-                        "raw.partition_checks",
-                        partition_check_rows(BOOKS_KEY.to_user_string(), outcomes, now),
-                        f"asset_key = ? and partition_key in ({', '.join('?' * len(outcomes))})",
-                        [BOOKS_KEY.to_user_string(), *outcomes],
-                    )
+                write_partition_checks(conn, BOOKS_KEY, outcomes, now)
         return dg.MaterializeResult(
             metadata={
                 "partitions": len(batches),
                 "level_rows": written,
                 "quarantined_rows": quarantined,
                 "snapshot_grid": "now (ccxt)" if live_only else str(SNAPSHOT_EVERY),
-                "latest_snapshot": floor_time(now, "1m").isoformat(),
+                "snapshots_until": now.isoformat(),
             },
             check_results=check_results(BOOKS_KEY, outcomes),
         )

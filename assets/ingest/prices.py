@@ -12,7 +12,6 @@ failed blocking check keeps that partition out of the signals (stg_ohlcv filters
 raw.partition_checks) and blocks downstream assets of the run.
 """
 
-import json
 from collections import defaultdict
 from datetime import datetime
 
@@ -20,6 +19,7 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from assets.ingest.checks import check_results, check_specs, write_partition_checks
 from trading_core.market.base import empty_ohlcv
 from trading_core.market.ingest import fetch_window, find_gaps
 from trading_core.quality import OHLCV_CHECKS, quarantine_ohlcv, validate_ohlcv
@@ -28,83 +28,6 @@ from trading_pipelines.partitions import day_window, split_key
 from trading_pipelines.resources.market import MarketDataResource
 
 OHLCV_KEY = dg.AssetKey(["raw", "ohlcv"])
-
-
-def check_specs(asset_key: dg.AssetKey, checks: dict[str, str]) -> list[dg.AssetCheckSpec]:
-    """One check per expectation; ERROR checks block downstream assets."""
-    return [
-        dg.AssetCheckSpec(name, asset=asset_key, blocking=severity == "error")
-        for name, severity in checks.items()
-    ]
-
-
-def check_results(
-    asset_key: dg.AssetKey,
-    outcomes_by_partition: dict[str, list],
-) -> list[dg.AssetCheckResult]:
-    """Fold per-partition outcomes into one result per check, naming the failing partitions."""
-    merged: dict[str, dict] = {}
-    for partition, outcomes in outcomes_by_partition.items():
-        for o in outcomes:
-            entry = merged.setdefault(
-                o.name,
-                {
-                    "severity": o.severity,
-                    "failing": 0,
-                    "partitions": [],
-                    "examples": [],
-                    "description": o.description,
-                },
-            )
-            if not o.passed:
-                entry["failing"] += int(o.failing_count)
-                entry["partitions"].append(partition)
-                entry["examples"].extend(o.examples[: max(0, 5 - len(entry["examples"]))])
-    results = []
-    for name, entry in merged.items():
-        passed = not entry["partitions"]
-        results.append(
-            dg.AssetCheckResult(
-                asset_key=asset_key,
-                check_name=name,
-                passed=passed,
-                severity=(
-                    dg.AssetCheckSeverity.ERROR
-                    if entry["severity"] == "error"
-                    else dg.AssetCheckSeverity.WARN
-                ),
-                description=entry["description"],
-                metadata={
-                    "failing_count": entry["failing"],
-                    "failing_partitions": dg.MetadataValue.json(entry["partitions"][:50]),
-                    "partitions_checked": len(outcomes_by_partition),
-                    "examples": dg.MetadataValue.json(
-                        json.loads(json.dumps(entry["examples"], default=str))
-                    ),
-                },
-            )
-        )
-    return results
-
-
-def partition_check_rows(
-    asset_key: str, outcomes_by_partition: dict[str, list], checked_at: datetime
-) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "asset_key": asset_key,
-                "partition_key": partition,
-                "check_name": o.name,
-                "passed": bool(o.passed),
-                "severity": o.severity.upper(),
-                "failing_count": int(o.failing_count),
-                "checked_at": checked_at,
-            }
-            for partition, outcomes in outcomes_by_partition.items()
-            for o in outcomes
-        ]
-    )
 
 
 def stored_series(
@@ -225,13 +148,7 @@ def build_ohlcv_asset(
                         name = f"{exchange}|{symbol}|{timeframe}"
                         newest = series["ts"].max().to_pydatetime().isoformat()
                         latest[name] = max(latest.get(name, ""), newest)
-                replace_rows(
-                    conn,
-                    "raw.partition_checks",
-                    partition_check_rows(OHLCV_KEY.to_user_string(), outcomes, now),
-                    f"asset_key = ? and partition_key in ({', '.join('?' * len(outcomes))})",
-                    [OHLCV_KEY.to_user_string(), *outcomes],
-                )
+                write_partition_checks(conn, OHLCV_KEY, outcomes, now)
         return dg.MaterializeResult(
             metadata={
                 "partitions": len(frames),

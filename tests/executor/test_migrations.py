@@ -44,9 +44,12 @@ def test_a_version_1_ledger_is_upgraded_and_keeps_its_intents(ledger_url: str) -
         conn.execute(
             schema.intents.insert().values(
                 {k: v for k, v in intent().to_row().items() if k != "post_only"}
-                | {"status": "NEW", "created_at": datetime(2026, 1, 1),
-                   "updated_at": datetime(2026, 1, 1)}
-            )  # fmt: skip
+                | {
+                    "status": "NEW",
+                    "created_at": datetime(2026, 1, 1),
+                    "updated_at": datetime(2026, 1, 1),
+                }
+            )
         )
     engine.dispose()
     ledger = Ledger(ledger_url)  # opening upgrades

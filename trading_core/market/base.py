@@ -56,6 +56,8 @@ class OrderBook:
     ts: datetime
     bids: list[tuple[float, float]] = field(default_factory=list)  # best first
     asks: list[tuple[float, float]] = field(default_factory=list)  # best first
+    # Where it came from: sim | replay | replay:synthetic (built around a candle) | ccxt
+    source: str = ""
 
     @property
     def mid(self) -> float:
@@ -89,7 +91,8 @@ class MarketSource(Protocol):
         end: datetime,
         now: datetime | None = None,
     ) -> pd.DataFrame:
-        """Closed candles with open time in ``[start, end)``, sorted, columns ``OHLCV_COLUMNS``."""
+        """Closed candles with open time in ``[start, end)``, columns ``OHLCV_COLUMNS``; sorted,
+        except replay, which keeps file order so that quality checks can see a shuffled file."""
         ...
 
     def fetch_order_book(

@@ -30,11 +30,16 @@ import numpy as np
 import pandas as pd
 
 from trading_core.exchanges import create_exchange
-from trading_core.market.base import OHLCV_COLUMNS, TRADE_COLUMNS, MarketDataError, empty_ohlcv
+from trading_core.market.base import (
+    OHLCV_COLUMNS,
+    TRADE_COLUMNS,
+    MarketDataError,
+    OrderBook,
+    empty_ohlcv,
+)
 from trading_core.market.ingest import Gap, find_gaps
-from trading_core.market.sim import SourcedOrderBook, naive_utc
 from trading_core.retry import RetryError, RetryPolicy, call_with_retries
-from trading_core.timeframes import utc_now
+from trading_core.timeframes import naive_utc, utc_now
 
 T = TypeVar("T")
 
@@ -240,7 +245,7 @@ class CcxtMarket:
 
     def fetch_order_book(
         self, exchange: str, symbol: str, depth: int, at: datetime | None = None
-    ) -> SourcedOrderBook:
+    ) -> OrderBook:
         """The exchange's current top-``depth`` book. A live exchange can only snapshot the
         present: ``at`` must be None or within a minute of now."""
         context = f"{exchange} {symbol} order book"
@@ -249,7 +254,7 @@ class CcxtMarket:
         client = self.client(exchange)
         book = self._call(exchange, context, lambda: client.fetch_order_book(symbol, depth))
         stamp = book.get("timestamp")
-        return SourcedOrderBook(
+        return OrderBook(
             exchange=exchange,
             symbol=symbol,
             ts=_from_ms(stamp) if stamp else utc_now(),

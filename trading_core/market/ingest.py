@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 
 from trading_core.market.base import MarketSource
-from trading_core.market.sim import naive_utc
-from trading_core.timeframes import floor_time, timeframe_delta
+from trading_core.timeframes import floor_time, naive_utc, timeframe_delta
 
 
 @dataclass(frozen=True)

@@ -37,15 +37,9 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from trading_core.market.base import OHLCV_COLUMNS, MarketDataError, empty_ohlcv
-from trading_core.market.sim import (
-    SourcedOrderBook,
-    naive_utc,
-    stable_hash,
-    synthesize_book,
-    tick_for_price,
-)
-from trading_core.timeframes import TIMEFRAME_SECONDS, timeframe_delta
+from trading_core.market.base import OHLCV_COLUMNS, MarketDataError, OrderBook, empty_ohlcv
+from trading_core.market.sim import stable_hash, synthesize_book, tick_for_price
+from trading_core.timeframes import TIMEFRAME_SECONDS, naive_utc, timeframe_delta
 
 # Longest first, so USDT wins over USD and FDUSD over USD.
 KNOWN_QUOTES: tuple[str, ...] = tuple(
@@ -126,14 +120,14 @@ def read_candle_file(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _read_snapshot(path: Path, exchange: str, symbol: str) -> SourcedOrderBook:
+def _read_snapshot(path: Path, exchange: str, symbol: str) -> OrderBook:
     data = json.loads(path.read_text())
     raw_ts = next((data[k] for k in _SNAPSHOT_TIME_KEYS if data.get(k)), None)
     if raw_ts is None:
         raise MarketDataError(f"{path}: no snapshot time (one of {_SNAPSHOT_TIME_KEYS})")
     ts = pd.Timestamp(raw_ts)
     ts = ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
-    return SourcedOrderBook(
+    return OrderBook(
         exchange=exchange,
         symbol=symbol,
         ts=ts.to_pydatetime(),
@@ -170,7 +164,7 @@ class ReplayMarket:
         self._files = self._scan_candles()
         self._snapshots = self._scan_snapshots()
         self._frames: dict[Path, tuple[pd.DataFrame, bool]] = {}
-        self._books: dict[Path, SourcedOrderBook] = {}
+        self._books: dict[Path, OrderBook] = {}
         self._lock = threading.Lock()
 
     def _scan_candles(self) -> dict[ReplaySeries, Path]:
@@ -261,14 +255,14 @@ class ReplayMarket:
 
     def fetch_order_book(
         self, exchange: str, symbol: str, depth: int, at: datetime | None = None
-    ) -> SourcedOrderBook:
+    ) -> OrderBook:
         """A recorded snapshot taken within ``max_snapshot_age`` before ``at``, else a
         synthetic book (``source='replay:synthetic'``) around the last closed candle's close.
         ``at=None`` means the end of the replayed data (the newest snapshot or candle)."""
         snapshot = self._matching_snapshot(exchange, symbol, at)
         if snapshot is not None:
             # The recorded time, not ``at``: a row says when it happened.
-            return SourcedOrderBook(
+            return OrderBook(
                 exchange=snapshot.exchange,
                 symbol=snapshot.symbol,
                 ts=snapshot.ts,
@@ -278,7 +272,7 @@ class ReplayMarket:
             )
         return self._synthetic_book(exchange, symbol, depth, at)
 
-    def _snapshot(self, path: Path, exchange: str, symbol: str) -> SourcedOrderBook:
+    def _snapshot(self, path: Path, exchange: str, symbol: str) -> OrderBook:
         with self._lock:
             book = self._books.get(path)
         if book is None:
@@ -289,7 +283,7 @@ class ReplayMarket:
 
     def _matching_snapshot(
         self, exchange: str, symbol: str, at: datetime | None
-    ) -> SourcedOrderBook | None:
+    ) -> OrderBook | None:
         books = [
             self._snapshot(path, exchange, symbol)
             for path in self._snapshots.get((exchange, symbol), [])
@@ -303,7 +297,7 @@ class ReplayMarket:
 
     def _synthetic_book(
         self, exchange: str, symbol: str, depth: int, at: datetime | None
-    ) -> SourcedOrderBook:
+    ) -> OrderBook:
         timeframes = [s.timeframe for s in self._files if s[:2] == (exchange, symbol)]
         if not timeframes:
             raise MarketDataError(

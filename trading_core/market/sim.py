@@ -33,13 +33,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
 from trading_core.market.base import OHLCV_COLUMNS, TRADE_COLUMNS, OrderBook, empty_ohlcv
-from trading_core.timeframes import timeframe_seconds, utc_now
+from trading_core.timeframes import naive_utc, timeframe_seconds, utc_now
 
 SIM_EXCHANGE = "sim"
 # The first day the simulated market exists; earlier windows are empty.
@@ -121,13 +121,6 @@ def symbol_profile(symbol: str) -> SymbolProfile:
         quote_volume_per_minute=10.0 ** (4.5 + u[2]),
         tick=tick_for_price(center) / 10.0,
     )
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """Naive UTC from naive (assumed UTC) or aware datetimes."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return pd.Timestamp(moment).to_pydatetime()
 
 
 def _minute_index(moment: datetime) -> int:
@@ -300,14 +293,6 @@ def _aggregate(path: _DayPath, step: int) -> tuple[np.ndarray, ...]:
     )
 
 
-@dataclass(frozen=True)
-class SourcedOrderBook(OrderBook):
-    """An order book that says where it came from (``sim``, ``replay``, ``replay:synthetic``,
-    ``ccxt``), for the ``source`` column of ``raw.order_book_snapshots``."""
-
-    source: str = ""
-
-
 def synthesize_book(
     exchange: str,
     symbol: str,
@@ -319,7 +304,7 @@ def synthesize_book(
     seed: int,
     quote_size: float,
     source: str,
-) -> SourcedOrderBook:
+) -> OrderBook:
     """A deterministic top-``depth`` book around ``mid``.
 
     The spread is a few bps and widens with the per-minute volatility ``sigma_1m`` (log);
@@ -349,7 +334,7 @@ def synthesize_book(
         keep = prices > 0
         return list(zip(prices[keep].tolist(), amounts[keep].tolist(), strict=True))
 
-    return SourcedOrderBook(
+    return OrderBook(
         exchange=exchange,
         symbol=symbol,
         ts=ts,
@@ -490,7 +475,7 @@ class SimMarket:
 
     def fetch_order_book(
         self, exchange: str, symbol: str, depth: int, at: datetime | None = None
-    ) -> SourcedOrderBook:
+    ) -> OrderBook:
         """The book at ``at`` (wall clock by default), centred on the last closed 1m close;
         its spread widens with the simulated volatility of that minute."""
         self._check_exchange(exchange)

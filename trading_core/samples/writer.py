@@ -14,8 +14,7 @@ import pandas as pd
 from trading_core.samples.news import FEEDS, news_items, render_rss
 from trading_core.samples.onchain import daily_series, last_complete_day
 from trading_core.samples.social import SAMPLE_TIMEZONE, reddit_records, tweet_records
-from trading_core.social.times import to_naive_utc
-from trading_core.timeframes import utc_now
+from trading_core.timeframes import naive_utc, utc_now
 
 DEFAULT_SEED = 7
 ONCHAIN_DAYS = 365
@@ -86,7 +85,7 @@ def ensure_samples(
     """(Re)write the samples under ``root`` for the ``days`` days up to ``now``; cheap (~50 ms)."""
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
-    cutoff = to_naive_utc(now) if now is not None else utc_now()
+    cutoff = naive_utc(now) if now is not None else utc_now()
     samples = SampleSet(Path(root).expanduser().resolve(), cutoff)
     first = cutoff.date() - timedelta(days=days - 1)
     dates = [first + timedelta(days=i) for i in range(days)]

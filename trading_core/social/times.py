@@ -6,28 +6,16 @@ The warehouse stores naive UTC. Sources hand us three kinds of time:
 - epoch seconds (Reddit's ``created_utc``, blockchain.com's ``x``): UTC by definition;
 - naive *local* wall-clock times (the Reddit scrape's ``created_local``): only
   :func:`local_to_utc` may turn them into UTC, given the zone they were written in.
-A naive value reaching :func:`to_naive_utc` is taken to be UTC already; sources whose naive
-times are not UTC must go through :func:`local_to_utc` first.
+A naive value reaching :func:`trading_core.timeframes.naive_utc` is taken to be UTC already;
+sources whose naive times are not UTC must go through :func:`local_to_utc` first.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import pandas as pd
-
-TimeLike = datetime | date | pd.Timestamp | str
-
-
-def to_naive_utc(value: TimeLike) -> datetime:
-    """Any supported time value as a naive UTC ``datetime`` (naive input is taken as UTC)."""
-    stamp = pd.Timestamp(value)
-    if stamp is pd.NaT:
-        raise ValueError(f"not a time: {value!r}")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.to_pydatetime()
+from trading_core.timeframes import TimeLike, naive_utc
 
 
 def epoch_to_utc(seconds: float) -> datetime:
@@ -59,7 +47,7 @@ def local_to_utc(local: datetime, source_zone: ZoneInfo) -> datetime:
 
 def utc_window(start: TimeLike, end: TimeLike) -> tuple[datetime, datetime]:
     """The half-open fetch window ``[start, end)`` in naive UTC; ``start`` must precede ``end``."""
-    lo, hi = to_naive_utc(start), to_naive_utc(end)
+    lo, hi = naive_utc(start), naive_utc(end)
     if lo >= hi:
         raise ValueError(f"empty window: start {lo.isoformat()} is not before end {hi.isoformat()}")
     return lo, hi

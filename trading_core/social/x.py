@@ -34,8 +34,8 @@ from trading_core.social.jsonlines import read_lines, replay_files
 from trading_core.social.results import FetchResult, RejectLog, SourceError
 from trading_core.social.sentiment import with_sentiment
 from trading_core.social.symbols import detect_symbols
-from trading_core.social.times import TimeLike, local_to_utc, to_naive_utc, utc_window, zone
-from trading_core.timeframes import utc_now
+from trading_core.social.times import TimeLike, local_to_utc, utc_window, zone
+from trading_core.timeframes import naive_utc, utc_now
 from trading_core.warehouse import table_columns
 
 ASSET_KEY = "raw/x_posts"
@@ -96,7 +96,7 @@ def _published_at(record: dict[str, Any], source_zone: ZoneInfo) -> datetime:
     except ValueError:
         raise _Rejected(f"unparseable created_at: {created!r}") from None
     if parsed.tzinfo is not None:
-        return to_naive_utc(parsed)
+        return naive_utc(parsed)
     return local_to_utc(parsed, source_zone)
 
 
@@ -301,7 +301,7 @@ def _tweet_to_post(tweet: Any, rejects: RejectLog, *, origin: str) -> XPost | No
     if created is None:
         rejects.add("missing field: created_at", origin=origin, record=data)
         return None
-    return XPost(post_id=str(tweet.id), text=tweet.text, published_at=to_naive_utc(created))
+    return XPost(post_id=str(tweet.id), text=tweet.text, published_at=naive_utc(created))
 
 
 def x_source_from_config(
