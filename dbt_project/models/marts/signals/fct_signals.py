@@ -24,9 +24,7 @@ def _with_confluence(market: pd.DataFrame) -> pd.DataFrame:
     out = []
     for i, tf in enumerate(ordered):
         aligned = confluence({t: by_tf[t] for t in ordered[i:]})
-        out.append(
-            by_tf[tf].merge(aligned[["ts", "confluence", "aligned"]], on="ts", how="left")
-        )
+        out.append(by_tf[tf].merge(aligned[["ts", "confluence", "aligned"]], on="ts", how="left"))
     return pd.concat(out, ignore_index=True)
 
 
@@ -48,8 +46,9 @@ def model(dbt, session):
         )
         scored.append(pd.concat([series, signal], axis=1))
     if not scored:
-        return inputs.assign(score=0.0, confidence=0.0, action="", reasons="", confluence=0.0,
-                             aligned=False).iloc[0:0]
+        return inputs.assign(
+            score=0.0, confidence=0.0, action="", reasons="", confluence=0.0, aligned=False
+        ).iloc[0:0]
     frame = pd.concat(scored, ignore_index=True)
     markets = [_with_confluence(m) for _, m in frame.groupby(["exchange", "symbol"], sort=True)]
     return pd.concat(markets, ignore_index=True)

@@ -1,0 +1,28 @@
+"""Run every benchmark in turn (`make bench`); each prints its own results table.
+
+Run on an otherwise idle machine: these are 2-core machines and every number is a wall time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = ["bulk_load.py", "backfill_year.py", "sweep_macd.py", "executor_latency.py"]
+
+
+def main() -> int:
+    failed = []
+    for name in BENCHMARKS:
+        print(f"\n=== {name} ===", flush=True)
+        if subprocess.run([sys.executable, str(HERE / name)], check=False).returncode:
+            failed.append(name)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
