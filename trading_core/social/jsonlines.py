@@ -7,10 +7,15 @@ Every non-blank line becomes either a record or a reject, each with its origin
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from trading_core.social.results import RecordRejected, RejectLog
+
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -56,3 +61,34 @@ def read_lines(files: list[Path]) -> Iterator[Line]:
                     yield Line(origin, None, text, f"invalid JSON: expected an object, got {kind}")
                     continue
                 yield Line(origin, record, text)
+
+
+def rows_in_window(
+    lines: Iterable[Line],
+    lo: datetime,
+    hi: datetime,
+    rejects: RejectLog,
+    parse: Callable[[dict[str, Any]], Row],
+    event_time: Callable[[Row], datetime],
+    try_event_time: Callable[[dict[str, Any]], datetime | None],
+    shown: Callable[[dict[str, Any]], Any] = lambda record: record,
+) -> list[Row]:
+    """The rows of ``lines`` whose event time lies in ``[lo, hi)``; every line that is not a
+    row goes to ``rejects`` with its reason, except a dated record outside the window (it
+    belongs to another fetch's quarantine). ``shown`` is what a reject's payload keeps of the
+    record (e.g. without user names)."""
+    rows = []
+    for line in lines:
+        if line.record is None:
+            rejects.add(line.error or "invalid JSON", origin=line.origin, record=line.raw)
+            continue
+        try:
+            row = parse(line.record)
+        except RecordRejected as exc:
+            when = try_event_time(line.record)
+            if when is None or lo <= when < hi:
+                rejects.add(str(exc), origin=line.origin, record=shown(line.record))
+            continue
+        if lo <= event_time(row) < hi:
+            rows.append(row)
+    return rows

@@ -32,8 +32,8 @@ import pandas as pd
 from trading_core.config import SocialConfig
 from trading_core.samples import ensure_samples
 from trading_core.social.credentials import require_env
-from trading_core.social.jsonlines import read_lines, replay_files
-from trading_core.social.results import FetchResult, RejectLog, SourceError
+from trading_core.social.jsonlines import read_lines, replay_files, rows_in_window
+from trading_core.social.results import FetchResult, RecordRejected, RejectLog, SourceError
 from trading_core.social.sentiment import with_sentiment
 from trading_core.social.symbols import detect_symbols
 from trading_core.social.times import (
@@ -76,10 +76,6 @@ class RedditPost:
     published_at: datetime
 
 
-class _Rejected(ValueError):
-    """A record cannot become a post; the message is the quarantine reason."""
-
-
 def author_pseudonym(name: str | None) -> str | None:
     """``u_`` + the first 12 hex digits of the name's SHA-256; None for deleted authors."""
     if not name:
@@ -113,7 +109,7 @@ def _text(record: dict[str, Any], field: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _Rejected(f"bad field {field}: expected text, got {type(value).__name__}")
+        raise RecordRejected(f"bad field {field}: expected text, got {type(value).__name__}")
     return value
 
 
@@ -122,7 +118,7 @@ def _count(record: dict[str, Any], field: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _Rejected(f"bad field {field}: expected a number, got {value!r}")
+        raise RecordRejected(f"bad field {field}: expected a number, got {value!r}")
     return int(value)
 
 
@@ -130,17 +126,19 @@ def _published_at(record: dict[str, Any], source_zone: ZoneInfo) -> datetime:
     created_utc = record.get("created_utc")
     if created_utc is not None:
         if isinstance(created_utc, bool) or not isinstance(created_utc, int | float):
-            raise _Rejected(f"bad field created_utc: expected epoch seconds, got {created_utc!r}")
+            raise RecordRejected(
+                f"bad field created_utc: expected epoch seconds, got {created_utc!r}"
+            )
         return epoch_to_utc(created_utc)
     local = record.get("created_local")
     if local is None:
-        raise _Rejected("missing field: created_local (or created_utc)")
+        raise RecordRejected("missing field: created_local (or created_utc)")
     try:
         parsed = datetime.fromisoformat(str(local))
     except ValueError:
-        raise _Rejected(f"unparseable created_local: {local!r}") from None
+        raise RecordRejected(f"unparseable created_local: {local!r}") from None
     if parsed.tzinfo is not None:
-        raise _Rejected(f"created_local must be a naive local time, got an offset: {local!r}")
+        raise RecordRejected(f"created_local must be a naive local time, got an offset: {local!r}")
     return local_to_utc(parsed, source_zone)
 
 
@@ -148,7 +146,7 @@ def record_to_post(record: dict[str, Any], source_zone: ZoneInfo) -> RedditPost:
     """One replay record as a post; raises ``ValueError`` naming what is wrong with it."""
     post_id = record.get("post_id")
     if not isinstance(post_id, str) or not post_id.strip():
-        raise _Rejected("missing field: post_id")
+        raise RecordRejected("missing field: post_id")
     subreddit = _text(record, "subreddit")
     author_hash = _text(record, "author_hash") or author_pseudonym(_text(record, "author"))
     return RedditPost(
@@ -195,21 +193,16 @@ class ReplayReddit:
     def fetch_posts(self, start: TimeLike, end: TimeLike) -> FetchResult:
         lo, hi = utc_window(start, end)
         rejects = RejectLog(ASSET_KEY, self._clock())
-        posts = []
-        for line in read_lines(replay_files(self.path, REPLAY_PATTERN)):
-            if line.record is None:
-                rejects.add(line.error or "invalid JSON", origin=line.origin, record=line.raw)
-                continue
-            try:
-                post = record_to_post(line.record, self._zone)
-            except _Rejected as exc:
-                # A dated record outside the window belongs to another fetch's quarantine.
-                when = _try_published_at(line.record, self._zone)
-                if when is None or lo <= when < hi:
-                    rejects.add(str(exc), origin=line.origin, record=_public_record(line.record))
-                continue
-            if lo <= post.published_at < hi:
-                posts.append(post)
+        posts = rows_in_window(
+            read_lines(replay_files(self.path, REPLAY_PATTERN)),
+            lo,
+            hi,
+            rejects,
+            parse=lambda record: record_to_post(record, self._zone),
+            event_time=lambda post: post.published_at,
+            try_event_time=lambda record: _try_published_at(record, self._zone),
+            shown=_public_record,
+        )
         frame = posts_frame(posts, source="replay", ingested_at=rejects.ingested_at)
         return FetchResult(frame, rejects.frame())
 
@@ -217,7 +210,7 @@ class ReplayReddit:
 def _try_published_at(record: dict[str, Any], source_zone: ZoneInfo) -> datetime | None:
     try:
         return _published_at(record, source_zone)
-    except _Rejected:
+    except RecordRejected:
         return None
 
 
@@ -290,7 +283,7 @@ class PrawReddit:
                     origin = f"r/{name}/new#{seen}"
                     try:
                         post = submission_to_post(submission)
-                    except _Rejected as exc:
+                    except RecordRejected as exc:
                         rejects.add(str(exc), origin=origin, record=_submission_record(submission))
                         continue
                     if post.published_at < lo:
@@ -315,9 +308,9 @@ def submission_to_post(submission: Any) -> RedditPost:
     post_id = fields.get("id")
     created = fields.get("created_utc")
     if not post_id:
-        raise _Rejected("missing field: id")
+        raise RecordRejected("missing field: id")
     if isinstance(created, bool) or not isinstance(created, int | float):
-        raise _Rejected(f"bad field created_utc: expected epoch seconds, got {created!r}")
+        raise RecordRejected(f"bad field created_utc: expected epoch seconds, got {created!r}")
     subreddit = fields.get("subreddit")
     author = fields.get("author")
     return RedditPost(

@@ -28,6 +28,10 @@ QUARANTINE_TABLE = "raw.quarantine"
 QUARANTINE_COLUMNS: list[str] = table_columns(QUARANTINE_TABLE)
 
 
+class RecordRejected(ValueError):
+    """A record cannot become a row; the message is the quarantine reason."""
+
+
 def to_payload(value: Any) -> str:
     """A record as stable JSON text (sorted keys; dates and other objects as strings)."""
     return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)

@@ -30,8 +30,8 @@ from requests.adapters import HTTPAdapter
 from trading_core.config import SocialConfig
 from trading_core.samples import ensure_samples
 from trading_core.social.credentials import require_env
-from trading_core.social.jsonlines import read_lines, replay_files
-from trading_core.social.results import FetchResult, RejectLog, SourceError
+from trading_core.social.jsonlines import read_lines, replay_files, rows_in_window
+from trading_core.social.results import FetchResult, RecordRejected, RejectLog, SourceError
 from trading_core.social.sentiment import with_sentiment
 from trading_core.social.symbols import detect_symbols
 from trading_core.social.times import TimeLike, local_to_utc, utc_window, zone
@@ -63,10 +63,6 @@ class XPost:
     published_at: datetime
 
 
-class _Rejected(ValueError):
-    """A record cannot become a post; the message is the quarantine reason."""
-
-
 def derived_post_id(created_at: str, text: str) -> str:
     """A stable id for a post that has none: ``h`` + 16 hex digits of SHA-256(created_at, text)."""
     digest = hashlib.sha256(f"{created_at}\x1f{text}".encode()).hexdigest()
@@ -90,11 +86,11 @@ def posts_frame(posts: Iterable[XPost], *, source: str, ingested_at: datetime) -
 def _published_at(record: dict[str, Any], source_zone: ZoneInfo) -> datetime:
     created = record.get("created_at")
     if created is None:
-        raise _Rejected("missing field: created_at")
+        raise RecordRejected("missing field: created_at")
     try:
         parsed = datetime.fromisoformat(str(created))
     except ValueError:
-        raise _Rejected(f"unparseable created_at: {created!r}") from None
+        raise RecordRejected(f"unparseable created_at: {created!r}") from None
     if parsed.tzinfo is not None:
         return naive_utc(parsed)
     return local_to_utc(parsed, source_zone)
@@ -103,7 +99,7 @@ def _published_at(record: dict[str, Any], source_zone: ZoneInfo) -> datetime:
 def _try_published_at(record: dict[str, Any], source_zone: ZoneInfo) -> datetime | None:
     try:
         return _published_at(record, source_zone)
-    except _Rejected:
+    except RecordRejected:
         return None
 
 
@@ -112,7 +108,7 @@ def record_to_post(record: dict[str, Any], source_zone: ZoneInfo) -> XPost:
     published = _published_at(record, source_zone)
     text = record.get("text")
     if not isinstance(text, str):
-        raise _Rejected("missing field: text" if text is None else "bad field text: not text")
+        raise RecordRejected("missing field: text" if text is None else "bad field text: not text")
     post_id = record.get("id") or derived_post_id(str(record["created_at"]), text)
     return XPost(post_id=str(post_id), text=text, published_at=published)
 
@@ -138,21 +134,15 @@ class ReplayX:
     def fetch_posts(self, start: TimeLike, end: TimeLike) -> FetchResult:
         lo, hi = utc_window(start, end)
         rejects = RejectLog(ASSET_KEY, self._clock())
-        posts = []
-        for line in read_lines(replay_files(self.path, REPLAY_PATTERN)):
-            if line.record is None:
-                rejects.add(line.error or "invalid JSON", origin=line.origin, record=line.raw)
-                continue
-            try:
-                post = record_to_post(line.record, self._zone)
-            except _Rejected as exc:
-                # A dated record outside the window belongs to another fetch's quarantine.
-                when = _try_published_at(line.record, self._zone)
-                if when is None or lo <= when < hi:
-                    rejects.add(str(exc), origin=line.origin, record=line.record)
-                continue
-            if lo <= post.published_at < hi:
-                posts.append(post)
+        posts = rows_in_window(
+            read_lines(replay_files(self.path, REPLAY_PATTERN)),
+            lo,
+            hi,
+            rejects,
+            parse=lambda record: record_to_post(record, self._zone),
+            event_time=lambda post: post.published_at,
+            try_event_time=lambda record: _try_published_at(record, self._zone),
+        )
         frame = posts_frame(posts, source="replay", ingested_at=rejects.ingested_at)
         return FetchResult(frame, rejects.frame())
 
