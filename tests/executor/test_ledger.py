@@ -226,23 +226,26 @@ def test_a_newer_schema_is_refused(ledger_url: str) -> None:
 def test_an_older_schema_is_upgraded_step_by_step(sqlite_url: str) -> None:
     Ledger(sqlite_url).close()
     engine = sa.create_engine(sqlite_url)
+    now = schema.SCHEMA_VERSION
     steps = [
         Migration(
-            2,
+            now + 1,
             "add a note column",
             lambda c: c.exec_driver_sql("ALTER TABLE intents ADD COLUMN note TEXT"),
         ),
         Migration(
-            3, "index it", lambda c: c.exec_driver_sql("CREATE INDEX ix_note ON intents (note)")
+            now + 2,
+            "index it",
+            lambda c: c.exec_driver_sql("CREATE INDEX ix_note ON intents (note)"),
         ),
     ]
-    assert upgrade(engine, target=3, steps=steps) == schema.SCHEMA_VERSION
-    assert upgrade(engine, target=3, steps=steps) == 3  # nothing left to do
+    assert upgrade(engine, target=now + 2, steps=steps) == now
+    assert upgrade(engine, target=now + 2, steps=steps) == now + 2  # nothing left to do
     with engine.connect() as conn:
-        assert current_version(conn) == 3
+        assert current_version(conn) == now + 2
         assert "note" in {c["name"] for c in sa.inspect(conn).get_columns("intents")}
     with pytest.raises(LedgerSchemaError, match="no migration step"):
-        upgrade(engine, target=4, steps=steps)
+        upgrade(engine, target=now + 3, steps=steps)
     engine.dispose()
 
 
