@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 import pandas as pd
 
 from executor.intents import OrderIntent, make_intent_id
+from executor.orders import OrderState
+from executor.records import OrderRecord
 from trading_core.market.base import OHLCV_COLUMNS, OrderBook, empty_ohlcv
 from trading_core.timeframes import timeframe_delta
 
@@ -116,3 +119,36 @@ def make_intent(
         reference_price=float(extra.pop("reference_price", 100.0)),  # type: ignore[arg-type]
         **extra,  # type: ignore[arg-type]
     )
+
+
+def make_order(**changes: object) -> OrderRecord:
+    """An entry order as the ledger holds it before submission; ``changes`` override fields."""
+    base = OrderRecord(
+        id=1,
+        client_order_id="tp-abc-e0",
+        exchange_order_id=None,
+        intent_id="abc",
+        strategy="macd",
+        exchange="sim",
+        symbol="BTC/USDT",
+        side="buy",
+        order_type="market",
+        role="entry",
+        attempt=0,
+        post_only=False,
+        quantity=1.0,
+        price=None,
+        stop_price=None,
+        state=OrderState.PENDING_SUBMIT,
+        filled_quantity=0.0,
+        average_price=None,
+        fee=0.0,
+        fee_currency=None,
+        reason=None,
+        mode="paper",
+        submitted_at=None,
+        lookups=0,
+        created_at=T0,
+        updated_at=T0,
+    )
+    return dataclasses.replace(base, **changes)

@@ -11,7 +11,7 @@ from executor.brokers.base import OrderRejected, SubmitOutcomeUnknown
 from executor.brokers.ccxt_broker import CcxtBroker
 from executor.orders import OrderState
 from executor.records import OrderRecord
-from tests.executor.helpers import T0
+from tests.executor.helpers import make_order
 from tests.fakes.binance_server import FakeBinance, make_ccxt_client
 from trading_core.config import FeesConfig
 from trading_core.retry import RetryPolicy
@@ -42,35 +42,8 @@ def broker(fake: FakeBinance) -> CcxtBroker:
 
 
 def order(cid: str = "tp-abc-e0", **changes: object) -> OrderRecord:
-    base = OrderRecord(
-        id=1,
-        client_order_id=cid,
-        exchange_order_id=None,
-        intent_id="abc",
-        strategy="macd",
-        exchange="binance",
-        symbol="BTC/USDT",
-        side="buy",
-        order_type="market",
-        role="entry",
-        attempt=0,
-        post_only=False,
-        quantity=0.1,
-        price=None,
-        stop_price=None,
-        state=OrderState.PENDING_SUBMIT,
-        filled_quantity=0.0,
-        average_price=None,
-        fee=0.0,
-        fee_currency=None,
-        reason=None,
-        mode="testnet",
-        submitted_at=None,
-        lookups=0,
-        created_at=T0,
-        updated_at=T0,
-    )
-    return dataclasses.replace(base, **changes)
+    defaults = {"exchange": "binance", "quantity": 0.1, "mode": "testnet"}
+    return make_order(client_order_id=cid, **{**defaults, **changes})
 
 
 def submits(fake: FakeBinance) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timedelta
 
 import pytest
@@ -11,7 +10,7 @@ from executor.brokers.base import OrderRejected
 from executor.brokers.paper import PaperBroker
 from executor.orders import OrderState
 from executor.records import OrderRecord
-from tests.executor.helpers import T0, Clock, StubMarket
+from tests.executor.helpers import T0, Clock, StubMarket, make_order
 from trading_core.config import FeesConfig
 from trading_core.market.sim import SimMarket
 
@@ -19,35 +18,7 @@ FEES = FeesConfig(maker=0.001, taker=0.002, max_slippage_bps=50.0)
 
 
 def order(**changes: object) -> OrderRecord:
-    base = OrderRecord(
-        id=1,
-        client_order_id="tp-abc-e0",
-        exchange_order_id=None,
-        intent_id="abc",
-        strategy="macd",
-        exchange="sim",
-        symbol="BTC/USDT",
-        side="buy",
-        order_type="market",
-        role="entry",
-        attempt=0,
-        post_only=False,
-        quantity=1.0,
-        price=None,
-        stop_price=None,
-        state=OrderState.PENDING_SUBMIT,
-        filled_quantity=0.0,
-        average_price=None,
-        fee=0.0,
-        fee_currency=None,
-        reason=None,
-        mode="paper",
-        submitted_at=None,
-        lookups=0,
-        created_at=T0,
-        updated_at=T0,
-    )
-    return dataclasses.replace(base, **changes)
+    return make_order(**changes)
 
 
 @pytest.fixture
