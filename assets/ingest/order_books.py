@@ -79,14 +79,9 @@ def build_order_book_asset(
                 where = "symbol = ? and snapshot_ts in (select unnest(?::timestamp[]))"
                 params = [symbol, sorted(levels["snapshot_ts"].unique().tolist())]
             else:
-                where, params = (
-                    "symbol = ? and snapshot_ts >= ? and snapshot_ts < ?",
-                    [
-                        symbol,
-                        start,
-                        end,
-                    ],
-                )
+                where = "symbol = ? and snapshot_ts >= ? and snapshot_ts < ?"
+                params = [symbol, start, end]
+            # the same slice of snapshots is replaced in the table and in its quarantine
             batches[key] = (levels, where, params)
         outcomes = {key: validate_order_book(levels) for key, (levels, _, _) in batches.items()}
         written = quarantined = 0
@@ -100,8 +95,8 @@ def build_order_book_asset(
                         conn,
                         "raw.order_book_quarantine",
                         bad.assign(partition_key=key),
-                        "partition_key = ?",
-                        [key],
+                        where,
+                        params,
                     )
                 write_partition_checks(conn, BOOKS_KEY, outcomes, now)
         return dg.MaterializeResult(

@@ -1,11 +1,13 @@
 """raw/ohlcv: closed candles per exchange/symbol/timeframe, partitioned daily x symbol.
 
 One run may cover many partitions (a year of one symbol is one run: single-run backfill
-policy). Incremental: a partition that already holds candles is fetched from its last stored
-candle, minus ``refetch_candles`` that exchanges may still correct; the stored head and the
-fetched tail are validated together as the whole partition. Everything is fetched and
-validated first; then the run's partitions are replaced
-in ONE warehouse transaction, so a failure commits nothing and a re-run gives identical rows.
+policy). Incremental for the day in progress: it is fetched from its last stored candle,
+minus ``refetch_candles`` that exchanges may still correct; the stored head and the fetched
+tail are validated together as the whole partition, and the head's quarantined rows stay.
+A past day is always fetched whole, so re-materializing it picks up corrections.
+
+Everything is fetched and validated first; then the run's partitions are replaced in ONE
+warehouse transaction, so a failure commits nothing and a re-run gives identical rows.
 Bad rows never reach raw.ohlcv silently: they go to raw.ohlcv_quarantine with their reason,
 and every Great Expectations check reports one result with failing counts and examples. A
 failed blocking check keeps that partition out of the signals (stg_ohlcv filters on
@@ -73,6 +75,9 @@ def build_ohlcv_asset(
         source = market.client()
         now = market.now()
         frames: dict[str, pd.DataFrame] = {}
+        # per partition: (exchange, timeframe, first re-fetched open time) of each series whose
+        # stored head was kept; the head's quarantined rows are kept with it
+        heads: dict[str, list[tuple[str, str, datetime]]] = defaultdict(list)
         outcomes: dict[str, list] = {}
         gaps: dict[str, list] = defaultdict(list)
         requested = 0
@@ -85,7 +90,12 @@ def build_ohlcv_asset(
                 for exchange in cfg.exchanges:
                     for timeframe in cfg.timeframes:
                         series = (exchange, symbol, timeframe)
-                        stored = stored_series(conn, series, start, end)
+                        # incremental only for the day in progress: re-materializing a past
+                        # day re-fetches all of it (that is how a correction gets in)
+                        in_progress = end > now
+                        stored = (
+                            stored_series(conn, series, start, end) if in_progress else empty_raw()
+                        )
                         last = stored["ts"].max() if len(stored) else None
                         window = fetch_window(
                             source,
@@ -100,6 +110,8 @@ def build_ohlcv_asset(
                         )
                         requested += len(window.frame)
                         head = stored[stored["ts"] < window.fetch_start]
+                        if len(head):
+                            heads[key].append((exchange, timeframe, window.fetch_start))
                         parts += [head, window.frame.assign(source=source.name, ingested_at=now)]
                         gaps[key] += [
                             {"series": "|".join(series), **gap.as_dict()}
@@ -137,12 +149,15 @@ def build_ohlcv_asset(
                         "symbol = ? and ts >= ? and ts < ?",
                         [symbol, start, end],
                     )
+                    kept = " or ".join(
+                        ["(exchange = ? and timeframe = ? and ts < ?)"] * len(heads[key])
+                    )
                     quarantined_rows += replace_rows(
                         conn,
                         "raw.ohlcv_quarantine",
                         bad.assign(partition_key=key),
-                        "partition_key = ?",
-                        [key],
+                        f"partition_key = ? and not ({kept})" if kept else "partition_key = ?",
+                        [key, *(value for head in heads[key] for value in head)],
                     )
                     for (exchange, timeframe), series in clean.groupby(["exchange", "timeframe"]):
                         name = f"{exchange}|{symbol}|{timeframe}"

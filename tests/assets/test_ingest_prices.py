@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 import duckdb
@@ -115,3 +115,52 @@ def test_bad_candles_are_quarantined_and_block_the_partition(
 def test_config_errors_name_the_field(warehouse) -> None:
     with pytest.raises(Exception, match="source"):
         MarketConfig.model_validate({"source": "kraken"})
+
+
+def replay_market(home, **overrides):
+    return market_resource(
+        source="replay", exchanges=["binance"], symbols=["BTC/USDT"], timeframes=["1h"],
+        replay_dir=str(home / "replay"), start_date=date(2023, 1, 1), **overrides,
+    )  # fmt: skip
+
+
+def june_first(shared_data) -> pd.DataFrame:
+    real = pd.read_csv(shared_data / "market" / "binance_BTCUSDT_1h.csv")
+    return real[real["timestamp"].str.startswith("2023-06-01")].reset_index(drop=True)
+
+
+def test_rematerializing_a_past_day_picks_up_a_correction(
+    trading_home, warehouse, shared_data
+) -> None:
+    day = june_first(shared_data)
+    write_replay(trading_home / "replay", day)
+    market = replay_market(trading_home)
+    asset = build_ohlcv_asset(market_partitions(market.market_config()))
+    resources = {"market": market, "warehouse": warehouse}
+    assert run(asset, resources, ["2023-06-01|BTC-USDT"]).success
+    corrected = day.copy()
+    corrected.loc[2, "volume"] = 12_345.0  # the source corrects an early candle
+    write_replay(trading_home / "replay", corrected)
+    assert run(asset, resources, ["2023-06-01|BTC-USDT"]).success
+    stored = table(
+        trading_home / "warehouse.duckdb",
+        "select volume from raw.ohlcv where ts = '2023-06-01 02:00:00'",
+    )
+    assert stored["volume"].tolist() == [12_345.0]
+
+
+def test_quarantined_rows_of_the_open_day_survive_incremental_runs(
+    trading_home, warehouse, shared_data
+) -> None:
+    day = june_first(shared_data)
+    day.loc[3, "volume"] = -1.0  # bad at 03:00
+    write_replay(trading_home / "replay", day)
+    wh = trading_home / "warehouse.duckdb"
+    for hour in (12, 13, 14):  # the market clock moves on; the day is still in progress
+        market = replay_market(trading_home, as_of=datetime(2023, 6, 1, hour))
+        asset = build_ohlcv_asset(market_partitions(market.market_config()))
+        run(asset, {"market": market, "warehouse": warehouse}, ["2023-06-01|BTC-USDT"])
+        quarantined = table(wh, "select ts, reason from raw.ohlcv_quarantine")
+        assert quarantined["ts"].tolist() == [pd.Timestamp("2023-06-01 03:00")], hour
+        stored = table(wh, "select count(*) as n from raw.ohlcv")["n"][0]
+        assert stored + len(quarantined) == hour  # every closed candle: stored or quarantined
