@@ -19,8 +19,13 @@ from trading_pipelines.resources.strategy import StrategyResource
 # The research code (numba kernels, matplotlib) is imported inside the assets: every Dagster
 # run loads this code location, and only research runs need it.
 
-STG_OHLCV = dg.AssetKey(["stg_ohlcv"])
-GROUP = "research"
+# Every research asset reads the clean candles of stg_ohlcv and writes the warehouse.
+RESEARCH_ASSET = {
+    "deps": [dg.AssetKey(["stg_ohlcv"])],
+    "group_name": "research",
+    "kinds": {"python", "duckdb"},
+    "pool": "duckdb_warehouse",
+}
 
 
 class ResearchConfig(dg.Config):
@@ -149,10 +154,7 @@ def markdown(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
 def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=["research", "backtests"],
-        deps=[STG_OHLCV],
-        group_name=GROUP,
-        kinds={"python", "duckdb"},
-        pool="duckdb_warehouse",
+        **RESEARCH_ASSET,
         description=(
             "Multi-scope backtests: the strategy on every market and timeframe in the "
             "warehouse, over the whole history and its most recent half; Monte Carlo checks "
@@ -233,10 +235,7 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         key=["research", "sweeps"],
-        deps=[STG_OHLCV],
-        group_name=GROUP,
-        kinds={"python", "duckdb"},
-        pool="duckdb_warehouse",
+        **RESEARCH_ASSET,
         description=(
             "Parameter sweep of the strategy on every market (MACD: the 2,400-scenario "
             "benchmark grid, compiled kernel), one row per market and parameter set; "
@@ -290,10 +289,7 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         key=["research", "walk_forward"],
-        deps=[STG_OHLCV],
-        group_name=GROUP,
-        kinds={"python", "duckdb"},
-        pool="duckdb_warehouse",
+        **RESEARCH_ASSET,
         description=(
             "Walk-forward validation: optimise on each in-sample window with the sweep "
             "kernel, trade the chosen parameters out of sample; one combined out-of-sample "

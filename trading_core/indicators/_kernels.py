@@ -60,16 +60,9 @@ def window_max(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
 def window_min(x: np.ndarray, n: int) -> np.ndarray:
-    out = np.full(x.shape[0], np.nan)
-    for i in range(n - 1, x.shape[0]):
-        best = x[i - n + 1]
-        for j in range(i - n + 2, i + 1):
-            if x[j] < best:
-                best = x[j]
-        out[i] = best
-    return out
+    """Rolling minimum: the mirror image of ``window_max`` (exact: negation is lossless)."""
+    return -window_max(-x, n)
 
 
 @njit(cache=True)
