@@ -1,9 +1,11 @@
 """``python -m executor run --mode paper|testnet|live`` (also ``trading-executor``).
 
 A long-running process, never a Dagster run. Exit codes: 0 after a graceful stop
-(SIGTERM/SIGINT finish the current tick first), 2 when it refuses to start (bad arguments,
-live trading without the opt-in or keys, a failed reconciliation in live mode, another
-executor already running on this TRADING_HOME).
+(SIGTERM/SIGINT finish the current tick first), 2 when it refuses to start, with one log
+line saying why: bad arguments, configuration or keys; live trading without the opt-in or
+keys; an exchange that is unknown, unreachable or refuses the keys; a key that can withdraw;
+a failed start-up reconciliation; another executor on the ledger; a TRADING_HOME or ledger
+it cannot write (a full disk).
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import signal
 import sys
 import threading
 
+import yaml
+
 from executor.logs import configure_logging
 from executor.secrets import SecretError, load_api_keys, require_keys
 from trading_core.config import ConfigError, get_config, get_paths
 
 LIVE_OPT_IN_ENV = "TRADING_LIVE_OPT_IN"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 log = logging.getLogger("executor")
 
 
@@ -67,7 +72,9 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds before an order with a lost answer is queried "
         "(executor.unknown_order_grace_seconds)",
     )
-    run_p.add_argument("--log-level", default="INFO")
+    run_p.add_argument(
+        "--log-level", type=str.upper, choices=LOG_LEVELS, default="INFO", help="default: INFO"
+    )
     run_p.add_argument(
         "--i-understand-live-trading",
         action="store_true",
@@ -98,7 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         config = get_config()
     except ConfigError as exc:
         return _refuse(str(exc))
+    except yaml.YAMLError as exc:
+        return _refuse(f"the configuration file is not valid YAML: {exc}")
+    except OSError as exc:
+        return _refuse(f"cannot read the configuration file: {exc}")
+    # The flags win over the configuration, and every guard below reads the same answer.
     mode = args.mode or config.executor.mode
+    exchange = args.exchange or config.executor.exchange
     opted_in = args.i_understand_live_trading or os.environ.get(LIVE_OPT_IN_ENV) == "yes"
     if mode == "live" and not opted_in:
         return _refuse(f"live trading needs --i-understand-live-trading or {LIVE_OPT_IN_ENV}=yes")
@@ -108,13 +121,22 @@ def main(argv: list[str] | None = None) -> int:
         except SecretError as exc:
             return _refuse(str(exc))
     # Imported only now: the refusals above answer before pandas and ccxt are loaded.
-    from executor.app import AlreadyRunning, RunOptions, run
+    import sqlalchemy.exc
+
+    from executor.app import RunOptions, StartRefusals, effective_config, run
+    from executor.brokers.base import BrokerError
     from executor.engine import EngineOptions, StartupRefused
 
+    config = effective_config(config, mode, exchange)
+    paths = get_paths()
+    try:
+        paths.ensure()
+    except OSError as exc:
+        return _refuse(f"cannot create the folders under TRADING_HOME {paths.home}: {exc}")
     ex = config.executor
     opts = RunOptions(
         mode=mode,
-        exchange=args.exchange or config.executor.exchange,
+        exchange=exchange,
         ticks=args.ticks,
         tick_seconds=args.tick_seconds or config.executor.tick_seconds,
         health_port=args.health_port,
@@ -135,9 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: stop.set())
     try:
-        return run(opts, config, get_paths(), keys, stop)
-    except (StartupRefused, AlreadyRunning) as exc:
+        return run(opts, config, paths, keys, stop)
+    except (StartupRefused, BrokerError, *StartRefusals) as exc:
+        # BrokerError: the exchange is unknown, unreachable, refuses the keys, or the keys
+        # can withdraw (the ccxt broker checks at connect).
         return _refuse(str(exc))
+    except OSError as exc:  # a full disk or an unwritable TRADING_HOME
+        return _refuse(f"cannot write under TRADING_HOME {paths.home}: {exc}")
+    except sqlalchemy.exc.OperationalError as exc:
+        return _refuse(f"the ledger database cannot be used: {exc.orig}")
 
 
 if __name__ == "__main__":

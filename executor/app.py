@@ -7,21 +7,19 @@ subprocess (``python -m executor run ...``).
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from executor.alerts import Alerter
 from executor.brokers.base import Broker
 from executor.brokers.paper import PaperBroker
 from executor.engine import Engine, EngineOptions
 from executor.health import Health
-from executor.ledger import Ledger
+from executor.lease import Lease, LeaseHeld, LeaseLost
+from executor.ledger import Ledger, LedgerModeMismatch
 from executor.publish import DagsterReporter, Publisher
 from executor.secrets import ApiKeys, require_keys
 from trading_core.config import Paths, TradingConfig
@@ -30,8 +28,8 @@ from trading_core.market.base import MarketSource
 log = logging.getLogger("executor")
 
 
-class AlreadyRunning(RuntimeError):
-    """Another executor holds the lock on this TRADING_HOME."""
+# Refusals to start (exit 2): another executor owns the ledger, or it belongs to another mode.
+StartRefusals = (LeaseHeld, LedgerModeMismatch)
 
 
 @dataclass(frozen=True)
@@ -49,28 +47,21 @@ class RunOptions:
     engine: EngineOptions = field(default_factory=EngineOptions)
 
 
-@contextmanager
-def executor_lock(state_dir: Path) -> Iterator[None]:
-    """One executor per TRADING_HOME. The OS drops the lock when the process dies (kill -9)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(state_dir / "executor.lock", "a+")  # noqa: SIM115 - held for the whole run
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise AlreadyRunning(
-                f"another executor is running on {state_dir} (lock {handle.name})"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
-    finally:
-        handle.close()
+def effective_config(config: TradingConfig, mode: str, exchange: str) -> TradingConfig:
+    """The configuration with the mode and exchange this process really runs with (flags win
+    over the file), so every guard downstream reads the same answer."""
+    executor = config.executor.model_copy(update={"mode": mode, "exchange": exchange})
+    return config.model_copy(update={"executor": executor})
 
 
-def make_market(config: TradingConfig) -> MarketSource:
+def make_market(config: TradingConfig, broker: Broker | None = None) -> MarketSource:
+    """Prices for protective exits and marks. On an exchange (testnet, live) they come from
+    the exchange the orders go to, through the broker's own client: stops must watch the
+    venue's prices, whatever market source the pipeline ingests."""
+    if broker is not None and getattr(broker, "client", None) is not None:
+        from trading_core.market.ccxt_source import CcxtMarket
+
+        return CcxtMarket(clients={broker.exchange: broker.client})  # type: ignore[attr-defined]
     from trading_core.market.factory import make_market_source
 
     return make_market_source(config.market)
@@ -105,18 +96,30 @@ def build_engine(
     ledger: Ledger,
     keys: ApiKeys | None,
     market: MarketSource | None = None,
+    lease: Lease | None = None,
 ) -> Engine:
-    market = market if market is not None else make_market(config)
-    broker = make_broker(opts, config, market, keys)
+    if opts.mode == "paper":
+        market = market if market is not None else make_market(config)
+        broker = make_broker(opts, config, market, keys)
+    else:
+        broker = make_broker(opts, config, market or make_market(config), keys)
+        market = market if market is not None else make_market(config, broker)
     reporter = DagsterReporter(config.executor.dagster_url) if opts.report_to_dagster else None
-    publisher = Publisher(ledger, paths.lake, reporter)
+    publisher = Publisher(ledger, paths.lake, reporter, alerter=Alerter.for_home(paths.home))
     reconciler = None
     if broker.reconcilable:
         from executor.reconcile import Reconciler
 
         reconciler = Reconciler(ledger, broker, symbols=config.market.symbols)
     return Engine(
-        ledger, broker, market, config, opts.engine, reconciler=reconciler, publisher=publisher
+        ledger,
+        broker,
+        market,
+        config,
+        opts.engine,
+        reconciler=reconciler,
+        publisher=publisher,
+        lease=lease,
     )
 
 
@@ -127,52 +130,80 @@ def run(
     keys: ApiKeys | None,
     stop: threading.Event,
 ) -> int:
-    """Run the executor until ``stop`` is set (or ``opts.ticks`` ticks); return an exit code."""
+    """Run the executor until ``stop`` is set (or ``opts.ticks`` ticks); return an exit code.
+
+    Raises ``LeaseHeld`` or ``LedgerModeMismatch`` (refusals to start); returns 2 when the
+    lease is lost while running (another executor took the ledger over).
+    """
+    config = effective_config(config, opts.mode, opts.exchange)
     paths.ensure()
-    health = Health(paths.executor_state, stale_after_seconds=max(30.0, 10 * opts.tick_seconds))
-    with executor_lock(paths.executor_state):
-        ledger = Ledger(paths.ledger_url(), mode=opts.mode)
+    health = Health(
+        paths.executor_state,
+        stale_after_seconds=max(30.0, 10 * opts.tick_seconds),
+        alerter=Alerter.for_home(paths.home),
+    )
+    ledger = Ledger(paths.ledger_url(), mode=opts.mode)
+    lease = Lease(ledger.engine, mode=opts.mode, ttl_seconds=config.executor.lease_seconds)
+    try:
+        lease.acquire()
+        ledger.claim_mode(opts.mode)
+        lease.start_heartbeats()
+        if opts.health_port is not None:
+            port = health.serve(opts.health_port)
+            log.info("health endpoint up", extra={"url": f"http://127.0.0.1:{port}/health"})
+        engine = build_engine(opts, config, paths, ledger, keys, lease=lease)
+        reconciled = engine.start()
+        health.update(
+            pid=os.getpid(),
+            mode=opts.mode,
+            exchange=opts.exchange,
+            started_at=time.time(),
+            state=ledger.trading_state(),
+            ticks=0,
+            reconciled=reconciled,
+            lease_token=lease.token,
+        )
+        log.info(
+            "executor started",
+            extra={"mode": opts.mode, "exchange": opts.exchange, "reconciled": reconciled},
+        )
         try:
-            if opts.health_port is not None:
-                port = health.serve(opts.health_port)
-                log.info("health endpoint up", extra={"url": f"http://127.0.0.1:{port}/health"})
-            engine = build_engine(opts, config, paths, ledger, keys)
-            reconciled = engine.start()
-            started = time.time()
-            health.update(
-                pid=os.getpid(),
-                mode=opts.mode,
-                exchange=opts.exchange,
-                started_at=started,
-                state=ledger.trading_state(),
-                ticks=0,
-                reconciled=reconciled,
-            )
-            log.info(
-                "executor started",
-                extra={"mode": opts.mode, "exchange": opts.exchange, "reconciled": reconciled},
-            )
-            while not stop.is_set() and (opts.ticks is None or engine.ticks < opts.ticks):
-                began = time.monotonic()
-                report = engine.tick()
-                health.update(
-                    state=report.trading_state,
-                    last_tick=report.started_at.isoformat(),
-                    ticks=engine.ticks,
-                    last_tick_ms=round((time.monotonic() - began) * 1000, 1),
-                    intents=ledger.intent_counts(),
-                    live_orders=len(ledger.live_orders()),
-                    fills=ledger.fill_count(),
-                    errors=report.errors,
-                )
-                if report.errors:
-                    log.warning(
-                        "tick had errors", extra={"tick": engine.ticks, "errors": report.errors}
-                    )
-                stop.wait(max(0.0, opts.tick_seconds - (time.monotonic() - began)))
-            log.info("executor stopped", extra={"ticks": engine.ticks})
+            _loop(engine, ledger, health, opts, stop)
+        except LeaseLost as exc:
+            log.error("executor stops: it no longer owns the ledger", extra={"reason": str(exc)})
+            health.update(state="LEASE_LOST", stopped=True)
+            return 2
+        log.info("executor stopped", extra={"ticks": engine.ticks})
+        try:
             health.update(state=ledger.trading_state(), stopped=True)
-            return 0
-        finally:
-            health.close()
-            ledger.close()
+        except Exception as exc:  # a full disk at shutdown: the ledger is still consistent
+            log.warning("final health update failed", extra={"error": str(exc)})
+        return 0
+    finally:
+        lease.release()
+        health.close()
+        ledger.close()
+
+
+def _loop(
+    engine: Engine, ledger: Ledger, health: Health, opts: RunOptions, stop: threading.Event
+) -> None:
+    while not stop.is_set() and (opts.ticks is None or engine.ticks < opts.ticks):
+        began = time.monotonic()
+        report = engine.tick()
+        try:
+            health.update(
+                state=report.trading_state,
+                last_tick=report.started_at.isoformat(),
+                ticks=engine.ticks,
+                last_tick_ms=round((time.monotonic() - began) * 1000, 1),
+                intents=ledger.intent_counts(),
+                live_orders=len(ledger.live_orders()),
+                fills=ledger.fill_count(),
+                errors=report.errors,
+            )
+        except Exception as exc:  # reading the ledger for health must not stop trading
+            log.warning("health update failed", extra={"error": str(exc)})
+        if report.errors:
+            log.warning("tick had errors", extra={"tick": engine.ticks, "errors": report.errors})
+        stop.wait(max(0.0, opts.tick_seconds - (time.monotonic() - began)))

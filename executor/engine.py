@@ -11,8 +11,15 @@ One tick, in this order (each step commits its own ledger transactions):
 6. protective exits (stop-loss, take-profit, trailing stop) checked on the candles since the
    last tick, and positions marked to market;
 7. the drawdown limit from peak equity (breach: HALTED);
-8. new intents: risk gate, exchange rules, order row, submit;
+8. new intents: admission (market, clock, age, price drift), risk gate, exchange rules,
+   order row, submit;
 9. publishing of new fills and order events (failures never stop trading).
+
+Nothing that comes in can stop the loop: an exception in one step is logged and the next step
+still runs (the stop watcher included); an exception while handling one intent marks that
+intent FAILED with the reason and the others go on. Only a lost ledger lease stops the engine
+(``LeaseLost``): another executor owns the ledger, so this one must place nothing more.
+Every order submission checks the lease's fencing token first.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from executor.admission import IntentLimits, admit
 from executor.brokers.base import (
     Broker,
     BrokerError,
@@ -32,6 +40,7 @@ from executor.brokers.base import (
     SubmitOutcomeUnknown,
 )
 from executor.intents import OrderIntent
+from executor.lease import Lease, LeaseLost
 from executor.ledger import IntentRecord, Ledger, OperatorCommand
 from executor.orders import LIVE_STATES, OrderState, client_order_id
 from executor.records import NewOrder, OrderRecord, OrderUpdate, Position
@@ -114,6 +123,7 @@ class Engine:
         reconciler: Callable[[], bool] | None = None,
         publisher: Callable[[], object] | None = None,
         clock: Callable[[], datetime] = utc_now,
+        lease: Lease | None = None,
     ):
         self.ledger = ledger
         self.broker = broker
@@ -123,6 +133,10 @@ class Engine:
         self.reconciler = reconciler
         self.publisher = publisher
         self._clock = clock
+        self.lease = lease
+        self.mode = config.executor.mode
+        self.limits = IntentLimits.from_config(config.executor)
+        self.markets = frozenset(config.market.symbols)
         # A replayed market, or one viewed as of a fixed instant (market.as_of), has no live
         # clock: the broker reads it at each intent's decision time, and "now" for working
         # orders is the latest decision time seen.
@@ -153,19 +167,30 @@ class Engine:
         Returns whether reconciliation passed. Live mode refuses to start when it did not.
         """
         ex = self.config.executor
-        if ex.mode == "paper":
+        if self.mode == "paper":
             self.ledger.ensure_account(self.broker.exchange, ex.quote_currency, ex.starting_cash)
             restore = getattr(self.broker, "restore", None)
             if restore is not None:
                 restore(self.ledger.orders([OrderState.OPEN, OrderState.PARTIALLY_FILLED]))
-        ok = self.reconciler() if self.reconciler else True
-        if not ok and ex.mode == "live":
+        try:
+            ok = self.reconciler() if self.reconciler else True
+        except BrokerError as exc:
+            if self.mode != "paper":
+                raise StartupRefused(
+                    f"{self.mode} trading refused: the exchange {self.broker.exchange!r} cannot "
+                    f"be reached for start-up reconciliation: {exc}"
+                ) from exc
+            raise
+        if not ok and self.mode != "paper":
             raise StartupRefused(
-                "live trading refused: start-up reconciliation with the exchange failed "
-                "(see the audit log and the HALTED reason)"
+                f"{self.mode} trading refused: start-up reconciliation with the exchange "
+                "failed (see the audit log and the HALTED reason)"
             )
         self.ledger.audit(
-            "executor", "started", ex.mode, {"exchange": self.broker.exchange, "reconciled": ok}
+            "executor",
+            "started",
+            self.mode,
+            {"mode": self.mode, "exchange": self.broker.exchange, "reconciled": ok},
         )
         return ok
 
@@ -188,12 +213,20 @@ class Engine:
         for name, step in steps:
             try:
                 step(report)
+            except LeaseLost:
+                raise
             except BrokerError as exc:
                 # The exchange is unreachable or unhappy: log it, the next tick retries.
                 report.errors.append(f"{name}: {exc}")
                 log.warning("tick step failed", extra={"step": name, "error": str(exc)})
-        report.trading_state = self.ledger.trading_state()
-        report.fills_recorded = self.ledger.fill_count() - fills_before
+            except Exception as exc:  # a bug or a full disk: the other steps still run
+                report.errors.append(f"{name}: {exc!r}")
+                log.exception("tick step crashed", extra={"step": name})
+        try:
+            report.trading_state = self.ledger.trading_state()
+            report.fills_recorded = self.ledger.fill_count() - fills_before
+        except Exception as exc:
+            report.errors.append(f"report: {exc!r}")
         self.last_report = report
         return report
 
@@ -304,7 +337,12 @@ class Engine:
     def _submit(
         self, order: OrderRecord, at: datetime | None, intent: OrderIntent | None = None
     ) -> OrderRecord:
-        """Send an order once and record the answer; a lost answer leaves it in flight."""
+        """Send an order once and record the answer; a lost answer leaves it in flight.
+
+        The lease is checked first: an executor that lost its ledger places nothing.
+        """
+        if self.lease is not None:
+            self.lease.check()
         try:
             snapshot = self.broker.submit(order, at)
         except OrderRejected as exc:
@@ -592,11 +630,27 @@ class Engine:
                 self._market_now is None or record.intent.decided_at > self._market_now
             ):
                 self._market_now = record.intent.decided_at
-            order = self._handle_intent(record)
+            try:
+                order = self._handle_intent(record)
+            except (LeaseLost, BrokerUnavailable):
+                raise  # stop here; a later tick (or the new owner) takes the intent
+            except Exception as exc:
+                log.exception("intent handling failed", extra={"intent": record.intent.intent_id})
+                self._fail_intent(record.intent, exc)
+                report.errors.append(f"intent {record.intent.intent_id}: {exc!r}")
+                order = None
             if order is None:
                 report.intents_rejected += 1
             else:
                 report.orders_submitted += 1
+
+    def _fail_intent(self, intent: OrderIntent, exc: Exception) -> None:
+        """A terminal FAILED status, so one intent can never poison every tick."""
+        current = self.ledger.intent(intent.intent_id)
+        if current is not None and current.status == "NEW":
+            self.ledger.set_intent_status(
+                intent.intent_id, "FAILED", f"executor error while handling it: {exc!r}"
+            )
 
     def _risk_context(self, intent: OrderIntent, price: float) -> RiskContext:
         day_start = self.market_now().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -629,13 +683,43 @@ class Engine:
                 f"{self.broker.exchange!r}",
             )
             return None
-        try:
-            price = self.broker.reference_price(intent.symbol, intent.side, at)
-        except BrokerUnavailable:
-            raise
-        except Exception as exc:  # no market data: decide with the intent's price
-            log.warning("no reference price", extra={"symbol": intent.symbol, "error": str(exc)})
-            price = intent.reference_price
+        held = self.ledger.position(self.broker.exchange, intent.symbol)
+        holding = held is not None and held.quantity > 0
+        market_price: float | None = None
+        if intent.symbol in self.markets or holding:
+            try:
+                market_price = self.broker.reference_price(intent.symbol, intent.side, at)
+            except BrokerUnavailable:
+                raise
+            except Exception as exc:  # no market data: decide with the intent's price
+                log.warning(
+                    "no reference price", extra={"symbol": intent.symbol, "error": str(exc)}
+                )
+        admission = admit(
+            intent,
+            now=self.market_now(),
+            price=market_price,
+            exchange=self.broker.exchange,
+            markets=self.markets,
+            holding=holding,
+            limits=self.limits,
+        )
+        if not admission.admitted:
+            self.ledger.set_intent_status(intent.intent_id, admission.status, admission.reason)
+            log.info(
+                "intent refused",
+                extra={
+                    "intent": intent.intent_id,
+                    "status": admission.status,
+                    "reason": admission.reason,
+                },
+            )
+            return None
+        if admission.late:
+            self.ledger.audit(
+                "executor", "late_exit", intent.intent_id, {"reason": admission.reason}
+            )
+        price = market_price if market_price is not None else (intent.reference_price or 0.0)
         decision = check_intent(intent, self._risk_context(intent, price), self.config.risk)
         if not decision.accepted:
             self.ledger.set_intent_status(intent.intent_id, "REJECTED_BY_RISK", decision.reason)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,7 +43,14 @@ from executor.records import (
 from trading_core.timeframes import utc_now
 
 TRADING_STATES: tuple[str, ...] = ("ACTIVE", "REDUCING", "HALTED")
-INTENT_STATUSES: tuple[str, ...] = ("NEW", "ACCEPTED", "REJECTED_BY_RISK", "DONE")
+# NEW -> ACCEPTED -> DONE, or NEW -> one of the terminal refusals: REJECTED_BY_RISK (a rule
+# said no), EXPIRED (too old or the price moved away), INVALID (malformed), FAILED (the
+# executor could not handle it; the reason says why).
+INTENT_STATUSES: tuple[str, ...] = (
+    "NEW", "ACCEPTED", "REJECTED_BY_RISK", "EXPIRED", "INVALID", "FAILED", "DONE"
+)  # fmt: skip
+# Intent fields that make up its content: a second intent with the same id must match them.
+_CONTENT_EXCLUDED = frozenset({"id", "status", "status_reason", "created_at", "updated_at"})
 # The currency of the baseline row of an account that held nothing.
 EMPTY_ACCOUNT = "*"
 INTENT_ROLES: tuple[str, ...] = ("entry", "exit")
@@ -55,6 +62,19 @@ class IntentRecord:
     intent: OrderIntent
     status: str
     status_reason: str | None
+
+
+class LedgerModeMismatch(RuntimeError):
+    """The ledger belongs to another trading mode."""
+
+
+@dataclass(frozen=True)
+class IntentSubmission:
+    """What became of one submitted intent: stored (accepted) or refused, and why."""
+
+    intent_id: str
+    accepted: bool
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -93,7 +113,7 @@ def _make_engine(url: str) -> Engine:
         return sa.create_engine(url, pool_pre_ping=True)
     database = sa.engine.make_url(url).database
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(database))
     engine = sa.create_engine(url, connect_args={"timeout": 30})
 
     @sa.event.listens_for(engine, "connect")
@@ -112,6 +132,16 @@ def _make_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _private_file(path: Path) -> None:
+    """The ledger (and its WAL and shared-memory files) readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file == path and not file.exists():
+            file.touch(mode=0o600)
+        if file.exists():
+            file.chmod(0o600)
 
 
 def _insert(conn: Connection, table: sa.Table) -> Any:
@@ -166,7 +196,8 @@ def _intent_from_row(row: Any) -> IntentRecord:
         notional=m["notional"],
         quantity=m["quantity"],
         limit_price=m["limit_price"],
-        reference_price=m["reference_price"],
+        # Stored as 0.0 when the intent had none (a manual trade): no valid price is 0.
+        reference_price=m["reference_price"] or None,
         stop_loss=m["stop_loss"],
         take_profit=m["take_profit"],
         trailing_stop_pct=m["trailing_stop_pct"],
@@ -174,6 +205,12 @@ def _intent_from_row(row: Any) -> IntentRecord:
         reasons=json.loads(m["reasons"]),
     )
     return IntentRecord(intent, m["status"], m["status_reason"])
+
+
+def _intent_row(intent: OrderIntent) -> dict[str, Any]:
+    row = intent.to_row()
+    row["reference_price"] = row.get("reference_price") or 0.0
+    return row
 
 
 def base_currency(symbol: str) -> str:
@@ -197,6 +234,32 @@ class Ledger:
     def close(self) -> None:
         self.engine.dispose()
 
+    def claim_mode(self, mode: str) -> None:
+        """Bind the ledger to one mode (paper, testnet or live) on first use.
+
+        Paper cash and simulated fills must never mix with an exchange account's: a ledger
+        used in one mode refuses another (``LedgerModeMismatch``); use another ledger URL.
+        """
+        t = schema.ledger_meta
+        with self.transaction() as conn:
+            row = conn.execute(sa.select(t.c.value).where(t.c.key == "mode")).first()
+            if row is None:
+                conn.execute(t.insert().values(key="mode", value=mode, updated_at=self.now()))
+                self._audit(
+                    conn,
+                    "executor",
+                    "ledger_mode_set",
+                    mode,
+                    {"url_scheme": self.url.split(":", 1)[0]},
+                )
+            elif row.value != mode:
+                raise LedgerModeMismatch(
+                    f"this ledger was used in {row.value} mode and cannot be used in {mode} "
+                    f"mode (paper balances must never mix with an exchange account's); point "
+                    "TRADING_LEDGER_URL (or TRADING_HOME) at a separate ledger for "
+                    f"{mode} trading"
+                )
+
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
@@ -208,24 +271,97 @@ class Ledger:
     # ----------------------------------------------------------------------------- intents
 
     def add_intents(self, intents: list[OrderIntent]) -> int:
-        """Insert intents as NEW; ones already present are left alone. Returns how many were new."""
+        """Insert intents as NEW; returns how many were new. An identical intent already
+        present is left alone; one with the same id and different content is refused and
+        audited (see ``submit_intents``)."""
+        return sum(
+            1
+            for result in self.submit_intents(intents, source="strategy")
+            if result.accepted and result.reason == "new"
+        )
+
+    def submit_intents(
+        self, intents: Sequence[OrderIntent], *, source: str = "cli"
+    ) -> list[IntentSubmission]:
+        """Store intents as NEW, one answer per intent, in one transaction.
+
+        The same id with the same content is a harmless repeat (accepted, nothing stored);
+        the same id with different content is refused and audited, never silently ignored.
+        """
         if not intents:
-            return 0
+            return []
         now = self.now()
-        rows = [
-            {**intent.to_row(), "status": "NEW", "created_at": now, "updated_at": now}
-            for intent in intents
-        ]
+        t = schema.intents
+        results: list[IntentSubmission] = []
+        new_ids: list[str] = []
         with self.transaction() as conn:
-            stmt = (
-                _insert(conn, schema.intents)
-                .on_conflict_do_nothing(index_elements=["intent_id"])
-                .returning(schema.intents.c.intent_id)
-            )
-            new_ids = [r[0] for r in conn.execute(stmt, rows)]
+            for intent in intents:
+                row = _intent_row(intent)
+                stmt = (
+                    _insert(conn, t)
+                    .values(**row, status="NEW", created_at=now, updated_at=now)
+                    .on_conflict_do_nothing(index_elements=["intent_id"])
+                    .returning(t.c.intent_id)
+                )
+                if conn.execute(stmt).first() is not None:
+                    new_ids.append(intent.intent_id)
+                    results.append(IntentSubmission(intent.intent_id, True, "new"))
+                    continue
+                stored = conn.execute(sa.select(t).where(t.c.intent_id == intent.intent_id)).one()
+                differs = sorted(
+                    k
+                    for k, v in row.items()
+                    if k not in _CONTENT_EXCLUDED and stored._mapping[k] != v
+                )
+                if not differs:
+                    results.append(
+                        IntentSubmission(
+                            intent.intent_id, True, "duplicate of an existing identical intent"
+                        )
+                    )
+                    continue
+                reason = (
+                    f"duplicate intent id {intent.intent_id} with different content "
+                    f"({', '.join(differs)}); the stored intent stands"
+                )
+                self._audit(
+                    conn,
+                    source,
+                    "intent_conflict",
+                    intent.intent_id,
+                    {"differs": differs, "refused": {k: row[k] for k in differs}},
+                )
+                results.append(IntentSubmission(intent.intent_id, False, reason))
             if new_ids:
-                self._audit(conn, "strategy", "intents_added", None, {"intent_ids": new_ids})
-        return len(new_ids)
+                self._audit(conn, source, "intents_added", None, {"intent_ids": new_ids})
+        return results
+
+    def quarantine_intent(
+        self, payload: str, reason: str, *, source: str, intent_id: str | None = None
+    ) -> None:
+        """Keep an input that could not become an intent, with its reason (and audit it)."""
+        with self.transaction() as conn:
+            self._quarantine(conn, payload, reason, source=source, intent_id=intent_id)
+
+    def _quarantine(
+        self, conn: Connection, payload: str, reason: str, *, source: str, intent_id: str | None
+    ) -> None:
+        conn.execute(
+            schema.intent_quarantine.insert().values(
+                intent_id=intent_id,
+                source=source,
+                payload=payload,
+                reason=reason,
+                received_at=self.now(),
+            )
+        )
+        self._audit(conn, source, "intent_quarantined", intent_id, {"reason": reason})
+
+    def quarantined_intents(self, limit: int = 100) -> list[dict[str, Any]]:
+        t = schema.intent_quarantine
+        with self.transaction() as conn:
+            rows = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(limit))
+            return [dict(r._mapping) for r in rows]
 
     def intent(self, intent_id: str) -> IntentRecord | None:
         with self.transaction() as conn:
@@ -235,21 +371,39 @@ class Ledger:
         return _intent_from_row(row) if row else None
 
     def new_intents(self, limit: int = 100) -> list[IntentRecord]:
-        """Intents the executor has not looked at yet, oldest first."""
+        """Intents the executor has not looked at yet, oldest first.
+
+        A row that no longer reads as a valid intent (written by an older version, or by hand)
+        is quarantined with its reason and marked INVALID: one broken row never stops the
+        intents behind it.
+        """
         t = schema.intents
         with self.transaction() as conn:
             rows = conn.execute(
                 sa.select(t).where(t.c.status == "NEW").order_by(t.c.id).limit(limit)
             ).all()
-        return [_intent_from_row(r) for r in rows]
+        good: list[IntentRecord] = []
+        for row in rows:
+            try:
+                good.append(_intent_from_row(row))
+            except (ValueError, TypeError, KeyError) as exc:
+                reason = f"broken intent row in the ledger: {exc}"
+                payload = json.dumps(dict(row._mapping), default=str, sort_keys=True)
+                with self.transaction() as conn:
+                    self._quarantine(
+                        conn, payload, reason, source="ledger", intent_id=row.intent_id
+                    )
+                    self._set_intent_status(conn, row.intent_id, "INVALID", reason)
+        return good
 
     def set_intent_status(self, intent_id: str, status: str, reason: str | None) -> None:
         if status not in INTENT_STATUSES:
             raise ValueError(f"intent status {status!r}; allowed: {INTENT_STATUSES}")
         with self.transaction() as conn:
             self._set_intent_status(conn, intent_id, status, reason)
-            if status == "REJECTED_BY_RISK":
-                self._audit(conn, "risk", "intent_rejected", intent_id, {"reason": reason})
+            if status in ("REJECTED_BY_RISK", "EXPIRED", "INVALID", "FAILED"):
+                event = "intent_rejected" if status == "REJECTED_BY_RISK" else "intent_refused"
+                self._audit(conn, "risk", event, intent_id, {"status": status, "reason": reason})
 
     def _set_intent_status(
         self, conn: Connection, intent_id: str, status: str, reason: str | None

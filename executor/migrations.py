@@ -33,10 +33,18 @@ def _add_intent_post_only(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE intents ADD COLUMN post_only BOOLEAN NOT NULL DEFAULT FALSE"))
 
 
+def _add_lease_meta_quarantine(conn: Connection) -> None:
+    for table in (schema.executor_lease, schema.ledger_meta, schema.intent_quarantine):
+        table.create(conn)
+
+
 # Steps from version N-1 to N, for N > 1 (version 1 is the initial schema).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "intents.post_only: a limit entry that must rest (maker only)",
               _add_intent_post_only),
+    Migration(3, "executor_lease, ledger_meta, intent_quarantine: one owner per ledger, "
+                 "one mode per ledger, malformed intents kept with their reason",
+              _add_lease_meta_quarantine),
 )  # fmt: skip
 
 

@@ -13,6 +13,12 @@ Exactly once, through the ledger's outbox, in three steps that each survive a cr
    key in the URL *path*, so Dagster splits it into ``["execution", "fills"]``), body
    ``{"metadata": {...}, "data_version": batch_id}``. While Dagster is down batches stay
    unreported in the outbox and are reported, oldest first, when it is back.
+
+``publish()`` never raises. A failed cycle (ENOSPC writing Parquet, a ledger that cannot
+write) leaves its rows where they were (unallocated, or allocated and unwritten in the outbox)
+and the next cycle comes 1, 2, 4 ... s later (at most 60 s); it is logged and alerted once per
+episode and the cycle that succeeds again logs ``recovered``. Nothing is lost or doubled: a
+batch's rows and file name are fixed at allocation, so the retry writes the same file.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import requests
 import sqlalchemy as sa
 
 from executor import schema
+from executor.alerts import Alerter, RetryingWrite
 from executor.ledger import Ledger
 from trading_core.timeframes import utc_now
 
@@ -204,6 +211,7 @@ class Publisher:
         max_rows_per_batch: int = 50_000,
         clock: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
+        alerter: Alerter | None = None,
     ):
         self.ledger = ledger
         self.lake = lake
@@ -213,18 +221,31 @@ class Publisher:
         self._monotonic = monotonic
         self._retry_at = 0.0
         self._backoff = 1.0
+        self._cycles = RetryingWrite(
+            f"publishing to the lake {lake}", log, alerter, monotonic=monotonic
+        )
 
     def __call__(self) -> PublishReport:
         return self.publish()
 
     def publish(self) -> PublishReport:
+        """One cycle: allocate, write, report. Never raises; a failure is in ``error``."""
         report = PublishReport()
-        for stream in STREAMS:
-            report.allocated += self._allocate(stream)
-        report.written = self._write_pending()
-        if self.reporter is not None:
-            report.reported, report.error = self._report_pending()
-        report.unreported = self.unreported_count()
+        if not self._cycles.due():
+            report.error = self._cycles.error
+            return report
+        try:
+            for stream in STREAMS:
+                report.allocated += self._allocate(stream)
+            report.written = self._write_pending()
+            if self.reporter is not None:
+                report.reported, report.error = self._report_pending()
+            report.unreported = self.unreported_count()
+        except Exception as exc:  # a full disk or a failing ledger must not stop trading
+            self._cycles.failed(exc)
+            report.error = self._cycles.error
+        else:
+            self._cycles.succeeded()
         return report
 
     # -------------------------------------------------------------------------- allocate
@@ -319,10 +340,14 @@ class Publisher:
         path = Path(batch.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            pq.write_table(table, tmp)
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a partial file would hold space a full disk lacks
+            raise
 
     # ---------------------------------------------------------------------------- report
 

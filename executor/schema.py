@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
@@ -235,6 +235,47 @@ publish_cursor = sa.Table(
     metadata,
     sa.Column("stream", sa.String(16), primary_key=True),
     sa.Column("last_row_id", sa.Integer, nullable=False),
+)
+
+# One row per lease name ("executor"): which process owns this ledger. A second executor on
+# the same URL refuses to start while the lease is live; `token` grows with every new holder
+# (the fencing token every order submission checks).
+executor_lease = sa.Table(
+    "executor_lease",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("token", sa.Integer, nullable=False),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("mode", sa.String(8), nullable=False),
+    sa.Column("acquired_at", sa.DateTime, nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("released_at", sa.DateTime),
+)
+
+# Facts about the ledger itself, e.g. the mode (paper | testnet | live) it was first used in:
+# a ledger keeps one mode, so paper cash can never mix with an exchange account.
+ledger_meta = sa.Table(
+    "ledger_meta",
+    metadata,
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+# Inputs that could not become an intent (not JSON, a NaN size, an unknown field) or intent
+# rows found broken in the ledger: kept with their reason, never dropped, never fatal.
+intent_quarantine = sa.Table(
+    "intent_quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("intent_id", sa.String(64)),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("received_at", sa.DateTime, nullable=False),
 )
 
 schema_version = sa.Table(

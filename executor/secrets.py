@@ -1,8 +1,11 @@
 """Exchange API keys from the environment or secret files, never from config or arguments.
 
 ``TRADING_API_KEY`` / ``TRADING_API_SECRET`` hold the values; ``TRADING_API_KEY_FILE`` /
-``TRADING_API_SECRET_FILE`` name files holding them (Docker/Kubernetes secrets). The keys'
-``repr`` hides them, so they cannot reach a log by accident.
+``TRADING_API_SECRET_FILE`` name files holding them (Docker/Kubernetes secrets). Surrounding
+whitespace (a file's trailing newline) is stripped; what is left must look like a key:
+printable ASCII without whitespace, ``MIN_SECRET_LENGTH`` to ``MAX_SECRET_LENGTH``
+characters. Errors name the variable and the rule, never the value. The keys' ``repr`` hides
+them, so they cannot reach a log by accident.
 """
 
 from __future__ import annotations
@@ -11,9 +14,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Shorter values are no real exchange key, and redacting them would mangle every log line.
+MIN_SECRET_LENGTH = 8
+MAX_SECRET_LENGTH = 512
+
 
 class SecretError(ValueError):
-    """Keys are missing or inconsistent; the message names the variables to set."""
+    """Keys are missing or malformed; the message names the variables to set."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,21 @@ class ApiKeys:
         return [self.api_key, self.secret]
 
 
+def validate_secret(name: str, value: str) -> str:
+    """``value`` if it can be an exchange key; a ``SecretError`` naming ``name`` otherwise."""
+    if not MIN_SECRET_LENGTH <= len(value) <= MAX_SECRET_LENGTH:
+        raise SecretError(
+            f"{name} has {len(value)} characters; an exchange key or secret has "
+            f"{MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH}"
+        )
+    if not all("!" <= char <= "~" for char in value):
+        raise SecretError(
+            f"{name} contains whitespace or a character that is not printable ASCII; "
+            "copy the key again as the exchange shows it"
+        )
+    return value
+
+
 def _read(name: str, environ: dict[str, str] | os._Environ[str]) -> str | None:
     value = environ.get(name)
     file = environ.get(f"{name}_FILE")
@@ -34,8 +56,13 @@ def _read(name: str, environ: dict[str, str] | os._Environ[str]) -> str | None:
         path = Path(file)
         if not path.is_file():
             raise SecretError(f"{name}_FILE points to {path}, which is not a file")
-        return path.read_text().strip() or None
-    return value or None
+        try:
+            value = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SecretError(f"{name}_FILE {path} cannot be read: {type(exc).__name__}") from None
+        name = f"{name}_FILE {path}"
+    value = (value or "").strip()
+    return validate_secret(name, value) if value else None
 
 
 def load_api_keys(environ: dict[str, str] | os._Environ[str] | None = None) -> ApiKeys | None:

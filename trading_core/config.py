@@ -1,22 +1,39 @@
 """One configuration for every process: the code location, the executor and the CLI.
 
 Precedence: built-in defaults < YAML file (``TRADING_CONFIG``, else ``$TRADING_HOME/trading.yaml``
-if it exists) < the environment variables in ``ENV_OVERRIDES``. A bad value fails with an error
-that names the field and the allowed values. Secrets never live here: they are read from the
-environment (or secret files) by the clients that need them.
+if it exists) < the environment variables in ``ENV_OVERRIDES``. A bad value fails at load time
+with an error that names the field (and its variable) and the allowed values: every number is
+finite, cross-field limits hold, strategy parameters are checked by the strategy's own model,
+replay directories and feed files exist, and a variable that is set but empty is an error,
+never a silent default. Secrets never live here: they are read from the environment (or secret
+files) by the clients that need them.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
+import math
 import os
+import stat
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from trading_core.timeframes import TIMEFRAME_SECONDS
 
@@ -24,13 +41,32 @@ MarketSource = Literal["sim", "replay", "ccxt"]
 SocialSource = Literal["replay", "live"]
 ExecutorMode = Literal["paper", "testnet", "live"]
 
+log = logging.getLogger(__name__)
+
+# TRADING_HOME and its folders: only the owner may list or open them.
+PRIVATE_DIR_MODE = 0o700
+
 
 class ConfigError(ValueError):
     """A configuration value is wrong; the message names the field and what is allowed."""
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: NaN and infinity are refused in every float field.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _no_duplicates(value: list[str]) -> list[str]:
+    repeated = sorted({item for item in value if value.count(item) > 1})
+    if repeated:
+        raise ValueError(f"duplicate entries {repeated}; list each one once")
+    return value
+
+
+def _check_timeframe(value: str) -> str:
+    if value not in TIMEFRAME_SECONDS:
+        raise ValueError(f"unknown timeframe {value!r}; allowed: {list(TIMEFRAME_SECONDS)}")
+    return value
 
 
 class MarketConfig(_Model):
@@ -72,6 +108,8 @@ class MarketConfig(_Model):
             raise ValueError(f"symbols must look like BASE/QUOTE (e.g. BTC/USDT); got {bad}")
         return value
 
+    _unique = field_validator("exchanges", "symbols", "timeframes")(_no_duplicates)
+
 
 class SocialConfig(_Model):
     source: SocialSource = "replay"
@@ -83,10 +121,28 @@ class SocialConfig(_Model):
     # The shared Reddit scrape stores naive local times of its scraper (UTC+1).
     reddit_source_timezone: str = "Africa/Casablanca"
 
+    _unique = field_validator("subreddits")(_no_duplicates)
+
+    @field_validator("reddit_source_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            close = difflib.get_close_matches(value, sorted(available_timezones()), n=3)
+            hint = f"; did you mean {close}?" if close else ""
+            raise ValueError(
+                f"unknown time zone {value!r}; allowed: an IANA time zone name such as "
+                f"'UTC' or 'Europe/Berlin'{hint}"
+            ) from None
+        return value
+
 
 class NewsConfig(_Model):
     # Feed URLs or local file paths; feedparser reads both. Empty: the embedded sample.
     feeds: list[str] = Field(default_factory=list)
+
+    _unique = field_validator("feeds")(_no_duplicates)
 
 
 class OnchainConfig(_Model):
@@ -98,14 +154,71 @@ class OnchainConfig(_Model):
         default_factory=lambda: ["hash_rate", "n_transactions", "market_price"]
     )
 
+    _unique = field_validator("metrics")(_no_duplicates)
+
+
+# Parameters of a strategy whose configuration gives none (others: the strategy's defaults).
+DEFAULT_STRATEGY_PARAMS: dict[str, dict[str, Any]] = {"macd": {"fast": 5, "slow": 13, "signal": 4}}
+
+
+def _non_finite(value: Any, where: str) -> str | None:
+    """The first NaN or infinity in a (nested) parameter value, named, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where} must be a finite number (got {value!r})"
+    if isinstance(value, dict):
+        items: Any = ((f"{where}.{k}", v) for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    return next((bad for key, v in items if (bad := _non_finite(v, key))), None)
+
 
 class StrategyConfig(_Model):
     name: str = "macd"
     timeframe: str = "1m"
-    # Parameters are validated by the strategy's own parameter model.
-    params: dict[str, Any] = Field(default_factory=lambda: {"fast": 5, "slow": 13, "signal": 4})
+    # Validated by the strategy's own parameter model. Omitted: DEFAULT_STRATEGY_PARAMS of
+    # the strategy, else the strategy's own defaults.
+    params: dict[str, Any] = Field(default_factory=dict)
     # Bars of history handed to the strategy at each live evaluation.
     lookback_bars: int = Field(default=300, ge=10)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_params(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "params" not in data:
+            name = data.get("name", cls.model_fields["name"].default)
+            return {**data, "params": DEFAULT_STRATEGY_PARAMS.get(name, {})}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from trading_core.strategies import STRATEGIES  # imported on use: it loads numba
+
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r}; allowed: {sorted(STRATEGIES)}")
+        return value
+
+    _timeframe = field_validator("timeframe")(_check_timeframe)
+
+    @field_validator("params")
+    @classmethod
+    def _valid_for_strategy(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from trading_core.strategies import StrategyError, get_strategy
+
+        for key, item in value.items():
+            if bad := _non_finite(item, key):
+                raise ValueError(bad)
+        name = info.data.get("name")
+        if name is None:  # the name itself is invalid and reported
+            return value
+        try:
+            get_strategy(name, value)
+        except StrategyError as exc:  # one line: "invalid parameters for ...: a: ...; b: ..."
+            head, *problems = (line.strip() for line in str(exc).splitlines())
+            raise ValueError(f"{head} {'; '.join(problems)}".strip()) from None
+        return value
 
 
 class RiskConfig(_Model):
@@ -119,6 +232,16 @@ class RiskConfig(_Model):
     min_notional: float = Field(default=5.0, ge=0)
     max_notional: float = Field(default=1000.0, gt=0)
     blacklist: list[str] = Field(default_factory=list)
+
+    @field_validator("max_notional")
+    @classmethod
+    def _above_min_notional(cls, value: float, info: ValidationInfo) -> float:
+        low = info.data.get("min_notional")
+        if low is not None and value < low:
+            raise ValueError(
+                f"{value} is below min_notional ({low}); allowed: max_notional >= min_notional"
+            )
+        return value
 
 
 class FeesConfig(_Model):
@@ -144,9 +267,44 @@ class ExecutorConfig(_Model):
     unknown_order_grace_seconds: float = Field(default=10.0, ge=0)
     max_unknown_lookups: int = Field(default=5, ge=1)
     post_only_limits: bool = False
+    # Stale entries never fire: an entry older than max_intent_age_seconds on the market
+    # clock (None: one bar of its timeframe plus intent_grace_seconds) expires, and so does
+    # one whose market price moved more than max_price_deviation (a fraction) from the
+    # intent's reference price. A decided_at more than clock_skew_seconds in the future is
+    # invalid. Exits are never expired (they only reduce exposure): a late one is flagged.
+    max_intent_age_seconds: float | None = Field(default=None, gt=0)
+    intent_grace_seconds: float = Field(default=30.0, ge=0)
+    max_price_deviation: float = Field(default=0.02, gt=0, le=1)
+    clock_skew_seconds: float = Field(default=5.0, ge=0)
+    # The ledger lease (one executor per ledger): renewed every lease_seconds / 3; a holder
+    # silent for lease_seconds may be taken over.
+    lease_seconds: float = Field(default=15.0, ge=2, le=600)
     paper_latency_ms: float = Field(default=0.0, ge=0)
     # Dagster webserver for REST reports of execution/orders and execution/fills.
     dagster_url: str = "http://127.0.0.1:3000"
+
+    @field_validator("dagster_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        try:
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:  # not a number or out of range
+            port_ok = False
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or not port_ok
+            or parts.username is not None
+            or parts.query
+            or parts.fragment
+            or any(c.isspace() for c in value)
+        ):
+            raise ValueError(
+                "not a Dagster webserver URL; allowed: http(s)://host[:port][/path-prefix], "
+                "e.g. http://127.0.0.1:3000"
+            )
+        return value
 
 
 class TradingConfig(_Model):
@@ -154,14 +312,18 @@ class TradingConfig(_Model):
     social: SocialConfig = SocialConfig()
     news: NewsConfig = NewsConfig()
     onchain: OnchainConfig = OnchainConfig()
-    strategy: StrategyConfig = StrategyConfig()
+    # A factory, not an instance: validating the strategy imports the strategies (on use).
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     risk: RiskConfig = RiskConfig()
     fees: FeesConfig = FeesConfig()
     executor: ExecutorConfig = ExecutorConfig()
 
 
 def _csv(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not parts:
+        raise ValueError("the list is empty; allowed: comma-separated values")
+    return parts
 
 
 # Environment variable -> (dotted field path, parser). The documented overrides.
@@ -192,22 +354,89 @@ def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     node = tree
     for part in parents:
-        node = node.setdefault(part, {})
+        if node.get(part) is None:
+            node[part] = {}
+        node = node[part]
+        if not isinstance(node, dict):
+            raise ConfigError(f"{part}: must be a mapping of settings (got {node!r})")
     node[leaf] = value
+
+
+def _where(field: str) -> str:
+    """A field's dotted path, with the variable that overrides it (also for its items)."""
+    env = next(
+        (
+            k
+            for k, (path, _) in ENV_OVERRIDES.items()
+            if field == path or field.startswith(path + ".")
+        ),
+        None,
+    )
+    return f"{field} (env {env})" if env else field
+
+
+def _empty_variable(var: str, field: str) -> str:
+    """The error for a variable that is set but empty: what to give, or unset it."""
+    section, name = field.split(".")
+    model = type(getattr(TradingConfig(), section))
+    info = model.model_fields[name]
+    annotation = info.annotation
+    if get_origin(annotation) is Literal:
+        allowed = f"one of {list(get_args(annotation))}"
+    elif get_origin(annotation) is list:
+        allowed = "comma-separated values"
+    else:
+        kinds = {
+            Path: "a path",
+            date: "a date (YYYY-MM-DD)",
+            datetime: "an ISO-8601 time",
+            int: "an integer",
+        }
+        kind = next((k for k in (annotation, *get_args(annotation)) if k in kinds), None)
+        allowed = kinds[kind] if kind is not None else "a value"
+    default = info.get_default(call_default_factory=True)
+    fallback = "(default: none)" if default is None else f"for the default {default!r}"
+    return f"{var} ({field}) is set but empty; allowed: {allowed}, or unset {var} {fallback}"
 
 
 def _format_validation_error(err: ValidationError, origin: str) -> str:
     lines = [f"invalid trading configuration ({origin}):"]
     for problem in err.errors():
         field = ".".join(str(p) for p in problem["loc"])
-        env = next((k for k, (path, _) in ENV_OVERRIDES.items() if path == field), None)
-        where = f"{field} (env {env})" if env else field
         allowed = problem.get("ctx", {}).get("expected")
-        msg = problem["msg"]
+        msg = problem["msg"].removeprefix("Value error, ")
         if allowed and str(allowed) not in msg:
             msg = f"{msg}; allowed: {allowed}"
-        lines.append(f"  {where}: {msg} (got {problem.get('input')!r})")
+        lines.append(f"  {_where(field)}: {msg} (got {problem.get('input')!r})")
     return "\n".join(lines)
+
+
+def _path_problems(config: TradingConfig) -> list[str]:
+    """Replay directories and feed files that do not exist (checked at load time only: the
+    models themselves do no I/O)."""
+    problems = []
+    folders = {
+        "market.replay_dir": config.market.replay_dir,
+        "social.replay_dir": config.social.replay_dir,
+        "onchain.replay_dir": config.onchain.replay_dir,
+    }
+    for field, folder in folders.items():
+        if folder is not None and not folder.is_dir():
+            what = "is not a directory" if folder.exists() else "does not exist"
+            seen_from = "" if folder.is_absolute() else f" (relative to {Path.cwd()})"
+            problems.append(
+                f"  {_where(field)}: {folder}{seen_from} {what}; allowed: an existing directory"
+            )
+    for i, feed in enumerate(config.news.feeds):
+        url = urlsplit(feed)
+        if url.scheme in ("http", "https") and url.hostname:
+            continue
+        if not Path(feed).is_file():
+            problems.append(
+                f"  {_where(f'news.feeds.{i}')}: {feed!r} is neither an http(s) URL nor an "
+                "existing file; allowed: feed URLs (http(s)://host/...) or paths of feed files"
+            )
+    return problems
 
 
 def load_config(
@@ -221,23 +450,40 @@ def load_config(
     if file is not None:
         if not file.is_file():
             raise ConfigError(f"TRADING_CONFIG points to {file}, which is not a file")
-        loaded = yaml.safe_load(file.read_text()) or {}
+        try:
+            loaded = yaml.safe_load(file.read_text()) or {}
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+            problem = exc.problem or exc.context or "syntax error"
+            raise ConfigError(f"{file}{at}: invalid YAML: {problem}") from None
+        except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(f"{file}: cannot read the configuration: {detail}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{file}: the top level must be a mapping of sections")
         tree = loaded
         origin = str(file)
     for var, (field, parse) in ENV_OVERRIDES.items():
         raw = env.get(var)
-        if raw not in (None, ""):
-            try:
-                _set_path(tree, field, parse(raw))
-            except ValueError as exc:
-                raise ConfigError(f"{var} ({field}): cannot parse {raw!r}: {exc}") from exc
-            origin += f" + {var}"
+        if raw is None:
+            continue
+        if not raw.strip():
+            raise ConfigError(_empty_variable(var, field))
+        try:
+            value = parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{var} ({field}): cannot parse {raw!r}: {exc}") from None
+        _set_path(tree, field, value)
+        origin += f" + {var}"
     try:
-        return TradingConfig.model_validate(tree)
+        config = TradingConfig.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, origin)) from None
+    problems = _path_problems(config)
+    if problems:
+        raise ConfigError("\n".join([f"invalid trading configuration ({origin}):", *problems]))
+    return config
 
 
 def _default_config_file(env: os._Environ[str] | dict[str, str]) -> Path | None:
@@ -300,8 +546,21 @@ class Paths:
         return env.get("TRADING_LEDGER_URL") or f"sqlite:///{self.ledger_file}"
 
     def ensure(self) -> Paths:
+        """Create the root and its folders private to the user (0700): the ledger, the
+        warehouse and the reports are nobody else's to read. A folder others could open is
+        tightened (with a warning); one we cannot chmod (not ours) is reported, not fatal."""
         for folder in (self.home, self.lake, self.reports, self.dagster_home, self.executor_state):
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+            mode = stat.S_IMODE(folder.stat().st_mode)
+            if mode & 0o077:
+                try:
+                    folder.chmod(PRIVATE_DIR_MODE)
+                except OSError as exc:
+                    log.warning(
+                        "%s is open to others (mode %o) and stays so: %s", folder, mode, exc
+                    )
+                else:
+                    log.warning("%s was open to others (mode %o); now %o", folder, mode, 0o700)
         return self
 
 

@@ -4,15 +4,16 @@
 ``python -m trading_pipelines.launcher bootstrap``  materialize every asset once (recent days).
 ``python -m trading_pipelines.launcher run``  prepare + bootstrap, then the Dagster webserver
 with its daemon (schedules, sensors, automation) and the paper executor, each in its own
-process group; Ctrl-C (or SIGTERM) stops every process it started.
+process group, supervised (``trading_pipelines.supervisor``): a process that exits is restarted
+with backoff and alerted, the others go on; only Ctrl-C (or SIGTERM) stops them, all of them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,9 +22,11 @@ from contextlib import redirect_stderr, redirect_stdout
 from datetime import timedelta
 from pathlib import Path
 
+from executor.alerts import Alerter
 from trading_core.timeframes import symbol_to_key, utc_now
 from trading_pipelines.instance import prepare_dagster_home
 from trading_pipelines.settings import DBT_PROJECT_DIR, PROJECT_ROOT, config, paths
+from trading_pipelines.supervisor import ChildSpec, supervise
 
 BIN = Path(sys.executable).parent
 BOOTSTRAP_DAYS = 2
@@ -111,34 +114,33 @@ def bootstrap(days: int = BOOTSTRAP_DAYS) -> None:
             print(f"ok ({time.monotonic() - began:.0f} s)", flush=True)
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen:
-    """Start a service in its own process group, with this environment's bin first on PATH
-    (dagster-dbt runs `dbt` from PATH under `dagster dev`)."""
+def _service_env() -> dict[str, str]:
+    """This environment with its bin first on PATH (dagster-dbt runs `dbt` from PATH under
+    `dagster dev`)."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     # Every Dagster run is a new process that loads the code location: let Python cache
     # bytecode (some machines disable it globally, tripling the start-up of each run).
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    handle = log.open("ab")
-    return subprocess.Popen(
-        args,
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    return env
 
 
-def _stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+def services(port: int, logs: Path) -> list[ChildSpec]:
+    """What `make run` serves: `dagster dev` (webserver + daemon) and the paper executor."""
+    env = _service_env()
+    dagster = [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+               "-p", str(port)]  # fmt: skip
+    return [
+        ChildSpec("dagster", dagster, logs / "dagster.log", cwd=PROJECT_ROOT, env=env),
+        ChildSpec(
+            "executor",
+            [str(BIN / "python"), "-m", "executor", "run", "--mode", "paper"],
+            logs / "executor.log",
+            cwd=PROJECT_ROOT,
+            env=env,
+            refusal_code=2,  # refused to start: its log says why
+            severity="critical",  # while it is down, stops go unwatched
+        ),
+    ]
 
 
 def serve(port: int = DEFAULT_PORT) -> int:
@@ -147,58 +149,28 @@ def serve(port: int = DEFAULT_PORT) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     env_url = f"http://127.0.0.1:{port}"
     os.environ.setdefault("TRADING_DAGSTER_URL", env_url)
-    processes = [
-        _spawn(
-            [
-                str(BIN / "dagster"),
-                "dev",
-                "-w",
-                "workspace.yaml",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
-            logs / "dagster.log",
-        ),
-        _spawn(
-            [str(BIN / "python"), "-m", "executor", "run", "--mode", "paper"], logs / "executor.log"
-        ),
-    ]
-    stop = {"now": False}
-
-    def _on_signal(signum, _frame) -> None:
-        stop["now"] = True
-
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
     print(
         "\nTrading Pipelines is running (embedded defaults: sim market, paper executor).\n"
         f"  Dagster UI      {env_url}  (Assets > lineage; Runs; Automation)\n"
         f"  logs            {logs}/dagster.log, {logs}/executor.log\n"
         f"  executor health {root.executor_state}/health.json\n"
+        f"  alerts          {root.home}/alerts.jsonl\n"
         f"  reports         {root.reports}\n"
         f"  warehouse       {root.warehouse} (written by Dagster runs only)\n"
         f"  ledger          {root.ledger_url()}\n"
         "A new 1m bar closes every minute: live_market ingests it, new_bar_sensor evaluates\n"
         "the strategy, the executor fills the intent and reports execution/fills, and the\n"
         "journals refresh. Operator controls: `trading control pause|resume|close-all|halt`.\n"
-        "Ctrl-C stops everything.",
+        "A process that exits is restarted with backoff (and alerted). Ctrl-C stops everything.",
         flush=True,
     )
-    try:
-        while not stop["now"]:
-            for process in processes:
-                if process.poll() is not None:
-                    print(
-                        f"process {process.args[:3]} exited with {process.returncode}; stopping",
-                        flush=True,
-                    )
-                    stop["now"] = True
-            time.sleep(0.5)
-    finally:
-        _stop(processes)
-        print("stopped every process started by make run", flush=True)
+    console = logging.StreamHandler(sys.stdout)
+    console.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    supervisor_log = logging.getLogger("trading_pipelines.supervisor")
+    supervisor_log.addHandler(console)
+    supervisor_log.setLevel(logging.INFO)
+    supervise(services(port, logs), Alerter.for_home(root.home))
+    print("stopped every process started by make run", flush=True)
     return 0
 
 

@@ -25,10 +25,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import ccxt
 
 from executor.brokers.base import (
+    BrokerError,
     BrokerUnavailable,
     OrderRejected,
     OrderSnapshot,
@@ -65,6 +67,16 @@ RATE_LIMITED = (ccxt.RateLimitExceeded, ccxt.DDoSProtection)
 # order may exist.
 AMBIGUOUS = (ccxt.OperationFailed,)
 
+# Where ccxt can ask the exchange what a key may do: Binance's
+# GET /sapi/v1/account/apiRestrictions (the "sapi" API table).
+PERMISSIONS_API = "sapi"
+PERMISSIONS_CALL = "sapiGetAccountApiRestrictions"
+
+
+class ExchangeSetupError(BrokerError):
+    """The exchange cannot be traded as configured (an unknown exchange id, keys it refuses,
+    a key with withdrawal rights): raised by ``connect``; the executor refuses to start."""
+
 
 def order_state(placed: dict[str, Any]) -> OrderState:
     """Our state for a ccxt order structure (an open order with fills is partly filled)."""
@@ -82,6 +94,20 @@ def _naive_utc_ms(ms: int | None) -> datetime:
 
 def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _not_served(exc: BaseException) -> bool:
+    """The endpoint does not exist there (HTTP 404), e.g. a gateway without the account API."""
+    return isinstance(exc, ccxt.ExchangeNotAvailable) and " 404 " in str(exc)
+
+
+def _route_permissions_to(client: ccxt.Exchange, base_url: str) -> None:
+    """ccxt knows no testnet URL for the account API that reports key permissions; a gateway
+    or test double standing in for every endpoint of the testnet answers it too."""
+    api = client.urls.get("api")
+    mainnet = (client.urls.get("apiBackup") or {}).get(PERMISSIONS_API)
+    if isinstance(api, dict) and PERMISSIONS_API not in api and isinstance(mainnet, str):
+        api[PERMISSIONS_API] = base_url.rstrip("/") + urlsplit(mainnet).path
 
 
 class CcxtBroker:
@@ -113,18 +139,28 @@ class CcxtBroker:
         base_url: str | None = None,
         timeout_ms: int = 10_000,
     ) -> CcxtBroker:
-        """A broker on ``exchange_id`` (its sandbox for testnet). ``base_url`` rebases every
-        REST endpoint of the client onto another host, keeping ccxt's paths."""
-        client = create_exchange(
-            exchange_id,
-            sandbox=sandbox,
-            api_key=keys.api_key,
-            secret=keys.secret,
-            url_overrides={REBASE_ALL: base_url} if base_url else None,
-            timeout_ms=timeout_ms,
-            options={"fetchMarkets": {"types": ["spot"]}},
-        )
-        return cls(client, fees=fees)
+        """A broker on ``exchange_id`` (its sandbox for testnet) whose keys passed
+        ``check_key_permissions``. ``base_url`` rebases every REST endpoint of the client onto
+        another host, keeping ccxt's paths. Raises ``ExchangeSetupError`` (unknown exchange,
+        no sandbox, keys refused or able to withdraw) or ``BrokerUnavailable`` (unreachable).
+        """
+        try:
+            client = create_exchange(
+                exchange_id,
+                sandbox=sandbox,
+                api_key=keys.api_key,
+                secret=keys.secret,
+                url_overrides={REBASE_ALL: base_url} if base_url else None,
+                timeout_ms=timeout_ms,
+                options={"fetchMarkets": {"types": ["spot"]}},
+            )
+        except ValueError as exc:
+            raise ExchangeSetupError(str(exc)) from None
+        if base_url and sandbox:
+            _route_permissions_to(client, base_url)
+        broker = cls(client, fees=fees)
+        broker.check_key_permissions()
+        return broker
 
     # ---------------------------------------------------------------------------- calls
 
@@ -150,6 +186,70 @@ class CcxtBroker:
             )
         except (RetryError, ccxt.BadResponse) as exc:
             raise BrokerUnavailable(f"{self.exchange} {what}: {_reason(exc)}") from exc
+
+    def _authenticated(
+        self, what: str, fn: Callable[[], T], retry_on: Callable[[BaseException], bool]
+    ) -> T:
+        """A signed read at start-up: keys the exchange refuses are a setup error."""
+        try:
+            return call_with_retries(
+                fn,
+                self.retry,
+                retry_on=retry_on,
+                sleep=self._sleep,
+                min_delay=self._retry_after,
+                describe=f"{self.exchange} {what}",
+            )
+        except (RetryError, ccxt.BadResponse) as exc:
+            raise BrokerUnavailable(f"{self.exchange} {what}: {_reason(exc)}") from exc
+        except ccxt.AuthenticationError as exc:
+            raise ExchangeSetupError(
+                f"{self.exchange} refused the API key ({_reason(exc)}); check TRADING_API_KEY "
+                "and TRADING_API_SECRET: the key must belong to this exchange and mode (testnet "
+                "and live keys differ) and allow this machine's IP"
+            ) from None
+
+    def check_key_permissions(self) -> None:
+        """Refuse keys the exchange rejects and keys that can withdraw.
+
+        Where the exchange reports what a key may do (Binance), a key with withdrawal rights
+        is refused: the executor never withdraws, so a leaked key must not be able to.
+        Elsewhere a warning says the permissions could not be checked, and a balance read
+        proves the exchange accepts the keys.
+        """
+        restrictions = self._key_restrictions()
+        withdrawals = (restrictions or {}).get("enableWithdrawals")
+        if withdrawals is True:
+            raise ExchangeSetupError(
+                f"the {self.exchange} API key has withdrawal rights (enableWithdrawals): the "
+                "executor never withdraws, so give it a key that can only read and trade"
+            )
+        if withdrawals is False:
+            log.info("API key cannot withdraw", extra={"exchange": self.exchange})
+            return
+        log.warning(
+            "could not check the API key's permissions: the exchange does not report them; "
+            "make sure the key cannot withdraw",
+            extra={"exchange": self.exchange},
+        )
+        self._authenticated("fetch_balance", self.client.fetch_balance, is_retryable)
+
+    def _key_restrictions(self) -> dict[str, Any] | None:
+        """What the exchange reports the key may do; None where it does not report it."""
+        probe = getattr(self.client, PERMISSIONS_CALL, None)
+        if probe is None:
+            return None
+        try:
+            answer = self._authenticated(
+                "key permissions", probe, lambda exc: is_retryable(exc) and not _not_served(exc)
+            )
+        except ccxt.NotSupported:  # no URL for it in this mode (ccxt's Binance testnet)
+            return None
+        except ccxt.ExchangeNotAvailable as exc:
+            if _not_served(exc):
+                return None
+            raise
+        return answer if isinstance(answer, dict) else None
 
     def _ensure_markets(self) -> None:
         if not self._markets_loaded:

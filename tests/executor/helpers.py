@@ -116,7 +116,7 @@ def make_intent(
         action=action,  # type: ignore[arg-type]
         notional=notional if action == "open" else None,
         quantity=quantity,
-        reference_price=float(extra.pop("reference_price", 100.0)),  # type: ignore[arg-type]
+        reference_price=extra.pop("reference_price", None),  # type: ignore[arg-type]
         **extra,  # type: ignore[arg-type]
     )
 

@@ -104,7 +104,7 @@ def test_a_rejected_intent_keeps_the_reason_and_creates_no_order(rig: Rig) -> No
 def test_a_close_intent_sells_the_whole_position(rig: Rig) -> None:
     rig.ledger.add_intents([make_intent(notional=200.0)])
     rig.tick()
-    close = make_intent(action="close", bar_ts=T0 + timedelta(minutes=5))
+    close = make_intent(action="close", bar_ts=T0 + timedelta(minutes=1))
     rig.ledger.add_intents([close])
     rig.tick()
     (exit_order,) = rig.ledger.orders(intent_id=close.intent_id)
@@ -224,9 +224,10 @@ def test_a_drawdown_beyond_the_limit_halts_trading(rig: Rig) -> None:
     risk = rig.ledger.risk_record()
     assert risk.state == "HALTED"
     assert "max_drawdown_pct" in risk.reason
-    rig.ledger.add_intents([make_intent("ETH/USDT")])
+    late = make_intent("ETH/USDT", bar_ts=rig.clock() - timedelta(minutes=1))
+    rig.ledger.add_intents([late])
     rig.tick()
-    assert rig.ledger.intent(make_intent("ETH/USDT").intent_id).status == "REJECTED_BY_RISK"
+    assert rig.ledger.intent(late.intent_id).status == "REJECTED_BY_RISK"
 
 
 def test_unfilled_limit_entries_are_repriced_then_given_up(sqlite_url: str) -> None:

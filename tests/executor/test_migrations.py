@@ -21,18 +21,29 @@ def intent(post_only: bool = False, minute: int = 0) -> OrderIntent:
     )  # fmt: skip
 
 
-def as_version_1(url: str) -> None:
-    """What an executor of schema version 1 left behind: no intents.post_only."""
+V3_TABLES = (schema.executor_lease, schema.ledger_meta, schema.intent_quarantine)
+
+
+def as_version(url: str, version: int) -> None:
+    """What an executor of an older schema version left behind."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.execute(sa.text("ALTER TABLE intents DROP COLUMN post_only"))
+        if version < 3:
+            for table in V3_TABLES:
+                table.drop(conn)
+        if version < 2:
+            conn.execute(sa.text("ALTER TABLE intents DROP COLUMN post_only"))
         conn.execute(schema.schema_version.delete())
         conn.execute(
             schema.schema_version.insert().values(
-                version=1, applied_at=datetime(2026, 1, 1), description="initial schema"
+                version=version, applied_at=datetime(2026, 1, 1), description="as of old"
             )
         )
     engine.dispose()
+
+
+def as_version_1(url: str) -> None:
+    as_version(url, 1)
 
 
 def test_a_version_1_ledger_is_upgraded_and_keeps_its_intents(ledger_url: str) -> None:
@@ -54,7 +65,7 @@ def test_a_version_1_ledger_is_upgraded_and_keeps_its_intents(ledger_url: str) -
     engine.dispose()
     ledger = Ledger(ledger_url)  # opening upgrades
     with ledger.transaction() as conn:
-        assert current_version(conn) == schema.SCHEMA_VERSION == 2
+        assert current_version(conn) == schema.SCHEMA_VERSION
     [kept] = ledger.new_intents()
     assert kept.intent.intent_id == intent().intent_id and kept.intent.post_only is False
     assert ledger.add_intents([intent(post_only=True, minute=1)]) == 1
@@ -68,3 +79,100 @@ def test_a_ledger_newer_than_the_executor_is_refused(sqlite_url: str) -> None:
     with pytest.raises(LedgerSchemaError, match="newer than this executor"):
         upgrade(engine, target=1)
     engine.dispose()
+
+
+def test_a_version_2_ledger_with_open_orders_and_positions_upgrades_and_trades_on(
+    ledger_url: str,
+) -> None:
+    """Today's (v2) ledger in the middle of trading: an open limit order, a position with its
+    stop, cash. The upgrade keeps every row; the lease, mode and quarantine work after it."""
+    from executor.lease import Lease
+    from executor.orders import OrderState
+    from executor.records import Fill, NewOrder, OrderUpdate
+
+    old = Ledger(ledger_url)
+    old.ensure_account("sim", "USDT", 1_000.0)
+    old.add_intents([intent(minute=1), intent(minute=2)])
+    [first, second] = old.new_intents()
+    bought = old.create_order(
+        NewOrder(
+            client_order_id="cid-filled",
+            exchange="sim",
+            symbol="BTC/USDT",
+            side="buy",
+            order_type="market",
+            role="entry",
+            quantity=0.01,
+            intent_id=first.intent.intent_id,
+            strategy="macd",
+        ),
+        accept_intent=True,
+    )
+    old.apply_order_update(
+        bought.client_order_id,
+        OrderUpdate(
+            OrderState.FILLED, filled_quantity=0.01, average_price=60_000.0, exchange_order_id="x1"
+        ),
+        [
+            Fill(
+                exchange="sim",
+                trade_id="t1",
+                symbol="BTC/USDT",
+                side="buy",
+                quantity=0.01,
+                price=60_000.0,
+                fee=0.6,
+                fee_currency="USDT",
+                liquidity="taker",
+                event_time=datetime(2026, 1, 1, 10, 2),
+                client_order_id="cid-filled",
+                intent_id=first.intent.intent_id,
+                strategy="macd",
+            )
+        ],
+    )
+    old.set_protection(
+        "sim", "BTC/USDT", stop_loss=58_000.0, take_profit=None, trailing_stop_pct=None
+    )
+    resting = old.create_order(
+        NewOrder(
+            client_order_id="cid-open",
+            exchange="sim",
+            symbol="BTC/USDT",
+            side="buy",
+            order_type="limit",
+            role="entry",
+            quantity=0.01,
+            price=59_000.0,
+            intent_id=second.intent.intent_id,
+            strategy="macd",
+        ),
+        accept_intent=True,
+    )
+    old.apply_order_update(
+        resting.client_order_id, OrderUpdate(OrderState.OPEN, exchange_order_id="x2")
+    )
+    before = {
+        "orders": [(o.client_order_id, o.state) for o in old.orders()],
+        "position": old.position("sim", "BTC/USDT"),
+        "cash": old.cash("USDT", "sim"),
+        "fills": old.fill_count(),
+    }
+    old.close()
+    as_version(ledger_url, 2)
+
+    ledger = Ledger(ledger_url)  # opening upgrades
+    with ledger.transaction() as conn:
+        assert current_version(conn) == schema.SCHEMA_VERSION
+    assert [(o.client_order_id, o.state) for o in ledger.orders()] == before["orders"]
+    assert ledger.position("sim", "BTC/USDT") == before["position"]
+    assert ledger.position("sim", "BTC/USDT").stop_loss == 58_000.0
+    assert ledger.cash("USDT", "sim") == before["cash"]
+    assert ledger.fill_count() == before["fills"]
+    lease = Lease(ledger.engine, mode="paper")
+    assert lease.acquire() == 1
+    ledger.claim_mode("paper")
+    ledger.quarantine_intent("{not json", "not JSON", source="test")
+    assert ledger.quarantined_intents()[0]["reason"] == "not JSON"
+    lease.release()
+    ledger.close()

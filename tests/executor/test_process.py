@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,8 @@ def log_lines(stderr: str) -> list[dict]:
 
 
 def recent_intent(**kwargs: object):
-    minute = utc_now().replace(second=0, microsecond=0)
+    """An intent on the bar that closed last (decided at its close, as a strategy does)."""
+    minute = utc_now().replace(second=0, microsecond=0) - timedelta(minutes=1)
     return make_intent(bar_ts=minute, **kwargs)
 
 
@@ -150,7 +152,7 @@ def test_the_health_endpoint_answers_while_running(tmp_path: Path) -> None:
         assert response.json()["fresh"] is True and response.json()["mode"] == "paper"
         second = start(home, "--mode", "paper", "--no-dagster-report")
         _, err = second.communicate(timeout=30)
-        assert second.returncode == 2 and "another executor is running" in err
+        assert second.returncode == 2 and "another executor owns this ledger" in err
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=20)

@@ -84,7 +84,13 @@ def test_start_records_the_baseline_and_trades_reconcile(rig: ExchangeRig) -> No
     assert rig.engine.start()
     assert rig.ledger.latest_balances("binance", "baseline")["BTC"] == pytest.approx(0.5)
     assert rig.ledger.account().cash == pytest.approx(10_000.0)
-    rig.ledger.add_intents([make_intent(exchange="binance", notional=3_000.0)])
+    rig.ledger.add_intents(
+        [
+            make_intent(
+                bar_ts=rig.clock() - timedelta(minutes=1), exchange="binance", notional=3_000.0
+            )
+        ]
+    )
     rig.tick()
     (position,) = rig.ledger.open_positions()
     assert position.quantity == pytest.approx(0.09996)
@@ -97,7 +103,9 @@ def test_start_records_the_baseline_and_trades_reconcile(rig: ExchangeRig) -> No
 def test_a_lost_answer_is_settled_by_query_with_one_exchange_order(rig: ExchangeRig) -> None:
     rig.engine.start()
     rig.fake.inject("accept_then_timeout")
-    intent = make_intent(exchange="binance", notional=3_000.0)
+    intent = make_intent(
+        bar_ts=rig.clock() - timedelta(minutes=1), exchange="binance", notional=3_000.0
+    )
     rig.ledger.add_intents([intent])
     rig.tick()
     (order,) = rig.ledger.orders()
@@ -119,7 +127,11 @@ def test_fills_missed_while_away_are_recovered(rig: ExchangeRig) -> None:
     rig.ledger.add_intents(
         [
             make_intent(
-                exchange="binance", order_type="limit", limit_price=29_000.0, notional=2_900.0
+                bar_ts=rig.clock() - timedelta(minutes=1),
+                exchange="binance",
+                order_type="limit",
+                limit_price=29_000.0,
+                notional=2_900.0,
             )
         ]
     )
@@ -150,7 +162,9 @@ def test_an_external_order_is_recorded_and_a_position_mismatch_halts(
     risk = rig.ledger.risk_record()
     assert risk.state == "HALTED"
     assert "the exchange holds 0.52" in risk.reason and "expects 0.5" in risk.reason
-    rig.ledger.add_intents([make_intent(exchange="binance")])
+    rig.ledger.add_intents(
+        [make_intent(bar_ts=rig.clock() - timedelta(minutes=1), exchange="binance")]
+    )
     rig.tick()
     assert [o.role for o in rig.ledger.orders()] == ["external", "external"]
 

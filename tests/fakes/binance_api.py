@@ -294,6 +294,9 @@ ROUTES: dict[tuple[str, str], Endpoint] = {
         ),
     ),
     ("GET", "/api/v3/account"): _endpoint(SIGNED, {"omitZeroBalances"}, _account),
+    ("GET", "/sapi/v1/account/apiRestrictions"): _endpoint(
+        SIGNED, set(), lambda ex, p: ex.api_restrictions()
+    ),
 }
 
 KNOWN_PATHS = frozenset(path for _, path in ROUTES)

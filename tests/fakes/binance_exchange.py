@@ -67,6 +67,19 @@ from tests.fakes.binance_values import EIGHT, ZERO, FakeClock, Moment, Number, d
 
 STATE_VERSION = 1
 
+# What GET /sapi/v1/account/apiRestrictions reports by default: a key that reads and trades
+# spot, and nothing else (no withdrawals, transfers, margin or futures).
+KEY_PERMISSIONS: dict[str, bool] = {
+    "enableReading": True,
+    "enableSpotAndMarginTrading": True,
+    "enableWithdrawals": False,
+    "enableInternalTransfer": False,
+    "permitsUniversalTransfer": False,
+    "enableMargin": False,
+    "enableFutures": False,
+    "enableVanillaOptions": False,
+}
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -96,6 +109,7 @@ class FakeExchange:
         self._maker = dec(maker_commission)
         self._taker = dec(taker_commission)
         self._state_path = Path(state_path) if state_path is not None else None
+        self._key_permissions = dict(KEY_PERMISSIONS)
         for asset, amount in (balances if balances is not None else {"USDT": 10_000}).items():
             self._balances.set_free(asset, dec(amount))
         if self._state_path is not None and self._state_path.exists():
@@ -200,6 +214,15 @@ class FakeExchange:
         with self.lock:
             self._balances.set_free(asset, dec(free))
             self._changed()
+
+    def set_key_permissions(self, **flags: bool) -> None:
+        """Change what ``GET /sapi/v1/account/apiRestrictions`` reports for the accepted key,
+        e.g. ``enableWithdrawals=True`` for a key that can withdraw (``KEY_PERMISSIONS``)."""
+        unknown = set(flags) - set(KEY_PERMISSIONS)
+        if unknown:
+            raise ValueError(f"unknown key permissions {sorted(unknown)}; known: {KEY_PERMISSIONS}")
+        with self.lock:
+            self._key_permissions.update({name: bool(value) for name, value in flags.items()})
 
     def set_commission(self, maker: Number | None = None, taker: Number | None = None) -> None:
         """Commission rates as fractions of traded value (0.001 = 0.1 %)."""
@@ -433,6 +456,10 @@ class FakeExchange:
             else:
                 selected = trades[-limit:]
             return [t.json() for t in selected]
+
+    def api_restrictions(self) -> dict[str, Any]:
+        with self.lock:
+            return {"ipRestrict": False, "createTime": 1_700_000_000_000, **self._key_permissions}
 
     def api_account(self, omit_zero: bool) -> dict[str, Any]:
         with self.lock:

@@ -129,6 +129,9 @@ class RemoteFakeBinance:
     def set_commission(self, maker: Number | None = None, taker: Number | None = None) -> None:
         self._call("set_commission", maker=maker, taker=taker)
 
+    def set_key_permissions(self, **flags: bool) -> None:
+        self._call("set_key_permissions", **flags)
+
     # Clock.
     def set_time(self, moment: Moment) -> None:
         self._call("set_time", moment=to_ms(moment))
@@ -195,7 +198,8 @@ class FakeBinanceProcess:
     """``python -m tests.fakes.binance_server`` as a child process.
 
     ``port=0`` lets the OS choose (read back from the ready line); pass the old ``port`` and
-    the same ``state_path`` to restart an exchange where it left off.
+    the same ``state_path`` to restart an exchange where it left off. ``api_key``/``secret``:
+    the one key pair it accepts.
     """
 
     def __init__(
@@ -203,15 +207,25 @@ class FakeBinanceProcess:
         state_path: str | Path | None = None,
         port: int = 0,
         startup_timeout: float = 30.0,
+        api_key: str = "test",
+        secret: str = "test",
     ) -> None:
         self.state_path = state_path
         self._port = port
+        self._keys = ["--api-key", api_key, "--secret", secret]
         self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[str] | None = None
         self.url = ""
 
     def start(self) -> FakeBinanceProcess:
-        command = [sys.executable, "-m", "tests.fakes.binance_server", "--port", str(self._port)]
+        command = [
+            sys.executable,
+            "-m",
+            "tests.fakes.binance_server",
+            "--port",
+            str(self._port),
+            *self._keys,
+        ]
         if self.state_path is not None:
             command += ["--state", str(self.state_path)]
         env = {

@@ -63,6 +63,7 @@ ADMIN_OPERATIONS: frozenset[str] = frozenset(
         "partial_fill",
         "set_balance",
         "set_commission",
+        "set_key_permissions",
         "set_time",
         "advance_time",
         "use_wall_clock",

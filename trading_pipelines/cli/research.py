@@ -1,29 +1,28 @@
-"""The ``trading`` command line: indicators, backtests and sweeps on CSV files, and operator
-control of the executor.
+"""Research from the terminal: indicators, backtests and sweeps on OHLCV CSV files.
 
     trading indicators --ohlcv FILE.csv --out OUT.csv
     trading backtest --ohlcv FILE.csv --strategy macd --param fast=12 --param slow=26 \\
         --param signal=9 --fee 0.001 --fill close [--slippage-bps X] [--start D --end D] [--json]
     trading sweep --ohlcv FILE.csv --strategy macd --params-file PARAMS.csv --fee 0.001 \\
         --fill close --out RESULTS.csv
-    trading control ...            (executor.control: pause, resume, halt, status, ...)
 
 CSV files use the layout of ``../shared/data/market``: header
 ``timestamp,open,high,low,close,volume``, ``timestamp`` = candle open time (ISO-8601, UTC).
-Heavy modules (pandas, numba, the executor) are imported only by the command that needs them,
-and never Dagster, so the command line starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-EXIT_USAGE = 2
+from trading_pipelines.cli import CliError
+
+Command = Callable[[argparse.Namespace], int]
 
 # BacktestConfig field -> the option that sets it, for error messages.
 OPTION_OF_FIELD: dict[str, str] = {
@@ -38,8 +37,30 @@ OPTION_OF_FIELD: dict[str, str] = {
 }
 
 
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
+def _user_errors(command: Command) -> Command:
+    """Parameter, data and strategy errors of ``command`` become one-line ``CliError``s."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from pydantic import ValidationError
+
+        from trading_core.backtest import DataError
+        from trading_core.strategies import StrategyError
+
+        try:
+            return command(args)
+        except ValidationError as err:
+            raise CliError(
+                "; ".join(
+                    f"{OPTION_OF_FIELD.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']} "
+                    f"(got {e.get('input')!r})"
+                    for e in err.errors()
+                )
+            ) from err
+        except (DataError, StrategyError, ValueError) as err:
+            raise CliError(str(err)) from err
+
+    return run
 
 
 def _parse_param(text: str) -> tuple[str, Any]:
@@ -81,12 +102,8 @@ def _add_conventions(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", default=None, help="last bar (open time, UTC), inclusive")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="trading", description="Indicators, backtests and sweeps on OHLCV CSV files."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def register(sub: argparse._SubParsersAction) -> None:
+    """``indicators``, ``backtest`` and ``sweep``."""
     ind = sub.add_parser("indicators", help="every default indicator column for a CSV")
     _add_ohlcv(ind)
     ind.add_argument("--out", required=True, type=Path, metavar="OUT.csv")
@@ -96,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=("talib", "pandas"),
         help="EMA/MACD seeding: talib (SMA seed, default) or pandas (ewm adjust=False)",
     )
+    ind.set_defaults(run=_user_errors(indicators))
 
     bt = sub.add_parser("backtest", help="backtest one strategy; metrics as a table or JSON")
     _add_ohlcv(bt)
@@ -112,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--trailing-stop", type=float, default=None, metavar="PCT")
     bt.add_argument("--json", action="store_true", help="print the metrics as JSON")
     bt.add_argument("--trades", type=Path, default=None, metavar="OUT.csv", help="closed trades")
+    bt.set_defaults(run=_user_errors(backtest))
 
     sw = sub.add_parser("sweep", help="one backtest per row of a parameter CSV")
     _add_ohlcv(sw)
@@ -124,13 +143,7 @@ def _parser() -> argparse.ArgumentParser:
         help="one column per strategy parameter, one row per scenario",
     )
     sw.add_argument("--out", required=True, type=Path, metavar="RESULTS.csv")
-
-    sub.add_parser(
-        "control",
-        help="operator commands for the executor (pause, resume, halt, close-all, status, ...)",
-        add_help=False,
-    )
-    return parser
+    sw.set_defaults(run=_user_errors(sweep))
 
 
 def _load_bars(path: Path, start: str | None, end: str | None) -> Any:
@@ -153,7 +166,7 @@ def _config(args: argparse.Namespace, **extra: Any) -> Any:
     )
 
 
-def _indicators(args: argparse.Namespace) -> int:
+def indicators(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from trading_core.backtest.data import parse_ohlcv, read_csv_table, time_column
@@ -169,7 +182,7 @@ def _indicators(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backtest(args: argparse.Namespace) -> int:
+def backtest(args: argparse.Namespace) -> int:
     from trading_core.backtest import run_backtest
     from trading_core.strategies import get_strategy
 
@@ -214,7 +227,7 @@ def _read_params(path: Path, strategy: str) -> Any:
     return params
 
 
-def _sweep(args: argparse.Namespace) -> int:
+def sweep(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from trading_core.backtest.sweep import sweep_strategy
@@ -234,42 +247,3 @@ def _sweep(args: argparse.Namespace) -> int:
     results.to_csv(args.out, index=False)
     print(f"wrote {len(results)} scenarios to {args.out}")
     return 0
-
-
-def _control(argv: list[str]) -> int:
-    from executor import control
-
-    return control.main(argv)
-
-
-COMMANDS = {"indicators": _indicators, "backtest": _backtest, "sweep": _sweep}
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``trading`` console script; returns the exit status."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["control"]:
-        # Everything after "control" belongs to the executor's own parser.
-        return _control(args_list[1:])
-    parser = _parser()
-    try:
-        args = parser.parse_args(args_list)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    from pydantic import ValidationError
-
-    from trading_core.backtest import DataError
-    from trading_core.strategies import StrategyError
-
-    try:
-        return COMMANDS[args.command](args)
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{OPTION_OF_FIELD.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']} "
-            f"(got {e.get('input')!r})"
-            for e in err.errors()
-        )
-        print(f"trading {args.command}: error: {problems}", file=sys.stderr)
-    except (CliError, DataError, StrategyError, ValueError) as err:
-        print(f"trading {args.command}: error: {err}", file=sys.stderr)
-    return EXIT_USAGE
