@@ -19,7 +19,7 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from executor.intents import OrderIntent, make_intent_id
+from executor.intents import InvalidIntent, OrderIntent, make_intent_id
 from trading_core.strategies import Decision
 from trading_core.timeframes import timeframe_delta, utc_now
 from trading_core.warehouse import ensure_schema, replace_rows, transaction
@@ -167,7 +167,16 @@ def order_intents(
             if decision is None:
                 outcomes.append({"bar": str(bar), "outcome": "no action"})
                 continue
-            intent = intent_for(bar, decision, strategy, equity)
+            try:
+                intent = intent_for(bar, decision, strategy, equity)
+            except InvalidIntent as exc:  # e.g. a NaN price: kept with its reason, not fatal
+                book.quarantine_intent(
+                    json.dumps({"bar": str(bar), "decision": repr(decision)}),
+                    str(exc),
+                    source="strategy",
+                )
+                outcomes.append({"bar": str(bar), "outcome": f"invalid intent: {exc}"})
+                continue
             intents.append(intent)
             outcomes.append({"bar": str(bar), "outcome": f"{intent.action} {intent.side}"})
         new = book.add_intents(intents)

@@ -17,8 +17,6 @@ import signal
 import sys
 import threading
 
-import yaml
-
 from executor.logs import configure_logging
 from executor.secrets import SecretError, load_api_keys, require_keys
 from trading_core.config import ConfigError, get_config, get_paths
@@ -103,12 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level, secrets=keys.values() if keys else None)
     try:
         config = get_config()
-    except ConfigError as exc:
+    except ConfigError as exc:  # also a YAML syntax error or an unreadable file
         return _refuse(str(exc))
-    except yaml.YAMLError as exc:
-        return _refuse(f"the configuration file is not valid YAML: {exc}")
-    except OSError as exc:
-        return _refuse(f"cannot read the configuration file: {exc}")
     # The flags win over the configuration, and every guard below reads the same answer.
     mode = args.mode or config.executor.mode
     exchange = args.exchange or config.executor.exchange
@@ -128,11 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     from executor.engine import EngineOptions, StartupRefused
 
     config = effective_config(config, mode, exchange)
-    paths = get_paths()
-    try:
-        paths.ensure()
-    except OSError as exc:
-        return _refuse(f"cannot create the folders under TRADING_HOME {paths.home}: {exc}")
     ex = config.executor
     opts = RunOptions(
         mode=mode,
@@ -157,15 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: stop.set())
     try:
-        return run(opts, config, paths, keys, stop)
+        return run(opts, config, get_paths(), keys, stop)
     except (StartupRefused, BrokerError, *StartRefusals) as exc:
         # BrokerError: the exchange is unknown, unreachable, refuses the keys, or the keys
         # can withdraw (the ccxt broker checks at connect).
         return _refuse(str(exc))
-    except OSError as exc:  # a full disk or an unwritable TRADING_HOME
-        return _refuse(f"cannot write under TRADING_HOME {paths.home}: {exc}")
-    except sqlalchemy.exc.OperationalError as exc:
-        return _refuse(f"the ledger database cannot be used: {exc.orig}")
+    except OSError as exc:  # a full disk, a folder that cannot be written
+        return _refuse(f"cannot write the executor's files: {exc}")
+    except sqlalchemy.exc.OperationalError as exc:  # e.g. the ledger's server is unreachable
+        return _refuse(f"the ledger database cannot be used: {str(exc.orig).splitlines()[0]}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from executor.alerts import Alerter
 from executor.brokers.base import Broker
 from executor.brokers.paper import PaperBroker
-from executor.engine import Engine, EngineOptions
+from executor.engine import Engine, EngineOptions, StartupRefused
 from executor.health import Health
 from executor.lease import Lease, LeaseHeld, LeaseLost
 from executor.ledger import Ledger, LedgerModeMismatch
@@ -100,6 +100,13 @@ def build_engine(
 ) -> Engine:
     if opts.mode == "paper":
         market = market if market is not None else make_market(config)
+        served = getattr(market, "exchanges", None)
+        if served is not None and opts.exchange not in served:
+            raise StartupRefused(
+                f"paper trading on exchange {opts.exchange!r} needs its prices, but the "
+                f"{getattr(market, 'name', 'configured')} market serves {list(served)}: set "
+                "TRADING_EXECUTOR_EXCHANGE to one of them, or add it to TRADING_EXCHANGES"
+            )
         broker = make_broker(opts, config, market, keys)
     else:
         broker = make_broker(opts, config, market or make_market(config), keys)

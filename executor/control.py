@@ -23,9 +23,11 @@ import sys
 import time
 from typing import Any
 
+import sqlalchemy as sa
+
 from executor.health import read_health
 from executor.ledger import Ledger
-from trading_core.config import get_config, get_paths
+from trading_core.config import ConfigError, get_config, get_paths
 
 COMMANDS_WITH_EFFECT: tuple[str, ...] = ("pause", "resume", "close-all", "halt")
 
@@ -112,7 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    ledger = Ledger(args.ledger_url or get_paths().ledger_url())
+    try:
+        get_config()  # a bad configuration: one line, exit 2 (not a traceback later)
+        ledger = Ledger(args.ledger_url or get_paths().ledger_url())
+    except (ConfigError, sa.exc.SQLAlchemyError, OSError) as exc:
+        print(f"trading control {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.command == "status":
             print(json.dumps(status(ledger), default=str, indent=2))

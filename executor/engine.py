@@ -199,6 +199,8 @@ class Engine:
     def tick(self) -> TickReport:
         self.ticks += 1
         report = TickReport(self.ticks, self._clock())
+        if self.lease is not None:
+            self.lease.check()  # LeaseLost: another executor owns the ledger now
         fills_before = self.ledger.fill_count()
         steps: list[tuple[str, Callable[[TickReport], None]]] = [
             ("commands", self._apply_commands),
@@ -674,6 +676,8 @@ class Engine:
 
     def _handle_intent(self, record: IntentRecord) -> OrderRecord | None:
         intent = record.intent
+        if self.lease is not None:
+            self.lease.check()  # decide nothing on a ledger another executor owns
         at = self._market_at(intent)
         if intent.exchange != self.broker.exchange:
             self.ledger.set_intent_status(

@@ -102,6 +102,7 @@ ROLE_CODES: dict[str, str] = {
     "take_profit": "t",
     "trailing_stop": "r",
     "operator": "o",
+    "backstop": "b",
 }
 
 # Binance's rule for newClientOrderId; every id we generate matches it.

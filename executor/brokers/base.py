@@ -12,6 +12,7 @@ Three kinds of failure, because they call for three different reactions:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -63,3 +64,21 @@ class Broker(Protocol):
         ...
 
     def cancel(self, order: OrderRecord) -> OrderSnapshot: ...
+
+    # Backstops (executor.backstop): protective orders the exchange holds itself. Their rows
+    # are queried and canceled like any order; only ``place_backstop`` places them.
+
+    def supports_native_stops(self, symbol: str) -> bool:
+        """Whether the exchange holds stop-limit sells for ``symbol``."""
+        ...
+
+    def supports_oco(self, symbol: str) -> bool:
+        """Whether it holds an OCO (a limit-maker and a stop-limit sell on one quantity)."""
+        ...
+
+    def place_backstop(
+        self, legs: Sequence[OrderRecord], at: datetime | None = None
+    ) -> list[OrderSnapshot]:
+        """Place a backstop in one request: its stop-limit leg alone, or both legs (stop
+        first) as an OCO. One snapshot per leg; raises like ``submit``."""
+        ...

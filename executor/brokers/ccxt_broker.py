@@ -190,7 +190,8 @@ class CcxtBroker:
     def _authenticated(
         self, what: str, fn: Callable[[], T], retry_on: Callable[[BaseException], bool]
     ) -> T:
-        """A signed read at start-up: keys the exchange refuses are a setup error."""
+        """A signed read at start-up: keys the exchange refuses, or any other definitive
+        error, are a setup error; an unreachable exchange is ``BrokerUnavailable``."""
         try:
             return call_with_retries(
                 fn,
@@ -208,6 +209,8 @@ class CcxtBroker:
                 "and TRADING_API_SECRET: the key must belong to this exchange and mode (testnet "
                 "and live keys differ) and allow this machine's IP"
             ) from None
+        except ccxt.ExchangeError as exc:
+            raise ExchangeSetupError(f"{self.exchange} {what} failed: {_reason(exc)}") from None
 
     def check_key_permissions(self) -> None:
         """Refuse keys the exchange rejects and keys that can withdraw.
@@ -237,18 +240,16 @@ class CcxtBroker:
     def _key_restrictions(self) -> dict[str, Any] | None:
         """What the exchange reports the key may do; None where it does not report it."""
         probe = getattr(self.client, PERMISSIONS_CALL, None)
-        if probe is None:
+        api = self.client.urls.get("api")
+        # ccxt has no URL for it in some modes (Binance's testnet).
+        if probe is None or not isinstance(api, dict) or PERMISSIONS_API not in api:
             return None
         try:
             answer = self._authenticated(
                 "key permissions", probe, lambda exc: is_retryable(exc) and not _not_served(exc)
             )
-        except ccxt.NotSupported:  # no URL for it in this mode (ccxt's Binance testnet)
+        except ccxt.ExchangeNotAvailable:  # a 404, the one network error not retried
             return None
-        except ccxt.ExchangeNotAvailable as exc:
-            if _not_served(exc):
-                return None
-            raise
         return answer if isinstance(answer, dict) else None
 
     def _ensure_markets(self) -> None:

@@ -11,6 +11,9 @@ conventions of ``trading_core.fills`` (the ones the backtester uses; README "Fil
 - Protective exits (stop-loss, take-profit, trailing stop) triggered by the executor on a
   candle fill at the conventions' price for that candle (``fills.intrabar_exit``: the level, or
   the open when the candle gapped through it). Taker fee.
+- Backstops (``executor.backstop``): stop-limit sells, alone or in an OCO with a
+  limit-maker take-profit, held and triggered on candles by ``paper_stops`` (which says how,
+  including what a stop-limit that gaps past its limit does: it does not fill).
 - Latency shifts the moment the book is read (and the fill time) by ``latency_ms``.
 - Time: the book and candles are read at ``at`` (the intent's decision time when the market
   replays history) or now.
@@ -21,11 +24,13 @@ Fees are charged in the quote currency.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from executor.backstop_levels import ROLE as BACKSTOP_ROLE
 from executor.brokers.base import OrderRejected, OrderSnapshot
+from executor.brokers.paper_stops import PaperStops
 from executor.orders import OrderState
 from executor.records import Fill, OrderRecord, OrderUpdate
 from executor.sizing import MarketRules, floor_quantity
@@ -84,6 +89,13 @@ class PaperBroker:
         self._rules = rules
         self._clock = clock
         self._working: dict[str, _Working] = {}
+        self._stops = PaperStops(
+            market,
+            exchange=exchange,
+            timeframe=candle_timeframe,
+            fill=self._fill,
+            snapshot=self._snapshot,
+        )
 
     # ---------------------------------------------------------------------------- helpers
 
@@ -158,6 +170,8 @@ class PaperBroker:
     # --------------------------------------------------------------------------- protocol
 
     def submit(self, order: OrderRecord, at: datetime | None = None) -> OrderSnapshot:
+        if order.role == BACKSTOP_ROLE:
+            raise OrderRejected("a backstop is placed by place_backstop only (placed afresh)")
         moment = (at or self._clock()) + self.latency
         if order.role in PROTECTIVE_ROLES and order.stop_price is not None and at is not None:
             return self._protective_exit(order, at)
@@ -230,6 +244,8 @@ class PaperBroker:
         return self._snapshot(order, OrderState.FILLED, [fill])
 
     def query(self, order: OrderRecord, at: datetime | None = None) -> OrderSnapshot | None:
+        if self._stops.holds(order.client_order_id):
+            return self._stops.query(order, at or self._clock())
         working = self._working.get(order.client_order_id)
         if working is None:
             return None
@@ -252,12 +268,16 @@ class PaperBroker:
         return self._snapshot(working.order, state, working.fills)
 
     def cancel(self, order: OrderRecord) -> OrderSnapshot:
+        if self._stops.holds(order.client_order_id):
+            return self._stops.cancel(order)
         working = self._working.pop(order.client_order_id, None)
         fills = working.fills if working else []
         return self._snapshot(order, OrderState.CANCELED, fills, "canceled")
 
     def restore(self, orders: list[OrderRecord]) -> None:
-        """Resume resting limit orders after a restart (the paper book lives in memory)."""
+        """Resume resting limit orders and backstops after a restart (the paper book lives
+        in memory)."""
+        self._stops.restore(orders, self._clock())
         for order in orders:
             if order.order_type == "limit" and order.state in (
                 OrderState.OPEN,
@@ -265,3 +285,25 @@ class PaperBroker:
             ):
                 placed = order.submitted_at or order.created_at
                 self._working.setdefault(order.client_order_id, _Working(order, placed))
+
+    # -------------------------------------------------------------------------- backstops
+
+    def supports_native_stops(self, symbol: str) -> bool:
+        return True
+
+    def supports_oco(self, symbol: str) -> bool:
+        return True
+
+    def place_backstop(
+        self, legs: Sequence[OrderRecord], at: datetime | None = None
+    ) -> list[OrderSnapshot]:
+        """Hold a backstop; refused, as an exchange would, when it would act at once."""
+        moment = at or self._clock()
+        bid = self.reference_price(legs[0].symbol, "sell", at)
+        trigger = legs[0].stop_price or 0.0
+        if bid <= trigger:
+            raise OrderRejected(f"stop price {trigger:g} would trigger immediately (bid {bid:g})")
+        for leg in legs[1:]:
+            if leg.price is not None and leg.price <= bid:
+                raise OrderRejected(f"limit-maker sell at {leg.price:g} would take (bid {bid:g})")
+        return self._stops.place(legs, moment)

@@ -71,18 +71,22 @@ def test_where_the_exchange_does_not_report_permissions_it_warns_and_checks_the_
     fake: FakeBinance, caplog: pytest.LogCaptureFixture
 ) -> None:
     """ccxt has no testnet URL for Binance's sapi; a gateway may answer 404."""
-    testnet = CcxtBroker(make_ccxt_client(fake.url, KEY, SECRET), fees=FeesConfig(), retry=FAST)
-    gateway = CcxtBroker(make_ccxt_client(fake.url, KEY, SECRET), fees=FeesConfig(), retry=FAST)
-    gateway.client.urls["api"]["sapi"] = f"{fake.url}/no-such-api/v1"
-    for broker in (testnet, gateway):
-        with caplog.at_level(logging.WARNING, logger="executor.ccxt"):
-            broker.check_key_permissions()
+
+    def broker(api_key: str = KEY, sapi: str | None = None) -> CcxtBroker:
+        client = make_ccxt_client(fake.url, api_key, SECRET)
+        if sapi is not None:
+            client.urls["api"]["sapi"] = sapi
+        return CcxtBroker(client, fees=FeesConfig(), retry=FAST)
+
+    gateway = f"{fake.url}/no-such-api/v1"
+    with caplog.at_level(logging.WARNING, logger="executor.ccxt"):
+        broker().check_key_permissions()
+        broker(sapi=gateway).check_key_permissions()
     assert caplog.text.count("could not check the API key's permissions") == 2
     assert fake.count_requests("GET", RESTRICTIONS) == 0
     assert fake.count_requests("GET", "/api/v3/account") == 2  # the keys were tried anyway
-    gateway.client.apiKey = "SOMEONEELSESKEY0123"
     with pytest.raises(ExchangeSetupError, match="refused the API key"):
-        gateway.check_key_permissions()
+        broker("SOMEONEELSESKEY0123", sapi=gateway).check_key_permissions()
 
 
 def test_an_unknown_exchange_and_an_unreachable_one_are_setup_errors() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from executor.health import read_health
 from executor.ledger import Ledger
@@ -175,6 +177,97 @@ def test_live_and_testnet_refuse_to_start_without_opt_in_or_keys(
     assert process.returncode == 2
     (line,) = [json.loads(x) for x in err.splitlines() if "refusing" in x]
     assert message in line["reason"]
+
+
+def closed_port_url() -> str:
+    """A local URL nothing listens on: the exchange is unreachable."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def refusal(process: subprocess.Popen[str]) -> dict:
+    """The one "refusing to start" line of a process that must exit 2 without a traceback."""
+    _, err = process.communicate(timeout=90)
+    assert process.returncode == 2, err
+    assert "Traceback" not in err
+    (line,) = [x for x in log_lines(err) if x["msg"] == "refusing to start"]
+    return line
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("mode", ["live", "testnet"])
+def test_the_mode_flag_drives_every_start_up_guard(tmp_path: Path, mode: str) -> None:
+    """The configuration says paper, the flag says live (or testnet), the exchange is
+    unreachable: the start is refused, and the ledger gets no paper cash and no "started"."""
+    home = tmp_path / "home"
+    process = start(
+        home,
+        "--mode",
+        mode,
+        "--i-understand-live-trading",
+        "--exchange",
+        "binance",
+        "--exchange-url",
+        closed_port_url(),
+        "--no-dagster-report",
+        TRADING_API_KEY=SENTINEL_KEY,
+        TRADING_API_SECRET=SENTINEL_SECRET,
+    )
+    assert "binance" in refusal(process)["reason"]
+    ledger_file = home / "ledger.sqlite"
+    if ledger_file.exists():
+        engine = sa.create_engine(f"sqlite:///{ledger_file}")
+        with engine.connect() as conn:
+            cash = conn.execute(sa.text("SELECT count(*) FROM cash")).scalar()
+            started = conn.execute(
+                sa.text("SELECT subject FROM audit_log WHERE event = 'started'")
+            ).all()
+        engine.dispose()
+        assert (cash, started) == (0, [])
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("wrong keys", "binance refused the API key"),
+        ("unknown exchange", "unknown exchange id 'binanse'"),
+        ("YAML syntax error", "trading.yaml:3:1: invalid YAML"),
+        ("unwritable TRADING_HOME", "cannot write the executor's files: [Errno 20]"),
+    ],
+)
+def test_start_up_failures_are_one_clear_line_and_exit_2(
+    tmp_path: Path, case: str, expected: str
+) -> None:
+    home = tmp_path / "home"
+    exchange = "binanse" if case == "unknown exchange" else "binance"
+    env = {"TRADING_API_KEY": SENTINEL_KEY, "TRADING_API_SECRET": SENTINEL_SECRET}
+    if case == "wrong keys":
+        env["TRADING_API_KEY"] = "SOMEONEELSESKEY0123"
+    elif case == "YAML syntax error":
+        config = tmp_path / "trading.yaml"
+        config.write_text("executor:\n  mode: [paper\n")
+        env["TRADING_CONFIG"] = str(config)
+    elif case == "unwritable TRADING_HOME":
+        (tmp_path / "a-file").write_text("")
+        home = tmp_path / "a-file" / "home"
+    with FakeBinance(api_key=SENTINEL_KEY, secret=SENTINEL_SECRET) as fake:
+        process = start(
+            home,
+            "--mode",
+            "testnet",
+            "--exchange",
+            exchange,
+            "--exchange-url",
+            fake.url,
+            "--no-dagster-report",
+            **env,
+        )
+        line = refusal(process)
+        assert fake.count_requests("POST", "/api/v3/order") == 0
+    assert expected in line["reason"]
+    assert SENTINEL_SECRET not in json.dumps(line) and "SOMEONEELSESKEY0123" not in json.dumps(line)
 
 
 @pytest.mark.integration

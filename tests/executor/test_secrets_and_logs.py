@@ -3,15 +3,19 @@ raw, JSON-escaped, URL-encoded, repr-escaped in a traceback, or in ccxt's reques
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
 
+from executor.__main__ import main
 from executor.brokers.ccxt_broker import CcxtBroker
 from executor.logs import REDACTED, JsonFormatter, configure_logging, redact_auth_fields
 from executor.secrets import MAX_SECRET_LENGTH, SecretError, load_api_keys
@@ -149,3 +153,66 @@ def test_ccxt_at_debug_logs_no_auth_header_and_no_key(root_logging: None) -> Non
     for leaked in (KEY, SECRET, quote(SECRET, safe=""), KEY[:8]):
         assert leaked not in text
     assert logging.getLogger("ccxt").getEffectiveLevel() == logging.INFO
+
+
+# ------------------------------------------------------- start-up failures: one clear line
+
+
+def refusal_line(stderr: str) -> dict:
+    """The one error line, a refusal; no traceback anywhere."""
+    lines = [json.loads(x) for x in stderr.splitlines() if x.strip()]
+    (line,) = [x for x in lines if x["level"] == "error"]
+    assert line["msg"] == "refusing to start"
+    assert "Traceback" not in stderr and not any("exc" in x for x in lines)
+    return line
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_a_full_disk_at_start_up_is_one_line_and_exit_2(
+    trading_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def full(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # keep pytest's handlers
+    monkeypatch.setattr(Path, "mkdir", full)
+    assert main(["run", "--mode", "paper", "--ticks", "1", "--no-dagster-report"]) == 2
+    reason = refusal_line(capsys.readouterr().err)["reason"]
+    assert "No space left on device" in reason and str(trading_home) in reason
+
+
+@pytest.mark.usefixtures("root_logging")
+@pytest.mark.parametrize(
+    ("ledger", "expected"),
+    [
+        ("sqlite:///{home}/a-file/ledger.sqlite", "cannot write the executor's files: [Errno"),
+        (
+            "postgresql+psycopg2://postgres@127.0.0.1:9/test",
+            "the ledger database cannot be used: connection to server at",
+        ),
+    ],
+)
+def test_a_ledger_that_cannot_be_opened_is_one_line_and_exit_2(
+    trading_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    ledger: str,
+    expected: str,
+) -> None:
+    (trading_home / "a-file").write_text("")
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # keep pytest's handlers
+    monkeypatch.setenv("TRADING_LEDGER_URL", ledger.format(home=trading_home))
+    assert main(["run", "--mode", "paper", "--ticks", "1", "--no-dagster-report"]) == 2
+    assert expected in refusal_line(capsys.readouterr().err)["reason"]
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_a_secret_with_a_newline_or_one_letter_never_reaches_the_log(
+    trading_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRADING_API_KEY", KEY)
+    monkeypatch.setenv("TRADING_API_SECRET", "t")
+    assert main(["run", "--mode", "testnet", "--exchange", "binance"]) == 2
+    line = refusal_line(capsys.readouterr().err)
+    assert "TRADING_API_SECRET has 1 characters" in line["reason"]
+    assert KEY not in json.dumps(line) and REDACTED not in json.dumps(line)

@@ -24,6 +24,7 @@ from tests.fakes.binance_errors import (
 )
 from tests.fakes.binance_exchange import FakeExchange
 from tests.fakes.binance_market import INTERVAL_MS
+from tests.fakes.binance_oco import NewOrderList, OcoLeg
 from tests.fakes.binance_trading import NewOrder
 from tests.fakes.binance_values import parse_decimal_param, wall_ms
 
@@ -148,6 +149,43 @@ def _new_order_request(p: Params) -> NewOrder:
     )
 
 
+def _oco_leg(p: Params, prefix: str) -> OcoLeg:
+    return OcoLeg(
+        type=p.required(f"{prefix}Type"),
+        price=p.decimal(f"{prefix}Price"),
+        stop_price=p.decimal(f"{prefix}StopPrice"),
+        time_in_force=p.text(f"{prefix}TimeInForce"),
+        client_order_id=p.text(f"{prefix}ClientOrderId"),
+    )
+
+
+def _new_order_list(ex: FakeExchange, p: Params) -> Any:
+    quantity = p.decimal("quantity")
+    if quantity is None:
+        raise mandatory("quantity")
+    request = NewOrderList(
+        symbol=p.symbol(),
+        side=p.required("side"),
+        quantity=quantity,
+        above=_oco_leg(p, "above"),
+        below=_oco_leg(p, "below"),
+        list_client_order_id=p.text("listClientOrderId"),
+        response_type=p.text("newOrderRespType"),
+    )
+    return ex.api_new_order_list_oco(request)
+
+
+def _list_ids(p: Params, client_id_name: str) -> tuple[int | None, str | None]:
+    list_id = p.integer("orderListId")
+    client_id = p.text(client_id_name)
+    if list_id is None and client_id is None:
+        raise BinanceError(
+            -1102,
+            f"Param '{client_id_name}' or 'orderListId' must be sent, but both were empty/null!",
+        )
+    return list_id, client_id
+
+
 def _order_ids(p: Params) -> tuple[int | None, str | None]:
     order_id = p.integer("orderId")
     client_id = p.text("origClientOrderId")
@@ -175,6 +213,15 @@ def _account(ex: FakeExchange, p: Params) -> Any:
         raise invalid_value("omitZeroBalances")
     return ex.api_account(omit_zero=omit == "true")
 
+
+_OCO_PARAMS = frozenset(
+    {"symbol", "listClientOrderId", "side", "quantity", "newOrderRespType"}
+    | {
+        f"{leg}{name}"
+        for leg in ("above", "below")
+        for name in ("Type", "ClientOrderId", "Price", "StopPrice", "TimeInForce")
+    }
+)
 
 _ORDER_PARAMS = frozenset(
     {
@@ -263,6 +310,17 @@ ROUTES: dict[tuple[str, str], Endpoint] = {
         SIGNED,
         {"symbol", "orderId", "origClientOrderId", "newClientOrderId", "cancelRestrictions"},
         _cancel_order,
+    ),
+    ("POST", "/api/v3/orderList/oco"): _endpoint(SIGNED, set(_OCO_PARAMS), _new_order_list),
+    ("GET", "/api/v3/orderList"): _endpoint(
+        SIGNED,
+        {"orderListId", "origClientOrderId"},
+        lambda ex, p: ex.api_query_order_list(*_list_ids(p, "origClientOrderId")),
+    ),
+    ("DELETE", "/api/v3/orderList"): _endpoint(
+        SIGNED,
+        {"symbol", "orderListId", "listClientOrderId", "newClientOrderId"},
+        lambda ex, p: ex.api_cancel_order_list(p.symbol(), *_list_ids(p, "listClientOrderId")),
     ),
     ("GET", "/api/v3/openOrders"): _endpoint(
         SIGNED, {"symbol"}, lambda ex, p: ex.api_open_orders(p.text("symbol"))

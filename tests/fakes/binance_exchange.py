@@ -51,6 +51,7 @@ from tests.fakes.binance_market import (
     walk_book,
 )
 from tests.fakes.binance_market_state import DAY_MS, MarketState
+from tests.fakes.binance_oco import NewOrderList, OrderList, check_oco_params
 from tests.fakes.binance_trading import (
     LIMIT_PRICED,
     STOP_TYPES,
@@ -106,6 +107,8 @@ class FakeExchange:
         self._my_trades: list[MyTrade] = []
         self._balances = Balances()
         self._next_order_id = 1
+        self._order_lists: dict[int, OrderList] = {}
+        self._next_order_list_id = 1
         self._maker = dec(maker_commission)
         self._taker = dec(taker_commission)
         self._state_path = Path(state_path) if state_path is not None else None
@@ -287,6 +290,8 @@ class FakeExchange:
                 "orders": [o.to_json() for o in self._orders.values()],
                 "my_trades": [t.to_json() for t in self._my_trades],
                 "next_order_id": self._next_order_id,
+                "order_lists": [o.to_json() for o in self._order_lists.values()],
+                "next_order_list_id": self._next_order_list_id,
                 "commission": {"maker": str(self._maker), "taker": str(self._taker)},
             }
 
@@ -392,6 +397,9 @@ class FakeExchange:
             if order is None or not order.is_open:
                 raise unknown_order()
             body = self._cancel(order, cancel_client_id)
+            for other in self._other_legs(order):  # one order of an OCO cancels both
+                if other.is_open:
+                    self._cancel(other, None)
             self._changed()
             return body
 
@@ -405,6 +413,78 @@ class FakeExchange:
             bodies = [self._cancel(order, None) for order in open_orders]
             self._changed()
             return bodies
+
+    def api_new_order_list_oco(self, request: NewOrderList) -> dict[str, Any]:
+        """``POST /api/v3/orderList/oco``: both orders on one reservation (``binance_oco``)."""
+        with self.lock:
+            spec = self.market.spec(request.symbol)
+            check_oco_params(request, self.market.last_price.get(spec.symbol))
+            legs = [request.leg_request(request.below), request.leg_request(request.above)]
+            for leg in legs:
+                check_filters(spec, leg, self._reference_price(spec.symbol))
+            wanted = {request.list_client_order_id, *(leg.client_order_id for leg in legs)}
+            open_orders = [o for o in self._select_orders(spec.symbol) if o.is_open]
+            taken = {o.client_order_id for o in open_orders} | {
+                self._order_lists[o.order_list_id].list_client_order_id
+                for o in open_orders
+                if o.order_list_id >= 0
+            }
+            if (wanted - {None}) & taken:
+                raise order_rejected(DUPLICATE_ORDER)
+            for leg in legs:
+                levels = self.market.book(spec.symbol).side(leg.side)
+                if leg.type == "LIMIT_MAKER" and levels:
+                    assert leg.price is not None
+                    if not _behind(leg.side, leg.price, levels[0][0]):
+                        raise order_rejected(WOULD_TAKE)
+            lock_amount = max(self._lock_amount(request.side, leg) for leg in legs)
+            asset = spec.quote if request.side == "BUY" else spec.base
+            if lock_amount > self._balances.free(asset):
+                raise order_rejected(INSUFFICIENT_BALANCE)
+            now = self.clock.now_ms()
+            orders = [
+                self._new_order_record(spec, leg, now, working=leg.type not in STOP_TYPES)
+                for leg in legs
+            ]
+            order_list = OrderList(
+                order_list_id=self._next_order_list_id,
+                list_client_order_id=request.list_client_order_id or _random_client_id(),
+                symbol=spec.symbol,
+                order_ids=[o.order_id for o in orders],
+                transaction_time=now,
+            )
+            self._next_order_list_id += 1
+            self._order_lists[order_list.order_list_id] = order_list
+            for order in orders:
+                order.order_list_id = order_list.order_list_id
+            self._balances.lock(asset, lock_amount)
+            orders[0].locked = lock_amount
+            self._changed()
+            return order_list.json(orders, reports=True)
+
+    def api_query_order_list(
+        self, order_list_id: int | None, list_client_order_id: str | None
+    ) -> dict[str, Any]:
+        with self.lock:
+            found = self._find_order_list(None, order_list_id, list_client_order_id)
+            if found is None:
+                raise order_does_not_exist()
+            return found.json(self._list_orders(found))
+
+    def api_cancel_order_list(
+        self, symbol: str, order_list_id: int | None, list_client_order_id: str | None
+    ) -> dict[str, Any]:
+        with self.lock:
+            self.market.spec(symbol)
+            found = self._find_order_list(symbol, order_list_id, list_client_order_id)
+            orders = self._list_orders(found) if found is not None else []
+            if found is None or not any(o.is_open for o in orders):
+                raise unknown_order()
+            for order in orders:
+                if order.is_open:
+                    self._cancel(order, None)
+            self._changed()
+            return found.json(orders, reports=True)
 
     def api_open_orders(self, symbol: str | None) -> list[dict[str, Any]]:
         with self.lock:
@@ -621,6 +701,7 @@ class FakeExchange:
         return [self._fill(order, price, qty, is_maker=False) for price, qty in walk]
 
     def _fill(self, order: Order, price: Decimal, qty: Decimal, is_maker: bool) -> MyTrade:
+        self._expire_other_legs(order)
         spec = self.market.symbols[order.symbol]
         now = self.clock.now_ms()
         value = price * qty
@@ -691,6 +772,7 @@ class FakeExchange:
             if not stop_triggered(order.type, order.side, order.stop_price, price):
                 continue
             order.working_time = self.clock.now_ms()
+            self._expire_other_legs(order)
             spec = self.market.symbols[symbol]
             book = self.market.book(symbol)
             if order.type.endswith("_LIMIT"):
@@ -740,6 +822,23 @@ class FakeExchange:
             if left is not None:
                 left -= qty
 
+    def _other_legs(self, order: Order) -> list[Order]:
+        """The other order of ``order``'s OCO (none for an order on its own)."""
+        found = self._order_lists.get(order.order_list_id)
+        if found is None:
+            return []
+        return [self._orders[i] for i in found.order_ids if i != order.order_id]
+
+    def _expire_other_legs(self, order: Order) -> None:
+        """An OCO order executes (fills or triggers): the other one expires, and the list's
+        reservation moves to the executing order."""
+        for other in self._other_legs(order):
+            if other.is_open:
+                other.status = "EXPIRED"
+                other.update_time = self.clock.now_ms()
+                order.locked += other.locked
+                other.locked = ZERO
+
     # -------------------------------------------------------------------------- lookups
 
     def _reference_price(self, symbol: str) -> Decimal | None:
@@ -757,6 +856,19 @@ class FakeExchange:
             return order if order is not None and order.symbol == symbol else None
         matches = [o for o in self._select_orders(symbol) if o.client_order_id == client_order_id]
         return matches[-1] if matches else None
+
+    def _find_order_list(
+        self, symbol: str | None, order_list_id: int | None, list_client_order_id: str | None
+    ) -> OrderList | None:
+        """By id, else the latest list with this client id (of ``symbol``, if given)."""
+        lists = [o for o in self._order_lists.values() if symbol in (None, o.symbol)]
+        if order_list_id is not None:
+            return next((o for o in lists if o.order_list_id == order_list_id), None)
+        matches = [o for o in lists if o.list_client_order_id == list_client_order_id]
+        return matches[-1] if matches else None
+
+    def _list_orders(self, order_list: OrderList) -> list[Order]:
+        return [self._orders[i] for i in order_list.order_ids]
 
     def _open_order_by_client_id(self, client_order_id: str, symbol: str | None) -> Order:
         matches = [
@@ -793,6 +905,9 @@ class FakeExchange:
         self._orders = {o["order_id"]: Order.from_json(o) for o in data["orders"]}
         self._my_trades = [MyTrade.from_json(t) for t in data["my_trades"]]
         self._next_order_id = data["next_order_id"]
+        lists = [OrderList.from_json(o) for o in data.get("order_lists", [])]
+        self._order_lists = {o.order_list_id: o for o in lists}
+        self._next_order_list_id = data.get("next_order_list_id", 1)
         self._maker = Decimal(data["commission"]["maker"])
         self._taker = Decimal(data["commission"]["taker"])
 

@@ -77,7 +77,7 @@ class SymbolSpec:
             "quoteCommissionPrecision": 8,
             "orderTypes": ORDER_TYPES,
             "icebergAllowed": True,
-            "ocoAllowed": False,
+            "ocoAllowed": True,
             "otoAllowed": False,
             "quoteOrderQtyMarketAllowed": True,
             "allowTrailingStop": False,

@@ -198,8 +198,7 @@ class FakeBinanceProcess:
     """``python -m tests.fakes.binance_server`` as a child process.
 
     ``port=0`` lets the OS choose (read back from the ready line); pass the old ``port`` and
-    the same ``state_path`` to restart an exchange where it left off. ``api_key``/``secret``:
-    the one key pair it accepts.
+    the same ``state_path`` to restart an exchange where it left off.
     """
 
     def __init__(
@@ -207,25 +206,15 @@ class FakeBinanceProcess:
         state_path: str | Path | None = None,
         port: int = 0,
         startup_timeout: float = 30.0,
-        api_key: str = "test",
-        secret: str = "test",
     ) -> None:
         self.state_path = state_path
         self._port = port
-        self._keys = ["--api-key", api_key, "--secret", secret]
         self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[str] | None = None
         self.url = ""
 
     def start(self) -> FakeBinanceProcess:
-        command = [
-            sys.executable,
-            "-m",
-            "tests.fakes.binance_server",
-            "--port",
-            str(self._port),
-            *self._keys,
-        ]
+        command = [sys.executable, "-m", "tests.fakes.binance_server", "--port", str(self._port)]
         if self.state_path is not None:
             command += ["--state", str(self.state_path)]
         env = {

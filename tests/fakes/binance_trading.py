@@ -154,6 +154,7 @@ class Order:
     executed_qty: Decimal = ZERO
     cumm_quote_qty: Decimal = ZERO
     locked: Decimal = ZERO  # funds still reserved for the unfilled rest (quote for a buy)
+    order_list_id: int = -1  # the OCO it belongs to (binance_oco), -1 for none
 
     @property
     def is_open(self) -> bool:
@@ -171,7 +172,7 @@ class Order:
         return {
             "symbol": self.symbol,
             "orderId": self.order_id,
-            "orderListId": -1,
+            "orderListId": self.order_list_id,
             "clientOrderId": self.client_order_id,
         }
 
@@ -223,7 +224,7 @@ class Order:
             "symbol": self.symbol,
             "origClientOrderId": self.client_order_id,
             "orderId": self.order_id,
-            "orderListId": -1,
+            "orderListId": self.order_list_id,
             "clientOrderId": cancel_client_id,
             "transactTime": transact_time,
             **self._amounts(),
