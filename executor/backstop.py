@@ -155,7 +155,11 @@ class Backstop:
 
     def cancel_stale(self) -> None:
         """Cancel backstops whose position is flat (left by a failed cancel, or a restart)."""
-        stale = stale_backstops(self.ledger, self.broker.exchange)
+        try:
+            stale = stale_backstops(self.ledger, self.broker.exchange)
+        except Exception as exc:  # never stops the stop watcher
+            self._failed("*", "cancel_stale", exc)
+            return
         if stale:
             self._cancel(stale, "its position is flat")
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from executor.admission import IntentLimits, admit
+from executor.backstop import Backstop
 from executor.brokers.base import (
     Broker,
     BrokerError,
@@ -145,6 +146,10 @@ class Engine:
         self._checked_until: dict[str, datetime] = {}
         self.ticks = 0
         self.last_report: TickReport | None = None
+        # Native protective orders behind the executor's own stops (executor.backstop).
+        self.backstop = Backstop(
+            ledger, broker, config, lease=lease, market_at=lambda: self._market_at(None)
+        )
 
     # ------------------------------------------------------------------------------ time
 
@@ -335,6 +340,7 @@ class Engine:
                 take_profit=intent.take_profit,
                 trailing_stop_pct=intent.trailing_stop_pct,
             )
+            self.backstop.keep_in_step(order.exchange, order.symbol)
 
     def _submit(
         self, order: OrderRecord, at: datetime | None, intent: OrderIntent | None = None
@@ -468,6 +474,7 @@ class Engine:
         now = self.market_now()
         step = timeframe_delta(self.options.protective_timeframe)
         exiting = {o.symbol for o in self.ledger.orders(LIVE_STATES) if o.role in EXIT_ROLES}
+        self.backstop.cancel_stale()
         for position in self._positions():
             protected = position.stop_loss or position.take_profit or position.trailing_stop_pct
             start = self._checked_until.get(position.symbol) or position.opened_at or now
@@ -499,6 +506,7 @@ class Engine:
                 position.exchange, position.symbol, float(last.close), high_water
             )
             if trigger is None:
+                self.backstop.keep_in_step(position.exchange, position.symbol)  # trailing
                 continue
             role, candle_ts, level = trigger
             if state == "HALTED":
@@ -574,6 +582,11 @@ class Engine:
 
         ``stop_price`` is the protective level that triggered the exit, if any.
         """
+        # The backstop goes first: it locks the base quantity the exit sells.
+        after = self.backstop.before_exit(position)
+        if after is None:
+            return None
+        position = after
         rules = self.broker.market_rules(position.symbol)
         try:
             quantity = exit_quantity(

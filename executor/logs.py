@@ -36,7 +36,7 @@ _AUTH_NAME = (
 # `'X-MBX-APIKEY': 'value'`, `"Authorization": "Bearer x"`, `signature=abc`: the value goes.
 _AUTH_FIELD = re.compile(
     rf"""(?P<name>(?P<q>["']?){_AUTH_NAME}(?P=q)\s*[:=]\s*)"""
-    r"""(?P<value>"[^"]*"|'[^']*'|[^\s,;&'"}\]]+)""",
+    r"""(?P<value>"[^"]*"|'[^']*'|(?:(?:bearer|basic|token)\s+)?[^\s,;&'"}\]]+)""",
     re.IGNORECASE,
 )
 

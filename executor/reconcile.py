@@ -14,6 +14,12 @@
 
 Symbols with an order whose outcome is still unknown skip step 4 until it is resolved (the
 exchange may hold fills the ledger cannot know of yet).
+
+Backstops (``executor.backstop``, native stops resting on the exchange) go through steps 1-3
+like any order of ours, so one that filled while the executor was down becomes recorded
+fills that close or reduce the position, once. One the exchange no longer knows is not a
+mismatch: it is marked CANCELED, and the engine's keeper places a new one on its next tick.
+One still working for a position the ledger holds flat is canceled.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from executor.backstop import cancel_legs, stale_backstops
+from executor.backstop_levels import ROLE as BACKSTOP_ROLE
 from executor.brokers.base import BrokerUnavailable
 from executor.brokers.ccxt_broker import CcxtBroker, order_state
 from executor.ledger import Ledger, base_currency, quote_currency
@@ -44,6 +52,8 @@ class ReconcileReport:
     external_orders: int = 0
     recovered_fills: int = 0
     external_fills: int = 0
+    backstops_missing: int = 0
+    backstops_canceled: int = 0
     deferred: list[str] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -74,6 +84,7 @@ class Reconciler:
             for symbol in self._symbols():
                 self._orders(symbol, report)
                 self._trades(symbol, report)
+            self._stale_backstops(report)
             # Fills of our own orders that the ledger learned only now.
             report.recovered_fills = self.ledger.fill_count() - fills_before - report.external_fills
             if report.recovered_fills:
@@ -121,6 +132,9 @@ class Reconciler:
             if order.client_order_id in listed or order.exchange != self.broker.exchange:
                 continue
             snapshot = self.broker.query(order)
+            if snapshot is None and order.role == BACKSTOP_ROLE:
+                self._missing_backstop(order.client_order_id, report)
+                continue
             if snapshot is None:
                 report.mismatches.append(
                     f"order {order.client_order_id} is {order.state} in the ledger but "
@@ -129,6 +143,24 @@ class Reconciler:
                 continue
             self.ledger.apply_order_update(order.client_order_id, snapshot.update, snapshot.fills)
             report.updated_orders += 1
+
+    def _missing_backstop(self, client_order_id: str, report: ReconcileReport) -> None:
+        reason = "missing on the exchange: the backstop keeper places a new one"
+        self.ledger.apply_order_update(
+            client_order_id, OrderUpdate(OrderState.CANCELED, reason=reason)
+        )
+        self.ledger.audit("reconciliation", "backstop_missing", client_order_id, {})
+        report.backstops_missing += 1
+        log.warning("backstop missing on the exchange", extra={"order": client_order_id})
+
+    def _stale_backstops(self, report: ReconcileReport) -> None:
+        """Cancel backstops still working for positions the ledger holds flat."""
+        stale = stale_backstops(self.ledger, self.broker.exchange)
+        if stale:
+            cancel_legs(self.ledger, self.broker, stale)
+            details = {"legs": [o.client_order_id for o in stale]}
+            self.ledger.audit("reconciliation", "backstop_stale_canceled", None, details)
+            report.backstops_canceled += len(stale)
 
     def _external(self, symbol: str, placed: dict, report: ReconcileReport) -> None:
         cid = placed.get("clientOrderId") or f"ext-{placed['id']}"

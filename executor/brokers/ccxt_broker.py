@@ -22,13 +22,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import ccxt
 
+from executor.backstop_levels import ROLE as BACKSTOP_ROLE
+from executor.brokers import ccxt_stops
 from executor.brokers.base import (
     BrokerError,
     BrokerUnavailable,
@@ -290,6 +292,8 @@ class CcxtBroker:
 
     def submit(self, order: OrderRecord, at: datetime | None = None) -> OrderSnapshot:
         """Place the order once. ``at`` is ignored: an exchange trades now."""
+        if order.role == BACKSTOP_ROLE:
+            raise OrderRejected("a backstop is placed by place_backstop only (placed afresh)")
         self._ensure_markets()
         params: dict[str, Any] = {"clientOrderId": order.client_order_id}
         if order.post_only:
@@ -363,6 +367,46 @@ class CcxtBroker:
         if after is None:
             raise BrokerUnavailable(f"{self.exchange} has no order {order.client_order_id}")
         return after
+
+    # -------------------------------------------------------------------------- backstops
+
+    def supports_native_stops(self, symbol: str) -> bool:
+        self._ensure_markets()
+        return ccxt_stops.native_stops(self.client, symbol)
+
+    def supports_oco(self, symbol: str) -> bool:
+        self._ensure_markets()
+        return ccxt_stops.oco_allowed(self.client, symbol)
+
+    def place_backstop(
+        self, legs: Sequence[OrderRecord], at: datetime | None = None
+    ) -> list[OrderSnapshot]:
+        """Send the backstop once (``ccxt_stops``), classified as ``submit`` classifies: retried
+        on rate limits only, a lost answer unknown, a duplicate adopted, the rest rejected."""
+        self._ensure_markets()
+        stop = legs[0]
+        try:
+            placed = call_with_retries(
+                lambda: (
+                    [ccxt_stops.place_stop_limit(self.client, stop)]
+                    if len(legs) == 1
+                    else ccxt_stops.place_oco(self.client, stop, legs[1])
+                ),
+                self.retry,
+                retry_on=lambda exc: isinstance(exc, RATE_LIMITED),
+                sleep=self._sleep,
+                min_delay=self._retry_after,
+                describe=f"{self.exchange} backstop {stop.client_order_id}",
+            )
+        except RetryError as exc:
+            raise OrderRejected(f"rate limited on every attempt: {_reason(exc.last)}") from exc
+        except AMBIGUOUS as exc:
+            raise SubmitOutcomeUnknown(_reason(exc)) from exc
+        except ccxt.ExchangeError as exc:
+            if isinstance(exc, ccxt.DuplicateOrderId) or "Duplicate order" in str(exc):
+                return [self._adopt_duplicate(leg, exc) for leg in legs]
+            raise OrderRejected(_reason(exc)) from exc
+        return [self.snapshot(leg, found) for leg, found in zip(legs, placed, strict=True)]
 
     # ----------------------------------------------------------------------- translation
 

@@ -76,9 +76,4 @@ def place_oco(client: ccxt.Exchange, stop: OrderRecord, take: OrderRecord) -> li
         }
     )
     reports = {r.get("clientOrderId"): r for r in answer.get("orderReports") or []}
-    return [
-        client.parse_order(reports[leg.client_order_id], market)
-        if leg.client_order_id in reports
-        else {"id": None, "status": "open", "clientOrderId": leg.client_order_id}
-        for leg in (stop, take)
-    ]
+    return [client.parse_order(reports[leg.client_order_id], market) for leg in (stop, take)]

@@ -47,6 +47,7 @@ class _Held:
     legs: list[OrderRecord]
     checked_until: datetime  # candles opening before this have been evaluated
     visible_until: datetime  # candles closed by this may be evaluated
+    queried_at: datetime  # the latest query (or placement): the next one may see up to it
     resting: bool = False  # the stop gapped past its limit: a limit sell at it now
     states: dict[str, OrderState] = field(default_factory=dict)
     fills: dict[str, list[Fill]] = field(default_factory=dict)
@@ -89,7 +90,7 @@ class PaperStops:
         return client_order_id in self._held
 
     def place(self, legs: Sequence[OrderRecord], at: datetime) -> list[OrderSnapshot]:
-        held = _Held(list(legs), checked_until=at, visible_until=at)
+        held = _Held(list(legs), checked_until=at, visible_until=at, queried_at=at)
         for leg in legs:
             held.states[leg.client_order_id] = OrderState.OPEN
             self._held[leg.client_order_id] = held
@@ -101,9 +102,8 @@ class PaperStops:
         return self._report(held, order)
 
     def cancel(self, order: OrderRecord) -> OrderSnapshot:
-        """Cancel the backstop (both legs of an OCO), after the candles it could already see."""
+        """Cancel the backstop (both legs of an OCO) unless a query found it executed."""
         held = self._held[order.client_order_id]
-        self._advance(held, held.visible_until)
         for leg in held.legs:
             if held.states[leg.client_order_id] == OrderState.OPEN:
                 held.end(leg, OrderState.CANCELED, "canceled")
@@ -118,7 +118,7 @@ class PaperStops:
         for group in groups.values():
             legs = sorted_legs(group)
             placed = legs[0].submitted_at or legs[0].created_at
-            held = _Held(legs, checked_until=placed, visible_until=now)
+            held = _Held(legs, checked_until=placed, visible_until=now, queried_at=now)
             for leg in legs:
                 held.states[leg.client_order_id] = OrderState.OPEN
                 self._held[leg.client_order_id] = held
@@ -137,7 +137,9 @@ class PaperStops:
         return self._snapshot(order, state, held.fills.get(cid, []), held.reasons.get(cid))
 
     def _advance(self, held: _Held, now: datetime) -> None:
-        visible, held.visible_until = held.visible_until, max(held.visible_until, now)
+        if now > held.queried_at:  # a later tick: what the previous one saw is visible now
+            held.visible_until, held.queried_at = held.queried_at, now
+        visible = held.visible_until
         if held.done or visible <= held.checked_until:
             return
         step = timeframe_delta(self.timeframe)

@@ -71,6 +71,10 @@ def rig(sqlite_url: str) -> Rig:
     return Rig(sqlite_url)
 
 
+def backstops(rig: Rig) -> list[OrderRecord]:
+    return [o for o in rig.ledger.orders() if o.role == "backstop"]
+
+
 def test_an_intent_becomes_one_filled_order_and_a_position(rig: Rig) -> None:
     intent = make_intent(notional=200.0)
     rig.ledger.add_intents([intent])
@@ -147,7 +151,9 @@ def test_protective_exits_are_watched_between_runs(
     assert exits[0].average_price == pytest.approx(price)
     assert rig.ledger.open_positions() == []
     rig.tick()
-    assert len(rig.ledger.orders()) == 2  # no second exit
+    # No second exit; the backstop resting on the exchange was canceled before the exit.
+    assert [o.role for o in rig.ledger.orders() if o.role != "backstop"] == ["entry", role]
+    assert all(o.state == OrderState.CANCELED for o in backstops(rig))
 
 
 def test_halted_trades_nothing_not_even_protective_exits(rig: Rig) -> None:
@@ -157,7 +163,7 @@ def test_halted_trades_nothing_not_even_protective_exits(rig: Rig) -> None:
     rig.candle("BTC/USDT", 2, 100, 100, 90, 91)
     rig.ledger.add_intents([make_intent("ETH/USDT")])
     rig.tick(minutes=3)
-    assert len(rig.ledger.orders()) == 1
+    assert [o.role for o in rig.ledger.orders()] == ["entry", "backstop"]  # left resting
     assert rig.ledger.audit_entries("protective_exit_suppressed")
 
 

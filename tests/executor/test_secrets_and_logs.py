@@ -131,6 +131,7 @@ def test_auth_header_values_are_redacted_by_name_whatever_they_hold() -> None:
     )
     redacted = redact_auth_fields(text)
     assert "not-a-known-secret" not in redacted and "Bearer" not in redacted
+    assert redact_auth_fields("Authorization: Bearer tok123 sent") == "Authorization: *** sent"
     assert "abcdef0123" not in redacted
     assert "'X-MBX-APIKEY': '***'" in redacted and "'Accept': 'json'" in redacted
 
