@@ -31,6 +31,7 @@ from typing import Any
 from executor.brokers.paper import PaperBroker
 from executor.engine import Engine, EngineOptions
 from executor.intents import OrderIntent, make_intent_id
+from executor.lease import Lease
 from executor.ledger import Ledger
 from trading_core.config import TradingConfig
 from trading_core.market.sim import SimMarket
@@ -38,7 +39,15 @@ from trading_core.market.sim import SimMarket
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 CONFIG = TradingConfig.model_validate(
     {
-        "executor": {"starting_cash": 1_000_000.0, "exchange": "sim"},
+        "executor": {
+            "starting_cash": 1_000_000.0,
+            "exchange": "sim",
+            # Throughput of the executor itself: historical decision times and no exchange
+            # rate limit (the order-rate throttle and entry expiry have their own tests).
+            "max_intent_age_seconds": 1e9,
+            "max_orders_per_second": 1000,
+            "max_orders_per_minute": 60_000,
+        },
         "risk": {
             "max_trades_per_day": 10_000_000,
             "max_notional": 10_000.0,
@@ -66,7 +75,6 @@ def bench_intent(n: int, start: datetime, strategy: str) -> OrderIntent:
         side="sell" if n % 2 else "buy",
         action=action,
         notional=None if n % 2 else 100.0,
-        reference_price=1.0,
     )
 
 
@@ -86,7 +94,11 @@ def build(url: str) -> tuple[Ledger, TimedBroker, Engine]:
     market = SimMarket(seed=7)
     ledger = Ledger(url)
     broker = TimedBroker(market, exchange="sim", fees=CONFIG.fees)
-    engine = Engine(ledger, broker, market, CONFIG, EngineOptions(intents_per_tick=500))
+    lease = Lease(ledger.engine, mode="paper")  # fencing checks included, as in production
+    lease.acquire()
+    engine = Engine(
+        ledger, broker, market, CONFIG, EngineOptions(intents_per_tick=500), lease=lease
+    )
     engine.start()
     return ledger, broker, engine
 

@@ -54,6 +54,7 @@ from executor.sizing import (
     is_dust,
     round_limit_price,
 )
+from executor.throttle import OrderThrottle
 from trading_core.config import TradingConfig
 from trading_core.fills import intrabar_exit, trailing_stop_level
 from trading_core.market.base import MarketSource
@@ -107,6 +108,7 @@ class TickReport:
     orders_submitted: int = 0
     fills_recorded: int = 0
     protective_exits: int = 0
+    intents_delayed: int = 0  # entries held back by the order-rate throttle
     errors: list[str] = field(default_factory=list)
 
 
@@ -138,6 +140,9 @@ class Engine:
         self.mode = config.executor.mode
         self.limits = IntentLimits.from_config(config.executor)
         self.markets = frozenset(config.market.symbols)
+        self.throttle = OrderThrottle(
+            config.executor.max_orders_per_second, config.executor.max_orders_per_minute
+        )
         # A replayed market, or one viewed as of a fixed instant (market.as_of), has no live
         # clock: the broker reads it at each intent's decision time, and "now" for working
         # orders is the latest decision time seen.
@@ -351,6 +356,7 @@ class Engine:
         """
         if self.lease is not None:
             self.lease.check()
+        self.throttle.record(self._clock())
         try:
             snapshot = self.broker.submit(order, at)
         except OrderRejected as exc:
@@ -417,6 +423,7 @@ class Engine:
                 and order.order_type == "limit"
                 and order.role == "entry"
                 and now - (order.submitted_at or order.created_at) >= timeout
+                and self.throttle.ready(self._clock())
             ):
                 self._reprice(order)
 
@@ -645,6 +652,9 @@ class Engine:
                 self._market_now is None or record.intent.decided_at > self._market_now
             ):
                 self._market_now = record.intent.decided_at
+            if record.intent.action == "open" and not self.throttle.ready(self._clock()):
+                report.intents_delayed += 1  # stays NEW: the next tick takes it
+                continue
             try:
                 order = self._handle_intent(record)
             except (LeaseLost, BrokerUnavailable):

@@ -279,6 +279,10 @@ class ExecutorConfig(_Model):
     # The ledger lease (one executor per ledger): renewed every lease_seconds / 3; a holder
     # silent for lease_seconds may be taken over.
     lease_seconds: float = Field(default=15.0, ge=2, le=600)
+    # Order-rate throttle per exchange, below its published limits (Binance spot: 50 orders per
+    # 10 s): entries beyond it wait for the next tick; exits are never delayed.
+    max_orders_per_second: int = Field(default=5, ge=1, le=1000)
+    max_orders_per_minute: int = Field(default=100, ge=1, le=60_000)
     paper_latency_ms: float = Field(default=0.0, ge=0)
     # Dagster webserver for REST reports of execution/orders and execution/fills.
     dagster_url: str = "http://127.0.0.1:3000"

@@ -26,7 +26,15 @@ SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 START = datetime(2025, 1, 1)
 CONFIG = TradingConfig.model_validate(
     {
-        "executor": {"starting_cash": 100_000.0, "exchange": "sim"},
+        "executor": {
+            "starting_cash": 100_000.0,
+            "exchange": "sim",
+            # Throughput of the executor itself: historical decision times and no exchange
+            # rate limit (the order-rate throttle and entry expiry have their own tests).
+            "max_intent_age_seconds": 1e9,
+            "max_orders_per_second": 1000,
+            "max_orders_per_minute": 60_000,
+        },
         "risk": {
             "max_trades_per_day": 1_000_000,
             "max_notional": 1_000.0,
@@ -56,7 +64,6 @@ def soak_intent(n: int) -> OrderIntent:
         side="sell" if n % 2 else "buy",
         action=action,
         notional=None if n % 2 else 50.0,
-        reference_price=1.0,
         order_type="limit" if limit else "market",
         limit_price=1.0 if limit else None,
     )
