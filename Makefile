@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null)
+TYPECHECKED := executor trading_core
 
 export TRADING_HOME ?= $(CURDIR)/.trading
 export DAGSTER_HOME ?= $(TRADING_HOME)/dagster
@@ -14,7 +15,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: help venv prepare run test test-fast lint format bench clean
+.PHONY: help venv prepare run test test-fast lint typecheck format bench clean
 
 help:
 	@echo "make run    - build the environment, materialize the pipeline on embedded defaults,"
@@ -45,8 +46,13 @@ test: prepare
 test-fast: prepare
 	@$(BIN)/pytest -m "not slow and not browser"
 
+# ruff, then mypy (configured in pyproject.toml: strict on executor/, defaults on trading_core/)
 lint: venv
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	@$(BIN)/mypy $(TYPECHECKED)
+
+typecheck: venv
+	@$(BIN)/mypy $(TYPECHECKED)
 
 format: venv
 	@$(BIN)/ruff format . && $(BIN)/ruff check --fix .
@@ -55,4 +61,4 @@ bench: prepare
 	@$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) dbt_project/target dbt_project/logs .pytest_cache .ruff_cache
+	rm -rf $(VENV) dbt_project/target dbt_project/logs .pytest_cache .ruff_cache .mypy_cache

@@ -12,14 +12,13 @@ never traded on: it is skipped, with the reason in the metadata.
 """
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
 
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from executor.intents import InvalidIntent, OrderIntent, make_intent_id
+from trading_core.series import BarKey, SeriesKey
 from trading_core.strategies import Decision
 from trading_core.timeframes import timeframe_delta, utc_now
 from trading_core.warehouse import ensure_schema, replace_rows, transaction
@@ -30,27 +29,6 @@ INTENTS_KEY = dg.AssetKey(["strategy", "order_intents"])
 SIGNALS_KEY = dg.AssetKey(["fct_signals"])
 
 
-@dataclass(frozen=True)
-class BarRef:
-    """One bar to evaluate: ``exchange|symbol|timeframe|open time (ISO)``."""
-
-    exchange: str
-    symbol: str
-    timeframe: str
-    ts: datetime
-
-    @classmethod
-    def parse(cls, text: str) -> "BarRef":
-        parts = text.split("|")
-        if len(parts) != 4:
-            raise ValueError(f"bar reference {text!r} must be exchange|symbol|timeframe|ts")
-        exchange, symbol, timeframe, ts = parts
-        return cls(exchange, symbol, timeframe, datetime.fromisoformat(ts))
-
-    def __str__(self) -> str:
-        return f"{self.exchange}|{self.symbol}|{self.timeframe}|{self.ts.isoformat()}"
-
-
 class EvaluationConfig(dg.Config):
     """Bars to evaluate (set by the new-bar sensor). Empty: the latest bar of every series
     of the strategy's timeframe."""
@@ -58,7 +36,7 @@ class EvaluationConfig(dg.Config):
     bars: list[str] = []
 
 
-def _load_bars(conn, bar: BarRef, lookback: int) -> pd.DataFrame:
+def _load_bars(conn, bar: BarKey, lookback: int) -> pd.DataFrame:
     """The last ``lookback`` bars known when ``bar`` closed (point in time)."""
     return (
         conn.execute(
@@ -77,17 +55,17 @@ def _load_bars(conn, bar: BarRef, lookback: int) -> pd.DataFrame:
     )
 
 
-def _latest_bars(conn, timeframe: str) -> list[BarRef]:
+def _latest_bars(conn, timeframe: str) -> list[BarKey]:
     rows = conn.execute(
         "select exchange, symbol, max(ts) from signals.fct_signals "
         "where timeframe = ? group by 1, 2 order by 1, 2",
         [timeframe],
     ).fetchall()
-    return [BarRef(exchange, symbol, timeframe, ts) for exchange, symbol, ts in rows]
+    return [BarKey(SeriesKey(exchange, symbol, timeframe), ts) for exchange, symbol, ts in rows]
 
 
 def intent_for(
-    bar: BarRef, decision: Decision, cfg: StrategyResource, equity: float
+    bar: BarKey, decision: Decision, cfg: StrategyResource, equity: float
 ) -> OrderIntent:
     """The intent for a strategy decision: entries sized as a fraction of equity, with the
     strategy's protective levels or, where it sets none, the configured percentages."""
@@ -148,7 +126,7 @@ def order_intents(
     outcomes: list[dict[str, str]] = []
     with ledger.open() as book, warehouse.get_connection() as conn:
         ensure_schema(conn)
-        bars = [BarRef.parse(b) for b in config.bars] or _latest_bars(conn, strategy.timeframe)
+        bars = [BarKey.parse(b) for b in config.bars] or _latest_bars(conn, strategy.timeframe)
         account = book.account(strategy.quote_currency)
         equity = account.equity if account.equity > 0 else strategy.starting_cash
         held = {(p.exchange, p.symbol) for p in book.open_positions()}

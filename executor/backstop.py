@@ -32,6 +32,7 @@ and the symbol is retried after a backoff that doubles with each failure in a ro
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable
@@ -49,6 +50,7 @@ from executor.backstop_levels import (
 )
 from executor.brokers.base import (
     Broker,
+    BrokerUnavailable,
     OrderRejected,
     OrderSnapshot,
     SubmitOutcomeUnknown,
@@ -56,7 +58,7 @@ from executor.brokers.base import (
 from executor.lease import Lease, LeaseLost
 from executor.ledger import Ledger
 from executor.orders import LIVE_STATES, OrderState, client_order_id
-from executor.records import QTY_EPSILON, Fill, NewOrder, OrderRecord, OrderUpdate, Position
+from executor.records import QTY_EPSILON, NewOrder, OrderRecord, OrderUpdate, Position
 from trading_core.config import TradingConfig
 
 log = logging.getLogger("executor.backstop")
@@ -78,7 +80,8 @@ def cancel_legs(ledger: Ledger, broker: Broker, legs: list[OrderRecord]) -> bool
     included). True when all ended without filling anything more."""
     clean = True
     for leg in legs:
-        after = ledger.apply_order_update(leg.client_order_id, *_parts(broker.cancel(leg)))
+        answer = broker.cancel(leg)
+        after = ledger.apply_order_update(leg.client_order_id, answer.update, answer.fills)
         clean = clean and after.state != OrderState.FILLED
         clean = clean and after.filled_quantity <= leg.filled_quantity
     return clean
@@ -91,10 +94,6 @@ def stale_backstops(ledger: Ledger, exchange: str) -> list[OrderRecord]:
         return []
     held = {p.symbol for p in ledger.open_positions() if p.exchange == exchange}
     return [o for o in legs if o.symbol not in held]
-
-
-def _parts(snapshot: OrderSnapshot) -> tuple[OrderUpdate, tuple[Fill, ...]]:
-    return snapshot.update, snapshot.fills
 
 
 def position_source(position: Position) -> str:
@@ -195,40 +194,39 @@ class Backstop:
         if self.lease is not None:
             self.lease.check()
         ids = leg_ids(self._free_id(position_source(position)), plan.take is not None)
-        common = {
-            "exchange": position.exchange,
-            "symbol": position.symbol,
-            "side": "sell",
-            "role": ROLE,
-            "quantity": plan.quantity,
-            "strategy": position.strategy,
-        }
-        legs = [
-            NewOrder(
-                client_order_id=ids[0],
-                order_type="stop_loss_limit",
-                price=plan.limit,
-                stop_price=plan.trigger,
-                reason=f"backstop: trigger {plan.trigger:g} below the executor's stop "
-                f"{executor_stop(position):g}, limit {plan.limit:g}",
-                **common,
-            )
-        ]
+        stop_leg = NewOrder(
+            client_order_id=ids[0],
+            exchange=position.exchange,
+            symbol=position.symbol,
+            side="sell",
+            order_type="stop_loss_limit",
+            role=ROLE,
+            quantity=plan.quantity,
+            price=plan.limit,
+            stop_price=plan.trigger,
+            strategy=position.strategy,
+            reason=f"backstop: trigger {plan.trigger:g} below the executor's stop "
+            f"{executor_stop(position):g}, limit {plan.limit:g}",
+        )
+        legs = [stop_leg]
         if plan.take is not None:
-            legs.append(
-                NewOrder(
-                    client_order_id=ids[1],
-                    order_type="limit_maker",
-                    price=plan.take,
-                    reason=f"backstop take-profit leg at {plan.take:g}",
-                    **common,
-                )
+            take_leg = dataclasses.replace(
+                stop_leg,
+                client_order_id=ids[1],
+                order_type="limit_maker",
+                price=plan.take,
+                stop_price=None,
+                reason=f"backstop take-profit leg at {plan.take:g}",
             )
+            legs.append(take_leg)
         rows = [self.ledger.create_order(leg, reason=leg.reason) for leg in legs]
         try:
             snapshots = self.broker.place_backstop(rows, self._market_at())
         except OrderRejected as exc:
             snapshots = [OrderSnapshot(OrderUpdate(OrderState.REJECTED, reason=str(exc)))]
+        except BrokerUnavailable as exc:  # failed before anything was sent
+            refused = OrderUpdate(OrderState.REJECTED, reason=f"not sent: {exc}")
+            snapshots = [OrderSnapshot(refused)]
         except SubmitOutcomeUnknown as exc:
             snapshots = [OrderSnapshot(OrderUpdate(OrderState.IN_FLIGHT_UNKNOWN, reason=str(exc)))]
         except Exception as exc:  # we cannot know it did not go: resolved by query
@@ -237,7 +235,7 @@ class Backstop:
         if len(snapshots) == 1:
             snapshots *= len(rows)
         placed = [
-            self.ledger.apply_order_update(row.client_order_id, *_parts(snapshot))
+            self.ledger.apply_order_update(row.client_order_id, snapshot.update, snapshot.fills)
             for row, snapshot in zip(rows, snapshots, strict=True)
         ]
         if placed[0].state == OrderState.REJECTED:
@@ -293,7 +291,10 @@ class Backstop:
         failures = self._failures.get(symbol, 0) + 1
         self._failures[symbol] = failures
         self._skip[symbol] = min(2 ** (failures - 1) - 1, MAX_BACKOFF)
-        details = {"step": what, "error": f"{type(exc).__name__}: {exc}"[:500]}
-        details["retry_after_calls"] = self._skip[symbol]
+        details: dict[str, object] = {
+            "step": what,
+            "error": f"{type(exc).__name__}: {exc}"[:500],
+            "retry_after_calls": self._skip[symbol],
+        }
         self.ledger.audit("executor", "backstop_failed", symbol, details)
         log.warning("backstop failed", extra={"symbol": symbol, **details})

@@ -55,6 +55,7 @@ from executor.sizing import (
     round_limit_price,
 )
 from executor.throttle import OrderThrottle
+from executor.trading_state import TradingState
 from trading_core.config import TradingConfig
 from trading_core.fills import intrabar_exit, trailing_stop_level
 from trading_core.market.base import MarketSource
@@ -101,7 +102,7 @@ class EngineOptions:
 class TickReport:
     tick: int
     started_at: datetime
-    trading_state: str = "ACTIVE"
+    trading_state: TradingState = TradingState.ACTIVE
     commands_applied: int = 0
     intents_seen: int = 0
     intents_rejected: int = 0
@@ -259,17 +260,17 @@ class Engine:
         why = command.why
         state = self.ledger.trading_state()
         if command.command == "pause":
-            if state == "HALTED":
+            if state == TradingState.HALTED:
                 return "already HALTED: pause does not loosen a halt (resume first)"
-            self.ledger.set_trading_state("REDUCING", f"paused: {why}", actor)
+            self.ledger.set_trading_state(TradingState.REDUCING, f"paused: {why}", actor)
             return "REDUCING: exits only"
         if command.command == "resume":
             equity = self._equity()
-            self.ledger.set_trading_state("ACTIVE", f"resumed: {why}", actor)
+            self.ledger.set_trading_state(TradingState.ACTIVE, f"resumed: {why}", actor)
             self.ledger.update_peak_equity(equity, reset=True)
             return f"ACTIVE; drawdown peak reset to equity {equity:.2f}"
         if command.command == "halt":
-            self.ledger.set_trading_state("HALTED", f"halted: {why}", actor)
+            self.ledger.set_trading_state(TradingState.HALTED, f"halted: {why}", actor)
             canceled = self._cancel_entries(None)
             return f"HALTED; canceled {canceled} working entry order(s)"
         if command.command == "close-position":
@@ -280,8 +281,8 @@ class Engine:
                 "working entry order(s)"
             )
         # close-all: no new entries afterwards (a halt stays a halt).
-        if state == "ACTIVE":
-            self.ledger.set_trading_state("REDUCING", f"close-all: {why}", actor)
+        if state == TradingState.ACTIVE:
+            self.ledger.set_trading_state(TradingState.REDUCING, f"close-all: {why}", actor)
         canceled = self._cancel_entries(None)
         closed = [
             f"{p.symbol}: {self._close_position(p.symbol, command)}" for p in self._positions()
@@ -401,7 +402,7 @@ class Engine:
                 self.ledger.apply_order_update(
                     order.client_order_id,
                     OrderUpdate(
-                        OrderState.REJECTED,
+                        OrderState.GIVEN_UP,
                         reason=f"the exchange has no order {order.client_order_id} after "
                         f"{misses} lookups: the submit never arrived",
                     ),
@@ -440,7 +441,7 @@ class Engine:
             why = f"order ended {canceled.state} while canceling"
         elif canceled.attempt >= self.options.max_reprices:
             why = f"not repriced: {self.options.max_reprices} reprices used"
-        elif state != "ACTIVE":
+        elif state != TradingState.ACTIVE:
             why = f"not repriced: trading is {state}"
         elif is_dust(remaining, price, rules):
             # The rest of a partly filled buy is skipped when the exchange would refuse it.
@@ -516,7 +517,7 @@ class Engine:
                 self.backstop.keep_in_step(position.exchange, position.symbol)  # trailing
                 continue
             role, candle_ts, level = trigger
-            if state == "HALTED":
+            if state == TradingState.HALTED:
                 self.ledger.audit(
                     "executor",
                     "protective_exit_suppressed",
@@ -635,12 +636,15 @@ class Engine:
         equity = self._equity()
         peak = self.ledger.update_peak_equity(equity)
         limit = self.config.risk.max_drawdown_pct
-        if drawdown_breached(equity, peak, limit) and self.ledger.trading_state() != "HALTED":
+        if (
+            drawdown_breached(equity, peak, limit)
+            and self.ledger.trading_state() != TradingState.HALTED
+        ):
             reason = (
                 f"drawdown {drawdown(equity, peak):.2%} from peak equity {peak:.2f} "
                 f"(now {equity:.2f}) reached max_drawdown_pct {limit:.2%}"
             )
-            self.ledger.set_trading_state("HALTED", reason, "risk")
+            self.ledger.set_trading_state(TradingState.HALTED, reason, "risk")
             log.error("trading halted", extra={"reason": reason})
 
     # ------------------------------------------------------------------------- intents

@@ -40,9 +40,10 @@ from executor.records import (
     OrderUpdate,
     Position,
 )
+from executor.trading_state import TradingState
 from trading_core.timeframes import utc_now
 
-TRADING_STATES: tuple[str, ...] = ("ACTIVE", "REDUCING", "HALTED")
+TRADING_STATES: tuple[TradingState, ...] = tuple(TradingState)
 # NEW -> ACCEPTED -> DONE, or NEW -> one of the terminal refusals: REJECTED_BY_RISK (a rule
 # said no), EXPIRED (too old or the price moved away), INVALID (malformed), FAILED (the
 # executor could not handle it; the reason says why).
@@ -91,7 +92,7 @@ class OperatorCommand:
 
 @dataclass(frozen=True)
 class RiskInputs:
-    trading_state: str
+    trading_state: TradingState
     cash: float
     equity: float
     positions: dict[str, Position]  # open positions on the executor's exchange
@@ -101,7 +102,7 @@ class RiskInputs:
 
 @dataclass(frozen=True)
 class RiskRecord:
-    state: str
+    state: TradingState
     reason: str | None
     peak_equity: float | None
     updated_by: str
@@ -935,7 +936,7 @@ class Ledger:
                     o.created_at >= day_start,
                     o.role.in_(INTENT_ROLES),
                     o.attempt == 0,
-                    o.state != OrderState.REJECTED.value,
+                    o.state.not_in([OrderState.REJECTED.value, OrderState.GIVEN_UP.value]),
                 )
                 .limit(trades_cap)
                 .subquery()
@@ -944,7 +945,7 @@ class Ledger:
         open_held = [x for x in held if abs(x.quantity) > QTY_EPSILON]
         quoted = [x for x in open_held if quote_currency(x.symbol) == quote]
         return RiskInputs(
-            trading_state=state or "ACTIVE",
+            trading_state=TradingState(state or TradingState.ACTIVE),
             cash=float(cash),
             equity=float(cash) + sum(x.market_value for x in quoted),
             positions={x.symbol: x for x in open_held if x.exchange == exchange},
@@ -1045,7 +1046,7 @@ class Ledger:
 
     # ------------------------------------------------------------------------- risk state
 
-    def trading_state(self) -> str:
+    def trading_state(self) -> TradingState:
         """ACTIVE, REDUCING or HALTED (ACTIVE until someone says otherwise)."""
         return self.risk_record().state
 
@@ -1055,15 +1056,22 @@ class Ledger:
                 sa.select(schema.risk_state).where(schema.risk_state.c.id == 1)
             ).first()
         if row is None:
-            return RiskRecord("ACTIVE", None, None, "default", self.now())
+            return RiskRecord(TradingState.ACTIVE, None, None, "default", self.now())
         m = row._mapping
         return RiskRecord(
-            m["state"], m["reason"], m["peak_equity"], m["updated_by"], m["updated_at"]
+            TradingState(m["state"]),
+            m["reason"],
+            m["peak_equity"],
+            m["updated_by"],
+            m["updated_at"],
         )
 
-    def set_trading_state(self, state: str, reason: str, actor: str) -> None:
+    def set_trading_state(self, state: TradingState | str, reason: str, actor: str) -> None:
         if state not in TRADING_STATES:
-            raise ValueError(f"trading state {state!r}; allowed: {TRADING_STATES}")
+            raise ValueError(
+                f"trading state {state!r}; allowed: {[s.value for s in TRADING_STATES]}"
+            )
+        state = TradingState(state)
         with self.transaction() as conn:
             before = self._upsert_risk(conn, state=state, reason=reason, updated_by=actor)
             self._audit(
@@ -1090,7 +1098,7 @@ class Ledger:
             conn.execute(
                 t.insert().values(
                     id=1,
-                    **{"state": "ACTIVE", "updated_by": "executor", **values},
+                    **{"state": TradingState.ACTIVE.value, "updated_by": "executor", **values},
                 )
             )
             return None

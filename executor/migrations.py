@@ -38,6 +38,18 @@ def _add_lease_meta_quarantine(conn: Connection) -> None:
         table.create(conn)
 
 
+def _given_up_orders(conn: Connection) -> None:
+    """Orders the executor gave up on were recorded as REJECTED, which reads as the
+    exchange's answer; they become GIVEN_UP (and so do their state-change events)."""
+    pattern = "the exchange has no order % lookups: the submit never arrived"
+    for table in (schema.orders, schema.order_events):
+        conn.execute(
+            table.update()
+            .where(table.c.state == "REJECTED", table.c.reason.like(pattern))
+            .values(state="GIVEN_UP")
+        )
+
+
 # Steps from version N-1 to N, for N > 1 (version 1 is the initial schema).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "intents.post_only: a limit entry that must rest (maker only)",
@@ -45,6 +57,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "executor_lease, ledger_meta, intent_quarantine: one owner per ledger, "
                  "one mode per ledger, malformed intents kept with their reason",
               _add_lease_meta_quarantine),
+    Migration(4, "orders.state GIVEN_UP: the executor's own verdict on an order the exchange "
+                 "never had, distinct from the exchange's REJECTED", _given_up_orders),
 )  # fmt: skip
 
 

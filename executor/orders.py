@@ -7,9 +7,12 @@
           │   │          └────────────┴──► CANCELED | EXPIRED
           │   └──► REJECTED                (a definitive exchange answer)
           └──► IN_FLIGHT_UNKNOWN ──► any state the exchange reports for the client order id
+                         └──► GIVEN_UP   (ours: the exchange never had it)
 
 IN_FLIGHT_UNKNOWN means the exchange's answer was lost (timeout, reset, 5xx): the order may
 or may not exist. Only a query by client order id resolves it; it is never submitted again.
+GIVEN_UP is the executor's own verdict, not an exchange answer: after repeated "no such
+order" answers it stops asking (REJECTED is only ever what an exchange said).
 """
 
 from __future__ import annotations
@@ -27,10 +30,17 @@ class OrderState(StrEnum):
     CANCELED = "CANCELED"
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
+    GIVEN_UP = "GIVEN_UP"
 
 
 TERMINAL_STATES: frozenset[OrderState] = frozenset(
-    {OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED}
+    {
+        OrderState.FILLED,
+        OrderState.CANCELED,
+        OrderState.REJECTED,
+        OrderState.EXPIRED,
+        OrderState.GIVEN_UP,
+    }
 )
 # Orders the exchange may still be working (or may know about): polled every tick.
 LIVE_STATES: frozenset[OrderState] = frozenset(
@@ -55,7 +65,8 @@ _AFTER_SUBMIT = frozenset(
 
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     OrderState.PENDING_SUBMIT: _AFTER_SUBMIT | {OrderState.IN_FLIGHT_UNKNOWN},
-    OrderState.IN_FLIGHT_UNKNOWN: _AFTER_SUBMIT | {OrderState.IN_FLIGHT_UNKNOWN},
+    OrderState.IN_FLIGHT_UNKNOWN: _AFTER_SUBMIT
+    | {OrderState.IN_FLIGHT_UNKNOWN, OrderState.GIVEN_UP},
     OrderState.OPEN: frozenset(
         {
             OrderState.OPEN,
@@ -78,6 +89,7 @@ TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     OrderState.CANCELED: frozenset({OrderState.CANCELED}),
     OrderState.REJECTED: frozenset({OrderState.REJECTED}),
     OrderState.EXPIRED: frozenset({OrderState.EXPIRED}),
+    OrderState.GIVEN_UP: frozenset({OrderState.GIVEN_UP}),
 }
 
 

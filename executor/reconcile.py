@@ -35,6 +35,7 @@ from executor.brokers.ccxt_broker import CcxtBroker, order_state
 from executor.ledger import Ledger, base_currency, quote_currency
 from executor.orders import LIVE_STATES, OrderState
 from executor.records import NewOrder, OrderUpdate
+from executor.trading_state import TradingState
 
 log = logging.getLogger("executor.reconcile")
 
@@ -266,7 +267,7 @@ class Reconciler:
             reason = "reconciliation mismatch, trading halted until an operator checks: " + (
                 "; ".join(report.mismatches)
             )
-            self.ledger.set_trading_state("HALTED", reason, "reconciliation")
+            self.ledger.set_trading_state(TradingState.HALTED, reason, "reconciliation")
             log.error("position mismatch: trading HALTED", extra={"mismatches": report.mismatches})
 
     def _record_baseline(

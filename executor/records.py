@@ -42,7 +42,7 @@ class NewOrder:
     exchange: str
     symbol: str
     side: str
-    order_type: str  # market | limit
+    order_type: str  # market | limit (backstops: stop_loss_limit | limit_maker)
     role: str
     quantity: float
     price: float | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from executor.intents import OrderIntent
+from executor.trading_state import TradingState
 from trading_core.config import RiskConfig
 
 
@@ -18,7 +19,7 @@ from trading_core.config import RiskConfig
 class RiskContext:
     """What the gate needs to know about the account at this tick."""
 
-    trading_state: str
+    trading_state: TradingState
     equity: float
     cash: float
     price: float  # best estimate of the execution price (last price or the intent's)
@@ -52,11 +53,11 @@ def _is_blacklisted(symbol: str, blacklist: list[str]) -> bool:
 
 def check_intent(intent: OrderIntent, ctx: RiskContext, limits: RiskConfig) -> RiskDecision:
     """Accept or reject one intent; the reason names the rule and the numbers."""
-    if ctx.trading_state == "HALTED":
+    if ctx.trading_state == TradingState.HALTED:
         return _reject("trading is HALTED: no new orders")
     if intent.action == "close":
         return _check_exit(intent, ctx)
-    if ctx.trading_state == "REDUCING":
+    if ctx.trading_state == TradingState.REDUCING:
         return _reject("trading is REDUCING: only exits are allowed")
     if intent.side != "buy":
         return _reject("opening a short is not supported on a spot account")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = sa.MetaData()
 
@@ -59,7 +59,7 @@ orders = sa.Table(
     sa.Column("symbol", sa.String(32), nullable=False),
     sa.Column("side", sa.String(4), nullable=False),
     sa.Column("order_type", sa.String(16), nullable=False),
-    # entry | exit | stop_loss | take_profit | trailing_stop | operator | external
+    # entry | exit | stop_loss | take_profit | trailing_stop | operator | backstop | external
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("attempt", sa.Integer, nullable=False, default=0),
     sa.Column("post_only", sa.Boolean, nullable=False, default=False),

@@ -11,14 +11,16 @@ series is evaluated (a strategy never trades on a bar that is already history).
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import dagster as dg
 
+from assets.strategy import order_intents
+from trading_core.series import BarKey, SeriesKey
 from trading_pipelines.jobs import AssetJob
 from trading_pipelines.resources.strategy import StrategyResource
 
 OHLCV_KEY = dg.AssetKey(["raw", "ohlcv"])
-INTENTS_OP = "strategy__order_intents"
 EVENTS_PER_TICK = 200
 
 
@@ -38,17 +40,32 @@ class BarCursor:
         return json.dumps({"storage_id": self.storage_id, "evaluated": self.evaluated})
 
 
-def newest_bars(events_metadata: list[dict[str, str]], timeframe: str) -> dict[str, str]:
-    """The newest bar per series of ``timeframe`` across several events' ``latest_bars``."""
-    newest: dict[str, str] = {}
+def _bar(series: str, ts: str) -> BarKey | None:
+    try:
+        return BarKey(SeriesKey.parse(series), datetime.fromisoformat(ts))
+    except (TypeError, ValueError):
+        return None
+
+
+def newest_bars(events_metadata: list[dict[str, str]], timeframe: str) -> list[BarKey]:
+    """The newest bar per series of ``timeframe`` across several events' ``latest_bars``.
+    An entry that is not a series key with an ISO open time is not a bar: it is skipped (a
+    sensor that raised on it would never move past it)."""
+    newest: dict[SeriesKey, BarKey] = {}
     for latest in events_metadata:
         for series, ts in latest.items():
-            if series.split("|")[-1] == timeframe and ts > newest.get(series, ""):
-                newest[series] = ts
-    return newest
+            bar = _bar(series, ts)
+            if bar is None or bar.timeframe != timeframe:
+                continue
+            if bar.series not in newest or bar.ts.isoformat() > newest[bar.series].ts.isoformat():
+                newest[bar.series] = bar
+    return list(newest.values())
 
 
 def build_new_bar_sensor(job: AssetJob) -> dg.SensorDefinition:
+    # the bars are the config of the intents asset's op, whatever Dagster names it
+    intents_op = order_intents.op.name
+
     @dg.sensor(
         name="new_bar_sensor",
         job=job,
@@ -72,20 +89,20 @@ def build_new_bar_sensor(job: AssetJob) -> dg.SensorDefinition:
             if entry is not None:
                 latest.append(entry.value)
         cursor.storage_id = result.records[-1].storage_id
-        fresh = {
-            series: ts
-            for series, ts in newest_bars(latest, strategy.timeframe).items()
-            if ts > cursor.evaluated.get(series, "")
-        }
+        fresh = [
+            bar
+            for bar in newest_bars(latest, strategy.timeframe)
+            if bar.ts.isoformat() > cursor.evaluated.get(str(bar.series), "")
+        ]
         if not fresh:
             context.update_cursor(cursor.dump())
             return dg.SkipReason(f"no new {strategy.timeframe} bar since the last evaluation")
-        cursor.evaluated.update(fresh)
-        bars = sorted(f"{series}|{ts}" for series, ts in fresh.items())
+        cursor.evaluated.update({str(bar.series): bar.ts.isoformat() for bar in fresh})
+        bars = sorted(str(bar) for bar in fresh)
         context.update_cursor(cursor.dump())
         return dg.RunRequest(
             run_key="evaluate:" + ";".join(bars),
-            run_config={"ops": {INTENTS_OP: {"config": {"bars": bars}}}},
+            run_config={"ops": {intents_op: {"config": {"bars": bars}}}},
             tags={"trading/trigger": "new_bar", "trading/bars": str(len(bars))},
         )
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 
-TimeLike = datetime | date | str | pd.Timestamp | np.datetime64
+TimeLike: TypeAlias = datetime | date | str | pd.Timestamp | np.datetime64
 
 # ccxt timeframe strings -> seconds (the ones the project supports end to end).
 TIMEFRAME_SECONDS: dict[str, int] = {

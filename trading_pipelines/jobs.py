@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition as AssetJob,  # what define_asset_job returns
-)
 
 from assets.strategy import INTENTS_KEY
+
+
+class AssetJob(Protocol):
+    """What ``dg.define_asset_job`` returns, as far as schedules and sensors rely on it:
+    dagster 1.13 does not export that class (it lives in ``dagster._core``)."""
+
+    @property
+    def name(self) -> str: ...
+
 
 ALT_KEYS = [
     dg.AssetKey(["raw", name])

@@ -40,7 +40,7 @@ def oco_allowed(client: ccxt.Exchange, symbol: str) -> bool:
 
 def place_stop_limit(client: ccxt.Exchange, stop: OrderRecord) -> dict[str, Any]:
     """Send the stop-limit sell; returns ccxt's order structure."""
-    return client.create_order(
+    placed: dict[str, Any] = client.create_order(
         stop.symbol,
         "limit",
         stop.side,
@@ -48,6 +48,7 @@ def place_stop_limit(client: ccxt.Exchange, stop: OrderRecord) -> dict[str, Any]
         stop.price,
         {"clientOrderId": stop.client_order_id, "stopLossPrice": stop.stop_price},
     )
+    return placed
 
 
 def place_oco(client: ccxt.Exchange, stop: OrderRecord, take: OrderRecord) -> list[dict[str, Any]]:
@@ -57,7 +58,7 @@ def place_oco(client: ccxt.Exchange, stop: OrderRecord, take: OrderRecord) -> li
 
     def price(value: float | None) -> str:
         assert value is not None  # a stop leg has both prices, a take leg its limit
-        return client.price_to_precision(symbol, value)
+        return str(client.price_to_precision(symbol, value))
 
     answer = client.privatePostOrderListOco(
         {

@@ -172,6 +172,8 @@ class PaperBroker:
     def submit(self, order: OrderRecord, at: datetime | None = None) -> OrderSnapshot:
         if order.role == BACKSTOP_ROLE:
             raise OrderRejected("a backstop is placed by place_backstop only (placed afresh)")
+        if order.side == "sell" and self._stops.locks(order.symbol):
+            raise OrderRejected("insufficient balance: a backstop holds the base quantity")
         moment = (at or self._clock()) + self.latency
         if order.role in PROTECTIVE_ROLES and order.stop_price is not None and at is not None:
             return self._protective_exit(order, at)
@@ -277,7 +279,7 @@ class PaperBroker:
     def restore(self, orders: list[OrderRecord]) -> None:
         """Resume resting limit orders and backstops after a restart (the paper book lives
         in memory)."""
-        self._stops.restore(orders, self._clock())
+        self._stops.restore(orders)
         for order in orders:
             if order.order_type == "limit" and order.state in (
                 OrderState.OPEN,
@@ -297,13 +299,5 @@ class PaperBroker:
     def place_backstop(
         self, legs: Sequence[OrderRecord], at: datetime | None = None
     ) -> list[OrderSnapshot]:
-        """Hold a backstop; refused, as an exchange would, when it would act at once."""
-        moment = at or self._clock()
         bid = self.reference_price(legs[0].symbol, "sell", at)
-        trigger = legs[0].stop_price or 0.0
-        if bid <= trigger:
-            raise OrderRejected(f"stop price {trigger:g} would trigger immediately (bid {bid:g})")
-        for leg in legs[1:]:
-            if leg.price is not None and leg.price <= bid:
-                raise OrderRejected(f"limit-maker sell at {leg.price:g} would take (bid {bid:g})")
-        return self._stops.place(legs, moment)
+        return self._stops.place(legs, at or self._clock(), bid)

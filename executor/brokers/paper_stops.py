@@ -12,6 +12,9 @@ Per candle, from the first one opening at or after placement:
 - a candle that triggers the stop and reaches the take-profit is a stop (stop-loss first);
   when one leg executes the other expires, and canceling one cancels both.
 
+A working backstop reserves the position, as Binance's lock on the base quantity does: the
+paper broker refuses another sell of the symbol until it is canceled.
+
 The executor watches the same candles with its own, tighter levels, and must get the first
 chance to act on them (as it would on an exchange, where its exit fires before the price
 falls as far as the backstop). So a candle becomes visible to a backstop only at the query
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from executor.backstop_levels import ROLE, is_take_leg, leg_base, sorted_legs
-from executor.brokers.base import OrderSnapshot
+from executor.brokers.base import OrderRejected, OrderSnapshot
 from executor.orders import OrderState
 from executor.records import Fill, OrderRecord
 from trading_core.fills import intrabar_exit, limit_fills
@@ -48,6 +51,7 @@ class _Held:
     checked_until: datetime  # candles opening before this have been evaluated
     visible_until: datetime  # candles closed by this may be evaluated
     queried_at: datetime  # the latest query (or placement): the next one may see up to it
+    restored: bool = False  # held again after a restart: the first query sees up to its now
     resting: bool = False  # the stop gapped past its limit: a limit sell at it now
     states: dict[str, OrderState] = field(default_factory=dict)
     fills: dict[str, list[Fill]] = field(default_factory=dict)
@@ -89,7 +93,18 @@ class PaperStops:
     def holds(self, client_order_id: str) -> bool:
         return client_order_id in self._held
 
-    def place(self, legs: Sequence[OrderRecord], at: datetime) -> list[OrderSnapshot]:
+    def locks(self, symbol: str) -> bool:
+        """Whether a working backstop reserves ``symbol``'s base quantity (as on Binance)."""
+        return any(h.legs[0].symbol == symbol and not h.done for h in self._held.values())
+
+    def place(self, legs: Sequence[OrderRecord], at: datetime, bid: float) -> list[OrderSnapshot]:
+        """Hold a backstop; refused, as an exchange would, when it would act at once."""
+        trigger = legs[0].stop_price or 0.0
+        if bid <= trigger:
+            raise OrderRejected(f"stop price {trigger:g} would trigger immediately (bid {bid:g})")
+        for leg in legs[1:]:
+            if leg.price is not None and leg.price <= bid:
+                raise OrderRejected(f"limit-maker sell at {leg.price:g} would take (bid {bid:g})")
         held = _Held(list(legs), checked_until=at, visible_until=at, queried_at=at)
         for leg in legs:
             held.states[leg.client_order_id] = OrderState.OPEN
@@ -109,7 +124,7 @@ class PaperStops:
                 held.end(leg, OrderState.CANCELED, "canceled")
         return self._report(held, order)
 
-    def restore(self, orders: list[OrderRecord], now: datetime) -> None:
+    def restore(self, orders: list[OrderRecord]) -> None:
         """Hold again the working backstops of the ledger after a restart."""
         groups: dict[str, list[OrderRecord]] = {}
         for order in orders:
@@ -118,7 +133,7 @@ class PaperStops:
         for group in groups.values():
             legs = sorted_legs(group)
             placed = legs[0].submitted_at or legs[0].created_at
-            held = _Held(legs, checked_until=placed, visible_until=now, queried_at=now)
+            held = _Held(legs, placed, visible_until=placed, queried_at=placed, restored=True)
             for leg in legs:
                 held.states[leg.client_order_id] = OrderState.OPEN
                 self._held[leg.client_order_id] = held
@@ -137,7 +152,10 @@ class PaperStops:
         return self._snapshot(order, state, held.fills.get(cid, []), held.reasons.get(cid))
 
     def _advance(self, held: _Held, now: datetime) -> None:
-        if now > held.queried_at:  # a later tick: what the previous one saw is visible now
+        if held.restored:  # nobody watched while the executor was down: all is visible
+            held.visible_until = held.queried_at = now
+            held.restored = False
+        elif now > held.queried_at:  # a later tick: what the previous one saw is visible now
             held.visible_until, held.queried_at = held.queried_at, now
         visible = held.visible_until
         if held.done or visible <= held.checked_until:

@@ -306,7 +306,7 @@ def test_an_order_the_exchange_never_got_is_given_up_not_resent(sqlite_url: str)
     for _ in range(5):
         rig.tick(minutes=1)
     (order,) = rig.ledger.orders()
-    assert order.state == OrderState.REJECTED
+    assert order.state == OrderState.GIVEN_UP
     assert "after 3 lookups" in order.reason
     assert len(rig.broker.submits) == 1
 

@@ -176,3 +176,38 @@ def test_a_version_2_ledger_with_open_orders_and_positions_upgrades_and_trades_o
     assert ledger.quarantined_intents()[0]["reason"] == "not JSON"
     lease.release()
     ledger.close()
+
+
+def test_orders_the_executor_gave_up_on_become_given_up_and_exchange_rejections_stay(
+    ledger_url: str,
+) -> None:
+    from executor.orders import OrderState
+    from executor.records import NewOrder, OrderUpdate
+
+    old = Ledger(ledger_url)
+    for cid, reason in (
+        (
+            "cid-lost",
+            "the exchange has no order cid-lost after 5 lookups: the submit never arrived",
+        ),
+        ("cid-refused", "binance: Account has insufficient balance"),
+    ):
+        order = old.create_order(
+            NewOrder(client_order_id=cid, exchange="sim", symbol="BTC/USDT", side="buy",
+                     order_type="market", role="entry", quantity=0.01)
+        )  # fmt: skip
+        old.apply_order_update(
+            order.client_order_id, OrderUpdate(OrderState.REJECTED, reason=reason)
+        )
+    old.close()
+    as_version(ledger_url, 3)
+    engine = sa.create_engine(ledger_url)
+    with engine.begin() as conn:  # what a v3 executor wrote for an order it gave up on
+        conn.execute(
+            sa.text("UPDATE orders SET state = 'REJECTED' WHERE client_order_id = 'cid-lost'")
+        )
+    engine.dispose()
+    ledger = Ledger(ledger_url)
+    assert ledger.order("cid-lost").state == OrderState.GIVEN_UP
+    assert ledger.order("cid-refused").state == OrderState.REJECTED
+    ledger.close()

@@ -15,6 +15,8 @@ Matching model (documented because tests rely on it):
 - Resting limit orders fill at their own price, as maker, when the market trades *through*
   them (``set_price``, ``trade_through``) or when a test calls ``partial_fill``.
 - Stop orders trigger on the last price (``set_price``, ``trade_through``, our own fills).
+- OCO lists (``binance_oco``) reserve their quantity once; when one of their two orders
+  fills or triggers the other expires, and canceling either cancels both.
 - Commission is charged in the quote asset on both sides, at the maker or taker rate.
 - Trade ids are per symbol (as on Binance) and continue after seeded public trades; order ids
   are unique across symbols.
@@ -194,6 +196,15 @@ class FakeExchange:
             now = self.clock.now_ms()
             self.market.record_trade(symbol_id, trade_price, volume, now, buyer_maker=False)
             self._on_market_price(symbol_id, trade_price, volume=volume)
+            self._changed()
+
+    def forget_order(self, client_order_id: str, symbol: str | None = None) -> None:
+        """The exchange loses an open order (a purge, a wrong account): from now on it is
+        unknown (-2013), and what it reserved is free again."""
+        with self.lock:
+            order = self._open_order_by_client_id(client_order_id, symbol, stops_too=True)
+            self._release_lock(order)
+            del self._orders[order.order_id]
             self._changed()
 
     def partial_fill(
@@ -827,7 +838,9 @@ class FakeExchange:
         found = self._order_lists.get(order.order_list_id)
         if found is None:
             return []
-        return [self._orders[i] for i in found.order_ids if i != order.order_id]
+        return [
+            self._orders[i] for i in found.order_ids if i != order.order_id and i in self._orders
+        ]
 
     def _expire_other_legs(self, order: Order) -> None:
         """An OCO order executes (fills or triggers): the other one expires, and the list's
@@ -868,9 +881,11 @@ class FakeExchange:
         return matches[-1] if matches else None
 
     def _list_orders(self, order_list: OrderList) -> list[Order]:
-        return [self._orders[i] for i in order_list.order_ids]
+        return [self._orders[i] for i in order_list.order_ids if i in self._orders]
 
-    def _open_order_by_client_id(self, client_order_id: str, symbol: str | None) -> Order:
+    def _open_order_by_client_id(
+        self, client_order_id: str, symbol: str | None, stops_too: bool = False
+    ) -> Order:
         matches = [
             o
             for o in self._select_orders(symbol)
@@ -882,7 +897,7 @@ class FakeExchange:
             raise KeyError(
                 f"client order id {client_order_id!r} is open on several symbols; pass symbol"
             )
-        if not matches[0].is_working:
+        if not matches[0].is_working and not stops_too:
             raise ValueError(f"order {client_order_id!r} is a stop order not yet triggered")
         return matches[0]
 

@@ -123,6 +123,9 @@ class RemoteFakeBinance:
     ) -> dict[str, Any]:
         return self._call("partial_fill", client_order_id=client_order_id, qty=qty, symbol=symbol)
 
+    def forget_order(self, client_order_id: str, symbol: str | None = None) -> None:
+        self._call("forget_order", client_order_id=client_order_id, symbol=symbol)
+
     def set_balance(self, asset: str, free: Number) -> None:
         self._call("set_balance", asset=asset, free=free)
 

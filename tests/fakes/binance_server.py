@@ -61,6 +61,7 @@ ADMIN_OPERATIONS: frozenset[str] = frozenset(
         "set_price",
         "trade_through",
         "partial_fill",
+        "forget_order",
         "set_balance",
         "set_commission",
         "set_key_permissions",

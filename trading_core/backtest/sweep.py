@@ -323,7 +323,7 @@ def macd_grid(
     over ``fast + 1 .. slow_max``; signal = 2, 4, ..., 20. All inside STACK.md's space
     (fast 2..40, slow fast+1..80, signal 2..20); deterministic, no sampling.
     """
-    rows = []
+    rows: list[tuple[int, int, int]] = []
     for f in fast:
         slows = np.unique(np.rint(np.linspace(f + 1, slow_max, slow_per_fast)).astype(int))
         if slows.size != slow_per_fast:
@@ -374,13 +374,15 @@ def sweep_strategy(
     ]
     strategies = [get_strategy(strategy, record) for record in records]
     kernel_ok = cfg.uses_defaults_of_sweep_kernel
+    macd_params = [s.params for s in strategies if isinstance(s.params, MacdParams)]
     if (
         strategy == "macd"
         and kernel_ok
-        and all(s.params.convention == "pandas" for s in strategies)
+        and len(macd_params) == len(strategies)
+        and all(p.convention == "pandas" for p in macd_params)
     ):
         grid = pd.DataFrame(
-            [(s.params.fast, s.params.slow, s.params.signal) for s in strategies],
+            [(p.fast, p.slow, p.signal) for p in macd_params],
             columns=["fast", "slow", "signal"],
         )
         metrics = sweep_macd(bars, grid, cfg.fee, cfg.initial_cash, scale, start).drop(

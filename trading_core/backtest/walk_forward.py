@@ -58,7 +58,7 @@ def fold_windows(
     n_bars: int, in_sample: int, out_of_sample: int, mode: str = "rolling"
 ) -> list[Fold]:
     """The folds over ``n_bars`` bars; the last out-of-sample window may be shorter."""
-    folds = []
+    folds: list[Fold] = []
     is_end = in_sample
     while is_end + 1 < n_bars:
         is_start = 0 if mode == "expanding" else is_end - in_sample

@@ -282,13 +282,13 @@ class CcxtMarket:
         cursor = _ms(start)
         while cursor < end_ms:
             until = min(end_ms, cursor + window_ms) - 1  # inclusive, as ccxt's ``until``
-            got = self._call(
-                exchange,
-                context,
-                lambda since=cursor, until=until: client.fetch_trades(
+
+            def fetch_page(since: int = cursor, until: int = until) -> list[dict[str, Any]]:
+                return client.fetch_trades(
                     symbol, since=since, limit=page_size, params={"until": until}
-                ),
-            )
+                )
+
+            got = self._call(exchange, context, fetch_page)
             inside = [t for t in got if cursor <= t["timestamp"] <= until]
             trades.update((str(t["id"]), t) for t in inside)
             if len(got) < page_size:

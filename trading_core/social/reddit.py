@@ -233,7 +233,7 @@ class PrawReddit:
         limit: int = 200,
         oauth_url: str = "https://oauth.reddit.com",
         reddit_url: str = "https://www.reddit.com",
-        timeout: float = 16.0,
+        timeout: int = 16,  # seconds; praw's config takes whole seconds (it applies int())
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         import praw  # ~0.5 s to import, and only live runs need it

@@ -155,10 +155,20 @@ class _RedirectAdapter(HTTPAdapter):
         self._source = source.rstrip("/")
         self._target = target.rstrip("/")
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
         if request.url and request.url.startswith(self._source):
             request.url = self._target + request.url[len(self._source) :]
-        return super().send(request, **kwargs)
+        return super().send(
+            request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+        )
 
 
 class TweepyX:

@@ -1,0 +1,83 @@
+"""The warehouse side of a raw/ohlcv run: read what a partition holds, write what it fetched.
+
+Everything is fetched and validated first (``trading_core.market.ingest_plan``); then the
+run's partitions are replaced inside the caller's ONE transaction, so a failure commits
+nothing and a re-run gives identical rows. Bad rows never reach raw.ohlcv silently: they go
+to raw.ohlcv_quarantine with their reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from trading_core.market.ingest_plan import PartitionBatch
+from trading_core.quality import quarantine_ohlcv
+from trading_core.series import SeriesKey
+from trading_core.warehouse import replace_rows, table_columns
+
+
+def read_stored(
+    conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """The candles of ``symbol`` (every exchange and timeframe) already stored in a partition
+    window, oldest first within each series."""
+    return conn.execute(
+        f"select {', '.join(table_columns('raw.ohlcv'))} from raw.ohlcv "
+        "where symbol = ? and ts >= ? and ts < ? order by exchange, timeframe, ts",
+        [symbol, start, end],
+    ).df()
+
+
+@dataclass
+class WriteSummary:
+    """What a run wrote, for its metadata."""
+
+    rows: int = 0
+    quarantined_rows: int = 0
+    newest: dict[SeriesKey, datetime] = field(default_factory=dict)  # newest clean bar
+
+    def latest_bars(self) -> dict[str, str]:
+        """``exchange|symbol|timeframe`` -> ISO open time: what the new-bar sensor reads."""
+        return {str(series): ts.isoformat() for series, ts in self.newest.items()}
+
+
+def _quarantine_slice(batch: PartitionBatch) -> tuple[str, list[object]]:
+    """The quarantined rows a partition replaces: all but those of its kept heads."""
+    kept = " or ".join(["(exchange = ? and timeframe = ? and ts < ?)"] * len(batch.kept_heads))
+    where = f"partition_key = ? and not ({kept})" if kept else "partition_key = ?"
+    params: list[object] = [batch.key]
+    for series, fetch_start in batch.kept_heads:
+        params += [series.exchange, series.timeframe, fetch_start]
+    return where, params
+
+
+def write_partitions(
+    conn: duckdb.DuckDBPyConnection, batches: Iterable[PartitionBatch]
+) -> WriteSummary:
+    """Replace each partition's candles by its clean rows and its quarantine by its bad rows
+    (no transaction control: call inside ``trading_core.warehouse.transaction``)."""
+    summary = WriteSummary()
+    for batch in batches:
+        clean, bad = quarantine_ohlcv(batch.received)
+        clean = clean.sort_values(["exchange", "timeframe", "ts"], kind="mergesort")
+        summary.rows += replace_rows(
+            conn,
+            "raw.ohlcv",
+            clean,
+            "symbol = ? and ts >= ? and ts < ?",
+            [batch.symbol, batch.start, batch.end],
+        )
+        where, params = _quarantine_slice(batch)
+        summary.quarantined_rows += replace_rows(
+            conn, "raw.ohlcv_quarantine", bad.assign(partition_key=batch.key), where, params
+        )
+        for (exchange, timeframe), rows in clean.groupby(["exchange", "timeframe"]):
+            series = SeriesKey(exchange, batch.symbol, timeframe)
+            newest = rows["ts"].max().to_pydatetime()
+            summary.newest[series] = max(summary.newest.get(series, newest), newest)
+    return summary
