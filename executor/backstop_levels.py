@@ -19,36 +19,21 @@ executor's stop in between.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from executor.records import QTY_EPSILON, OrderRecord, Position
 from executor.sizing import MarketRules, below_minimum, floor_quantity, round_limit_price
+from trading_core.config import TradingConfig
 from trading_core.fills import trailing_stop_level
 
 ROLE = "backstop"
 STOP_LEG, TAKE_LEG, LIST_SUFFIX = "s", "t", "l"
 
-DEFAULTS: dict[str, Any] = {
-    "enabled": True,
-    "margin_pct": 0.01,
-    "limit_offset_pct": 0.01,
-    "step_pct": 0.0025,
-}
-# BackstopSettings field -> the executor config field it comes from.
-CONFIG_FIELDS: dict[str, str] = {
-    "enabled": "native_stops",
-    "margin_pct": "backstop_margin_pct",
-    "limit_offset_pct": "backstop_limit_offset_pct",
-    "step_pct": "backstop_step_pct",
-}
-
-
 @dataclass(frozen=True)
 class BackstopSettings:
-    enabled: bool = DEFAULTS["enabled"]
-    margin_pct: float = DEFAULTS["margin_pct"]
-    limit_offset_pct: float = DEFAULTS["limit_offset_pct"]
-    step_pct: float = DEFAULTS["step_pct"]
+    enabled: bool = True
+    margin_pct: float = 0.01
+    limit_offset_pct: float = 0.01
+    step_pct: float = 0.0025
 
     def __post_init__(self) -> None:
         if not 0 < self.margin_pct < 1:
@@ -64,14 +49,14 @@ class BackstopSettings:
             )
 
     @classmethod
-    def from_config(cls, config: Any) -> BackstopSettings:
-        """From ``config.executor`` (its defaults for fields it does not have)."""
-        executor = config.executor
+    def from_config(cls, config: TradingConfig) -> BackstopSettings:
+        """From ``executor.native_stops`` and ``executor.backstop_*``."""
+        ex = config.executor
         return cls(
-            **{
-                name: getattr(executor, field, DEFAULTS[name])
-                for name, field in CONFIG_FIELDS.items()
-            }
+            enabled=ex.native_stops,
+            margin_pct=ex.backstop_margin_pct,
+            limit_offset_pct=ex.backstop_limit_offset_pct,
+            step_pct=ex.backstop_step_pct,
         )
 
 

@@ -283,6 +283,25 @@ class ExecutorConfig(_Model):
     # 10 s): entries beyond it wait for the next tick; exits are never delayed.
     max_orders_per_second: int = Field(default=5, ge=1, le=1000)
     max_orders_per_minute: int = Field(default=100, ge=1, le=60_000)
+    # Native protective orders (executor.backstop): where the exchange supports them, a
+    # stop-limit (or an OCO with the take-profit) rests on the exchange behind the executor's
+    # own levels, backstop_margin_pct wider, so that stops survive the host: its limit sits
+    # backstop_limit_offset_pct below its trigger, and a trailing stop replaces it once the
+    # level moved by more than backstop_step_pct.
+    native_stops: bool = True
+    backstop_margin_pct: float = Field(default=0.01, gt=0, lt=1)
+    backstop_limit_offset_pct: float = Field(default=0.01, ge=0, lt=1)
+    backstop_step_pct: float = Field(default=0.0025, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _step_below_margin(self) -> ExecutorConfig:
+        if self.backstop_step_pct >= self.backstop_margin_pct:
+            raise ValueError(
+                f"backstop_step_pct ({self.backstop_step_pct}) must be below "
+                f"backstop_margin_pct ({self.backstop_margin_pct}); allowed: "
+                "0 <= backstop_step_pct < backstop_margin_pct"
+            )
+        return self
     paper_latency_ms: float = Field(default=0.0, ge=0)
     # Dagster webserver for REST reports of execution/orders and execution/fills.
     dagster_url: str = "http://127.0.0.1:3000"

@@ -81,7 +81,7 @@ CONFIG = TradingConfig.model_validate(
 # Limit entries are repriced after a minute, once: every intent settles within a few ticks.
 OPTIONS = EngineOptions(limit_timeout_seconds=60.0, max_reprices=1)
 TICK = timedelta(seconds=60)
-SETTLE_TICKS = 3
+SETTLE_TICKS, MAX_SETTLE_TICKS = 3, 10
 
 TERMINAL = frozenset({"DONE", "REJECTED_BY_RISK", "EXPIRED", "INVALID", "FAILED"})
 REFUSED = frozenset({"REJECTED_BY_RISK", "EXPIRED", "INVALID"})
@@ -94,6 +94,11 @@ LIVE = frozenset(
     }
 )
 EPS = 1e-9
+# Sells: a close intent's exit, the executor's protective exits, an operator's close, and
+# the native backstop resting behind a protected position (executor/backstop.py docstring).
+SELL_ROLES = frozenset(
+    {"exit", "stop_loss", "take_profit", "trailing_stop", "operator", "backstop"}
+)
 
 
 # ------------------------------------------------------------------ the documented rules
@@ -210,6 +215,7 @@ class Rules:
             why.append(f"a sell of {order.symbol} with nothing held")
         elif order.quantity > held * (1 + 1e-9) + EPS:
             why.append(f"sells {order.quantity} of {held} held")
+        # An operator's close-position/close-all is the operator's own decision.
         if order.role != "operator" and seen.state == "HALTED":
             why.append(f"a {order.role} order while HALTED")
         if order.role == "exit":
@@ -400,10 +406,14 @@ def run_scenario(root: Path, scenario: Scenario) -> Run:
     for lines in scenario.batches:
         run.submit(lines)
         tick()
-    for _ in range(SETTLE_TICKS):
-        tick()
+    # Restart while orders may still be working, then tick until every intent has settled
+    # (limit entries time out and are repriced once; throttled entries wait a tick).
     run.restart()
-    tick()
+    for extra in range(MAX_SETTLE_TICKS):
+        tick()
+        counts = run.ledger.intent_counts()
+        if extra + 1 >= SETTLE_TICKS and not counts.get("NEW") and not counts.get("ACCEPTED"):
+            break
     return run
 
 
@@ -514,7 +524,7 @@ def check_orders(run: Run) -> None:
             first_entry[order.intent_id or ""] = seen
         elif order.role == "entry":
             why = run.rules.reprice(seen, first_entry.get(order.intent_id or ""))
-        elif order.role in ("exit", "stop_loss", "take_profit", "trailing_stop", "operator"):
+        elif order.role in SELL_ROLES:
             why = run.rules.exit(seen, intent)
         else:
             why = [f"an order of unknown role {order.role!r}"]
@@ -534,9 +544,14 @@ def check_fills(run: Run, stored: set[str]) -> None:
         order = orders.get(fill.client_order_id or "")
         assert order is not None, f"a fill of no order of ours: {fill}"
         assert (fill.symbol, fill.side) == (order.symbol, order.side), (fill, order)
-        assert fill.intent_id == order.intent_id and fill.intent_id in stored, (fill, order)
-        record = run.ledger.intent(fill.intent_id)
-        assert record is not None and record.status == "DONE", (fill, record)
+        assert fill.intent_id == order.intent_id, (fill, order)
+        if fill.intent_id is None:
+            # Backstops have no intent: they protect a position an intent opened.
+            assert order.role == "backstop" and held[fill.symbol] > 0, (fill, order)
+        else:
+            assert fill.intent_id in stored, (fill, order)
+            record = run.ledger.intent(fill.intent_id)
+            assert record is not None and record.status == "DONE", (fill, record)
         assert fill.quantity > 0 and fill.price > 0, fill
         filled[order.client_order_id] += fill.quantity
         assert filled[order.client_order_id] <= order.quantity * (1 + 1e-9), (fill, order)
@@ -551,8 +566,11 @@ def check_fills(run: Run, stored: set[str]) -> None:
                 assert ask - EPS <= fill.price <= ask * (1 + run.rules.slippage) + EPS, fill
             else:
                 assert bid * (1 - run.rules.slippage) - EPS <= fill.price <= bid + EPS, fill
-        if order.order_type == "limit" and order.price is not None:
-            assert fill.side == "buy" and fill.price <= order.price + EPS, (fill, order)
+        if order.price is not None:  # a limit (or stop-limit): never worse than its price
+            if fill.side == "buy":
+                assert fill.price <= order.price + EPS, (fill, order)
+            else:
+                assert fill.price >= order.price - EPS, (fill, order)
         if fill.side == "buy":
             cash -= value + fill.fee
             held[fill.symbol] += fill.quantity
@@ -632,13 +650,21 @@ reasons = st.dictionaries(
 
 
 @st.composite
-def valid_intent(draw: st.DrawFn, *, opening: bool | None = None) -> dict[str, Any]:
-    """A line the README's contract accepts (it may still be refused by admission/risk)."""
-    symbol = draw(st.sampled_from(SHAPE_SYMBOLS))
+def valid_intent(
+    draw: st.DrawFn, *, opening: bool = False, plausible: bool = False
+) -> dict[str, Any]:
+    """A line the README's contract accepts (admission and the risk gate still decide).
+
+    ``plausible``: a configured market, a buy/open or sell/close, a fresh decision and a size
+    within the limits, so that many of them trade; otherwise anything the contract allows.
+    """
+    symbol = draw(st.sampled_from(CONFIGURED if plausible else SHAPE_SYMBOLS))
     mid = mid_of(symbol)
     obj: dict[str, Any] = {"symbol": symbol}
     combos = [("buy", "open"), ("sell", "close"), ("sell", "open"), ("buy", "close")]
-    side, action = draw(st.sampled_from(combos[:1] if opening else combos))
+    side, action = draw(
+        st.sampled_from(combos[:1] if opening else combos[:2] if plausible else combos)
+    )
     spelled = draw(st.sampled_from(["side", "action", "both"]))
     if (side, action) not in combos[:2]:
         spelled = "both"  # a combination no default produces
@@ -648,7 +674,9 @@ def valid_intent(draw: st.DrawFn, *, opening: bool | None = None) -> dict[str, A
         obj["action"] = action
     if action == "open":
         if draw(st.booleans()):
-            obj["notional"] = draw(notionals)
+            obj["notional"] = draw(st.floats(5, 400) if plausible else notionals)
+        elif plausible:
+            obj["quantity"] = draw(st.floats(5.01 / mid, 399 / mid))
         else:
             obj["quantity"] = draw(st.sampled_from([1, 1e-9]) | st.floats(1e-4, 400 / mid * 1.5))
         if draw(st.booleans()):
@@ -668,7 +696,7 @@ def valid_intent(draw: st.DrawFn, *, opening: bool | None = None) -> dict[str, A
             obj["order_type"] = "limit"
         if draw(st.booleans()):
             obj["post_only"] = True
-    price = draw(st.sampled_from(["none", "near", "far", "any"]))
+    price = draw(st.sampled_from(["none", "near"] if plausible else ["none", "near", "far", "any"]))
     if price == "near":
         obj["reference_price"] = draw(around(mid, 0.995, 1.005))
     elif price == "far":
@@ -677,8 +705,8 @@ def valid_intent(draw: st.DrawFn, *, opening: bool | None = None) -> dict[str, A
         obj["reference_price"] = draw(st.floats(1e-6, 1e9))
     if draw(st.booleans()):
         obj["timeframe"] = draw(st.sampled_from(["1m", "5m", "1h", "1d"]))
-    if draw(st.integers(0, 3)):
-        decided = draw(rel())
+    if plausible or draw(st.integers(0, 3)):
+        decided = draw(rel(st.floats(-85, 4) if plausible else None))
         obj["decided_at"] = decided
         if draw(st.booleans()):
             back = draw(st.sampled_from([0, 60, 300, 3600]))
@@ -688,7 +716,7 @@ def valid_intent(draw: st.DrawFn, *, opening: bool | None = None) -> dict[str, A
     if draw(st.booleans()):
         obj["strategy"] = draw(labels)
     if draw(st.integers(0, 4)) == 0:
-        obj["exchange"] = draw(st.sampled_from([EXCHANGE, "binance"]))
+        obj["exchange"] = draw(st.sampled_from([EXCHANGE] if plausible else [EXCHANGE, "binance"]))
     if draw(st.integers(0, 3)) == 0:
         obj["reasons"] = draw(reasons)
     return obj
@@ -845,9 +873,11 @@ RAW_BAD = (
 )  # fmt: skip
 
 lines = st.one_of(
+    valid_intent(plausible=True).map(lambda o: Line("valid", o)),
+    valid_intent(plausible=True).map(lambda o: Line("valid", o)),
+    valid_intent(plausible=True, opening=True).map(lambda o: Line("valid", o)),
     valid_intent().map(lambda o: Line("valid", o)),
     valid_intent().map(lambda o: Line("valid", o)),
-    valid_intent(opening=True).map(lambda o: Line("valid", o)),
     bad_intent().map(lambda o: Line("bad", o)),
     st.sampled_from(RAW_BAD).map(lambda s: Line("bad", s)),
     st.binary(max_size=40).map(lambda b: Line("any", b.replace(b"\n", b" "))),

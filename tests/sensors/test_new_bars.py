@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from sensors.new_bars import build_new_bar_sensor
+from trading_pipelines.definitions import defs
 from trading_pipelines.jobs import evaluate_strategy_job
 from trading_pipelines.resources.strategy import StrategyResource
 
@@ -78,3 +79,23 @@ def test_bars_of_other_timeframes_do_not_trigger(strategy) -> None:
         result, _ = tick(instance, strategy)
         assert not result.run_requests
         assert "no new 1m bar" in result.skip_message
+
+
+def test_entries_that_are_not_bars_are_skipped_not_fatal(strategy) -> None:
+    with dg.instance_for_test() as instance:
+        report(instance, {"BTC/USDT|1m": "2026-01-01T10:05:00",  # no exchange
+                          "sim|BTC/USDT|x|1m": "2026-01-01T10:05:00",  # an extra part
+                          "sim|ETH/USDT|1m": "not a time",
+                          "sim|BTC/USDT|1m": "2026-01-01T10:05:00"})  # fmt: skip
+        result, _ = tick(instance, strategy)
+        [request] = result.run_requests
+        assert request.run_key == "evaluate:sim|BTC/USDT|1m|2026-01-01T10:05:00"
+
+
+def test_the_run_config_fits_the_evaluation_job(strategy) -> None:
+    job = defs.resolve_job_def(evaluate_strategy_job.name)
+    with dg.instance_for_test() as instance:
+        report(instance, {"sim|BTC/USDT|1m": "2026-01-01T10:05:00"})
+        result, _ = tick(instance, strategy)
+        [request] = result.run_requests
+        assert dg.validate_run_config(job, request.run_config)

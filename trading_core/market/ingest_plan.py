@@ -106,8 +106,8 @@ def fetch_partition(
     for exchange in cfg.exchanges:
         for timeframe in cfg.timeframes:
             series = SeriesKey(exchange, symbol, timeframe)
-            mine = stored[(stored["exchange"] == exchange) & (stored["timeframe"] == timeframe)]
-            plan = plan_series(series, start, end, now, mine, cfg.refetch_candles)
+            rows = stored[(stored["exchange"] == exchange) & (stored["timeframe"] == timeframe)]
+            plan = plan_series(series, start, end, now, rows, cfg.refetch_candles)
             tail = fetch_window(
                 source, exchange, symbol, timeframe, start, end, now,
                 last_stored=plan.last_stored, refetch=cfg.refetch_candles,
