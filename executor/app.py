@@ -115,8 +115,10 @@ def build_engine(
     publisher = Publisher(ledger, paths.lake, reporter, alerter=Alerter.for_home(paths.home))
     reconciler = None
     if broker.reconcilable:
+        from executor.brokers.ccxt_broker import CcxtBroker
         from executor.reconcile import Reconciler
 
+        assert isinstance(broker, CcxtBroker)  # the only broker with an exchange to ask
         reconciler = Reconciler(ledger, broker, symbols=config.market.symbols)
     return Engine(
         ledger,

@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from executor.admission import IntentLimits, admit
 from executor.backstop import Backstop
@@ -501,7 +502,7 @@ class Engine:
             if candles.empty:
                 continue
             high_water = position.high_water or position.avg_entry_price
-            trigger: tuple[str, datetime] | None = None
+            trigger: tuple[str, datetime, float] | None = None
             for bar in candles.itertuples(index=False):
                 if protected and trigger is None and position.symbol not in exiting:
                     trigger = self._trigger(position, bar, high_water)
@@ -555,7 +556,7 @@ class Engine:
         return None
 
     def _trigger(
-        self, position: Position, bar: object, high_water: float
+        self, position: Position, bar: Any, high_water: float
     ) -> tuple[str, datetime, float] | None:
         """Which protective exit this candle triggers (stop-loss first on a tie), the candle's
         open time and the level."""
@@ -815,7 +816,7 @@ class Engine:
             self._apply(order, self.broker.cancel(order))
         position = self.ledger.position(self.broker.exchange, intent.symbol)
         assert position is not None  # the risk gate checked it
-        order = self._place_exit(
+        exit_order = self._place_exit(
             position,
             "exit",
             client_order_id(intent.intent_id, "exit"),
@@ -823,13 +824,13 @@ class Engine:
             at=at,
             intent=intent,
         )
-        if order is None:
+        if exit_order is None:
             self.ledger.set_intent_status(
                 intent.intent_id,
                 "REJECTED_BY_RISK",
                 "exchange rules: the position is below the minimum",
             )
-        return order
+        return exit_order
 
     # ------------------------------------------------------------------------ publish
 

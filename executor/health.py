@@ -46,7 +46,8 @@ def read_health(state_dir: Path) -> dict[str, Any] | None:
     path = state_dir / HEALTH_FILE
     if not path.is_file():
         return None
-    return json.loads(path.read_text())
+    record = json.loads(path.read_text())
+    return record if isinstance(record, dict) else None
 
 
 class Health:

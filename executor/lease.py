@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -80,7 +81,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _row_holder(row: sa.Row | None) -> LeaseHolder | None:
+def _row_holder(row: sa.Row[Any] | None) -> LeaseHolder | None:
     if row is None:
         return None
     m = row._mapping
@@ -166,14 +167,14 @@ class Lease:
                 token, why = 1, "first holder"
                 conn.execute(t.insert().values(name=LEASE_NAME, token=token, **values))
             else:
-                why = self._free(held, now)
-                if why is None:
+                free = self._free(held, now)
+                if free is None:
                     raise LeaseHeld(
                         f"another executor owns this ledger: {held.describe()}. Stop it first, "
                         f"or wait until its lease expires ({self.ttl.total_seconds():g} s "
                         "without a heartbeat)"
                     )
-                token = held.token + 1
+                token, why = held.token + 1, free
                 conn.execute(t.update().where(t.c.name == LEASE_NAME).values(token=token, **values))
             conn.execute(
                 schema.audit_log.insert().values(

@@ -3,7 +3,8 @@
 Files: ``<lake>/execution/fills/date=YYYY-MM-DD/<batch_id>.parquet`` and the same under
 ``execution/orders`` (one row per order state change; the latest ``updated_at`` wins).
 
-Exactly once, through the ledger's outbox, in three steps that each survive a crash:
+Exactly once, through the ledger's outbox (``executor.ledger.outbox``), in three steps that
+each survive a crash:
 
 1. allocate: one transaction fixes a batch's rows (a source id range and one event date),
    stores the batch in ``publish_outbox`` and moves the stream's cursor past them;
@@ -28,18 +29,16 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
-import sqlalchemy as sa
 
-from executor import schema
 from executor.alerts import Alerter, RetryingWrite
-from executor.ledger import Ledger
+from executor.ledger import Ledger, OutboxBatch
 from trading_core.timeframes import utc_now
 
 log = logging.getLogger("executor.publish")
@@ -136,65 +135,6 @@ class PublishReport:
     error: str | None = None
 
 
-def _source_query(stream: str) -> sa.Select:
-    """Rows of a stream in contract column order (without published_at and batch_id)."""
-    if stream == "fills":
-        f = schema.fills
-        return sa.select(
-            f.c.id.label("row_id"),
-            # Trade ids repeat across symbols: the fill id names all three.
-            (f.c.exchange + sa.literal(":") + f.c.symbol + sa.literal(":") + f.c.trade_id).label(
-                "fill_id"
-            ),
-            f.c.exchange,
-            f.c.trade_id,
-            f.c.client_order_id,
-            f.c.exchange_order_id,
-            f.c.intent_id,
-            f.c.strategy,
-            f.c.symbol,
-            f.c.side,
-            f.c.quantity,
-            f.c.price,
-            f.c.fee,
-            f.c.fee_currency,
-            f.c.liquidity,
-            f.c.event_time,
-            f.c.mode,
-        )
-    e, o = schema.order_events, schema.orders
-    return sa.select(
-        e.c.id.label("row_id"),
-        o.c.client_order_id,
-        o.c.exchange_order_id,
-        o.c.intent_id,
-        o.c.strategy,
-        o.c.exchange,
-        o.c.symbol,
-        o.c.side,
-        o.c.order_type,
-        o.c.quantity,
-        o.c.price.label("limit_price"),
-        o.c.stop_price,
-        e.c.state,
-        e.c.filled_quantity,
-        e.c.average_price,
-        e.c.fee,
-        e.c.reason,
-        o.c.created_at,
-        e.c.event_time.label("updated_at"),
-        o.c.mode,
-    ).join(o, o.c.client_order_id == e.c.client_order_id)
-
-
-def _id_column(stream: str) -> sa.Column:
-    return schema.fills.c.id if stream == "fills" else schema.order_events.c.id
-
-
-def _time_column(stream: str) -> sa.Column:
-    return schema.fills.c.event_time if stream == "fills" else schema.order_events.c.event_time
-
-
 def batch_path(lake: Path, stream: str, event_date: date, batch_id: str) -> Path:
     return lake / "execution" / stream / f"date={event_date:%Y-%m-%d}" / f"{batch_id}.parquet"
 
@@ -214,6 +154,7 @@ class Publisher:
         alerter: Alerter | None = None,
     ):
         self.ledger = ledger
+        self.outbox = ledger.outbox
         self.lake = lake
         self.reporter = reporter
         self.max_rows = max_rows_per_batch
@@ -251,87 +192,26 @@ class Publisher:
     # -------------------------------------------------------------------------- allocate
 
     def _allocate(self, stream: str) -> int:
-        ids, times = _id_column(stream), _time_column(stream)
-        cursor_t = schema.publish_cursor
-        with self.ledger.transaction() as conn:
-            cursor = conn.execute(
-                sa.select(cursor_t.c.last_row_id).where(cursor_t.c.stream == stream)
-            ).scalar()
-            after = cursor or 0
-            rows = conn.execute(
-                sa.select(ids, times).where(ids > after).order_by(ids).limit(self.max_rows)
-            ).all()
-            if not rows:
-                return 0
-            groups: dict[date, list[tuple[int, datetime]]] = {}
-            for row_id, event_time in rows:
-                groups.setdefault(event_time.date(), []).append((row_id, event_time))
-            now = self._clock()
-            for event_date, members in sorted(groups.items()):
-                first, last = members[0][0], members[-1][0]
-                batch_id = f"{stream}-{event_date:%Y%m%d}-{first:010d}-{last:010d}"
-                conn.execute(
-                    schema.publish_outbox.insert().values(
-                        batch_id=batch_id,
-                        stream=stream,
-                        event_date=event_date,
-                        first_row_id=first,
-                        last_row_id=last,
-                        rows=len(members),
-                        path=str(batch_path(self.lake, stream, event_date, batch_id)),
-                        first_event_time=min(t for _, t in members),
-                        last_event_time=max(t for _, t in members),
-                        published_at=now,
-                        attempts=0,
-                    )
-                )
-            new_cursor = rows[-1][0]
-            if cursor is None:
-                conn.execute(cursor_t.insert().values(stream=stream, last_row_id=new_cursor))
-            else:
-                conn.execute(
-                    cursor_t.update()
-                    .where(cursor_t.c.stream == stream)
-                    .values(last_row_id=new_cursor)
-                )
-            return len(groups)
+        return self.outbox.allocate(
+            stream,
+            max_rows=self.max_rows,
+            clock=self._clock,
+            path_of=lambda event_date, batch_id: batch_path(
+                self.lake, stream, event_date, batch_id
+            ),
+        )
 
     # ----------------------------------------------------------------------------- write
 
     def _write_pending(self) -> int:
-        t = schema.publish_outbox
-        with self.ledger.transaction() as conn:
-            pending = conn.execute(
-                sa.select(t).where(t.c.written_at.is_(None)).order_by(t.c.id)
-            ).all()
+        pending = self.outbox.unwritten()
         for batch in pending:
             self._write_batch(batch)
-            with self.ledger.transaction() as conn:
-                conn.execute(t.update().where(t.c.id == batch.id).values(written_at=self._clock()))
+            self.outbox.mark_written(batch, self._clock)
         return len(pending)
 
-    def _batch_rows(self, batch: Any) -> list[dict[str, Any]]:
-        ids, times = _id_column(batch.stream), _time_column(batch.stream)
-        day = datetime.combine(batch.event_date, datetime.min.time())
-        query = (
-            _source_query(batch.stream)
-            .where(
-                ids.between(batch.first_row_id, batch.last_row_id),
-                times >= day,
-                times < day + timedelta(days=1),
-            )
-            .order_by(ids)
-        )
-        with self.ledger.transaction() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(query)]
-        for row in rows:
-            del row["row_id"]
-            row["published_at"] = batch.published_at
-            row["batch_id"] = batch.batch_id
-        return rows
-
-    def _write_batch(self, batch: Any) -> None:
-        rows = self._batch_rows(batch)
+    def _write_batch(self, batch: OutboxBatch) -> None:
+        rows = self.outbox.batch_rows(batch)
         if len(rows) != batch.rows:
             raise RuntimeError(
                 f"batch {batch.batch_id} should hold {batch.rows} rows, the ledger has {len(rows)}"
@@ -352,24 +232,14 @@ class Publisher:
     # ---------------------------------------------------------------------------- report
 
     def unreported_count(self) -> int:
-        t = schema.publish_outbox
-        with self.ledger.transaction() as conn:
-            return int(
-                conn.execute(sa.select(sa.func.count()).where(t.c.reported_at.is_(None))).scalar()
-            )
+        return self.outbox.unreported_count()
 
     def _report_pending(self) -> tuple[int, str | None]:
         """Report written batches oldest first; stop at the first failure and back off."""
         assert self.reporter is not None
         if self._monotonic() < self._retry_at:
             return 0, None
-        t = schema.publish_outbox
-        with self.ledger.transaction() as conn:
-            pending = conn.execute(
-                sa.select(t)
-                .where(t.c.reported_at.is_(None), t.c.written_at.is_not(None))
-                .order_by(t.c.id)
-            ).all()
+        pending = self.outbox.unreported()
         reported = 0
         for batch in pending:
             metadata = {
@@ -384,12 +254,7 @@ class Publisher:
             try:
                 self.reporter.report(ASSET_KEYS[batch.stream], metadata, batch.batch_id)
             except ReportFailed as exc:
-                with self.ledger.transaction() as conn:
-                    conn.execute(
-                        t.update()
-                        .where(t.c.id == batch.id)
-                        .values(attempts=t.c.attempts + 1, last_error=str(exc)[:500])
-                    )
+                self.outbox.note_report_failed(batch, str(exc))
                 self._retry_at = self._monotonic() + self._backoff
                 self._backoff = min(self._backoff * 2, 60.0)
                 log.warning(
@@ -397,12 +262,7 @@ class Publisher:
                     extra={"batch_id": batch.batch_id, "error": str(exc)},
                 )
                 return reported, str(exc)
-            with self.ledger.transaction() as conn:
-                conn.execute(
-                    t.update()
-                    .where(t.c.id == batch.id)
-                    .values(reported_at=self._clock(), attempts=t.c.attempts + 1, last_error=None)
-                )
+            self.outbox.mark_reported(batch, self._clock)
             reported += 1
         self._backoff = 1.0
         return reported, None

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from executor.backstop import cancel_legs, stale_backstops
 from executor.backstop_levels import ROLE as BACKSTOP_ROLE
@@ -114,20 +115,24 @@ class Reconciler:
     # ----------------------------------------------------------------------------- orders
 
     def _orders(self, symbol: str, report: ReconcileReport) -> None:
-        listed = set()
+        listed: set[str] = set()
         for placed in self.broker.open_orders(symbol):
             cid = placed.get("clientOrderId")
-            listed.add(cid)
-            ours = self.ledger.order(cid) if cid else None
+            ours = None
+            if cid:
+                listed.add(cid)
+                ours = self.ledger.order(cid)
             if ours is None:
                 self._external(symbol, placed, report)
             elif ours.state not in UNRESOLVED:
-                snapshot = self.broker.snapshot(ours, placed)
+                current = self.broker.snapshot(ours, placed)
                 if (
-                    snapshot.update.state != ours.state
-                    or (snapshot.update.filled_quantity or 0.0) > ours.filled_quantity
+                    current.update.state != ours.state
+                    or (current.update.filled_quantity or 0.0) > ours.filled_quantity
                 ):
-                    self.ledger.apply_order_update(cid, snapshot.update, snapshot.fills)
+                    self.ledger.apply_order_update(
+                        ours.client_order_id, current.update, current.fills
+                    )
                     report.updated_orders += 1
         for order in self.ledger.orders(LIVE_STATES - UNRESOLVED, symbol=symbol):
             if order.client_order_id in listed or order.exchange != self.broker.exchange:
@@ -163,7 +168,7 @@ class Reconciler:
             self.ledger.audit("reconciliation", "backstop_stale_canceled", None, details)
             report.backstops_canceled += len(stale)
 
-    def _external(self, symbol: str, placed: dict, report: ReconcileReport) -> None:
+    def _external(self, symbol: str, placed: dict[str, Any], report: ReconcileReport) -> None:
         cid = placed.get("clientOrderId") or f"ext-{placed['id']}"
         filled = float(placed.get("filled") or 0.0)
         recorded = self.ledger.record_external_order(
@@ -192,6 +197,7 @@ class Reconciler:
     # ----------------------------------------------------------------------------- trades
 
     def _trades(self, symbol: str, report: ReconcileReport) -> None:
+        since: datetime | None
         if self.last_run is not None:
             since = self.last_run - TRADE_LOOKBACK
         else:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from executor.orders import OrderState
+from trading_core.fills import Side
 
 Liquidity = Literal["maker", "taker"]
 
@@ -21,7 +22,7 @@ class Fill:
     exchange: str
     trade_id: str
     symbol: str
-    side: str
+    side: Side
     quantity: float
     price: float
     fee: float
@@ -41,7 +42,7 @@ class NewOrder:
     client_order_id: str
     exchange: str
     symbol: str
-    side: str
+    side: Side
     order_type: str  # market | limit (backstops: stop_loss_limit | limit_maker)
     role: str
     quantity: float
@@ -63,7 +64,7 @@ class OrderRecord:
     strategy: str | None
     exchange: str
     symbol: str
-    side: str
+    side: Side
     order_type: str
     role: str
     attempt: int

@@ -94,7 +94,7 @@ def _naive_utc_ms(ms: int | None) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
@@ -474,9 +474,10 @@ class CcxtBroker:
         """Any order on the account by exchange id (ours or not)."""
         self._ensure_markets()
         try:
-            return self._read(
+            found: dict[str, Any] = self._read(
                 "fetch_order", lambda: self.client.fetch_order(exchange_order_id, symbol)
             )
+            return found
         except ccxt.OrderNotFound:
             return None
 
@@ -498,10 +499,14 @@ class CcxtBroker:
         found: dict[str, dict[str, Any]] = {}
         while cursor <= now:
             start = cursor
-            page = self._read(
-                "fetch_my_trades",
-                lambda start=start: self.client.fetch_my_trades(symbol, start, TRADES_PAGE),
-            )
+
+            def fetch_page(start: int = start) -> list[dict[str, Any]]:
+                trades: list[dict[str, Any]] = self.client.fetch_my_trades(
+                    symbol, start, TRADES_PAGE
+                )
+                return trades
+
+            page = self._read("fetch_my_trades", fetch_page)
             for trade in page:
                 found[str(trade["id"])] = trade
             if len(page) >= TRADES_PAGE:

@@ -62,22 +62,28 @@ MIDS: dict[str, float] = {"BTC/USDT": 100.0, "ETH/USDT": 50.0, "SOL/USDT": 10.0,
 CONFIGURED: tuple[str, ...] = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 SPREAD, BOOK_STEP, BOOK_DEPTH = 0.0002, 0.002, 5  # levels 3 and 4 lie beyond the 50 bps cap
 
-CONFIG = TradingConfig.model_validate(
-    {
-        "market": {"symbols": list(CONFIGURED)},
-        "executor": {"exchange": EXCHANGE, "quote_currency": QUOTE, "starting_cash": 500.0},
-        "risk": {
-            # position_fraction 1: the cash rule is the binding one (documented, below).
-            "position_fraction": 1.0,
-            "min_notional": 5.0,
-            "max_notional": 400.0,
-            "max_open_positions": 2,
-            "max_trades_per_day": 1000,
-            "max_drawdown_pct": 0.2,
-        },
-        "fees": {"maker": 0.0005, "taker": 0.001, "max_slippage_bps": 50.0},
-    }
-)
+
+def trading_config(cash: float = 500.0, max_open: int = 2) -> TradingConfig:
+    """The executor's configuration; the scenario picks the cash and the position slots."""
+    return TradingConfig.model_validate(
+        {
+            "market": {"symbols": list(CONFIGURED)},
+            "executor": {"exchange": EXCHANGE, "quote_currency": QUOTE, "starting_cash": cash},
+            "risk": {
+                # position_fraction 1: the cash rule is the binding one (documented, below).
+                "position_fraction": 1.0,
+                "min_notional": 5.0,
+                "max_notional": 400.0,
+                "max_open_positions": max_open,
+                "max_trades_per_day": 1000,
+                "max_drawdown_pct": 0.2,
+            },
+            "fees": {"maker": 0.0005, "taker": 0.001, "max_slippage_bps": 50.0},
+        }
+    )
+
+
+CONFIG = trading_config()
 # Limit entries are repriced after a minute, once: every intent settles within a few ticks.
 OPTIONS = EngineOptions(limit_timeout_seconds=60.0, max_reprices=1)
 TICK = timedelta(seconds=60)
@@ -287,6 +293,8 @@ class Scenario:
     commands: list[tuple[int, str, str]]  # (tick, command, symbol)
     moves: list[tuple[float, float]]  # candle (down, up) fractions, one per tick
     amounts: dict[str, float]  # order-book amount per level, per symbol
+    cash: float = 500.0  # starting cash
+    max_open: int = 2  # max_open_positions
 
 
 @dataclass
@@ -302,6 +310,7 @@ class Run:
 
     root: Path
     amounts: dict[str, float]
+    config: TradingConfig = CONFIG
     seen: list[Seen] = field(default_factory=list)
     submitted: list[Submitted] = field(default_factory=list)
     reports: list[TickReport] = field(default_factory=list)
@@ -321,15 +330,16 @@ class Run:
                 step=BOOK_STEP,
             )
         books = {s: (b[0][0], a[0][0]) for s, (b, a) in self.market.books.items()}
-        self.rules = Rules(CONFIG, books)
+        self.rules = Rules(self.config, books)
         self.ledger = Ledger(self.url, clock=self.clock)
         self._observe_orders()
         self.engine = self._engine()
         self.batch = 0
 
     def _engine(self) -> Engine:
-        broker = PaperBroker(self.market, exchange=EXCHANGE, fees=CONFIG.fees, clock=self.clock)
-        engine = Engine(self.ledger, broker, self.market, CONFIG, OPTIONS, clock=self.clock)
+        fees, config = self.config.fees, self.config
+        broker = PaperBroker(self.market, exchange=EXCHANGE, fees=fees, clock=self.clock)
+        engine = Engine(self.ledger, broker, self.market, config, OPTIONS, clock=self.clock)
         engine.start()
         return engine
 
@@ -389,7 +399,7 @@ class Run:
 
 
 def run_scenario(root: Path, scenario: Scenario) -> Run:
-    run = Run(root, scenario.amounts)
+    run = Run(root, scenario.amounts, trading_config(scenario.cash, scenario.max_open))
     commands = defaultdict(list)
     for tick, command, symbol in scenario.commands:
         commands[tick].append((command, symbol))
@@ -536,7 +546,7 @@ def check_fills(run: Run, stored: set[str]) -> None:
     """Replay every fill: only accepted intents' orders fill, at conventional prices and
     fees, never selling more than held, and cash never below zero."""
     orders = {o.client_order_id: o for o in run.ledger.orders()}
-    cash = CONFIG.executor.starting_cash
+    cash = run.config.executor.starting_cash
     held: dict[str, float] = defaultdict(float)
     filled: dict[str, float] = defaultdict(float)
     fills = run.ledger.fills_since()
@@ -722,6 +732,40 @@ def valid_intent(
     return obj
 
 
+@st.composite
+def forbidden_intent(draw: st.DrawFn) -> dict[str, Any]:
+    """A plausible entry that breaks exactly one documented rule: well-formed (stored), and
+    never to be traded."""
+    obj = draw(valid_intent(plausible=True, opening=True))
+    rule = draw(
+        st.sampled_from(["market", "exchange", "stale", "future", "moved", "size", "short"])
+    )
+    if rule == "market":
+        obj["symbol"] = draw(st.sampled_from(["ADA/USDT", "NOPE/USDT", "BTC/USDT:USDT"]))
+        for name in ("limit_price", "order_type", "post_only"):  # a market order
+            obj.pop(name, None)
+    elif rule == "exchange":
+        obj["exchange"] = draw(st.sampled_from(["binance", "SIM", "kraken"]))
+    elif rule == "stale":
+        obj["timeframe"] = draw(st.sampled_from(["1m", "5m"]))
+        limit = Rules.bar_seconds[obj["timeframe"]] + CONFIG.executor.intent_grace_seconds
+        obj["decided_at"] = draw(rel(st.floats(-30 * 86400, -limit - 0.001)))
+        obj.pop("bar_ts", None)
+    elif rule == "future":
+        skew = CONFIG.executor.clock_skew_seconds
+        obj["decided_at"] = draw(rel(st.floats(skew + 0.001, 86400)))
+        obj.pop("bar_ts", None)
+    elif rule == "moved":
+        mid = mid_of(obj["symbol"])
+        obj["reference_price"] = draw(around(mid, 0.5, 0.975) | around(mid, 1.025, 2))
+    elif rule == "size":
+        obj.pop("quantity", None)
+        obj["notional"] = draw(st.sampled_from([4.99, 400.01, 1e6]) | st.floats(1e-6, 4.9))
+    else:
+        obj["side"], obj["action"] = "sell", "open"
+    return obj
+
+
 HOSTILE_NUMBERS = (
     math.nan, math.inf, -math.inf, -1, -0.5, 0, 0.0, -0.0, 1e300, 10**400, 1e-300,
     "NaN", "nan", "Infinity", "100", "", True, False, [1.0], {"v": 1},
@@ -876,7 +920,7 @@ lines = st.one_of(
     valid_intent(plausible=True).map(lambda o: Line("valid", o)),
     valid_intent(plausible=True).map(lambda o: Line("valid", o)),
     valid_intent(plausible=True, opening=True).map(lambda o: Line("valid", o)),
-    valid_intent().map(lambda o: Line("valid", o)),
+    forbidden_intent().map(lambda o: Line("valid", o)),
     valid_intent().map(lambda o: Line("valid", o)),
     bad_intent().map(lambda o: Line("bad", o)),
     st.sampled_from(RAW_BAD).map(lambda s: Line("bad", s)),
@@ -923,6 +967,8 @@ scenarios = st.builds(
     ),
     moves=st.lists(st.tuples(st.floats(0, 0.06), st.floats(0, 0.06)), min_size=1, max_size=7),
     amounts=st.fixed_dictionaries({symbol: st.sampled_from([0.5, 5.0, 1000.0]) for symbol in MIDS}),
+    cash=st.sampled_from([250.0, 500.0, 1500.0]),
+    max_open=st.integers(1, 3),
 )
 
 

@@ -1,0 +1,229 @@
+"""The portfolio: positions and cash, moved by fills, and the account they add up to.
+
+One accounting rule for every fill (``apply_fill``): long and short, a flip opens the
+remainder at the fill's price, a fee in the base currency reduces the position and one in the
+quote currency the cash. Positions carry their protective exits (stop-loss, take-profit,
+trailing stop) and the highest price seen since entry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from executor import schema
+from executor.ledger.audit import AuditLog
+from executor.ledger.db import LedgerDB, insert
+from executor.records import QTY_EPSILON, Account, Fill, Position
+
+
+def base_currency(symbol: str) -> str:
+    return symbol.split("/", 1)[0]
+
+
+def quote_currency(symbol: str) -> str:
+    return symbol.split("/", 1)[1].split(":", 1)[0]
+
+
+class Portfolio:
+    def __init__(self, db: LedgerDB, audit: AuditLog):
+        self.db = db
+        self.audit = audit
+
+    def apply_fill(
+        self, conn: Connection, fill: Fill, *, entry_intent_id: str | None, strategy: str | None
+    ) -> None:
+        """Move the position and cash by one fill (long and short, fees in base or quote), in
+        the caller's transaction."""
+        now = self.db.now()
+        base, quote = base_currency(fill.symbol), quote_currency(fill.symbol)
+        signed = fill.quantity if fill.side == "buy" else -fill.quantity
+        t = schema.positions
+        pos = conn.execute(
+            sa.select(t).where(t.c.exchange == fill.exchange, t.c.symbol == fill.symbol)
+        ).first()
+        old_qty = pos.quantity if pos else 0.0
+        avg = pos.avg_entry_price if pos else 0.0
+        realized = pos.realized_pnl if pos else 0.0
+        new_qty = old_qty + signed
+        if abs(old_qty) <= QTY_EPSILON or (old_qty > 0) == (signed > 0):
+            avg = (abs(old_qty) * avg + fill.quantity * fill.price) / abs(new_qty)
+        else:
+            closed = min(abs(signed), abs(old_qty))
+            realized += (fill.price - avg) * closed * (1 if old_qty > 0 else -1)
+            if abs(signed) > abs(old_qty):
+                avg = fill.price  # flipped: the remainder opened at this price
+        cash_delta = -signed * fill.price
+        if fill.fee_currency == base:
+            new_qty -= fill.fee
+            realized -= fill.fee * fill.price
+        else:
+            cash_delta -= fill.fee
+            realized -= fill.fee
+        values: dict[str, Any] = {
+            "quantity": 0.0 if abs(new_qty) <= QTY_EPSILON else new_qty,
+            "avg_entry_price": avg,
+            "realized_pnl": realized,
+            "last_price": fill.price,
+            "updated_at": now,
+        }
+        opening = abs(old_qty) <= QTY_EPSILON and abs(new_qty) > QTY_EPSILON
+        if opening:
+            values.update(
+                opened_at=fill.event_time,
+                entry_intent_id=entry_intent_id,
+                strategy=strategy,
+                high_water=fill.price,
+            )
+        elif abs(new_qty) <= QTY_EPSILON:
+            values.update(stop_loss=None, take_profit=None, trailing_stop_pct=None, high_water=None)
+        if pos is None:
+            conn.execute(t.insert().values(exchange=fill.exchange, symbol=fill.symbol, **values))
+        else:
+            conn.execute(
+                t.update()
+                .where(t.c.exchange == fill.exchange, t.c.symbol == fill.symbol)
+                .values(**values)
+            )
+        self._move_cash(conn, fill.exchange, quote, cash_delta)
+
+    def _move_cash(self, conn: Connection, exchange: str, currency: str, delta: float) -> None:
+        t = schema.cash
+        updated = conn.execute(
+            t.update()
+            .where(t.c.exchange == exchange, t.c.currency == currency)
+            .values(amount=t.c.amount + delta, updated_at=self.db.now())
+        )
+        if updated.rowcount == 0:
+            conn.execute(
+                t.insert().values(
+                    exchange=exchange, currency=currency, amount=delta, updated_at=self.db.now()
+                )
+            )
+
+    # --------------------------------------------------------------------------- positions
+
+    def positions(self) -> list[Position]:
+        with self.db.transaction() as conn:
+            rows = conn.execute(sa.select(schema.positions).order_by(schema.positions.c.symbol))
+            return [_position_from_row(r) for r in rows]
+
+    def open_positions(self) -> list[Position]:
+        """Positions with a non-zero quantity."""
+        return [p for p in self.positions() if abs(p.quantity) > QTY_EPSILON]
+
+    def position(self, exchange: str, symbol: str) -> Position | None:
+        t = schema.positions
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                sa.select(t).where(t.c.exchange == exchange, t.c.symbol == symbol)
+            ).first()
+        return _position_from_row(row) if row else None
+
+    def set_protection(
+        self,
+        exchange: str,
+        symbol: str,
+        *,
+        stop_loss: float | None,
+        take_profit: float | None,
+        trailing_stop_pct: float | None,
+    ) -> None:
+        """Attach protective exits (watched by the executor) to an open position."""
+        t = schema.positions
+        with self.db.transaction() as conn:
+            conn.execute(
+                t.update()
+                .where(t.c.exchange == exchange, t.c.symbol == symbol)
+                .values(
+                    stop_loss=stop_loss,
+                    take_profit=take_profit,
+                    trailing_stop_pct=trailing_stop_pct,
+                    updated_at=self.db.now(),
+                )
+            )
+
+    def mark_price(self, exchange: str, symbol: str, price: float, high: float) -> None:
+        """Record the latest price and the highest price seen since entry (trailing stops)."""
+        t = schema.positions
+        with self.db.transaction() as conn:
+            conn.execute(
+                t.update()
+                .where(t.c.exchange == exchange, t.c.symbol == symbol)
+                .values(
+                    last_price=price,
+                    high_water=sa.func.coalesce(
+                        sa.case((t.c.high_water > high, t.c.high_water), else_=high), high
+                    ),
+                    updated_at=self.db.now(),
+                )
+            )
+
+    # -------------------------------------------------------------------------------- cash
+
+    def ensure_account(self, exchange: str, currency: str, amount: float) -> bool:
+        """Seed the cash balance once (paper: starting cash). False if it already exists."""
+        with self.db.transaction() as conn:
+            created = self.seed_cash(conn, exchange, currency, amount, self.db.now())
+            if created:
+                self.audit.record(
+                    conn, "executor", "account_seeded", f"{exchange}:{currency}", {"amount": amount}
+                )
+            return created
+
+    def seed_cash(
+        self, conn: Connection, exchange: str, currency: str, amount: float, at: datetime
+    ) -> bool:
+        """Open a cash account at ``amount`` unless it exists (then False), in the caller's
+        transaction."""
+        stmt = (
+            insert(conn, schema.cash)
+            .values(exchange=exchange, currency=currency, amount=amount, updated_at=at)
+            .on_conflict_do_nothing(index_elements=["exchange", "currency"])
+            .returning(schema.cash.c.amount)
+        )
+        return conn.execute(stmt).first() is not None
+
+    def cash(self, currency: str, exchange: str | None = None) -> float:
+        with self.db.transaction() as conn:
+            return self.cash_in(conn, currency, exchange)
+
+    def cash_in(self, conn: Connection, currency: str, exchange: str | None = None) -> float:
+        """The cash in ``currency`` (on every exchange unless one is named)."""
+        t = schema.cash
+        query = sa.select(sa.func.coalesce(sa.func.sum(t.c.amount), 0.0)).where(
+            t.c.currency == currency
+        )
+        if exchange is not None:
+            query = query.where(t.c.exchange == exchange)
+        return float(conn.execute(query).scalar_one())
+
+    def account(self, quote: str = "USDT") -> Account:
+        """Cash plus positions quoted in ``quote``, valued at their last known prices.
+
+        Cash is zero until the executor has seeded the account (``ensure_account``).
+        """
+        held = [p for p in self.open_positions() if quote_currency(p.symbol) == quote]
+        cash = self.cash(quote)
+        value = sum(p.market_value for p in held)
+        return Account(quote, cash, value, cash + value, len(held))
+
+    def risk_account(
+        self, conn: Connection, exchange: str, quote: str
+    ) -> tuple[float, float, dict[str, Position]]:
+        """The account part of the risk inputs, in the caller's transaction: cash in
+        ``quote``, equity (that cash plus the open positions quoted in it) and the open
+        positions on ``exchange`` by symbol."""
+        cash = self.cash_in(conn, quote)
+        held = [_position_from_row(r) for r in conn.execute(sa.select(schema.positions))]
+        open_held = [x for x in held if abs(x.quantity) > QTY_EPSILON]
+        quoted = [x for x in open_held if quote_currency(x.symbol) == quote]
+        equity = cash + sum(x.market_value for x in quoted)
+        return cash, equity, {x.symbol: x for x in open_held if x.exchange == exchange}
+
+
+def _position_from_row(row: Any) -> Position:
+    return Position(**dict(row._mapping))
