@@ -1,8 +1,12 @@
 """Every dbt model as an asset; dbt tests become asset checks. A warehouse writer: pool
-``duckdb_warehouse``."""
+``duckdb_warehouse``. Tags set in the dbt project decide each model's automation and whether
+the evaluation job builds it (``trading_pipelines.dbt``)."""
 
 import json
 import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -10,16 +14,25 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from trading_pipelines.dbt import DBT_PROJECT, TRANSLATOR, dbt_vars
 
 
-@dbt_assets(
-    manifest=DBT_PROJECT.manifest_path,
-    project=DBT_PROJECT,
-    dagster_dbt_translator=TRANSLATOR,
-    pool="duckdb_warehouse",
-    retry_policy=dg.RetryPolicy(max_retries=1, delay=5),
-)
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context)
-    yield from invocation.stream()
-    # Each invocation gets its own target directory; evaluation runs happen every bar, so a
-    # finished one is removed (a failed run keeps it, with dbt.log, for diagnosis).
-    shutil.rmtree(invocation.target_path, ignore_errors=True)
+def build_dbt_models(manifest: Path | Mapping[str, Any]) -> dg.AssetsDefinition:
+    """The dbt models of a manifest (the project's, or another one in tests) as one
+    multi-asset."""
+
+    @dbt_assets(
+        manifest=manifest,
+        project=DBT_PROJECT,
+        dagster_dbt_translator=TRANSLATOR,
+        pool="duckdb_warehouse",
+        retry_policy=dg.RetryPolicy(max_retries=1, delay=5),
+    )
+    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context)
+        yield from invocation.stream()
+        # Each invocation gets its own target directory; evaluation runs happen every bar, so
+        # a finished one is removed (a failed run keeps it, with dbt.log, for diagnosis).
+        shutil.rmtree(invocation.target_path, ignore_errors=True)
+
+    return dbt_models
+
+
+dbt_models = build_dbt_models(DBT_PROJECT.manifest_path)

@@ -1,12 +1,15 @@
-"""New bar -> strategy evaluation.
+"""New bars -> one strategy evaluation at a time.
 
 Every raw/ohlcv materialization reports, in its metadata, the newest closed bar of each
 series it wrote (``latest_bars``: ``exchange|symbol|timeframe`` -> ISO open time). The sensor
-reads those events (never the warehouse: DuckDB locks the file across processes), and for
-each series of the strategy's timeframe whose newest bar moved past the cursor, launches one
-evaluation run. The cursor keeps the last bar evaluated per series and the last event read,
-and the run key names the bars, so a bar is never evaluated twice; only the newest bar of a
-series is evaluated (a strategy never trades on a bar that is already history).
+reads those events (never the warehouse: DuckDB locks the file across processes) and keeps,
+in its cursor, the newest bar of each series of the strategy's timeframe that moved past the
+last bar evaluated: the pending bars. When no ``evaluate_strategy`` run is queued or running,
+it launches one run for every pending bar of every series; while one is in flight it waits,
+and the bars that arrive meanwhile are folded into the next run (a newer bar of a series
+replaces its older pending one: a strategy never trades on a bar that is already history).
+So at most one evaluation is in flight and the queue stays bounded whatever the load. The run
+key names the bars, so a bar is never evaluated twice.
 """
 
 import json
@@ -16,7 +19,9 @@ from datetime import datetime
 import dagster as dg
 
 from assets.strategy import order_intents
+from trading_core.config import OperationsConfig
 from trading_core.series import BarKey, SeriesKey
+from trading_pipelines.in_flight import EVALUATION_LANE, lane_tags, runs_in_flight
 from trading_pipelines.jobs import AssetJob
 from trading_pipelines.resources.strategy import StrategyResource
 
@@ -28,16 +33,40 @@ EVENTS_PER_TICK = 200
 class BarCursor:
     storage_id: int = 0
     evaluated: dict[str, str] = field(default_factory=dict)  # series -> ISO bar open time
+    pending: dict[str, str] = field(default_factory=dict)  # seen, not yet evaluated
 
     @classmethod
     def load(cls, raw: str | None) -> "BarCursor":
         if not raw:
             return cls()
         data = json.loads(raw)
-        return cls(int(data.get("storage_id", 0)), dict(data.get("evaluated", {})))
+        return cls(
+            int(data.get("storage_id", 0)),
+            dict(data.get("evaluated", {})),
+            dict(data.get("pending", {})),
+        )
 
     def dump(self) -> str:
-        return json.dumps({"storage_id": self.storage_id, "evaluated": self.evaluated})
+        return json.dumps(
+            {"storage_id": self.storage_id, "evaluated": self.evaluated, "pending": self.pending}
+        )
+
+    def add(self, bars: list[BarKey]) -> None:
+        """Keep the bars newer than both the series' last evaluated and pending bars."""
+        for bar in bars:
+            series, ts = str(bar.series), bar.ts.isoformat()
+            if ts > self.evaluated.get(series, "") and ts > self.pending.get(series, ""):
+                self.pending[series] = ts
+
+    def take(self) -> list[str]:
+        """The pending bars, sorted, now counted as evaluated."""
+        bars = sorted(
+            str(BarKey(SeriesKey.parse(series), datetime.fromisoformat(ts)))
+            for series, ts in self.pending.items()
+        )
+        self.evaluated.update(self.pending)
+        self.pending = {}
+        return bars
 
 
 def _bar(series: str, ts: str) -> BarKey | None:
@@ -53,6 +82,8 @@ def newest_bars(events_metadata: list[dict[str, str]], timeframe: str) -> list[B
     sensor that raised on it would never move past it)."""
     newest: dict[SeriesKey, BarKey] = {}
     for latest in events_metadata:
+        if not isinstance(latest, dict):
+            continue
         for series, ts in latest.items():
             bar = _bar(series, ts)
             if bar is None or bar.timeframe != timeframe:
@@ -62,16 +93,22 @@ def newest_bars(events_metadata: list[dict[str, str]], timeframe: str) -> list[B
     return list(newest.values())
 
 
-def build_new_bar_sensor(job: AssetJob) -> dg.SensorDefinition:
+def build_new_bar_sensor(
+    job: AssetJob, operations: OperationsConfig | None = None
+) -> dg.SensorDefinition:
     # the bars are the config of the intents asset's op, whatever Dagster names it
     intents_op = order_intents.op.name
+    tags = lane_tags(EVALUATION_LANE, (operations or OperationsConfig()).max_evaluation_seconds)
 
     @dg.sensor(
         name="new_bar_sensor",
         job=job,
         minimum_interval_seconds=10,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Launches a strategy evaluation for every new closed bar of raw/ohlcv.",
+        description=(
+            "Launches one strategy evaluation for the new closed bars of raw/ohlcv; bars that "
+            "close while one is queued or running go into the next."
+        ),
     )
     def new_bar_sensor(context: dg.SensorEvaluationContext, strategy: StrategyResource):
         cursor = BarCursor.load(context.cursor)
@@ -80,30 +117,31 @@ def build_new_bar_sensor(job: AssetJob) -> dg.SensorDefinition:
             limit=EVENTS_PER_TICK,
             ascending=True,
         )
-        if not result.records:
-            return dg.SkipReason("no new raw/ohlcv materialization")
-        latest: list[dict[str, str]] = []
-        for record in result.records:
-            materialization = record.asset_materialization
-            entry = materialization.metadata.get("latest_bars") if materialization else None
-            if entry is not None:
-                latest.append(entry.value)
-        cursor.storage_id = result.records[-1].storage_id
-        fresh = [
-            bar
-            for bar in newest_bars(latest, strategy.timeframe)
-            if bar.ts.isoformat() > cursor.evaluated.get(str(bar.series), "")
-        ]
-        if not fresh:
+        if result.records:
+            latest: list[dict[str, str]] = []
+            for record in result.records:
+                materialization = record.asset_materialization
+                entry = materialization.metadata.get("latest_bars") if materialization else None
+                if entry is not None:
+                    latest.append(entry.value)
+            cursor.storage_id = result.records[-1].storage_id
+            cursor.add(newest_bars(latest, strategy.timeframe))
+        if not cursor.pending:
             context.update_cursor(cursor.dump())
             return dg.SkipReason(f"no new {strategy.timeframe} bar since the last evaluation")
-        cursor.evaluated.update({str(bar.series): bar.ts.isoformat() for bar in fresh})
-        bars = sorted(str(bar) for bar in fresh)
+        in_flight = runs_in_flight(context.instance, job.name)
+        if in_flight:
+            context.update_cursor(cursor.dump())
+            return dg.SkipReason(
+                f"evaluation {in_flight[0]} is in flight; {len(cursor.pending)} series with a "
+                "new bar wait for the next run"
+            )
+        bars = cursor.take()
         context.update_cursor(cursor.dump())
         return dg.RunRequest(
             run_key="evaluate:" + ";".join(bars),
             run_config={"ops": {intents_op: {"config": {"bars": bars}}}},
-            tags={"trading/trigger": "new_bar", "trading/bars": str(len(bars))},
+            tags={**tags, "trading/trigger": "new_bar", "trading/bars": str(len(bars))},
         )
 
     return new_bar_sensor

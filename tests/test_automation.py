@@ -3,7 +3,7 @@
 import dagster as dg
 
 from trading_core.timeframes import utc_now
-from trading_pipelines.definitions import defs
+from trading_pipelines.definitions import defs as code_location
 
 JOURNALS = ["stg_fills", "fct_trade_journal", "fct_positions", "fct_equity_curve", "fct_daily_pnl"]
 
@@ -20,6 +20,7 @@ def requested(result) -> set[str]:
 
 
 def test_journals_refresh_on_fills_and_not_on_candles_or_intents() -> None:
+    defs = code_location()
     with dg.instance_for_test() as instance:
         every = [
             node.key.path
@@ -37,6 +38,7 @@ def test_journals_refresh_on_fills_and_not_on_candles_or_intents() -> None:
 
 
 def test_sentiment_refreshes_when_social_data_lands() -> None:
+    defs = code_location()
     with dg.instance_for_test() as instance:
         every = [node.key.path for node in defs.resolve_asset_graph().asset_nodes]
         report(instance, *every)

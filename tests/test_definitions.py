@@ -35,8 +35,13 @@ STABLE_KEYS = [
 
 
 @pytest.fixture(scope="module")
-def graph():
-    return defs.resolve_asset_graph()
+def location() -> dg.Definitions:
+    return defs()
+
+
+@pytest.fixture(scope="module")
+def graph(location):
+    return location.resolve_asset_graph()
 
 
 def materializable(graph):
@@ -99,12 +104,12 @@ def test_journals_refresh_when_the_executor_reports_fills(graph) -> None:
     assert dg.AssetKey(["execution", "fills"]) in stg_fills.parent_keys
 
 
-def test_automation_and_the_live_loop_run_by_default() -> None:
+def test_automation_and_the_live_loop_run_by_default(location) -> None:
     running = dg.DefaultSensorStatus.RUNNING
-    sensors = {s.name: s for s in defs.sensors}
+    sensors = {s.name: s for s in location.sensors}
     assert sensors["automation"].default_status == running
     assert sensors["new_bar_sensor"].default_status == running
-    schedules = {s.name: s for s in defs.schedules}
+    schedules = {s.name: s for s in location.schedules}
     assert schedules["live_market"].default_status == dg.DefaultScheduleStatus.RUNNING
 
 

@@ -35,7 +35,8 @@ from pydantic import (
     model_validator,
 )
 
-from trading_core.timeframes import TIMEFRAME_SECONDS
+from trading_core.quality.gap_policy import DEFAULT_MAX_GAP_CANDLES, DEFAULT_MAX_GAP_RATIO
+from trading_core.timeframes import TIMEFRAME_SECONDS, naive_utc, utc_now
 
 MarketSource = Literal["sim", "replay", "ccxt"]
 SocialSource = Literal["replay", "live"]
@@ -86,11 +87,22 @@ class MarketConfig(_Model):
     order_book_depth: int = Field(default=20, ge=1, le=5000)
     # Candles re-fetched on every incremental run: exchanges correct late data.
     refetch_candles: int = Field(default=3, ge=0)
-    max_gap_ratio: float = Field(default=0.02, ge=0, le=1)
+    # Gap policy (trading_core/quality/gap_policy.py): every missing candle is reported as a
+    # WARN with its position; a partition is blocked (kept out of the signals) only when one
+    # series misses more than max_gap_candles consecutive candles, or more than max_gap_ratio
+    # of one UTC day's candles (24 for 1h, 1 for 1d). Exactly at a limit is allowed.
+    max_gap_candles: int = Field(default=DEFAULT_MAX_GAP_CANDLES, ge=0)
+    max_gap_ratio: float = Field(default=DEFAULT_MAX_GAP_RATIO, ge=0, le=1)
     max_abs_log_return: float = Field(default=0.25, gt=0)
     # View the market as of this instant (naive UTC): only candles closed by then exist.
-    # Paper trading over history (replay, sim) sets it; None: the wall clock.
+    # Paper trading over history (replay, sim) sets it; None: the wall clock. `make run`
+    # plays the market forward from it (trading_core.market.clock).
     as_of: datetime | None = None
+    # Wall seconds per bar of the shortest timeframe while `make run` plays history forward.
+    replay_pace_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    # The wall instant (naive UTC) at which the played market stood at as_of: set by
+    # `make run` for the processes it starts. None: the market stands still at as_of.
+    replay_started_at: datetime | None = None
 
     @field_validator("timeframes")
     @classmethod
@@ -109,6 +121,43 @@ class MarketConfig(_Model):
         return value
 
     _unique = field_validator("exchanges", "symbols", "timeframes")(_no_duplicates)
+
+    @field_validator("start_date")
+    @classmethod
+    def _past_start(cls, value: date) -> date:
+        today = utc_now().date()
+        if value >= today:
+            raise ValueError(
+                f"{value} is not in the past (today is {today} UTC): the first daily partition "
+                f"must be a day that has ended; allowed: a date before {today}"
+            )
+        return value
+
+    @field_validator("as_of", "replay_started_at")
+    @classmethod
+    def _naive_utc_past(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            return None
+        moment = naive_utc(value)
+        now = utc_now()
+        if moment > now:
+            raise ValueError(f"{moment} is in the future (now {now:%Y-%m-%dT%H:%M:%S} UTC)")
+        start = info.data.get("start_date")
+        if info.field_name == "as_of" and start is not None and moment.date() < start:
+            raise ValueError(
+                f"{moment} is before market.start_date (env TRADING_START_DATE) {start}; "
+                f"allowed: an instant from {start} until now"
+            )
+        return moment
+
+    @model_validator(mode="after")
+    def _played_from_as_of(self) -> MarketConfig:
+        if self.replay_started_at is not None and self.as_of is None:
+            raise ValueError(
+                "replay_started_at (env TRADING_REPLAY_STARTED_AT) is set without as_of "
+                "(env TRADING_MARKET_AS_OF): it anchors the market played from as_of"
+            )
+        return self
 
 
 class SocialConfig(_Model):
@@ -330,6 +379,38 @@ class ExecutorConfig(_Model):
         return value
 
 
+class OperationsConfig(_Model):
+    """Guards of the live loop (``trading_pipelines.in_flight``, ``trading_pipelines.watchdog``)."""
+
+    # Dagster run monitoring ends an evaluation or live-ingest run that runs longer
+    # (tag dagster/max_runtime): a hung run fails (and alerts) instead of blocking the lane.
+    max_evaluation_seconds: int = Field(default=600, ge=30, le=86_400)
+    max_live_ingest_seconds: int = Field(default=600, ge=30, le=86_400)
+    # The supervisor alerts when no evaluate_strategy run has succeeded for this many bars of
+    # the strategy's timeframe (it runs outside Dagster, so a dead daemon is noticed too).
+    stalled_after_bars: int = Field(default=3, ge=1, le=1000)
+    # ... and when the disk holding TRADING_HOME has less free space than either limit.
+    min_free_gib: float = Field(default=1.0, ge=0)
+    min_free_fraction: float = Field(default=0.05, ge=0, lt=1)
+
+
+class RetentionConfig(_Model):
+    """What the supervisor's hourly upkeep deletes (``trading_pipelines.retention``)."""
+
+    # Finished runs launched by schedules, sensors or automation, older than this, whose
+    # every asset materialization has a newer one, are deleted with their events and logs.
+    run_days: float = Field(default=3.0, gt=0, le=3650)
+    # Lake batches reported to Dagster, of a day older than this, are merged into one file
+    # per stream and day (every row kept: the journals are rebuilt from the lake).
+    lake_compact_after_days: int = Field(default=2, ge=1, le=3650)
+    # Logs under TRADING_HOME/logs and alerts.jsonl are rotated past this size, keeping
+    # this many older copies (<name>.1 is the newest).
+    log_max_mib: float = Field(default=20.0, gt=0)
+    log_backups: int = Field(default=3, ge=1, le=100)
+    alerts_max_mib: float = Field(default=5.0, gt=0)
+    alerts_backups: int = Field(default=3, ge=1, le=100)
+
+
 class TradingConfig(_Model):
     market: MarketConfig = MarketConfig()
     social: SocialConfig = SocialConfig()
@@ -340,6 +421,8 @@ class TradingConfig(_Model):
     risk: RiskConfig = RiskConfig()
     fees: FeesConfig = FeesConfig()
     executor: ExecutorConfig = ExecutorConfig()
+    operations: OperationsConfig = OperationsConfig()
+    retention: RetentionConfig = RetentionConfig()
 
 
 def _csv(value: str) -> list[str]:
@@ -359,6 +442,8 @@ ENV_OVERRIDES: dict[str, tuple[str, Any]] = {
     "TRADING_REPLAY_DIR": ("market.replay_dir", str),
     "TRADING_SIM_SEED": ("market.sim_seed", int),
     "TRADING_MARKET_AS_OF": ("market.as_of", str),
+    "TRADING_REPLAY_PACE": ("market.replay_pace_seconds", float),
+    "TRADING_REPLAY_STARTED_AT": ("market.replay_started_at", str),
     "TRADING_SOCIAL_SOURCE": ("social.source", str),
     "TRADING_SOCIAL_DIR": ("social.replay_dir", str),
     "TRADING_REDDIT_TIMEZONE": ("social.reddit_source_timezone", str),
@@ -414,6 +499,7 @@ def _empty_variable(var: str, field: str) -> str:
             date: "a date (YYYY-MM-DD)",
             datetime: "an ISO-8601 time",
             int: "an integer",
+            float: "a number",
         }
         kind = next((k for k in (annotation, *get_args(annotation)) if k in kinds), None)
         allowed = kinds[kind] if kind is not None else "a value"
@@ -462,6 +548,28 @@ def _path_problems(config: TradingConfig) -> list[str]:
     return problems
 
 
+def _market_problems(config: TradingConfig) -> list[str]:
+    """Markets asked for that nothing provides: a strategy timeframe that is not ingested, and
+    with ``market.source: replay`` the series without a file in the replay directory."""
+    market = config.market
+    problems = []
+    if config.strategy.timeframe not in market.timeframes:
+        problems.append(
+            f"  {_where('strategy.timeframe')}: {config.strategy.timeframe!r} is not ingested; "
+            f"allowed: one of {_where('market.timeframes')} {market.timeframes}"
+        )
+    if market.source == "replay" and market.replay_dir is not None:
+        from trading_core.market.replay_coverage import coverage_problems  # reads the folder
+
+        problems += [
+            f"  {_where(field)}: {problem}"
+            for field, problem in coverage_problems(
+                market.replay_dir, market.exchanges, market.symbols, market.timeframes
+            )
+        ]
+    return problems
+
+
 def load_config(
     path: Path | str | None = None, environ: dict[str, str] | None = None
 ) -> TradingConfig:
@@ -503,7 +611,7 @@ def load_config(
         config = TradingConfig.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, origin)) from None
-    problems = _path_problems(config)
+    problems = _path_problems(config) or _market_problems(config)
     if problems:
         raise ConfigError("\n".join([f"invalid trading configuration ({origin}):", *problems]))
     return config
@@ -538,6 +646,11 @@ class Paths:
     @property
     def warehouse(self) -> Path:
         return self.home / "warehouse.duckdb"
+
+    @property
+    def research_warehouse(self) -> Path:
+        """Research results: a second DuckDB file, so research never holds the live one."""
+        return self.home / "research.duckdb"
 
     @property
     def lake(self) -> Path:

@@ -1,11 +1,26 @@
-"""The dbt project as Dagster assets: one DbtProject, one translator."""
+"""The dbt project as Dagster assets: one DbtProject, one translator, the dbt resource.
+
+What Dagster does with a model follows from its dbt tags (set in ``dbt_project.yml`` per
+folder or in the models' ``_*.yml``), never from its name, so renaming a model keeps its
+automation and its place in the evaluation job:
+
+- ``evaluation``: rebuilt by every strategy evaluation run (the path from a new bar to
+  ``fct_signals``); no automation of its own.
+- ``journal``: refreshes when the executor reports fills or orders.
+- ``alt_data``: refreshes when its social, news or on-chain data lands.
+
+Importing this module has no side effects: the manifest is prepared by
+``trading_pipelines.launcher prepare`` (and the tests' session fixture), and dbt gets the
+absolute ``TRADING_HOME`` from the resource at each invocation.
+"""
 
 from __future__ import annotations
 
-import json
+import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,50 +31,60 @@ from dagster_dbt import (
     DbtCliResource,
     DbtProject,
 )
+from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
-from trading_pipelines.settings import DBT_PROJECT_DIR, paths
+from trading_core.config import TradingConfig, get_config, get_paths
+from trading_pipelines.settings import DBT_PROJECT_DIR
 
-paths()  # export the absolute TRADING_HOME before dbt reads its profile
+EVALUATION_TAG = "evaluation"
+JOURNAL_TAG = "journal"
+ALT_DATA_TAG = "alt_data"
+AUTOMATION_TAGS = (JOURNAL_TAG, ALT_DATA_TAG)
 
 
-def dbt_vars() -> dict[str, object]:
+def dbt_vars(cfg: TradingConfig | None = None) -> dict[str, object]:
     """Configuration dbt models read with var(). Parsing and every run use the same values:
     different --vars would force dbt to re-parse the whole project on each invocation."""
-    from trading_core.config import get_config
+    cfg = cfg or get_config()
+    return {"starting_cash": cfg.executor.starting_cash}
 
-    return {"starting_cash": get_config().executor.starting_cash}
 
+DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
-DBT_PROJECT = DbtProject(
-    project_dir=DBT_PROJECT_DIR,
-    profiles_dir=DBT_PROJECT_DIR,
-    prepare_project_cli_args=["parse", "--quiet", "--vars", json.dumps(dbt_vars())],
-)
-DBT_PROJECT.prepare_if_dev()
+EVALUATION_MODELS = dg.AssetSelection.tag(EVALUATION_TAG, "")
+JOURNAL_MODELS = dg.AssetSelection.tag(JOURNAL_TAG, "")
 
 # Journals refresh when the executor reports fills or orders, not on every new candle or
-# evaluated bar (an intent always precedes its fill, so the fill's refresh sees it).
-JOURNAL_IGNORES = dg.AssetSelection.assets(
-    dg.AssetKey(["raw", "ohlcv"]),
-    dg.AssetKey(["stg_ohlcv"]),
-    dg.AssetKey(["strategy", "order_intents"]),
-    dg.AssetKey(["stg_order_intents"]),
+# evaluated bar (an intent always precedes its fill, so the fill's refresh sees it): every
+# parent other than the executor's reports and the journals themselves is ignored.
+JOURNAL_CONDITION = dg.AutomationCondition.eager().ignore(
+    dg.AssetSelection.all() - dg.AssetSelection.groups("execution") - JOURNAL_MODELS
 )
-# Social, news and on-chain models refresh when their raw data lands (every 15 minutes);
-# the price and order-book models are rebuilt by every strategy evaluation instead.
-ALT_DATA_MODELS = {
-    "stg_reddit_posts", "stg_x_posts", "stg_news_items", "stg_onchain_metrics",
-    "int_sentiment_hourly", "int_onchain_daily",
-}  # fmt: skip
+# Social, news and on-chain raw data is daily partitioned and old days are never all
+# present: eager's "no missing dependency" clause would block these models forever.
+ALT_DATA_CONDITION = dg.AutomationCondition.eager().without(
+    ~dg.AutomationCondition.any_deps_missing()
+)
+_CONDITIONS = {JOURNAL_TAG: JOURNAL_CONDITION, ALT_DATA_TAG: ALT_DATA_CONDITION}
 
 # dbt folder -> Dagster group
 _GROUPS = {"staging": "staging", "intermediate": "intermediate"}
 
 
+def automation_tag(dbt_resource_props: Mapping[str, Any]) -> str | None:
+    """The one automation tag of a model (``journal`` | ``alt_data``), or None."""
+    found = [tag for tag in dbt_resource_props.get("tags", []) if tag in AUTOMATION_TAGS]
+    if len(found) > 1:
+        raise ValueError(
+            f"dbt model {dbt_resource_props.get('name')!r} has the tags {found}: "
+            f"give it at most one of {list(AUTOMATION_TAGS)}"
+        )
+    return found[0] if found else None
+
+
 class TradingDbtTranslator(DagsterDbtTranslator):
-    """Models keep their names as keys (stg_*, int_*, fct_*); groups by layer; journals
-    refresh when the executor reports fills. Sources map to Dagster keys by their
-    ``meta.dagster.asset_key``."""
+    """Models keep their names as keys (stg_*, int_*, fct_*); groups by layer; automation by
+    tag. Sources map to Dagster keys by their ``meta.dagster.asset_key``."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props.get("resource_type") == "model":
@@ -78,17 +103,8 @@ class TradingDbtTranslator(DagsterDbtTranslator):
     def get_automation_condition(
         self, dbt_resource_props: Mapping[str, Any]
     ) -> dg.AutomationCondition | None:
-        fqn = dbt_resource_props.get("fqn", [])
-        name = dbt_resource_props.get("name", "")
-        if "journals" in fqn or name in ("stg_fills", "stg_orders"):
-            return dg.AutomationCondition.eager().ignore(JOURNAL_IGNORES)
-        if name in ALT_DATA_MODELS:
-            # their raw sources are daily partitioned and old days are never all present:
-            # eager's "no missing dependency" clause would block them forever
-            return dg.AutomationCondition.eager().without(
-                ~dg.AutomationCondition.any_deps_missing()
-            )
-        return None
+        tag = automation_tag(dbt_resource_props)
+        return _CONDITIONS[tag] if tag else None
 
 
 TRANSLATOR = TradingDbtTranslator(
@@ -98,8 +114,42 @@ TRANSLATOR = TradingDbtTranslator(
 )
 
 
-def dbt_resource() -> DbtCliResource:
-    """dbt from this environment's bin (dagster-dbt would otherwise need it on PATH)."""
+@contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class TradingDbtResource(DbtCliResource):
+    """dbt with the one root in its environment: ``profiles.yml`` and the lake macro read
+    ``env_var('TRADING_HOME')``, and dbt runs with cwd ``dbt_project/``, so a relative or
+    missing TRADING_HOME would point dbt at another warehouse than Dagster's.
+
+    dagster-dbt builds the dbt process's environment (and loads the profile for its adapter)
+    from ``os.environ`` inside ``cli``; the root is put there for that call only."""
+
+    trading_home: str
+
+    def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
+        home = Path(self.trading_home).expanduser().resolve()
+        with _environ({"TRADING_HOME": str(home)}):
+            return super().cli(args, **kwargs)
+
+
+def dbt_resource(trading_home: Path | None = None) -> TradingDbtResource:
+    """dbt from this environment's bin (dagster-dbt would otherwise need it on PATH), on the
+    given root (default: this process's TRADING_HOME, made absolute)."""
     local = Path(sys.executable).parent / "dbt"
     executable = str(local) if local.exists() else (shutil.which("dbt") or "dbt")
-    return DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=executable)
+    home = trading_home or get_paths().home
+    return TradingDbtResource(
+        project_dir=DBT_PROJECT, dbt_executable=executable, trading_home=str(home)
+    )

@@ -3,7 +3,11 @@
 Resources are built from the one configuration (trading_core.config: defaults, an optional
 YAML file and TRADING_* environment variables), so switching a source from its offline to
 its live backend is configuration, never code. ``build_definitions`` takes the configuration
-and the root explicitly (tests build isolated ones); ``defs`` is the code location.
+and the root explicitly (tests build isolated ones); ``defs``, a ``@dg.definitions`` function,
+is the code location: Dagster's tools (``dagster dev -m``/``-w workspace.yaml``, ``dagster asset
+materialize -m trading_pipelines.definitions``) call it when they load the module. Importing
+this module only reads the prepared dbt manifest: it writes no ``os.environ`` and prepares no
+dbt project (``python -m trading_pipelines.launcher prepare`` does, and ``make`` runs it).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from trading_pipelines.resources.alerts import AlertResource
 from trading_pipelines.resources.alt_data import alt_data_resources
 from trading_pipelines.resources.ledger import LedgerResource
 from trading_pipelines.resources.market import MarketDataResource
+from trading_pipelines.resources.research import ResearchWarehouse
 from trading_pipelines.resources.strategy import StrategyResource
 from trading_pipelines.schedules import (
     alt_data_schedule,
@@ -80,7 +85,8 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
         ],
         resources={
             "warehouse": DuckDBResource(database=str(root.warehouse)),
-            "dbt": dbt_resource(),
+            "research_warehouse": ResearchWarehouse.under(root),
+            "dbt": dbt_resource(root.home),
             "market": MarketDataResource.from_config(cfg.market),
             "ledger": LedgerResource(url=root.ledger_url(), mode=cfg.executor.mode),
             "strategy": StrategyResource.from_config(
@@ -93,4 +99,7 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
     )
 
 
-defs = build_definitions(config(), paths())
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location, from this process's configuration and root."""
+    return build_definitions(config(), paths())

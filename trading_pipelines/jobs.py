@@ -7,6 +7,15 @@ from typing import Protocol
 import dagster as dg
 
 from assets.strategy import INTENTS_KEY
+from trading_pipelines.dbt import EVALUATION_MODELS
+from trading_pipelines.in_flight import LANE_TAG
+
+# Run priority (dagster/priority): the queue dequeues, and a pool hands its free slot to, the
+# highest first; everything else runs at 0.
+PRIORITY_TAG = "dagster/priority"
+LIVE_PRIORITY = "10"
+RESEARCH_PRIORITY = "-10"
+RESEARCH_LANE = "research"
 
 
 class AssetJob(Protocol):
@@ -22,20 +31,6 @@ ALT_KEYS = [
     for name in ("reddit_posts", "x_posts", "news_items", "onchain_metrics")
 ]
 MARKET_KEYS = [dg.AssetKey(["raw", "ohlcv"]), dg.AssetKey(["raw", "order_book_snapshots"])]
-
-# What a new bar changes on the way to the composite signal: candles, order-book features,
-# indicators, regimes, the point-in-time inputs and the signal. Evaluation runs rebuild it
-# first, so the strategy sees the new bar's signal. (Sentiment models refresh on their own
-# when social data lands.)
-SIGNAL_CHAIN = dg.AssetSelection.assets(
-    *(
-        dg.AssetKey([name])
-        for name in (
-            "stg_ohlcv", "stg_order_book_snapshots", "int_order_book_features",
-            "int_indicators", "int_regimes", "int_signal_inputs", "fct_signals",
-        )
-    )
-)  # fmt: skip
 
 
 def ingest_market_job(partitions_def: dg.PartitionsDefinition) -> AssetJob:
@@ -56,10 +51,17 @@ def ingest_alt_data_job(partitions_def: dg.PartitionsDefinition) -> AssetJob:
     )
 
 
+# What a new bar changes on the way to the composite signal: the dbt models tagged
+# `evaluation` (candles, order-book features, indicators, regimes, the point-in-time inputs,
+# the signal), selected by tag so a renamed model stays in. Evaluation runs rebuild them
+# first, so the strategy sees the new bar's signal; models tagged `alt_data` refresh on their
+# own when their data lands.
 evaluate_strategy_job = dg.define_asset_job(
     "evaluate_strategy",
-    selection=SIGNAL_CHAIN | dg.AssetSelection.assets(INTENTS_KEY),
+    selection=EVALUATION_MODELS | dg.AssetSelection.assets(INTENTS_KEY),
     description="New bar -> indicators and composite signal (dbt) -> strategy -> intents.",
+    # first out of the run queue and first to the warehouse pool's slot (README: priorities)
+    tags={PRIORITY_TAG: LIVE_PRIORITY},
 )
 
 refresh_job = dg.define_asset_job(
@@ -73,5 +75,8 @@ refresh_job = dg.define_asset_job(
 research_job = dg.define_asset_job(
     "research",
     selection=dg.AssetSelection.groups("research"),
-    description="Backtests, sweeps and walk-forward validation on the warehouse's candles.",
+    description="A snapshot of the warehouse's candles, then backtests, sweeps and walk-forward "
+    "validation on it (research.duckdb).",
+    # last out of the queue, and one research run at a time (dagster.yaml: trading/lane)
+    tags={PRIORITY_TAG: RESEARCH_PRIORITY, LANE_TAG: RESEARCH_LANE},
 )

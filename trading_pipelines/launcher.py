@@ -1,11 +1,17 @@
 """What ``make run`` does: prepare, materialize the whole pipeline, then serve.
 
 ``python -m trading_pipelines.launcher prepare``  the dbt manifest and the Dagster home.
-``python -m trading_pipelines.launcher bootstrap``  materialize every asset once (recent days).
+``python -m trading_pipelines.launcher bootstrap``  materialize every asset once (the days
+before the market clock starts).
 ``python -m trading_pipelines.launcher run``  prepare + bootstrap, then the Dagster webserver
 with its daemon (schedules, sensors, automation) and the paper executor, each in its own
 process group, supervised (``trading_pipelines.supervisor``): a process that exits is restarted
 with backoff and alerted, the others go on; only Ctrl-C (or SIGTERM) stops them, all of them.
+
+Over history (replay data that ends in the past, or ``TRADING_MARKET_AS_OF``) the market starts
+where ``start_market`` puts it, bootstrap ingests the days before, and from the moment the
+services start the market is played forward at ``TRADING_REPLAY_PACE`` for all of them
+(``trading_core.market.clock``).
 """
 
 from __future__ import annotations
@@ -19,13 +25,21 @@ import sys
 import time
 import warnings
 from contextlib import redirect_stderr, redirect_stdout
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from executor.alerts import Alerter
-from trading_core.timeframes import symbol_to_key, utc_now
+from trading_core.config import ConfigError, get_config
+from trading_core.market.clock import bootstrap_days, data_span, history_start, market_clock
+from trading_core.timeframes import symbol_to_key, timeframe_seconds, utc_now
 from trading_pipelines.instance import prepare_dagster_home
-from trading_pipelines.settings import DBT_PROJECT_DIR, PROJECT_ROOT, config, paths
+from trading_pipelines.settings import (
+    DBT_PROJECT_DIR,
+    PROJECT_ROOT,
+    TELEMETRY_OFF,
+    config,
+    paths,
+)
 from trading_pipelines.supervisor import ChildSpec, supervise
 
 BIN = Path(sys.executable).parent
@@ -45,6 +59,7 @@ def parse_dbt_project() -> None:
         [str(BIN / "dbt"), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR),
          "--vars", json.dumps(dbt_vars())],
         cwd=DBT_PROJECT_DIR,
+        env={**os.environ, **TELEMETRY_OFF, "TRADING_HOME": str(paths().home)},
         check=True,
     )  # fmt: skip
 
@@ -56,18 +71,76 @@ def prepare() -> None:
     print(f"prepared: TRADING_HOME={paths().home}  DAGSTER_HOME={home}")
 
 
+def _reached() -> datetime | None:
+    """The market instant the last raw/ohlcv run of this TRADING_HOME saw (a played market
+    resumes there), or None."""
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(["raw", "ohlcv"]))
+    entry = event.asset_materialization.metadata.get("closed_candles_until") if event else None
+    try:
+        return datetime.fromisoformat(str(entry.value)) if entry else None
+    except ValueError:
+        return None
+
+
+def start_market(days: int = BOOTSTRAP_DAYS) -> datetime | None:
+    """Where the market starts (``trading_core.market.clock.history_start``): exported as
+    TRADING_MARKET_AS_OF, so bootstrap ingests the days before it and every process `make
+    run` starts sees the same market. None: live, on the wall clock."""
+    cfg = config().market
+    start = history_start(cfg, data_span(cfg), days, utc_now(), _reached())
+    if start is not None and start != cfg.as_of:
+        os.environ["TRADING_MARKET_AS_OF"] = start.isoformat()
+        get_config.cache_clear()
+    return start
+
+
+def play_market() -> str:
+    """Anchor the market at TRADING_MARKET_AS_OF to this wall instant: from now on it moves
+    forward at the configured pace (TRADING_REPLAY_STARTED_AT for every process started
+    later). Returns what to tell the user."""
+    os.environ["TRADING_REPLAY_STARTED_AT"] = utc_now().isoformat()
+    get_config.cache_clear()
+    cfg = config().market
+    clock = market_clock(cfg)
+    assert clock.start is not None and clock.wall_start is not None
+    line = (
+        f"  market          {cfg.source}: history from {clock.start} played forward, "
+        f"{cfg.replay_pace_seconds:g} s per {min(cfg.timeframes, key=timeframe_seconds)} bar "
+        "(TRADING_REPLAY_PACE)"
+    )
+    if clock.end is not None:
+        ends = clock.wall_start + timedelta(
+            seconds=(clock.end - clock.start).total_seconds() / clock.speed
+        )
+        line += f"\n  data ends       {clock.end}, reached at {ends:%Y-%m-%d %H:%M} UTC"
+    return line
+
+
 def bootstrap(days: int = BOOTSTRAP_DAYS) -> None:
     """Materialize everything once, as Dagster runs recorded in the instance (they show in
-    the UI): recent market partitions, then every unpartitioned asset, then today's report."""
+    the UI): the market's partitions of the days before its clock starts (the last days, live),
+    then every unpartitioned asset, then the report of the market's day."""
     import dagster as dg
 
     # backfill_policy is a beta parameter of @asset; its notice is not for the user
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    from trading_pipelines.definitions import defs
+    from trading_pipelines.definitions import build_definitions
 
     cfg = config()
+    defs = build_definitions(cfg, paths())
     today = utc_now().date()
-    first = today - timedelta(days=days - 1)
+    market_now = market_clock(cfg.market).now()
+    window = bootstrap_days(market_now, cfg.market.start_date, days)
+    if window is None:
+        raise ConfigError(
+            f"market.as_of (env TRADING_MARKET_AS_OF) {market_now} leaves no day to bootstrap "
+            f"from market.start_date (env TRADING_START_DATE) {cfg.market.start_date}; "
+            "allowed: an instant after the start date's first day"
+        )
+    first, last = window
     symbols = [symbol_to_key(s) for s in cfg.market.symbols]
     with dg.DagsterInstance.get() as instance:
         steps = [
@@ -75,7 +148,7 @@ def bootstrap(days: int = BOOTSTRAP_DAYS) -> None:
                 "ingest_market",
                 {
                     "dagster/asset_partition_range_start": f"{first.isoformat()}|{symbols[0]}",
-                    "dagster/asset_partition_range_end": f"{today.isoformat()}|{symbols[-1]}",
+                    "dagster/asset_partition_range_end": f"{last.isoformat()}|{symbols[-1]}",
                 },
                 None,
             ),
@@ -90,7 +163,7 @@ def bootstrap(days: int = BOOTSTRAP_DAYS) -> None:
                 None,
             ),
             ("refresh_unpartitioned", {}, None),
-            ("daily_report", {}, today.isoformat()),
+            ("daily_report", {}, market_now.date().isoformat()),
         ]
         log = paths().home / "logs" / "bootstrap.log"
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -115,9 +188,15 @@ def bootstrap(days: int = BOOTSTRAP_DAYS) -> None:
 
 
 def _service_env() -> dict[str, str]:
-    """This environment with its bin first on PATH (dagster-dbt runs `dbt` from PATH under
-    `dagster dev`)."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    """This environment with telemetry off, the absolute root, and its bin first on PATH
+    (dagster-dbt runs `dbt` from PATH under `dagster dev`)."""
+    env = {
+        **os.environ,
+        **TELEMETRY_OFF,
+        # the children resolve the same root as this process, whatever their cwd
+        "TRADING_HOME": str(paths().home),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     # Every Dagster run is a new process that loads the code location: let Python cache
     # bytecode (some machines disable it globally, tripling the start-up of each run).
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -177,18 +256,29 @@ def serve(port: int = DEFAULT_PORT) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trading_pipelines.launcher")
     parser.add_argument("command", choices=["prepare", "bootstrap", "run"])
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("TRADING_DAGSTER_PORT", DEFAULT_PORT))
+    )
     parser.add_argument("--days", type=int, default=BOOTSTRAP_DAYS)
     args = parser.parse_args(argv)
-    if args.command == "prepare":
-        prepare()
-    elif args.command == "bootstrap":
+    try:
+        if args.command == "prepare":
+            prepare()
+            return 0
+        if args.command == "run":
+            prepare()
+        else:
+            prepare_dagster_home()
+        played = start_market(args.days) is not None
         bootstrap(args.days)
-    else:
-        prepare()
-        bootstrap(args.days)
-        return serve(args.port)
-    return 0
+        if args.command == "bootstrap":
+            return 0
+        if played:
+            print(play_market(), flush=True)
+    except ConfigError as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr, flush=True)
+        return 2
+    return serve(args.port)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,30 @@
-"""Schedules: the live market feed (keeps today's partitions current) and the daily report."""
+"""Schedules: the live market feed (keeps today's partitions current) and the daily report.
+
+The live feed never piles up: while one of its runs is queued or running, a tick is skipped
+(the next run ingests everything that closed meanwhile: today's partitions are incremental).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from trading_core.config import MarketConfig
-from trading_core.timeframes import symbol_to_key, timeframe_seconds
+from trading_core.config import MarketConfig, OperationsConfig
+from trading_core.market.clock import market_clock, played_window
+from trading_core.series import SeriesKey
+from trading_core.timeframes import symbol_to_key, timeframe_delta, timeframe_seconds
+from trading_pipelines.in_flight import LIVE_INGEST_LANE, lane_tags, runs_in_flight
 from trading_pipelines.jobs import AssetJob
 
 # A day's last candle closes at midnight: right after it, the run also covers yesterday.
 ROLLOVER_MARGIN = timedelta(minutes=10)
+# History played forward moves faster than the wall clock: its feed ticks every minute.
+PLAYED_CRON = "* * * * *"
+PLAYED_INTERVAL = timedelta(minutes=1)
+# Materializations read to know how far each series is ingested (a few ticks' worth).
+RECENT_INGESTS = 20
+OHLCV_KEY = dg.AssetKey(["raw", "ohlcv"])
 
 
 def cron_for(timeframes: list[str]) -> str:
@@ -24,28 +37,82 @@ def cron_for(timeframes: list[str]) -> str:
     return "1 * * * *" if hours <= 1 else f"1 */{min(hours, 23)} * * *"
 
 
-def live_market_schedule(job: AssetJob, cfg: MarketConfig) -> dg.ScheduleDefinition:
+def ingested_closes(instance: dg.DagsterInstance) -> tuple[datetime, datetime] | None:
+    """(oldest, newest) of the newest bar close per series, as recent raw/ohlcv
+    materializations report them (``latest_bars``); None before any."""
+    newest: dict[str, datetime] = {}
+    result = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=OHLCV_KEY), limit=RECENT_INGESTS, ascending=False
+    )
+    for record in result.records:
+        entry = record.asset_materialization and record.asset_materialization.metadata.get(
+            "latest_bars"
+        )
+        for series, ts in (entry.value if entry else {}).items():
+            try:
+                close = datetime.fromisoformat(ts) + timeframe_delta(
+                    SeriesKey.parse(series).timeframe
+                )
+            except (TypeError, ValueError):
+                continue  # not a bar: the sensor skips it too
+            newest[series] = max(close, newest.get(series, close))
+    return (min(newest.values()), max(newest.values())) if newest else None
+
+
+def live_market_schedule(
+    job: AssetJob, cfg: MarketConfig, operations: OperationsConfig | None = None
+) -> dg.ScheduleDefinition:
+    """Live: the partitions of the wall clock's day as candles close. Over history played
+    forward (``trading_core.market.clock``): every minute, the days the market clock crossed
+    since the bars already ingested; once the data ends, every tick is skipped."""
     symbols = [symbol_to_key(s) for s in cfg.symbols]
+    lane = lane_tags(LIVE_INGEST_LANE, (operations or OperationsConfig()).max_live_ingest_seconds)
+    trigger = {"trading/trigger": "live_market"}
+    played = cfg.as_of is not None and cfg.replay_started_at is not None
 
     @dg.schedule(
         name="live_market",
         job=job,
-        cron_schedule=cron_for(cfg.timeframes),
+        cron_schedule=PLAYED_CRON if played else cron_for(cfg.timeframes),
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=(
             "Ingests today's candles and order books for every symbol in one run as candles "
-            "close; the new-bar sensor then evaluates the strategy."
+            "close (over history: as the market clock plays it forward); the new-bar sensor "
+            "then evaluates the strategy."
         ),
     )
-    def live_market(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        now = context.scheduled_execution_time.astimezone(UTC).replace(tzinfo=None)
-        first_day = (now - ROLLOVER_MARGIN).date()
+    def live_market(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        tick = context.scheduled_execution_time.astimezone(UTC).replace(tzinfo=None)
+        first_day, last_day = (tick - ROLLOVER_MARGIN).date(), tick.date()
+        the_end = None
+        if played:
+            clock = market_clock(cfg)
+            window = played_window(clock, tick, PLAYED_INTERVAL, ingested_closes(context.instance))
+            if window is None:
+                return dg.SkipReason(
+                    f"the replay reached the end of its data ({clock.end}): every bar is "
+                    "ingested, nothing new will close"
+                )
+            first_day, last_day = max(window.first, cfg.start_date), window.last
+            the_end = clock.end if window.reaches_end else None
+        in_flight = runs_in_flight(context.instance, job.name, trigger)
+        if in_flight:
+            return dg.SkipReason(
+                f"live ingest {in_flight[0]} is still in flight; the next run picks up the "
+                "candles that close meanwhile"
+            )
+        if the_end is not None:
+            context.log.info(
+                f"the replay reaches the end of its data ({the_end}) with this run; later "
+                "ticks ingest nothing (the UI, the journals and the executor stay up)"
+            )
         return dg.RunRequest(
             tags={
                 "dagster/asset_partition_range_start": f"{first_day.isoformat()}|{symbols[0]}",
-                "dagster/asset_partition_range_end": f"{now.date().isoformat()}|{symbols[-1]}",
-                "trading/trigger": "live_market",
+                "dagster/asset_partition_range_end": f"{last_day.isoformat()}|{symbols[-1]}",
+                **lane,
+                **trigger,
             }
         )
 

@@ -9,9 +9,12 @@ A past day is always fetched whole, so re-materializing it picks up corrections.
 Everything is fetched and validated first; then the run's partitions are replaced in ONE
 warehouse transaction, so a failure commits nothing and a re-run gives identical rows.
 Bad rows never reach raw.ohlcv silently: they go to raw.ohlcv_quarantine with their reason,
-and every Great Expectations check reports one result with failing counts and examples. A
-failed blocking check keeps that partition out of the signals (stg_ohlcv filters on
-raw.partition_checks) and blocks downstream assets of the run.
+and every Great Expectations check reports one result with failing counts and examples.
+Missing candles are reported with their position (WARN); the gap policy
+(``trading_core.quality.gap_policy``) says which gaps block. A failed blocking check keeps
+that partition out of the signals (stg_ohlcv filters on raw.partition_checks) and out of
+``latest_bars``; the run's other partitions are materialized as usual, and only a run whose
+partitions are all blocked fails (``assets.ingest.checks``).
 
 The planning and validation are ``trading_core.market.ingest_plan``, the writing
 ``trading_core.market.ingest_write``; this asset wires them to Dagster.
@@ -20,7 +23,12 @@ The planning and validation are ``trading_core.market.ingest_plan``, the writing
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.ingest.checks import check_results, check_specs, write_partition_checks
+from assets.ingest.checks import (
+    blocked_partitions,
+    check_results,
+    check_specs,
+    write_partition_checks,
+)
 from trading_core.market.ingest_plan import PartitionBatch, fetch_partition, in_progress
 from trading_core.market.ingest_write import read_stored, write_partitions
 from trading_core.quality import OHLCV_CHECKS
@@ -68,6 +76,11 @@ def build_ohlcv_asset(
             with transaction(conn):
                 written = write_partitions(conn, batches)
                 write_partition_checks(conn, OHLCV_KEY, outcomes, now)
+        blocked = blocked_partitions(outcomes)
+        for batch in batches:
+            if batch.blocked:
+                failed = [f"{o.name}: {o.detail}" for o in batch.outcomes if not o.passed]
+                context.log.warning(f"{batch.key} blocked: {'; '.join(failed)}")
         return dg.MaterializeResult(
             metadata={
                 "partitions": len(outcomes),
@@ -77,6 +90,7 @@ def build_ohlcv_asset(
                 "source": source.name,
                 "latest_bars": dg.MetadataValue.json(written.latest_bars()),
                 "gaps": dg.MetadataValue.json({batch.key: batch.gaps for batch in batches}),
+                "blocked_partitions": dg.MetadataValue.json(blocked),
                 "closed_candles_until": now.isoformat(),
             },
             check_results=check_results(OHLCV_KEY, outcomes),

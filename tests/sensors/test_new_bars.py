@@ -93,7 +93,7 @@ def test_entries_that_are_not_bars_are_skipped_not_fatal(strategy) -> None:
 
 
 def test_the_run_config_fits_the_evaluation_job(strategy) -> None:
-    job = defs.resolve_job_def(evaluate_strategy_job.name)
+    job = defs().resolve_job_def(evaluate_strategy_job.name)
     with dg.instance_for_test() as instance:
         report(instance, {"sim|BTC/USDT|1m": "2026-01-01T10:05:00"})
         result, _ = tick(instance, strategy)

@@ -4,7 +4,9 @@ Incremental only for the day in progress: each series resumes from its last stor
 minus ``refetch`` candles that exchanges may still correct, and keeps the stored rows before
 that (its head, with the head's quarantined rows). A past day is always fetched whole, so
 re-materializing it picks up corrections. The stored head and the fetched tail are validated
-together as the whole partition.
+together as the whole partition. A gap touching the window's first or last candle is looked up
+beyond the edge (``GapPolicy.reach`` candles, one small fetch, only then), so a gap across
+midnight is judged by its whole length (``trading_core.quality.gap_policy``).
 
 ``plan_series`` is pure; ``fetch_partition`` calls the source it is given. Reading and
 writing the warehouse is ``trading_core.market.ingest_write``'s.
@@ -19,9 +21,11 @@ import pandas as pd
 
 from trading_core.config import MarketConfig
 from trading_core.market.base import MarketSource, empty_ohlcv
-from trading_core.market.ingest import fetch_window, find_gaps, incremental_start
-from trading_core.quality import CheckOutcome, validate_ohlcv
+from trading_core.market.ingest import fetch_window, incremental_start
+from trading_core.quality import CheckOutcome, blocks, validate_ohlcv
+from trading_core.quality.gap_policy import GapPolicy, GapReport, assess_series, merge_reports
 from trading_core.series import SeriesKey
+from trading_core.timeframes import floor_time, timeframe_delta
 
 
 def empty_raw() -> pd.DataFrame:
@@ -84,6 +88,46 @@ class PartitionBatch:
     kept_heads: list[tuple[SeriesKey, datetime]]
     gaps: list[dict[str, object]]  # missing candles per series, for the run's metadata
 
+    @property
+    def blocked(self) -> bool:
+        """A blocking (error) check failed: raw.partition_checks keeps the partition out of
+        the signals."""
+        return blocks(self.outcomes)
+
+
+def series_gaps(
+    source: MarketSource,
+    series: SeriesKey,
+    window: tuple[datetime, datetime],
+    now: datetime,
+    present: pd.Series,
+    policy: GapPolicy,
+) -> GapReport:
+    """The gap report of one series of a partition, given the open times it holds. When its
+    first (or last, once closed) candle is missing, the candles beyond that edge are fetched,
+    ``policy.reach`` of them, to measure the gap's whole run."""
+    start, end = window
+    step = timeframe_delta(series.timeframe)
+    closed = floor_time(now, series.timeframe)  # open times before it are closed candles
+    times = pd.to_datetime(present, errors="coerce").dropna()
+    lo, hi = start, min(end, closed)
+    beyond = []
+    if hi > start and (times.empty or times.min() > start):
+        lo = start - policy.reach(series.timeframe)
+        beyond.append((lo, start))
+    if end <= closed and (times.empty or times.max() + step < end):
+        hi = min(end + policy.reach(series.timeframe), closed)
+        beyond.append((end, hi))
+    edges = [
+        source.fetch_ohlcv(series.exchange, series.symbol, series.timeframe, a, b, now=now)["ts"]
+        for a, b in beyond
+        if b > a
+    ]
+    return assess_series(
+        str(series), series.timeframe, pd.concat([times, *edges]), policy,
+        window=window, now=now, searched=(lo, hi),
+    )  # fmt: skip
+
 
 def fetch_partition(
     source: MarketSource,
@@ -99,9 +143,10 @@ def fetch_partition(
     for the day in progress only)."""
     start, end = window
     stored = empty_raw() if stored is None else stored
+    policy = GapPolicy(cfg.max_gap_candles, cfg.max_gap_ratio)
     parts: list[pd.DataFrame] = []
     kept_heads: list[tuple[SeriesKey, datetime]] = []
-    gaps: list[dict[str, object]] = []
+    reports: list[GapReport] = []
     fetched = 0
     for exchange in cfg.exchanges:
         for timeframe in cfg.timeframes:
@@ -116,22 +161,18 @@ def fetch_partition(
             if len(plan.head):
                 kept_heads.append((series, plan.fetch_start))
             parts += [plan.head, tail.assign(source=source.name, ingested_at=now)]
-            gaps += [
-                {"series": str(series), **gap.as_dict()}
-                for gap in find_gaps(
-                    pd.concat([plan.head["ts"], tail["ts"]]),
-                    timeframe,
-                    start=start,
-                    end=min(end, now),
-                )
-            ]
+            present = pd.concat([plan.head["ts"], tail["ts"]], ignore_index=True)
+            reports.append(series_gaps(source, series, window, now, present, policy))
     received = pd.concat([p for p in parts if len(p)] or [empty_raw()], ignore_index=True)
+    report = merge_reports(reports)
     outcomes = validate_ohlcv(
         received,
         None,
-        cfg.max_gap_ratio,
         cfg.max_abs_log_return,
+        gap_policy=policy,
+        gaps=report,
         window=(start, end),
         now=now,
     )
+    gaps = [gap.as_dict() for gap in report.gaps]
     return PartitionBatch(key, symbol, start, end, received, outcomes, fetched, kept_heads, gaps)

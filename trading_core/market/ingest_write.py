@@ -39,7 +39,8 @@ class WriteSummary:
 
     rows: int = 0
     quarantined_rows: int = 0
-    newest: dict[SeriesKey, datetime] = field(default_factory=dict)  # newest clean bar
+    # newest clean bar of the partitions not blocked (a blocked one's bars reach no signal)
+    newest: dict[SeriesKey, datetime] = field(default_factory=dict)
 
     def latest_bars(self) -> dict[str, str]:
         """``exchange|symbol|timeframe`` -> ISO open time: what the new-bar sensor reads."""
@@ -76,6 +77,8 @@ def write_partitions(
         summary.quarantined_rows += replace_rows(
             conn, "raw.ohlcv_quarantine", bad.assign(partition_key=batch.key), where, params
         )
+        if batch.blocked:
+            continue
         for (exchange, timeframe), rows in clean.groupby(["exchange", "timeframe"]):
             series = SeriesKey(exchange, batch.symbol, timeframe)
             newest = rows["ts"].max().to_pydatetime()

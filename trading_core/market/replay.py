@@ -86,6 +86,22 @@ def unified_to_file_symbol(symbol: str) -> str:
     return pair.replace("/", "") + (PERP_SUFFIX if settle else "")
 
 
+def scan_candle_files(directory: Path) -> dict[ReplaySeries, Path]:
+    """The candle files of ``directory`` by series. Names outside the layout are ignored; of a
+    CSV and a Parquet file of the same series, the first in name order (the CSV) wins."""
+    files: dict[ReplaySeries, Path] = {}
+    for path in sorted(directory.iterdir()):
+        match = _CANDLE_FILE.match(path.name)
+        if not match or match["timeframe"] not in TIMEFRAME_SECONDS:
+            continue
+        try:
+            symbol = file_symbol_to_unified(match["pair"])
+        except ValueError:
+            continue
+        files.setdefault(ReplaySeries(match["exchange"], symbol, match["timeframe"]), path)
+    return files
+
+
 def _timestamps_to_naive_utc(column: pa.ChunkedArray) -> np.ndarray:
     """Naive UTC ``datetime64[us]`` from a timestamp (aware or naive), epoch-ms or ISO column."""
     kind = column.type
@@ -161,25 +177,11 @@ class ReplayMarket:
         )
         self.max_snapshot_age = max_snapshot_age
         self.seed = seed
-        self._files = self._scan_candles()
+        self._files = scan_candle_files(self.market_dir)
         self._snapshots = self._scan_snapshots()
         self._frames: dict[Path, tuple[pd.DataFrame, bool]] = {}
         self._books: dict[Path, OrderBook] = {}
         self._lock = threading.Lock()
-
-    def _scan_candles(self) -> dict[ReplaySeries, Path]:
-        files: dict[ReplaySeries, Path] = {}
-        for path in sorted(self.market_dir.iterdir()):
-            match = _CANDLE_FILE.match(path.name)
-            if not match or match["timeframe"] not in TIMEFRAME_SECONDS:
-                continue
-            try:
-                symbol = file_symbol_to_unified(match["pair"])
-            except ValueError:
-                continue
-            # CSV and Parquet of the same series: the first in name order (csv) wins.
-            files.setdefault(ReplaySeries(match["exchange"], symbol, match["timeframe"]), path)
-        return files
 
     def _scan_snapshots(self) -> dict[tuple[str, str], list[Path]]:
         found: dict[tuple[str, str], list[Path]] = {}
@@ -202,6 +204,14 @@ class ReplayMarket:
     def candles(self, exchange: str, symbol: str, timeframe: str) -> pd.DataFrame:
         """The whole parsed file (``ts`` + prices, file order); parsed once, then cached."""
         return self._parsed(exchange, symbol, timeframe)[0]
+
+    def span(self, exchange: str, symbol: str, timeframe: str) -> tuple[datetime, datetime] | None:
+        """When a series begins and ends: its first candle's open and its last candle's close
+        (the range a replay can play); None for a file without candles."""
+        ts = self.candles(exchange, symbol, timeframe)["ts"]
+        if ts.empty:
+            return None
+        return ts.min().to_pydatetime(), (ts.max() + timeframe_delta(timeframe)).to_pydatetime()
 
     def _parsed(self, exchange: str, symbol: str, timeframe: str) -> tuple[pd.DataFrame, bool]:
         """The parsed file and whether its ``ts`` is strictly increasing (then windows are

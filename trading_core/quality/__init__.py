@@ -17,7 +17,7 @@ from trading_core.quality.order_book import (
     quarantine_order_book,
     validate_order_book,
 )
-from trading_core.quality.outcome import CheckOutcome, CheckSpec
+from trading_core.quality.outcome import CheckOutcome, CheckSpec, blocks
 
 __all__ = [
     "OHLCV_CHECKS",
@@ -28,6 +28,7 @@ __all__ = [
     "ORDER_BOOK_QUARANTINE_REASONS",
     "CheckOutcome",
     "CheckSpec",
+    "blocks",
     "quarantine_ohlcv",
     "quarantine_order_book",
     "validate_ohlcv",

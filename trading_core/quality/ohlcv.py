@@ -1,10 +1,12 @@
 """Quality of candles: a Great Expectations suite as code, and the quarantine split.
 
 ``validate_ohlcv`` gives ONE outcome per check in ``OHLCV_CHECKS`` (the names become Dagster
-asset check names, keep them stable). GE evaluates the expectations; what GE cannot express
-directly (order within a series, alignment, log returns, gap ratios) is first derived in pandas
-as helper columns, which GE then checks. Structural checks have severity ``error`` (they block
-downstream signals for the partition); outlier returns are ``warn`` (flagged, kept).
+asset check names, keep them stable). GE evaluates the row expectations; what GE cannot express
+directly (order within a series, alignment, log returns) is first derived in pandas as helper
+columns, which GE then checks. Gaps are judged by ``trading_core.quality.gap_policy``, the one
+place that says what a gap is and what blocks. Structural checks and ``ohlcv_gap_limit`` have
+severity ``error`` (they block downstream signals for the partition); missing candles within
+the limits and outlier returns are ``warn`` (reported with their position, kept).
 
 ``quarantine_ohlcv`` splits a frame into rows safe to store and rows to keep aside with a
 reason; nothing is dropped. Outliers and out-of-order rows are not quarantined: the first are
@@ -13,24 +15,25 @@ real market moves more often than not, the second are fixed by the writer's sort
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from trading_core.market.base import OHLCV_COLUMNS
-from trading_core.market.ingest import find_gaps
 from trading_core.quality.frames import TIMESTAMP_TYPES, join_reasons
+from trading_core.quality.gap_policy import MAX_LISTED_GAPS, GapPolicy, GapReport, assess_frame
 from trading_core.quality.gx import ExpectationResult, expectations, run_suite
 from trading_core.quality.outcome import (
+    MAX_EXAMPLES,
     CheckOutcome,
     CheckSpec,
     OutcomeBuilder,
     Severity,
     example_rows,
 )
-from trading_core.timeframes import TIMEFRAME_SECONDS, floor_time, timeframe_seconds
+from trading_core.timeframes import TIMEFRAME_SECONDS, timeframe_seconds
 
 SERIES_KEYS = ["exchange", "symbol", "timeframe"]
 PRICE_COLUMNS = ["open", "high", "low", "close"]
@@ -55,9 +58,17 @@ OHLCV_CHECK_SPECS: tuple[CheckSpec, ...] = (
     CheckSpec("ohlcv_positive_prices", "error", "open, high, low and close > 0"),
     CheckSpec("ohlcv_nonnegative_volume", "error", "volume >= 0"),
     CheckSpec(
-        "ohlcv_gap_ratio",
+        "ohlcv_gap_limit",
         "error",
-        "missing candles / expected candles of every series under the configured maximum",
+        "no series misses more than market.max_gap_candles consecutive candles or more than "
+        "market.max_gap_ratio of one UTC day's candles",
+    ),
+    CheckSpec(
+        "ohlcv_missing_candles",
+        "warn",
+        "every closed candle of the window present; each gap is listed with its series, first "
+        "missing open time and number of candles (flags only, within the gap limits)",
+        max_listed=MAX_LISTED_GAPS,
     ),
     CheckSpec(
         "ohlcv_outlier_returns",
@@ -65,6 +76,8 @@ OHLCV_CHECK_SPECS: tuple[CheckSpec, ...] = (
         "|log return| between consecutive closes within the configured bound (flags only)",
     ),
 )
+
+GAP_CHECKS = ("ohlcv_gap_limit", "ohlcv_missing_candles")  # judged by the gap policy
 
 # Check name -> severity, e.g. to declare Dagster asset checks (``blocking`` for "error").
 OHLCV_CHECKS: dict[str, Severity] = {spec.name: spec.severity for spec in OHLCV_CHECK_SPECS}
@@ -112,49 +125,11 @@ def _abs_log_returns(data: pd.DataFrame, ts: pd.Series, prices: pd.DataFrame) ->
     return values.reindex(data.index)
 
 
-def _series_gaps(
-    data: pd.DataFrame,
-    ts: pd.Series,
-    window: tuple[datetime, datetime] | None,
-    now: datetime | None,
-) -> tuple[pd.Series, list[dict[str, Any]], int, int]:
-    """Per-row gap ratio of the row's series, the gaps (largest first), missing and expected."""
-    ratio = pd.Series(np.nan, index=data.index)
-    gaps: list[dict[str, Any]] = []
-    missing_total = expected_total = 0
-    for key, rows in data.groupby(SERIES_KEYS, dropna=False, sort=False).indices.items():
-        seconds = TIMEFRAME_SECONDS.get(key[2])
-        present = ts.iloc[rows].dropna()
-        if seconds is None or present.empty:
-            continue
-        step = timedelta(seconds=seconds)
-        if window is None:
-            start, limit = present.min().to_pydatetime(), present.max().to_pydatetime() + step
-        else:
-            start, limit = window
-            if now is not None:
-                limit = min(limit, floor_time(now, key[2]))
-        first = pd.Timestamp(start).ceil(step).to_pydatetime()
-        expected = max(0, -(-(limit - first) // step))
-        found = find_gaps(present, step, start=start, end=limit)
-        missing = sum(g.missing for g in found)
-        ratio.iloc[rows] = missing / expected if expected else 0.0
-        missing_total += missing
-        expected_total += expected
-        series = dict(zip(SERIES_KEYS, key, strict=True))
-        gaps.extend({**series, **gap.as_dict()} for gap in found)
-    gaps.sort(key=lambda g: -g["missing"])
-    return ratio, gaps, missing_total, expected_total
-
-
-def _derived(
-    data: pd.DataFrame, window: tuple[datetime, datetime] | None, now: datetime | None
-) -> tuple[pd.DataFrame, list[dict[str, Any]], int, int]:
+def _derived(data: pd.DataFrame) -> pd.DataFrame:
     ts = _timestamps(data)
     prices = _numbers(data, PRICE_COLUMNS)
     steps = ts.groupby([data[k] for k in SERIES_KEYS], dropna=False, sort=False).diff()
-    gap_ratio, gaps, missing, expected = _series_gaps(data, ts, window, now)
-    derived = pd.DataFrame(
+    return pd.DataFrame(
         {
             "_ts_step_s": steps / pd.Timedelta(seconds=1),
             "_ts_offset_s": _alignment_offsets(data, ts),
@@ -162,14 +137,12 @@ def _derived(
             "_min_open_close": prices[["open", "close"]].min(axis=1, skipna=False),
             "_min_price": prices.min(axis=1, skipna=False),
             "_abs_log_return": _abs_log_returns(data, ts, prices),
-            "_series_gap_ratio": gap_ratio,
         },
         index=data.index,
     )
-    return derived, gaps, missing, expected
 
 
-def _suite(timeframe: str | None, max_gap_ratio: float, bound: float, has_rows: bool) -> list[Any]:
+def _suite(timeframe: str | None, bound: float) -> list[Any]:
     gxe = expectations()
 
     def tag(name: str) -> dict[str, str]:
@@ -225,12 +198,6 @@ def _suite(timeframe: str | None, max_gap_ratio: float, bound: float, has_rows: 
         items.append(
             gxe.ExpectColumnValuesToBeInSet(column="timeframe", value_set=[timeframe], meta=schema)
         )
-    if has_rows:  # GE fails an aggregate on an empty column; the empty case is handled apart
-        items.append(
-            gxe.ExpectColumnMaxToBeBetween(
-                column="_series_gap_ratio", max_value=max_gap_ratio, meta=tag("ohlcv_gap_ratio")
-            )
-        )
     return items
 
 
@@ -247,12 +214,54 @@ def _dtype_problems(data: pd.DataFrame) -> list[str]:
     return problems
 
 
+def _gap_outcomes(builder: OutcomeBuilder, report: GapReport, policy: GapPolicy) -> None:
+    """``ohlcv_gap_limit`` and ``ohlcv_missing_candles`` from the gap policy's report; each
+    detail states the numbers of its outcome's failing count."""
+    shown = [
+        f"{gap.series} from {gap.start.isoformat()} ({gap.missing} "
+        + ("candle" if gap.missing == 1 else "candles")
+        + (f", {gap.in_window} in this window)" if gap.in_window != gap.missing else ")")
+        for gap in report.gaps[:MAX_EXAMPLES]
+    ]
+    more = len(report.gaps) - len(shown)
+    listed = "; ".join(shown) + (f"; and {more} more" if more else "")
+    missing = f"{report.missing} of {report.expected} expected candles missing"
+    if report.blocks:
+        reasons = [str(breach) for breach in report.breaches]
+        detail = f"blocked, {missing}: " + "; ".join(reasons[:MAX_EXAMPLES])
+        detail += f"; and {len(reasons) - MAX_EXAMPLES} more" if len(reasons) > MAX_EXAMPLES else ""
+    else:
+        detail = (
+            f"not blocked, longest gap {report.longest} candles (max_gap_candles "
+            f"{policy.max_gap_candles}), at most {report.worst_day_share:.3f} of a day's candles "
+            f"missing (max_gap_ratio {policy.max_gap_ratio:g})"
+        )
+    builder.add(
+        "ohlcv_gap_limit",
+        not report.blocks,
+        report.missing if report.blocks else 0,
+        [breach.as_dict() for breach in report.breaches],
+        detail,
+        report.worst_day_share,
+    )
+    within = "over the gap limits: see ohlcv_gap_limit" if report.blocks else "within the limits"
+    builder.add(
+        "ohlcv_missing_candles",
+        report.missing == 0,
+        report.missing,
+        [gap.as_dict() for gap in report.gaps],
+        f"{missing} in {len(report.gaps)} gaps ({within}): {listed}" if report.gaps else missing,
+        report.missing / report.expected if report.expected else 0.0,
+    )
+
+
 def validate_ohlcv(
     frame: pd.DataFrame,
     timeframe: str | None = None,
-    max_gap_ratio: float = 0.02,
     max_abs_log_return: float = 0.25,
     *,
+    gap_policy: GapPolicy | None = None,
+    gaps: GapReport | None = None,
     window: tuple[datetime, datetime] | None = None,
     now: datetime | None = None,
 ) -> list[CheckOutcome]:
@@ -262,8 +271,12 @@ def validate_ohlcv(
     each series always comes from its own ``timeframe`` column, so mixed frames work.
     ``window``: the half-open window of open times the frame should cover (a partition); gaps
     at its edges then count, up to the last candle closed at ``now`` if given. Without a window
-    the gap ratio is measured between each series' first and last candle.
+    gaps are those between each series' first and last candle. ``gaps``: the gap policy's
+    report when the caller made it (with the candles beyond the window's edges, see
+    ``trading_core.quality.gap_policy``); else it is made here from ``frame`` with
+    ``gap_policy`` (default: the default limits).
     """
+    policy = gap_policy or GapPolicy()
     if timeframe is not None:
         timeframe_seconds(timeframe)  # an unknown timeframe is a caller error, named there
     builder = OutcomeBuilder(OHLCV_CHECK_SPECS)
@@ -274,13 +287,11 @@ def validate_ohlcv(
         builder.not_evaluated(f"missing columns {absent}")
         return builder.result()
 
-    derived, gaps, missing, expected = _derived(data, window, now)
+    derived = _derived(data)
     checked = data[OHLCV_COLUMNS].copy()
     checked[TEXT_COLUMNS] = checked[TEXT_COLUMNS].astype(object)  # GE checks values of objects
     results = run_suite(
-        pd.concat([checked, derived], axis=1),
-        "ohlcv",
-        _suite(timeframe, max_gap_ratio, max_abs_log_return, has_rows=len(data) > 0),
+        pd.concat([checked, derived], axis=1), "ohlcv", _suite(timeframe, max_abs_log_return)
     )
     shown = pd.concat([data[OHLCV_COLUMNS], derived], axis=1).rename(
         columns={"_abs_log_return": "abs_log_return", "_ts_offset_s": "seconds_off_grid"}
@@ -290,7 +301,7 @@ def validate_ohlcv(
         by_check.setdefault(result.check, []).append(result)
 
     for spec in OHLCV_CHECK_SPECS:
-        if spec.name == "ohlcv_gap_ratio":
+        if spec.name in GAP_CHECKS:
             continue
         outcomes = by_check.get(spec.name, [])
         rows = sorted({row for r in outcomes for row in r.failing_rows})
@@ -322,22 +333,9 @@ def validate_ohlcv(
             observed,
         )
 
-    worst = derived["_series_gap_ratio"].max()
-    if len(data):
-        gap_passed = all(r.success for r in by_check.get("ohlcv_gap_ratio", []))
-        observed_ratio = 0.0 if pd.isna(worst) else float(worst)
-    else:  # no candles at all: a window expected some, so everything is missing
-        gap_passed = window is None
-        observed_ratio = 0.0 if window is None else 1.0
-    builder.add(
-        "ohlcv_gap_ratio",
-        gap_passed,
-        missing,
-        gaps,
-        f"missing {missing} of {expected} expected candles; worst series gap ratio "
-        f"{observed_ratio:.6f} (max {max_gap_ratio})",
-        observed_ratio,
-    )
+    if gaps is None:
+        gaps = assess_frame(data, policy, SERIES_KEYS, window=window, now=now)
+    _gap_outcomes(builder, gaps, policy)
     return builder.result()
 
 

@@ -22,6 +22,7 @@ class CheckSpec:
     name: str
     severity: Severity  # 'error' blocks downstream for the partition; 'warn' flags it
     description: str
+    max_listed: int = MAX_EXAMPLES  # findings a result lists (the gap checks list every gap)
 
 
 @dataclass(frozen=True)
@@ -29,14 +30,25 @@ class CheckOutcome:
     name: str
     passed: bool
     severity: Severity
-    failing_count: int  # failing rows (for the gap check: missing candles)
-    # At most MAX_EXAMPLES failing rows, JSON-friendly (for the gap check: the largest gaps).
+    failing_count: int  # failing rows (for the gap checks: missing candles)
+    # At most ``max_listed`` failing rows, JSON-friendly (for the gap checks: the gaps).
     examples: list[dict[str, Any]]
-    description: str
-    observed: float | None = None  # the measured value when there is one (gap ratio, ...)
+    requirement: str  # what the check demands (its spec's description)
+    detail: str  # what this validation found, with the numbers of failing_count/observed
+    observed: float | None = None  # the measured value when there is one (gap share, ...)
+    max_listed: int = MAX_EXAMPLES
+
+    @property
+    def description(self) -> str:
+        return f"{self.requirement} — {self.detail}"
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "description": self.description}
+
+
+def blocks(outcomes: Iterable[CheckOutcome]) -> bool:
+    """A blocking (error) check failed: the partition stays out of the signals."""
+    return any(not o.passed and o.severity == "error" for o in outcomes)
 
 
 @dataclass
@@ -61,9 +73,11 @@ class OutcomeBuilder:
             passed=passed,
             severity=spec.severity,
             failing_count=failing_count,
-            examples=examples[:MAX_EXAMPLES],
-            description=f"{spec.description} — {detail}",
+            examples=examples[: spec.max_listed],
+            requirement=spec.description,
+            detail=detail,
             observed=observed,
+            max_listed=spec.max_listed,
         )
 
     def not_evaluated(self, reason: str) -> None:

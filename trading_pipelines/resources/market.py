@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from trading_core.config import MarketConfig
 from trading_core.market.base import MarketSource
-from trading_core.timeframes import utc_now
+from trading_core.market.clock import MarketClock, market_clock
 from trading_pipelines.resources.base import ConfigSection
 
 
@@ -28,17 +28,24 @@ class MarketDataResource(ConfigSection, dg.ConfigurableResource):
     sim_seed: int
     order_book_depth: int
     refetch_candles: int
+    max_gap_candles: int
     max_gap_ratio: float
     max_abs_log_return: float
     as_of: str | None
+    replay_pace_seconds: float
+    replay_started_at: str | None
 
     def market_config(self) -> MarketConfig:
         """Validated settings (a bad value names the field and the allowed values)."""
         return self.settings()  # type: ignore[return-value]
 
+    def clock(self) -> MarketClock:
+        return market_clock(self.market_config())
+
     def now(self) -> datetime:
-        """The market clock: ``as_of`` when configured, else the wall clock (naive UTC)."""
-        return self.market_config().as_of or utc_now()
+        """The market clock (naive UTC): the wall clock live, the played instant over
+        history (``trading_core.market.clock``)."""
+        return self.clock().now()
 
     def client(self) -> MarketSource:
         from trading_core.market.factory import make_market_source

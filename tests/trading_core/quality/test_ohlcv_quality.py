@@ -20,9 +20,8 @@ from trading_core.quality import (
 )
 
 ALL = (datetime(2000, 1, 1), datetime(2100, 1, 1))
-STRUCTURAL = [
-    name for name in OHLCV_CHECKS if name not in ("ohlcv_gap_ratio", "ohlcv_outlier_returns")
-]
+WARNINGS = ("ohlcv_missing_candles", "ohlcv_outlier_returns")
+STRUCTURAL = [name for name in OHLCV_CHECKS if name not in ("ohlcv_gap_limit", *WARNINGS)]
 
 
 @pytest.fixture(scope="module")
@@ -58,52 +57,73 @@ def test_one_outcome_per_check_with_stable_names(three_days: pd.DataFrame) -> No
         "ohlcv_low_le_open_close",
         "ohlcv_positive_prices",
         "ohlcv_nonnegative_volume",
-        "ohlcv_gap_ratio",
+        "ohlcv_gap_limit",
+        "ohlcv_missing_candles",
         "ohlcv_outlier_returns",
     ]
     assert all(o.passed for o in outcomes)
-    assert _by_name(outcomes)["ohlcv_outlier_returns"].severity == "warn"
-    assert (
-        OHLCV_CHECKS["ohlcv_outlier_returns"] == "warn" and OHLCV_CHECKS["ohlcv_schema"] == "error"
-    )
-    assert {o.severity for o in outcomes if o.name != "ohlcv_outlier_returns"} == {"error"}
+    assert {o.name for o in outcomes if o.severity == "warn"} == set(WARNINGS)
+    assert {name for name, severity in OHLCV_CHECKS.items() if severity == "warn"} == set(WARNINGS)
+    assert {o.severity for o in outcomes if o.name not in WARNINGS} == {"error"}
 
 
 @pytest.mark.parametrize(
-    ("symbol", "timeframe", "missing"),
+    ("symbol", "timeframe", "gaps", "missing"),
     [
-        ("XRP/USDT", "1h", 88),
-        ("ADA/USDT", "1h", 88),
-        ("BTC/USDT", "1h", 12),
-        ("ETH/USDT", "4h", 16),
-        ("XRP/USDT", "1d", 0),
+        ("XRP/USDT", "1h", 25, 88),
+        ("ADA/USDT", "1h", 25, 88),
+        ("BTC/USDT", "1h", 5, 12),
+        ("ETH/USDT", "1h", 5, 12),
+        ("XRP/USDT", "1d", 0, 0),
+        ("BTC/USDT", "1d", 0, 0),
+        ("ETH/USDT", "1d", 0, 0),
     ],
 )
-def test_real_files_pass_the_structural_checks_and_report_their_gaps(
-    replay: ReplayMarket, symbol: str, timeframe: str, missing: int
+def test_real_files_pass_and_warn_of_every_gap(
+    replay: ReplayMarket, symbol: str, timeframe: str, gaps: int, missing: int
 ) -> None:
     frame = replay.fetch_ohlcv("binance", symbol, timeframe, *ALL)
     outcomes = _by_name(validate_ohlcv(frame, timeframe))
-    assert all(outcomes[name].passed for name in STRUCTURAL)
-    gap = outcomes["ohlcv_gap_ratio"]
-    assert gap.passed and gap.failing_count == missing
-    assert gap.observed == pytest.approx(missing / (len(frame) + missing))
-    if missing:
-        assert gap.examples[0]["missing"] == max(g["missing"] for g in gap.examples)
+    assert all(outcomes[name].passed for name in [*STRUCTURAL, "ohlcv_gap_limit"])
+    warned = outcomes["ohlcv_missing_candles"]
+    assert warned.passed == (missing == 0) and warned.severity == "warn"
+    assert warned.failing_count == missing and len(warned.examples) == gaps
+    assert sum(g["missing"] for g in warned.examples) == missing
+    assert warned.observed == pytest.approx(missing / (len(frame) + missing))
+    assert f"{missing} of {len(frame) + missing} expected candles missing" in warned.description
+
+
+def test_the_real_4h_outage_of_february_2018_blocks_its_day(replay: ReplayMarket) -> None:
+    """Binance stopped for about 30 hours on 2018-02-08/09: 5 of that day's 6 4h candles."""
+    frame = replay.fetch_ohlcv("binance", "BTC/USDT", "4h", *ALL)
+    limit = _by_name(validate_ohlcv(frame, "4h"))["ohlcv_gap_limit"]
+    assert not limit.passed
+    assert [(b["rule"], b["at"], b["missing"], b["of"]) for b in limit.examples] == [
+        ("max_gap_ratio", "2018-02-08", 5, 6)
+    ]
 
 
 def test_a_partition_window_counts_the_missing_edges(three_days: pd.DataFrame) -> None:
     first_day = three_days.iloc[2:20]  # 00:00-01:00 and 20:00-23:00 missing
     window = (datetime(2022, 1, 1), datetime(2022, 1, 2))
-    gap = _by_name(validate_ohlcv(first_day, "1h", window=window))["ohlcv_gap_ratio"]
-    assert not gap.passed and gap.failing_count == 6 and gap.observed == pytest.approx(6 / 24)
+    outcomes = _by_name(validate_ohlcv(first_day, "1h", window=window))
+    warned = outcomes["ohlcv_missing_candles"]
+    assert not warned.passed and warned.failing_count == 6
+    assert warned.observed == pytest.approx(6 / 24)
+    assert [(g["start"], g["missing"]) for g in warned.examples] == [
+        ("2022-01-01T00:00:00", 2),
+        ("2022-01-01T20:00:00", 4),
+    ]
+    assert outcomes["ohlcv_gap_limit"].passed  # 6 of 24, the longest 4: within the limits
     # A partition still in progress expects only the candles closed so far.
     now = datetime(2022, 1, 1, 20, 0)
-    assert _by_name(validate_ohlcv(three_days.iloc[:20], "1h", window=window, now=now))[
-        "ohlcv_gap_ratio"
-    ].passed
+    in_progress = _by_name(validate_ohlcv(three_days.iloc[:20], "1h", window=window, now=now))
+    assert in_progress["ohlcv_missing_candles"].passed
     empty = _by_name(validate_ohlcv(three_days.iloc[:0], "1h", window=window))
-    assert not empty["ohlcv_gap_ratio"].passed and all(empty[n].passed for n in STRUCTURAL)
+    assert not empty["ohlcv_gap_limit"].passed and all(empty[n].passed for n in STRUCTURAL)
+    assert "no candle at all" in empty["ohlcv_gap_limit"].description
+    not_yet = validate_ohlcv(three_days.iloc[:0], "1h", window=window, now=window[0])
+    assert not _failed(not_yet)  # nothing has closed yet: nothing is missing
 
 
 def _duplicate(f: pd.DataFrame) -> pd.DataFrame:
@@ -169,7 +189,7 @@ def _wrong_timeframe(f: pd.DataFrame) -> pd.DataFrame:
         (_low_above_close, {"ohlcv_low_le_open_close"}),
         (_negative_volume, {"ohlcv_nonnegative_volume"}),
         (_shuffled, {"ohlcv_increasing_ts"}),
-        (_misaligned, {"ohlcv_aligned_ts", "ohlcv_gap_ratio"}),
+        (_misaligned, {"ohlcv_aligned_ts", "ohlcv_missing_candles"}),
         (_zero_price, {"ohlcv_positive_prices"}),
         (_missing_value, {"ohlcv_schema"}),
         (_wrong_types, {"ohlcv_schema"}),
@@ -180,7 +200,7 @@ def _wrong_timeframe(f: pd.DataFrame) -> pd.DataFrame:
 def test_each_corruption_is_caught_by_the_check_that_names_it(
     three_days: pd.DataFrame, corrupt: Callable[[pd.DataFrame], pd.DataFrame], expected: set[str]
 ) -> None:
-    outcomes = validate_ohlcv(corrupt(three_days.copy()), "1h", max_gap_ratio=0.0)
+    outcomes = validate_ohlcv(corrupt(three_days.copy()), "1h")
     assert _failed(outcomes) == expected
     for outcome in outcomes:
         if not outcome.passed:
@@ -240,10 +260,10 @@ def test_quarantine_keeps_every_bad_row_with_its_reason(three_days: pd.DataFrame
         "2022-01-02 16:07:00": "misaligned_ts",
         "2022-01-03 02:00:00": "missing_value",
     }
-    # Once sorted (the writer's job) the clean part passes every check but the gap ratio (the
-    # quarantined rows are missing); the later duplicate (an exchange correction) stayed.
+    # Once sorted (the writer's job) the clean part passes every check but the missing candles
+    # warning (the quarantined rows are missing); the later duplicate (a correction) stayed.
     stored = clean.sort_values("ts", kind="stable")
-    assert _failed(validate_ohlcv(stored, "1h", max_gap_ratio=0.0)) == {"ohlcv_gap_ratio"}
+    assert _failed(validate_ohlcv(stored, "1h")) == {"ohlcv_missing_candles"}
     assert (clean["ts"] == pd.Timestamp("2022-01-01 05:00")).sum() == 1
 
 
