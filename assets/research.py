@@ -4,9 +4,9 @@ layers around trading_core.backtest.
 Research never opens the live warehouse outside one short step: research/candles (pool
 duckdb_warehouse) snapshots the clean candles of stg_ohlcv (the same bars the live strategy
 sees) to Parquet; the research assets (pool duckdb_research) read that snapshot, run at a
-lower CPU priority with bounded threads, and write the `research` schema of research.duckdb
-(replaced by each run). PNGs go to TRADING_HOME/reports/research, key numbers to asset
-metadata. Every result states its window, fees and fill conventions.
+lower CPU priority with bounded threads, and write their tables to research.duckdb
+(``research.backtests`` ..., replaced by each run). PNGs go to TRADING_HOME/reports/research,
+key numbers to asset metadata. Every result states its window, fees and fill conventions.
 """
 
 from pathlib import Path

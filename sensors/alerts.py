@@ -2,7 +2,8 @@
 
 The executor writes a health file (TRADING_HOME/executor/health.json) every tick. The sensor
 reads that file, never the ledger or the warehouse, and alerts once per incident (the cursor
-remembers the last state it reported).
+remembers the last state it reported). A run that the shutdown of ``make run`` stopped
+(``trading_pipelines.shutdown``) is not a failure: it is canceled, and never alerted.
 """
 
 import json
@@ -13,6 +14,7 @@ import dagster as dg
 
 from trading_core.timeframes import utc_now
 from trading_pipelines.resources.alerts import AlertResource
+from trading_pipelines.shutdown import canceled_by_shutdown
 
 STALE_AFTER = timedelta(seconds=90)
 
@@ -60,9 +62,15 @@ def build_executor_health_sensor(health_file: Path) -> dg.SensorDefinition:
 @dg.run_failure_sensor(
     name="run_failure_alert",
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Alerts on every failed run (ingest, evaluation, dbt, reports).",
+    description=(
+        "Alerts on every failed run (ingest, evaluation, dbt, reports), except runs the "
+        "shutdown of make run canceled."
+    ),
 )
 def run_failure_alert(context: dg.RunFailureSensorContext, alerts: AlertResource) -> None:
     run = context.dagster_run
+    if canceled_by_shutdown(run) or run.status != dg.DagsterRunStatus.FAILURE:
+        context.log.info(f"run {run.run_id} was stopped by a shutdown, not failed: no alert")
+        return
     message = context.failure_event.message or "run failed"
     alerts.send("warning", f"run {run.job_name} failed", f"{run.run_id}: {message[:500]}")

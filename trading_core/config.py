@@ -549,14 +549,21 @@ def _path_problems(config: TradingConfig) -> list[str]:
 
 
 def _market_problems(config: TradingConfig) -> list[str]:
-    """Markets asked for that nothing provides: a strategy timeframe that is not ingested, and
-    with ``market.source: replay`` the series without a file in the replay directory."""
-    market = config.market
+    """Markets asked for that nothing provides: a strategy timeframe that is not ingested, a
+    paper executor on an exchange without prices, and with ``market.source: replay`` the
+    series without a file in the replay directory."""
+    market, executor = config.market, config.executor
     problems = []
     if config.strategy.timeframe not in market.timeframes:
         problems.append(
             f"  {_where('strategy.timeframe')}: {config.strategy.timeframe!r} is not ingested; "
             f"allowed: one of {_where('market.timeframes')} {market.timeframes}"
+        )
+    if executor.mode == "paper" and executor.exchange not in market.exchanges:
+        problems.append(
+            f"  {_where('executor.exchange')}: a paper executor on {executor.exchange!r} has no "
+            f"prices (and the strategy's intents are for the ingested exchanges); allowed: one "
+            f"of {_where('market.exchanges')} {market.exchanges}"
         )
     if market.source == "replay" and market.replay_dir is not None:
         from trading_core.market.replay_coverage import coverage_problems  # reads the folder

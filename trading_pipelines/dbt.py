@@ -53,12 +53,14 @@ DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 EVALUATION_MODELS = dg.AssetSelection.tag(EVALUATION_TAG, "")
 JOURNAL_MODELS = dg.AssetSelection.tag(JOURNAL_TAG, "")
+# What the executor publishes (external AssetSpecs, hence include_sources)
+EXECUTOR_REPORTS = dg.AssetSelection.groups("execution", include_sources=True)
 
 # Journals refresh when the executor reports fills or orders, not on every new candle or
 # evaluated bar (an intent always precedes its fill, so the fill's refresh sees it): every
 # parent other than the executor's reports and the journals themselves is ignored.
 JOURNAL_CONDITION = dg.AutomationCondition.eager().ignore(
-    dg.AssetSelection.all() - dg.AssetSelection.groups("execution") - JOURNAL_MODELS
+    dg.AssetSelection.all(include_sources=True) - EXECUTOR_REPORTS - JOURNAL_MODELS
 )
 # Social, news and on-chain raw data is daily partitioned and old days are never all
 # present: eager's "no missing dependency" clause would block these models forever.

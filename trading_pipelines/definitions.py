@@ -101,5 +101,6 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """The code location, from this process's configuration and root."""
-    return build_definitions(config(), paths())
+    """The code location, from this process's configuration and root (created private to
+    the user if missing, so a first `dagster asset materialize` finds its warehouse folder)."""
+    return build_definitions(config(), paths().ensure())

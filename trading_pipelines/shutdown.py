@@ -37,25 +37,29 @@ def canceled_by_shutdown(run: dg.DagsterRun) -> bool:
 
 
 def _unfinished(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
-    return [r.dagster_run for r in instance.get_run_records(dg.RunsFilter(statuses=IN_FLIGHT_STATUSES))]
+    records = instance.get_run_records(dg.RunsFilter(statuses=IN_FLIGHT_STATUSES))
+    return [record.dagster_run for record in records]
+
+
+def _mark(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+    if not canceled_by_shutdown(run):
+        instance.add_run_tags(run.run_id, {CANCELED_BY_TAG: SHUTDOWN})
 
 
 def _cancel(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
-    """Cancel a queued run now; ask a started one to terminate (it ends CANCELED)."""
-    instance.add_run_tags(run.run_id, {CANCELED_BY_TAG: SHUTDOWN})
-    if run.status == dg.DagsterRunStatus.CANCELING:
-        return  # termination already requested
-    if run.status in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
+    """One step towards CANCELED; safe to repeat. A queued run is cancelled at once; a started
+    one is asked to terminate (its worker ends it CANCELED); a starting one is only tagged
+    and waited for: a termination request before its worker runs makes the worker exit and
+    Dagster mark the run failed."""
+    _mark(instance, run)
+    status = run.status
+    if status in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
         instance.report_run_canceled(run, MESSAGE)
-        return
-    try:
-        if instance.run_launcher.terminate(run.run_id):
-            return
-    except Exception as exc:  # the code server may be gone already: settle_runs finishes it
-        log.warning(f"could not ask run {run.run_id} to terminate: {exc}")
-    reloaded = instance.get_run_by_id(run.run_id)
-    if reloaded is not None and reloaded.status == dg.DagsterRunStatus.STARTED:
-        instance.report_run_canceling(reloaded, MESSAGE)
+    elif status == dg.DagsterRunStatus.STARTED:
+        try:
+            instance.run_launcher.terminate(run.run_id)
+        except Exception as exc:  # the code server may be gone: settle_runs finishes it
+            log.warning(f"could not ask run {run.run_id} to terminate: {exc}")
 
 
 def cancel_runs(
@@ -67,15 +71,15 @@ def cancel_runs(
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Cancel queued runs and ask started ones to stop until none is left in flight or
-    ``grace_seconds`` passed; return the number of runs it cancelled."""
+    ``grace_seconds`` passed (the daemon still runs meanwhile); return how many runs it
+    touched."""
     deadline = clock() + grace_seconds
     touched: set[str] = set()
     while True:
         unfinished = _unfinished(instance)
         for run in unfinished:
-            if run.run_id not in touched or run.status != dg.DagsterRunStatus.CANCELING:
-                _cancel(instance, run)
-                touched.add(run.run_id)
+            _cancel(instance, run)
+            touched.add(run.run_id)
         if not unfinished or clock() >= deadline:
             return len(touched)
         sleep(interval)
@@ -86,7 +90,7 @@ def settle_runs(instance: dg.DagsterInstance, since: datetime) -> int:
     (begun at ``since``, UTC) interrupted into a failure; return how many runs it settled."""
     settled = 0
     for run in _unfinished(instance):
-        instance.add_run_tags(run.run_id, {CANCELED_BY_TAG: SHUTDOWN})
+        _mark(instance, run)
         instance.report_run_canceled(run, MESSAGE)
         settled += 1
     failed = instance.get_run_records(
@@ -95,7 +99,7 @@ def settle_runs(instance: dg.DagsterInstance, since: datetime) -> int:
     for record in failed:
         run = record.dagster_run
         if run.tags.get(FAILURE_REASON_TAG) == INTERRUPTED or canceled_by_shutdown(run):
-            instance.add_run_tags(run.run_id, {CANCELED_BY_TAG: SHUTDOWN})
+            _mark(instance, run)
             instance.report_run_canceled(run, MESSAGE)
             settled += 1
     return settled

@@ -4,8 +4,8 @@ Every raw market asset reports one check result per expectation (failing partiti
 and examples as metadata) and records each partition's outcomes in raw.partition_checks:
 stg_ohlcv keeps a partition whose blocking (ERROR) check failed out of the signals.
 
-One run may hold many partitions (single-run backfills) but Dagster takes one result per
-check per step, and a failed ERROR result of a blocking check fails the step. So a blocked
+One run may hold many partitions (a backfill, or the live run of every symbol) but Dagster
+takes one result per check per step, and a failed ERROR result of a blocking check fails the step. So a blocked
 partition never fails the clean partitions of its run: while some partition of the run is
 clean, a failed blocking check is reported at WARN severity, naming the blocked partitions
 (they stay out of the signals through raw.partition_checks); only a run whose partitions are

@@ -30,7 +30,7 @@ def build_order_book_asset(
     @dg.asset(
         key=BOOKS_KEY,
         partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=dg.BackfillPolicy.multi_run(10),  # a step under ~10 s: README
         freshness_policy=freshness,
         pool="duckdb_warehouse",
         group_name="ingest",

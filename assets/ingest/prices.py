@@ -45,7 +45,7 @@ def build_ohlcv_asset(
     @dg.asset(
         key=OHLCV_KEY,
         partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=dg.BackfillPolicy.multi_run(20),  # a step under ~10 s: README
         freshness_policy=freshness,
         pool="duckdb_warehouse",
         group_name="ingest",

@@ -4,32 +4,15 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-import dagster as dg
-import duckdb
 import pandas as pd
 import pytest
 
 from assets.ingest.prices import build_ohlcv_asset
-from tests.assets.conftest import market_resource
+from tests.assets.conftest import market_resource, run, table
 from trading_core.config import MarketConfig
 from trading_core.quality import OHLCV_CHECKS
 from trading_core.timeframes import utc_now
 from trading_pipelines.partitions import market_partitions
-
-
-def run(asset, resources, keys: list[str], instance=None) -> dg.ExecuteInProcessResult:
-    tags = {
-        "dagster/asset_partition_range_start": keys[0],
-        "dagster/asset_partition_range_end": keys[-1],
-    }
-    return dg.materialize(
-        [asset], resources=resources, tags=tags, instance=instance, raise_on_error=False
-    )
-
-
-def table(path, sql: str) -> pd.DataFrame:
-    with duckdb.connect(str(path), read_only=True) as conn:
-        return conn.execute(sql).df()
 
 
 def sim_asset(**overrides):

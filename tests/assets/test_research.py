@@ -1,4 +1,5 @@
-"""research/*: the warehouse's bars through the same backtester the CLI uses."""
+"""research/*: the warehouse's bars, through a Parquet snapshot, into the same backtester the
+CLI uses; results in research.duckdb."""
 
 from datetime import date
 
@@ -13,7 +14,9 @@ from tests.assets.conftest import market_resource
 from trading_core.backtest import BacktestConfig, read_ohlcv_csv, run_backtest
 from trading_core.strategies import get_strategy
 from trading_pipelines.dbt import dbt_resource
+from trading_core.config import Paths
 from trading_pipelines.partitions import market_partitions
+from trading_pipelines.resources.research import ResearchWarehouse
 from trading_pipelines.resources.strategy import StrategyResource
 
 pytestmark = pytest.mark.integration
@@ -54,12 +57,16 @@ def test_research_assets_agree_with_the_backtester(
     research = build_research_assets(trading_home / "reports")
     result = dg.materialize(
         research,
-        resources={"warehouse": warehouse, "strategy": strategy},
+        resources={
+            "warehouse": warehouse,
+            "research_warehouse": ResearchWarehouse.under(Paths(trading_home)),
+            "strategy": strategy,
+        },
         run_config={"ops": {"research__walk_forward": {"config": {"in_sample_bars": 500,
                                                                  "out_of_sample_bars": 150}}}},
     )  # fmt: skip
     assert result.success
-    with duckdb.connect(str(trading_home / "warehouse.duckdb"), read_only=True) as conn:
+    with duckdb.connect(str(trading_home / "research.duckdb"), read_only=True) as conn:
         scopes = conn.execute("select * from research.backtests").df()
         sweeps = conn.execute("select count(*) from research.sweeps").fetchall()[0][0]
         folds = conn.execute("select count(*) from research.walk_forward_folds").fetchall()[0][0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,9 @@ def test_no_float_field_takes_nan_or_infinity(tmp_path: Path, field: str, value:
     section, name = field.split(".")
     with pytest.raises(ConfigError) as err:
         load_yaml(tmp_path, f"{section}:\n  {name}: {value}\n")
-    assert f"{field}: Input should be a finite number" in str(err.value)
+    assert re.search(
+        rf"{re.escape(field)}( \(env \w+\))?: Input should be a finite number", str(err.value)
+    )
 
 
 def test_strategy_params_are_checked_by_the_strategy(tmp_path: Path) -> None:
@@ -185,6 +188,11 @@ def test_the_shared_replay_dirs_load(tmp_path: Path, shared_data: Path) -> None:
         tmp_path,
         TRADING_MARKET_SOURCE="replay",
         TRADING_REPLAY_DIR=str(shared_data / "market"),
+        TRADING_EXCHANGES="binance",  # a replay needs a file for every configured series
+        TRADING_SYMBOLS="BTC/USDT,ETH/USDT",
+        TRADING_TIMEFRAMES="1h",
+        TRADING_STRATEGY_TIMEFRAME="1h",
+        TRADING_EXECUTOR_EXCHANGE="binance",
         TRADING_SOCIAL_DIR=str(shared_data / "social"),
         TRADING_ONCHAIN_DIR=str(shared_data / "onchain"),
     )
@@ -276,3 +284,153 @@ def test_an_open_trading_home_is_tightened(
     caplog.clear()
     Paths(home).ensure()  # already private: nothing to say
     assert caplog.text == ""
+
+
+# --- the market's time and the replay directory (issue 10) -----------------------------------
+
+
+def replay_env(shared_data: Path, **env: str) -> dict[str, str]:
+    """The README's replay example, with ``env`` on top."""
+    return {
+        "TRADING_MARKET_SOURCE": "replay",
+        "TRADING_REPLAY_DIR": str(shared_data / "market"),
+        "TRADING_EXCHANGES": "binance",
+        "TRADING_SYMBOLS": "BTC/USDT,ETH/USDT",
+        "TRADING_TIMEFRAMES": "1h",
+        "TRADING_STRATEGY_TIMEFRAME": "1h",
+        "TRADING_EXECUTOR_EXCHANGE": "binance",
+        "TRADING_START_DATE": "2021-04-05",
+        **env,
+    }
+
+
+@pytest.mark.parametrize("days_ahead", [0, 1, 3650])
+def test_a_start_date_today_or_later_names_trading_start_date(
+    tmp_path: Path, days_ahead: int
+) -> None:
+    today = datetime.now(UTC).date()
+    day = today + timedelta(days=days_ahead)
+    with pytest.raises(ConfigError) as err:
+        load_env(tmp_path, TRADING_START_DATE=day.isoformat())
+    message = str(err.value)
+    assert f"market.start_date (env TRADING_START_DATE): {day} is not in the past" in message
+    assert f"allowed: a date before {today}" in message
+    yesterday = today - timedelta(days=1)
+    assert load_env(tmp_path, TRADING_START_DATE=yesterday.isoformat()).market.start_date == (
+        yesterday
+    )
+
+
+def test_as_of_in_the_future_or_before_the_start_date_names_trading_market_as_of(
+    tmp_path: Path,
+) -> None:
+    future = (datetime.now(UTC) + timedelta(hours=1)).replace(tzinfo=None)
+    with pytest.raises(ConfigError) as err:
+        load_env(tmp_path, TRADING_MARKET_AS_OF=future.isoformat())
+    assert "market.as_of (env TRADING_MARKET_AS_OF): " in str(err.value)
+    assert "is in the future" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        load_env(tmp_path, TRADING_START_DATE="2024-06-01", TRADING_MARKET_AS_OF="2024-05-31T23:00")
+    assert (
+        "market.as_of (env TRADING_MARKET_AS_OF): 2024-05-31 23:00:00 is before market.start_date "
+        "(env TRADING_START_DATE) 2024-06-01" in str(err.value)
+    )
+    with pytest.raises(
+        ConfigError, match=r"as_of \(env TRADING_MARKET_AS_OF\): Input should be a valid datetime"
+    ):
+        load_env(tmp_path, TRADING_MARKET_AS_OF="last tuesday")
+
+
+def test_as_of_with_an_offset_is_naive_utc(tmp_path: Path) -> None:
+    config = load_env(tmp_path, TRADING_MARKET_AS_OF="2025-06-01T14:00:00+02:00")
+    assert config.market.as_of == datetime(2025, 6, 1, 12)
+    config = load_env(tmp_path, TRADING_MARKET_AS_OF="2025-06-01T12:00:00Z")
+    assert config.market.as_of == datetime(2025, 6, 1, 12)
+
+
+@pytest.mark.parametrize("pace", ["0", "-5", "nan", "inf", "1e9"])
+def test_a_pace_that_is_not_a_positive_finite_number_names_trading_replay_pace(
+    tmp_path: Path, pace: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_env(tmp_path, TRADING_REPLAY_PACE=pace)
+    assert "market.replay_pace_seconds (env TRADING_REPLAY_PACE): Input should be" in str(err.value)
+
+
+def test_a_pace_that_is_not_a_number_and_an_empty_pace_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"TRADING_REPLAY_PACE \(market.replay_pace_seconds\)"):
+        load_env(tmp_path, TRADING_REPLAY_PACE="fast")
+    with pytest.raises(ConfigError, match=r"set but empty; allowed: a number, or unset"):
+        load_env(tmp_path, TRADING_REPLAY_PACE=" ")
+    assert load_env(tmp_path, TRADING_REPLAY_PACE="2.5").market.replay_pace_seconds == 2.5
+
+
+def test_a_replay_anchor_without_as_of_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"TRADING_REPLAY_STARTED_AT\) is set without as_of"):
+        load_env(tmp_path, TRADING_REPLAY_STARTED_AT="2025-06-01T00:00:00")
+
+
+def test_the_readme_replay_example_loads(tmp_path: Path, shared_data: Path) -> None:
+    config = load_env(tmp_path, **replay_env(shared_data))
+    assert config.market.symbols == ["BTC/USDT", "ETH/USDT"]
+    assert config.market.replay_pace_seconds == 60.0
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "problem"),
+    [
+        (
+            {"TRADING_EXCHANGES": "kraken"},
+            "TRADING_EXCHANGES",
+            "no replay file of exchange 'kraken'",
+        ),
+        (
+            {"TRADING_SYMBOLS": "BTC/USDT,SOL/USDT"},
+            "TRADING_SYMBOLS",
+            "no replay file of binance SOL/USDT",
+        ),
+        (
+            {"TRADING_TIMEFRAMES": "1h,5m"},
+            "TRADING_TIMEFRAMES",
+            "no replay file of binance BTC/USDT 5m",
+        ),
+    ],
+)
+def test_a_series_without_a_replay_file_names_its_variable_and_lists_the_directory(
+    tmp_path: Path, shared_data: Path, env: dict[str, str], variable: str, problem: str
+) -> None:
+    if variable == "TRADING_EXCHANGES":
+        env = {**env, "TRADING_EXECUTOR_EXCHANGE": "kraken"}
+    with pytest.raises(ConfigError) as err:
+        load_env(tmp_path, **replay_env(shared_data, **env))
+    message = str(err.value)
+    assert f"(env {variable}): {problem}" in message
+    assert f"{shared_data / 'market'} has: binance ADA/USDT [1h, 4h, 1d]" in message
+    assert "binance XRP/USDT:USDT [5m]" in message
+
+
+def test_a_strategy_timeframe_that_is_not_ingested_is_refused(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_env(tmp_path, **replay_env(shared_data, TRADING_STRATEGY_TIMEFRAME="4h"))
+    assert (
+        "strategy.timeframe (env TRADING_STRATEGY_TIMEFRAME): '4h' is not ingested; allowed: one "
+        "of market.timeframes (env TRADING_TIMEFRAMES) ['1h']" in str(err.value)
+    )
+
+
+def test_a_paper_executor_on_an_exchange_that_is_not_ingested_is_refused(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    env = replay_env(shared_data)
+    del env["TRADING_EXECUTOR_EXCHANGE"]  # the default: sim
+    with pytest.raises(ConfigError) as err:
+        load_env(tmp_path, **env)
+    assert (
+        "executor.exchange (env TRADING_EXECUTOR_EXCHANGE): a paper executor on 'sim' has no "
+        "prices" in str(err.value)
+    )
+    assert "allowed: one of market.exchanges (env TRADING_EXCHANGES) ['binance']" in str(err.value)
+    testnet = load_env(tmp_path, **env, TRADING_EXECUTOR_MODE="testnet")  # its own prices
+    assert testnet.executor.exchange == "sim"

@@ -13,6 +13,10 @@ the value agrees with one computed on a longer history to ~1e-9 of the series' s
 Window columns (SMA-type: SMA, Bollinger, Stochastic, CCI, Williams %R, ROC, VWAP) have
 ``SETTLE == 0`` and are bit-identical whatever the history. ``obv`` is a running total whose
 level depends on the first bar given; only its changes are comparable (it has no SETTLE).
+
+``settle_bars(tolerance)`` is SETTLE for another decay factor, and ``history_needed(tolerance)``
+the bars of history before a bar that fix every column but ``obv`` at that bar to
+``tolerance`` (relative to the seed's error): what an incremental recomputation re-reads.
 """
 
 from __future__ import annotations
@@ -34,17 +38,18 @@ PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 EMA_PERIODS: tuple[int, ...] = (9, 21, 50, 200)
 
 
-def _settle(alpha: float) -> int:
-    """Bars for a first-order recursion with smoothing ``alpha`` to shrink an error 1e9-fold."""
-    return math.ceil(math.log(1e-9) / math.log(1.0 - alpha))
+def _settle(alpha: float, tolerance: float = 1e-9) -> int:
+    """Bars for a first-order recursion with smoothing ``alpha`` to shrink an error by
+    ``tolerance``: the smallest k with (1 - alpha) ** k <= tolerance."""
+    return math.ceil(math.log(tolerance) / math.log(1.0 - alpha))
 
 
-def _ema_settle(n: int) -> int:
-    return _settle(2.0 / (n + 1))
+def _ema_settle(n: int, tolerance: float = 1e-9) -> int:
+    return _settle(2.0 / (n + 1), tolerance)
 
 
-def _wilder_settle(n: int) -> int:
-    return _settle(1.0 / n)
+def _wilder_settle(n: int, tolerance: float = 1e-9) -> int:
+    return _settle(1.0 / n, tolerance)
 
 
 WARMUP: dict[str, int] = {
@@ -77,25 +82,44 @@ WARMUP: dict[str, int] = {
 
 INDICATOR_COLUMNS: tuple[str, ...] = tuple(WARMUP)
 
-_MACD_SETTLE = _ema_settle(26) + _ema_settle(9)
-_KELTNER_SETTLE = max(_ema_settle(20), _wilder_settle(20))
 
-SETTLE: dict[str, int] = {
-    **{column: 0 for column in INDICATOR_COLUMNS if column != "obv"},
-    **{f"ema_{n}": _ema_settle(n) for n in EMA_PERIODS},
-    "macd_12_26_9": _ema_settle(26),
-    "macd_signal_12_26_9": _MACD_SETTLE,
-    "macd_hist_12_26_9": _MACD_SETTLE,
-    "rsi_14": _wilder_settle(14),
-    "atr_14": _wilder_settle(14),
-    # ADX smooths DX, itself made of Wilder sums: two cascaded recursions.
-    "adx_14": 2 * _wilder_settle(14) + 14,
-    "plus_di_14": _wilder_settle(14),
-    "minus_di_14": _wilder_settle(14),
-    "keltner_upper_20_2": _KELTNER_SETTLE,
-    "keltner_middle_20_2": _KELTNER_SETTLE,
-    "keltner_lower_20_2": _KELTNER_SETTLE,
-}
+
+def settle_bars(tolerance: float = 1e-9) -> dict[str, int]:
+    """Per column but ``obv``: bars after its warm-up until its seed's influence has decayed
+    by ``tolerance`` (0 for window columns, which have no seed)."""
+    if not 0 < tolerance < 1:
+        raise ValueError(f"tolerance must be in (0, 1), got {tolerance}")
+    macd = _ema_settle(26, tolerance) + _ema_settle(9, tolerance)
+    keltner = max(_ema_settle(20, tolerance), _wilder_settle(20, tolerance))
+    wilder = _wilder_settle(14, tolerance)
+    return {
+        **{column: 0 for column in INDICATOR_COLUMNS if column != "obv"},
+        **{f"ema_{n}": _ema_settle(n, tolerance) for n in EMA_PERIODS},
+        "macd_12_26_9": _ema_settle(26, tolerance),
+        "macd_signal_12_26_9": macd,
+        "macd_hist_12_26_9": macd,
+        "rsi_14": wilder,
+        "atr_14": wilder,
+        # ADX smooths DX, itself made of Wilder sums: two cascaded recursions.
+        "adx_14": 2 * wilder + 14,
+        "plus_di_14": wilder,
+        "minus_di_14": wilder,
+        "keltner_upper_20_2": keltner,
+        "keltner_middle_20_2": keltner,
+        "keltner_lower_20_2": keltner,
+    }
+
+
+SETTLE: dict[str, int] = settle_bars(1e-9)
+
+
+def history_needed(tolerance: float = 1e-13) -> int:
+    """Bars before a bar that a computation must start from for every column but ``obv`` to
+    agree at that bar with one started at any earlier bar, to ``tolerance`` of the seed's
+    error (window columns exactly). ``obv`` is a running total: resume it from its stored
+    value instead. The default gives 3,193 bars, set by ema_200."""
+    settle = settle_bars(tolerance)
+    return max(WARMUP[column] + bars for column, bars in settle.items())
 
 
 def check_ohlcv(frame: pd.DataFrame) -> None:

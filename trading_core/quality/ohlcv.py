@@ -214,12 +214,15 @@ def _dtype_problems(data: pd.DataFrame) -> list[str]:
     return problems
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _gap_outcomes(builder: OutcomeBuilder, report: GapReport, policy: GapPolicy) -> None:
     """``ohlcv_gap_limit`` and ``ohlcv_missing_candles`` from the gap policy's report; each
     detail states the numbers of its outcome's failing count."""
     shown = [
-        f"{gap.series} from {gap.start.isoformat()} ({gap.missing} "
-        + ("candle" if gap.missing == 1 else "candles")
+        f"{gap.series} from {gap.start.isoformat()} ({_plural(gap.missing, 'candle')}"
         + (f", {gap.in_window} in this window)" if gap.in_window != gap.missing else ")")
         for gap in report.gaps[:MAX_EXAMPLES]
     ]
@@ -250,7 +253,9 @@ def _gap_outcomes(builder: OutcomeBuilder, report: GapReport, policy: GapPolicy)
         report.missing == 0,
         report.missing,
         [gap.as_dict() for gap in report.gaps],
-        f"{missing} in {len(report.gaps)} gaps ({within}): {listed}" if report.gaps else missing,
+        f"{missing} in {_plural(len(report.gaps), 'gap')} ({within}): {listed}"
+        if report.gaps
+        else missing,
         report.missing / report.expected if report.expected else 0.0,
     )
 

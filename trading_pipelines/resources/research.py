@@ -63,11 +63,12 @@ def export_candles(conn: duckdb.DuckDBPyConnection, target: Path) -> pd.DataFram
 
 
 def save_table(conn: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
-    """Replace research.<name> with ``frame`` (the latest run's results)."""
-    conn.execute("create schema if not exists research")
+    """Replace table ``name`` of the research file with ``frame`` (the latest run's results).
+    The file is named research.duckdb, so readers spell the table ``research.<name>``,
+    whether they open the file or ATTACH it."""
     conn.register("_research_rows", frame)
     try:
-        conn.execute(f"create or replace table research.{name} as select * from _research_rows")
+        conn.execute(f"create or replace table {name} as select * from _research_rows")
     finally:
         conn.unregister("_research_rows")
 

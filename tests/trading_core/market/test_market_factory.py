@@ -26,6 +26,12 @@ def test_replay_reads_the_configured_directory(shared_data: Path, tmp_path: Path
         "TRADING_HOME": str(tmp_path),  # no trading.yaml there
         "TRADING_MARKET_SOURCE": "replay",
         "TRADING_REPLAY_DIR": str(shared_data / "market"),
+        # a replay needs a file for every configured series
+        "TRADING_EXCHANGES": "binance",
+        "TRADING_SYMBOLS": "BTC/USDT",
+        "TRADING_TIMEFRAMES": "1h",
+        "TRADING_STRATEGY_TIMEFRAME": "1h",
+        "TRADING_EXECUTOR_EXCHANGE": "binance",
     }
     config = load_config(environ=environ)
     source = make_market_source(config.market)
