@@ -8,10 +8,14 @@ fraction of equity (risk.position_fraction; equity from the ledger, or the start
 before the executor has seeded the account), an exit closes all of it.
 
 Bars come from ``fct_signals``, so a bar whose partition failed a blocking quality check is
-never traded on: it is skipped, with the reason in the metadata.
+never traded on: it is skipped, with the reason in the metadata. A bar that closed more than
+one bar of its timeframe before the market clock (``market.as_of`` when set, so a replay is
+judged on its own clock, else the wall clock) is too old to act on: it yields no entry, only
+exits (they reduce exposure), and its outcome says why.
 """
 
 import json
+from datetime import datetime
 
 import dagster as dg
 import pandas as pd
@@ -23,6 +27,7 @@ from trading_core.strategies import Decision
 from trading_core.timeframes import timeframe_delta, utc_now
 from trading_core.warehouse import ensure_schema, replace_rows, transaction
 from trading_pipelines.resources.ledger import LedgerResource
+from trading_pipelines.resources.market import MarketDataResource
 from trading_pipelines.resources.strategy import StrategyResource
 
 INTENTS_KEY = dg.AssetKey(["strategy", "order_intents"])
@@ -52,6 +57,19 @@ def _load_bars(conn, bar: BarKey, lookback: int) -> pd.DataFrame:
         .df()
         .iloc[::-1]
         .reset_index(drop=True)
+    )
+
+
+def stale_entry(bar: BarKey, market_now: datetime) -> str | None:
+    """Why an entry on ``bar`` would come too late (it closed more than one bar before the
+    market clock), or None."""
+    bar_length = timeframe_delta(bar.timeframe)
+    age = market_now - (bar.ts + bar_length)
+    if age <= bar_length:
+        return None
+    return (
+        f"skipped entry: the bar closed {age.total_seconds():.0f} s before the market clock "
+        f"{market_now.isoformat()}, more than one {bar.timeframe} bar; exits still run"
     )
 
 
@@ -118,10 +136,12 @@ def order_intents(
     warehouse: DuckDBResource,
     ledger: LedgerResource,
     strategy: StrategyResource,
+    market: MarketDataResource,
 ) -> dg.MaterializeResult:
     live = strategy.build()
     lookback = max(strategy.lookback_bars, live.warmup + 2)
     evaluated_at = utc_now()
+    market_now = market.now()
     intents: list[OrderIntent] = []
     outcomes: list[dict[str, str]] = []
     with ledger.open() as book, warehouse.get_connection() as conn:
@@ -144,6 +164,10 @@ def order_intents(
             decision = live.decide(history, in_position=(bar.exchange, bar.symbol) in held)
             if decision is None:
                 outcomes.append({"bar": str(bar), "outcome": "no action"})
+                continue
+            too_late = stale_entry(bar, market_now) if decision.action == "enter" else None
+            if too_late:
+                outcomes.append({"bar": str(bar), "outcome": too_late})
                 continue
             try:
                 intent = intent_for(bar, decision, strategy, equity)
@@ -176,6 +200,7 @@ def order_intents(
         metadata={
             "strategy": strategy.name,
             "bars_evaluated": len(bars),
+            "market_clock": market_now.isoformat(),
             "intents": len(intents),
             "new_intents": new,
             "equity_used_for_sizing": equity,

@@ -69,9 +69,13 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **extra}
 
 
-@pytest.mark.parametrize("home", [None, "relative-home"], ids=["no TRADING_HOME", "relative"])
-def test_importing_the_code_location_changes_nothing(tmp_path: Path, home: str | None) -> None:
-    env = clean_env(tmp_path, PYTHONPATH=str(REPO_ROOT), **({"TRADING_HOME": home} if home else {}))
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"TRADING_HOME": "relative-home"}, {"TRADING_HOME": "h", "DAGSTER_IS_DEV_CLI": "1"}],
+    ids=["no TRADING_HOME", "relative", "under dagster dev"],  # dev: where dbt would prepare
+)
+def test_importing_the_code_location_changes_nothing(tmp_path: Path, extra: dict[str, str]) -> None:
+    env = clean_env(tmp_path, PYTHONPATH=str(REPO_ROOT), **extra)
     done = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", PROBE, str(TARGET)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,

@@ -17,6 +17,11 @@ RAW_ASSETS = [
     "raw/news_items",
     "raw/onchain_metrics",
 ]
+RESEARCH_WRITERS = {
+    dg.AssetKey(["research", name]) for name in ("backtests", "sweeps", "walk_forward")
+}
+RESEARCH_SNAPSHOT = dg.AssetKey(["research", "candles"])
+MAX_PARTITIONS_PER_RUN = {"raw/ohlcv": 20, "raw/order_book_snapshots": 10}
 STABLE_KEYS = [
     *RAW_ASSETS,
     "strategy/order_intents",
@@ -53,12 +58,18 @@ def test_the_names_users_rely_on_exist(graph) -> None:
     assert set(STABLE_KEYS) <= keys
 
 
+def pools_of(node) -> set[str | None]:
+    return {op.pool for op in node.assets_def.node_def.iterate_op_defs()}
+
+
 def test_every_warehouse_writer_is_in_the_one_writer_pool(graph) -> None:
     # every materializable asset of the code location runs inside a Dagster run that opens
-    # the DuckDB warehouse; the executor's assets are external (AssetSpecs) and never run here
+    # the DuckDB warehouse, except research, which writes its own file (research.duckdb);
+    # the executor's assets are external (AssetSpecs) and never run here
     for node in materializable(graph):
-        assets_def = node.assets_def
-        pools = {op.pool for op in assets_def.node_def.iterate_op_defs()}
+        if node.key in RESEARCH_WRITERS:
+            continue
+        pools = pools_of(node)
         assert pools == {"duckdb_warehouse"}, f"{node.key.to_user_string()} runs in {pools}"
 
 
@@ -73,11 +84,18 @@ def test_every_raw_asset_has_a_blocking_check(graph) -> None:
         assert any(spec.blocking for spec in specs), f"{key} has no blocking check"
 
 
-def test_every_partitioned_ingest_backfills_in_one_run(graph) -> None:
+def test_every_partitioned_ingest_backfills_in_bounded_runs(graph) -> None:
+    # a backfill run is one step holding the warehouse pool: market data, the costly one per
+    # partition, is split so a step stays short (benchmarks/pool_steps.py); alt data is cheap
     for key in RAW_ASSETS:
         assets_def = graph.get(dg.AssetKey.from_user_string(key)).assets_def
         assert assets_def.partitions_def is not None
-        assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
+        policy = assets_def.backfill_policy
+        if key in MAX_PARTITIONS_PER_RUN:
+            chunk = policy.max_partitions_per_run  # None: one run for any range
+            assert chunk is not None and 1 <= chunk <= MAX_PARTITIONS_PER_RUN[key], key
+        else:
+            assert policy == dg.BackfillPolicy.single_run(), key
 
 
 def test_every_asset_has_a_group_kinds_and_a_description(graph) -> None:
@@ -131,3 +149,58 @@ def test_a_stalled_feed_shows_as_stale(graph) -> None:
     for key in RAW_ASSETS:
         policy = graph.get(dg.AssetKey.from_user_string(key)).freshness_policy
         assert policy is not None, f"{key} has no freshness policy"
+
+
+def test_every_research_writer_is_in_the_research_pool(graph) -> None:
+    research = {
+        key for key in graph.get_all_asset_keys() if graph.get(key).group_name == "research"
+    }
+    assert research == RESEARCH_WRITERS | {RESEARCH_SNAPSHOT}
+    for key in RESEARCH_WRITERS:
+        node = graph.get(key)
+        assert pools_of(node) == {"duckdb_research"}, f"{key.to_user_string()}"
+        assert "research_warehouse" in node.assets_def.required_resource_keys
+
+
+def test_research_opens_the_live_warehouse_only_in_its_snapshot_step(graph) -> None:
+    # the live file is opened through the `warehouse` resource (or dbt): only the snapshot,
+    # a short copy inside the warehouse pool, has it; research reads the snapshot
+    snapshot = graph.get(RESEARCH_SNAPSHOT)
+    assert pools_of(snapshot) == {"duckdb_warehouse"}
+    assert snapshot.parent_keys == {dg.AssetKey("stg_ohlcv")}
+    for key in RESEARCH_WRITERS:
+        node = graph.get(key)
+        assert not {"warehouse", "dbt"} & node.assets_def.required_resource_keys, key
+        assert node.parent_keys == {RESEARCH_SNAPSHOT}, key
+    for node in materializable(graph):
+        if "warehouse" in node.assets_def.required_resource_keys:
+            assert pools_of(node) == {"duckdb_warehouse"}, node.key.to_user_string()
+
+
+def test_each_duckdb_file_has_its_own_pool_of_one(location) -> None:
+    from trading_core.config import get_paths
+    from trading_pipelines.instance import instance_settings
+
+    resources = location.resources
+    assert resources["research_warehouse"].database == str(get_paths().research_warehouse)
+    assert resources["research_warehouse"].database != resources["warehouse"].database
+    with dg.instance_for_test(overrides=instance_settings({})) as instance:
+        for pool in ("duckdb_warehouse", "duckdb_research"):
+            instance.event_log_storage.initialize_concurrency_limit_to_default(pool)
+            assert instance.event_log_storage.get_concurrency_info(pool).slot_count == 1
+
+
+def test_the_live_evaluation_goes_first_and_always_finds_a_run_slot(location) -> None:
+    def priority(job: str) -> int:
+        return int(location.resolve_job_def(job).run_tags.get("dagster/priority", "0"))
+
+    assert priority("evaluate_strategy") > 0 > priority("research")
+    runs = yaml.safe_load(Path("dagster.yaml").read_text())["concurrency"]["runs"]
+    limits = {
+        (lim["key"], lim.get("value")): lim["limit"] for lim in runs["tag_concurrency_limits"]
+    }
+    live = limits[("trading/lane", "evaluation")] + limits[("trading/lane", "live_ingest")]
+    others = limits[("trading/lane", "research")] + limits[("dagster/backfill", None)]
+    assert location.resolve_job_def("research").run_tags["trading/lane"] == "research"
+    # a research run and a backfill run at once leave both live lanes their slot
+    assert runs["max_concurrent_runs"] >= live + others

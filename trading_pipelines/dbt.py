@@ -28,12 +28,13 @@ import dagster as dg
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
     DbtCliResource,
     DbtProject,
 )
-from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
-from trading_core.config import TradingConfig, get_config, get_paths
+from assets.execution import EXECUTION_SPECS
+from trading_core.config import get_config, get_paths
 from trading_pipelines.settings import DBT_PROJECT_DIR
 
 EVALUATION_TAG = "evaluation"
@@ -42,26 +43,24 @@ ALT_DATA_TAG = "alt_data"
 AUTOMATION_TAGS = (JOURNAL_TAG, ALT_DATA_TAG)
 
 
-def dbt_vars(cfg: TradingConfig | None = None) -> dict[str, object]:
+def dbt_vars() -> dict[str, object]:
     """Configuration dbt models read with var(). Parsing and every run use the same values:
     different --vars would force dbt to re-parse the whole project on each invocation."""
-    cfg = cfg or get_config()
-    return {"starting_cash": cfg.executor.starting_cash}
+    return {"starting_cash": get_config().executor.starting_cash}
 
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 EVALUATION_MODELS = dg.AssetSelection.tag(EVALUATION_TAG, "")
 JOURNAL_MODELS = dg.AssetSelection.tag(JOURNAL_TAG, "")
-# What the executor publishes (external AssetSpecs, hence include_sources)
-EXECUTOR_REPORTS = dg.AssetSelection.groups("execution", include_sources=True)
+# What the executor publishes (external AssetSpecs: selected by key, as group and tag
+# selections leave external assets out)
+EXECUTOR_REPORTS = dg.AssetSelection.assets(*(spec.key for spec in EXECUTION_SPECS))
 
 # Journals refresh when the executor reports fills or orders, not on every new candle or
-# evaluated bar (an intent always precedes its fill, so the fill's refresh sees it): every
-# parent other than the executor's reports and the journals themselves is ignored.
-JOURNAL_CONDITION = dg.AutomationCondition.eager().ignore(
-    dg.AssetSelection.all(include_sources=True) - EXECUTOR_REPORTS - JOURNAL_MODELS
-)
+# evaluated bar (an intent always precedes its fill, so the fill's refresh sees it): only the
+# executor's reports and the journals themselves count as parents.
+JOURNAL_CONDITION = dg.AutomationCondition.eager().allow(EXECUTOR_REPORTS | JOURNAL_MODELS)
 # Social, news and on-chain raw data is daily partitioned and old days are never all
 # present: eager's "no missing dependency" clause would block these models forever.
 ALT_DATA_CONDITION = dg.AutomationCondition.eager().without(

@@ -240,15 +240,27 @@ def serve(port: int = DEFAULT_PORT) -> int:
         "A new 1m bar closes every minute: live_market ingests it, new_bar_sensor evaluates\n"
         "the strategy, the executor fills the intent and reports execution/fills, and the\n"
         "journals refresh. Operator controls: `trading control pause|resume|close-all|halt`.\n"
-        "A process that exits is restarted with backoff (and alerted). Ctrl-C stops everything.",
+        "A process that exits is restarted with backoff (and alerted). Ctrl-C cancels the\n"
+        "queued and running Dagster runs, then stops everything.",
         flush=True,
     )
     console = logging.StreamHandler(sys.stdout)
     console.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    supervisor_log = logging.getLogger("trading_pipelines.supervisor")
+    # the supervisor, its upkeep (watchdog, retention) and the clean stop of Dagster's runs
+    supervisor_log = logging.getLogger("trading_pipelines")
     supervisor_log.addHandler(console)
     supervisor_log.setLevel(logging.INFO)
-    supervise(services(port, logs), Alerter.for_home(root.home))
+    from trading_pipelines.upkeep import Upkeep  # imports dagster: only when serving
+
+    alerter = Alerter.for_home(root.home)
+    upkeep = Upkeep(config(), root, alerter)
+    supervise(
+        services(port, logs),
+        alerter,
+        tasks=upkeep.tasks(),
+        before_stop=upkeep.before_stop,
+        after_stop=upkeep.after_stop,
+    )
     print("stopped every process started by make run", flush=True)
     return 0
 

@@ -141,19 +141,30 @@ def alt_data_schedule(job: AssetJob) -> dg.ScheduleDefinition:
     return alt_data
 
 
-def daily_report_schedule(report_asset: dg.AssetsDefinition) -> dg.ScheduleDefinition:
-    """Shortly after midnight UTC, the report of the day that just ended."""
+def daily_report_schedule(
+    report_asset: dg.AssetsDefinition, cfg: MarketConfig | None = None
+) -> dg.ScheduleDefinition:
+    """Shortly after midnight UTC, the report of the day that just ended. Over history played
+    forward (``cfg``), on the tick in which the market crossed midnight, the market's day that
+    just ended."""
     job = dg.define_asset_job("daily_report", selection=[report_asset])
+    played = cfg is not None and cfg.as_of is not None and cfg.replay_started_at is not None
 
     @dg.schedule(
         name="daily_report",
         job=job,
-        cron_schedule="15 0 * * *",
+        cron_schedule=PLAYED_CRON if played else "15 0 * * *",
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
-    def daily_report(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        day = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).date()
+    def daily_report(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        now = context.scheduled_execution_time.astimezone(UTC).replace(tzinfo=None)
+        if played and cfg is not None:
+            clock = market_clock(cfg)
+            now, before = clock.at(now), clock.at(now - PLAYED_INTERVAL)
+            if now.date() == before.date():
+                return dg.SkipReason(f"the market's day {now.date()} has not ended")
+        day = (now - timedelta(days=1)).date()
         return dg.RunRequest(run_key=day.isoformat(), partition_key=day.isoformat())
 
     return daily_report

@@ -10,8 +10,12 @@ process group and is restarted when it exits, whatever the others do.
   the alert says so, with the reason it logged.
 - Leftovers of a crashed child's process group get SIGTERM at once and SIGKILL before the
   restart, so a restarted server finds its port free.
-- Only ``stop()`` ends it (``supervise`` calls it on SIGINT/SIGTERM): every group gets
-  SIGTERM, ``stop_timeout`` seconds to finish (the executor completes its tick), then SIGKILL.
+- Only ``stop()`` ends it (``supervise`` calls it on SIGINT/SIGTERM): first its
+  ``before_stop`` hook (``make run``: cancel Dagster's queued runs and stop its started ones,
+  ``trading_pipelines.shutdown``), then every group gets SIGTERM, ``stop_timeout`` seconds to
+  finish (the executor completes its tick), then SIGKILL, then its ``after_stop`` hook.
+- Meanwhile periodic ``tasks`` (``make run``: the watchdog and retention,
+  ``trading_pipelines.upkeep``) run in a background thread; one that fails is logged.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from executor.alerts import Alerter
+from trading_pipelines.periodic import PeriodicRunner, PeriodicTask
 
 log = logging.getLogger("trading_pipelines.supervisor")
 
@@ -82,6 +87,8 @@ def log_tail(path: Path, offset: int = 0) -> list[str]:
     try:
         with path.open("rb") as handle:
             size = handle.seek(0, os.SEEK_END)
+            if offset > size:  # rotated (copied and truncated) since the offset was taken
+                offset = 0
             handle.seek(max(offset, size - TAIL_BYTES))
             text = handle.read().decode("utf-8", "replace")
     except OSError:
@@ -119,12 +126,17 @@ class Supervisor:
         backoff: Backoff | None = None,
         stop_timeout: float = 20.0,
         clock: Callable[[], float] = time.monotonic,
+        tasks: Sequence[PeriodicTask] = (),
+        before_stop: Callable[[], None] | None = None,
+        after_stop: Callable[[], None] | None = None,
     ):
         self.backoff = backoff or Backoff()
         self.children = {s.name: Child(s, delay=self.backoff.initial) for s in specs}
         self.alerter = alerter
         self.stop_timeout = stop_timeout
         self._clock = clock
+        self.tasks = PeriodicRunner(tasks)
+        self._hooks = {"before_stop": before_stop, "after_stop": after_stop}
 
     def start(self) -> None:
         for child in self.children.values():
@@ -143,13 +155,17 @@ class Supervisor:
         """Start every child, keep them running until ``stop`` is set, then stop them."""
         try:
             self.start()
+            self.tasks.start()
             while not stop.wait(interval):
                 self.poll()
         finally:
+            self.tasks.stop()
             self.stop()
 
     def stop(self) -> None:
-        """SIGTERM to every child's group, ``stop_timeout`` s to exit, then SIGKILL."""
+        """``before_stop``, SIGTERM to every child's group, ``stop_timeout`` s to exit, then
+        SIGKILL, then ``after_stop`` (each hook runs once; one that fails is logged)."""
+        self._hook("before_stop")
         groups = [c.process.pid for c in self.children.values() if c.process is not None]
         groups += [c.leftover_group for c in self.children.values() if c.leftover_group]
         for pgid in groups:
@@ -168,8 +184,18 @@ class Supervisor:
             if child.process is not None:
                 child.process.wait()
                 child.process = None
+        self._hook("after_stop")
 
     # --------------------------------------------------------------------------- private
+
+    def _hook(self, name: str) -> None:
+        hook = self._hooks.pop(name, None)
+        if hook is None:
+            return
+        try:
+            hook()
+        except Exception:  # stopping the children matters more than a clean record
+            log.exception(f"{name} failed")
 
     def _spawn(self, child: Child) -> None:
         spec = child.spec
@@ -234,15 +260,27 @@ def supervise(
     *,
     backoff: Backoff | None = None,
     stop_timeout: float = 20.0,
+    tasks: Sequence[PeriodicTask] = (),
+    before_stop: Callable[[], None] | None = None,
+    after_stop: Callable[[], None] | None = None,
 ) -> int:
-    """Run the children until SIGINT or SIGTERM, then stop every one of them; return 0."""
+    """Run the children (and ``tasks``) until SIGINT or SIGTERM, then stop every one of them
+    (see ``Supervisor.stop``); return 0."""
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda _signum, _frame: stop.set())
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        Supervisor(specs, alerter, backoff=backoff, stop_timeout=stop_timeout).run(stop)
+        Supervisor(
+            specs,
+            alerter,
+            backoff=backoff,
+            stop_timeout=stop_timeout,
+            tasks=tasks,
+            before_stop=before_stop,
+            after_stop=after_stop,
+        ).run(stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

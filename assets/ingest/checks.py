@@ -5,12 +5,12 @@ and examples as metadata) and records each partition's outcomes in raw.partition
 stg_ohlcv keeps a partition whose blocking (ERROR) check failed out of the signals.
 
 One run may hold many partitions (a backfill, or the live run of every symbol) but Dagster
-takes one result per check per step, and a failed ERROR result of a blocking check fails the step. So a blocked
-partition never fails the clean partitions of its run: while some partition of the run is
-clean, a failed blocking check is reported at WARN severity, naming the blocked partitions
-(they stay out of the signals through raw.partition_checks); only a run whose partitions are
-all blocked reports ERROR and fails, blocking its downstream assets. Every description is
-made from the same numbers as its metadata.
+takes one result per check per step, and a failed ERROR result of a blocking check fails the
+step. So a blocked partition never fails the clean partitions of its run: while some
+partition of the run is clean, a failed blocking check is reported at WARN severity, naming
+the blocked partitions (they stay out of the signals through raw.partition_checks); only a
+run whose partitions are all blocked reports ERROR and fails, blocking its downstream assets.
+Every description is made from the same numbers as its metadata.
 """
 
 import json

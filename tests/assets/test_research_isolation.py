@@ -8,6 +8,8 @@ built from the repository's dagster.yaml, so pools are enforced as in `make run`
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -87,17 +89,15 @@ def instance():
         yield instance
 
 
-@pytest.fixture
-def locked(live_warehouse: Path):
-    """Another process holding the live warehouse open, as a live writer does."""
+@contextmanager
+def held_open(database: Path) -> Iterator[None]:
+    """Another process holding ``database`` open, as a live writer does."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(live_warehouse)],
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-c", LOCK_HOLDER, str(database)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        yield live_warehouse
+        yield
     finally:
         holder.kill()
         holder.wait()
@@ -117,9 +117,9 @@ def metadata_of(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
     }
 
 
-@pytest.mark.timeout(300)  # a research step waiting for the held warehouse slot would hang
+@pytest.mark.timeout(180)  # a research step waiting for the held warehouse slot would hang
 def test_research_runs_while_a_live_writer_holds_the_warehouse_and_its_pool(
-    trading_home, live_warehouse, warehouse, strategy, instance, request
+    trading_home, live_warehouse, warehouse, strategy, instance
 ) -> None:
     root = Paths(trading_home)
     store = ResearchWarehouse.under(root)
@@ -139,22 +139,22 @@ def test_research_runs_while_a_live_writer_holds_the_warehouse_and_its_pool(
     pd.testing.assert_frame_equal(copied, live, check_dtype=False)
     assert metadata_of(taken)["research/candles"]["candles"] == len(live) == 240
 
-    request.getfixturevalue("locked")
-    with pytest.raises(duckdb.IOException, match="lock"):
-        duckdb.connect(str(live_warehouse), read_only=True)  # the lock is real
-    # ...and a live evaluation holds the warehouse pool's one slot
     storage = instance.event_log_storage
     storage.initialize_concurrency_limit_to_default("duckdb_warehouse")
-    assert storage.claim_concurrency_slot("duckdb_warehouse", "live-run", "fct_signals").is_claimed
-
     niceness_before = os.getpriority(os.PRIO_PROCESS, 0)
-    result = dg.materialize(
-        research,
-        resources={"research_warehouse": store, "strategy": strategy},
-        instance=instance,
-        run_config=RESEARCH_CONFIG,
-    )
-    assert result.success
+    with held_open(live_warehouse):
+        with pytest.raises(duckdb.IOException, match="lock"):
+            duckdb.connect(str(live_warehouse), read_only=True)  # the lock is real
+        # ...and a live evaluation holds the warehouse pool's one slot
+        claim = storage.claim_concurrency_slot("duckdb_warehouse", "live-run", "fct_signals")
+        assert claim.is_claimed
+        result = dg.materialize(
+            research,
+            resources={"research_warehouse": store, "strategy": strategy},
+            instance=instance,
+            run_config=RESEARCH_CONFIG,
+        )
+        assert result.success
     assert os.getpriority(os.PRIO_PROCESS, 0) == niceness_before  # the test process is untouched
     metadata = metadata_of(result)
     assert set(metadata) == {"research/backtests", "research/sweeps", "research/walk_forward"}
@@ -163,6 +163,7 @@ def test_research_runs_while_a_live_writer_holds_the_warehouse_and_its_pool(
     assert storage.get_concurrency_info("duckdb_warehouse").claimed_slots[0].run_id == "live-run"
     assert storage.get_concurrency_info("duckdb_research").slot_count == 1
 
+    # readers find the results as research.<table>, in research.duckdb and nowhere else
     with duckdb.connect(store.database, read_only=True) as conn:
         tables = {row[0] for row in conn.execute(
             "select table_name from information_schema.tables where table_catalog = 'research'"
@@ -170,27 +171,11 @@ def test_research_runs_while_a_live_writer_holds_the_warehouse_and_its_pool(
         sweeps = conn.execute("select fast, slow, signal from research.sweeps order by 1").df()
     assert tables == {"backtests", "sweeps", "walk_forward", "walk_forward_folds"}
     assert sweeps.to_dict("list") == {"fast": [6, 12], "slow": [26, 26], "signal": [9, 9]}
-
-
-def test_research_results_never_land_in_the_live_warehouse(
-    trading_home, live_warehouse, warehouse, strategy
-) -> None:
-    root = Paths(trading_home)
-    assert dg.materialize(
-        build_research_assets(root.reports),
-        resources={
-            "warehouse": warehouse,
-            "research_warehouse": ResearchWarehouse.under(root),
-            "strategy": strategy,
-        },
-        run_config=RESEARCH_CONFIG,
-    ).success
     with duckdb.connect(str(live_warehouse), read_only=True) as conn:
-        schemas = {row[0] for row in conn.execute(
-            "select schema_name from information_schema.schemata"
+        live_tables = {row[0] for row in conn.execute(
+            "select table_name from information_schema.tables"
         ).fetchall()}  # fmt: skip
-    assert "research" not in schemas
-    assert root.research_warehouse.is_file()
+    assert not live_tables & tables
 
 
 def test_research_without_a_snapshot_says_what_to_materialize(trading_home, strategy) -> None:
@@ -222,14 +207,25 @@ def test_a_snapshot_of_a_warehouse_without_stg_ohlcv_names_it(trading_home, ware
     assert not (root.lake / "research" / "candles.parquet").exists()
 
 
-def test_a_snapshot_path_with_quotes_and_spaces(tmp_path, live_warehouse, warehouse) -> None:
-    odd = tmp_path / 'it\'s a "lake"' / "candles.parquet"
+def test_a_snapshot_path_with_quotes_and_spaces(tmp_path, warehouse) -> None:
+    with warehouse.get_connection() as conn:
+        conn.execute("create schema staging")
+        conn.execute(
+            "create table staging.stg_ohlcv as select 'x' as exchange, 'A/B' as symbol, "
+            "'1h' as timeframe, timestamp '2024-01-01' + to_hours(i) as ts, 1.0 as open, "
+            "2.0 as high, 0.5 as low, 1.5 as close, 3.0 as volume, 'replay' as source "
+            "from range(5) t(i)"
+        )
+    odd = tmp_path / 'it\'s a "lake"; drop table x' / "candles.parquet"
     store = ResearchWarehouse(database=str(tmp_path / "r.duckdb"), snapshot=str(odd))
     snapshot, _ = split(build_research_assets(tmp_path / "reports"))
-    assert dg.materialize(
+    result = dg.materialize(
         [snapshot], resources={"warehouse": warehouse, "research_warehouse": store}
-    ).success
-    assert len(pd.read_parquet(odd)) == 240
+    )
+    assert metadata_of(result)["research/candles"]["candles"] == 5
+    assert list(pd.read_parquet(odd).columns) == [
+        "exchange", "symbol", "timeframe", "ts", "open", "high", "low", "close", "volume"
+    ]  # fmt: skip
     assert not list(odd.parent.glob(".*partial"))
 
 

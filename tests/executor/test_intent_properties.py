@@ -878,6 +878,16 @@ def _bar_after_decision(draw: st.DrawFn, obj: dict[str, Any]) -> None:
     obj["bar_ts"] = Rel(-60)
 
 
+def _wrong_type(draw: st.DrawFn, obj: dict[str, Any]) -> None:
+    """A container or a constant where the contract wants a word, a number or a date (with
+    the field it would be derived from sometimes left out, so the default is computed)."""
+    name = draw(st.sampled_from([f for f in FIELDS if f not in ("post_only", "reasons")]))
+    obj[name] = draw(st.sampled_from([[], ["buy"], [1.0], {}, {"open": 1}, True, None]))
+    partner = {"side": "action", "action": "side", "bar_ts": "decided_at"}.get(name)
+    if partner and draw(st.booleans()):
+        obj.pop(partner, None)
+
+
 def _bad_date(draw: st.DrawFn, obj: dict[str, Any]) -> None:
     obj[draw(st.sampled_from(["decided_at", "bar_ts"]))] = draw(st.sampled_from(BAD_DATES))
 
@@ -885,6 +895,9 @@ def _bad_date(draw: st.DrawFn, obj: dict[str, Any]) -> None:
 MUTATIONS: tuple[Callable[[st.DrawFn, dict[str, Any]], None], ...] = (
     _hostile_number,
     _hostile_number,
+    _wrong_type,
+    _wrong_type,
+    _bad_date,
     _hostile_quantity,
     _both_sizes,
     _remove("notional", "quantity"),
@@ -934,8 +947,8 @@ RAW_BAD = (
 )  # fmt: skip
 
 
-def line_of(kind: str, strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Line]:
-    return strategy.map(lambda payload: Line(kind, payload))
+def line_of(kind: str, payloads: st.SearchStrategy[Any]) -> st.SearchStrategy[Line]:
+    return st.builds(Line, st.just(kind), payloads)
 
 
 junk_values = (
@@ -975,7 +988,7 @@ lines = st.one_of([strategy for weight, strategy in LINE_MIX for _ in range(weig
 
 @st.composite
 def batch(draw: st.DrawFn) -> list[Line]:
-    chosen = draw(st.lists(lines, min_size=2, max_size=12))
+    chosen = draw(st.lists(lines, min_size=3, max_size=12))
     # Resubmit some lines verbatim: identical repeats, or (no id) the same content hash.
     for index in draw(st.lists(st.integers(0, len(chosen) - 1), max_size=2)):
         chosen.append(chosen[index])

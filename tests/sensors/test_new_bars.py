@@ -99,3 +99,124 @@ def test_the_run_config_fits_the_evaluation_job(strategy) -> None:
         result, _ = tick(instance, strategy)
         [request] = result.run_requests
         assert dg.validate_run_config(job, request.run_config)
+
+
+# --------------------------------------------------------------- one evaluation in flight
+
+
+def launch(instance: dg.DagsterInstance, request: dg.RunRequest, job: str = "evaluate_strategy"):
+    """What the daemon does with a run request: a queued run with its tags."""
+    run = dg.DagsterRun(
+        job_name=job,
+        run_id=dg.make_new_run_id(),
+        run_config=request.run_config,
+        tags={**request.tags, "dagster/run_key": request.run_key},
+        status=dg.DagsterRunStatus.QUEUED,
+    )
+    return instance.add_run(run)
+
+
+def bars_of(request: dg.RunRequest) -> list[str]:
+    return request.run_config["ops"]["strategy__order_intents"]["config"]["bars"]
+
+
+def minute(n: int) -> str:
+    return f"2026-01-01T{10 + n // 60:02d}:{n % 60:02d}:00"
+
+
+def test_many_new_bars_of_many_series_give_one_run_of_the_newest(strategy) -> None:
+    symbols = [f"C{i}/USDT" for i in range(30)]
+    with dg.instance_for_test() as instance:
+        for n in range(40):  # 40 bars of 30 series, one event per series and bar
+            for symbol in symbols:
+                report(instance, {f"sim|{symbol}|1m": minute(n)})
+        cursor = None
+        requests = []
+        for _ in range(10):  # the backlog spans several ticks (200 events each)
+            result, cursor = tick(instance, strategy, cursor)
+            requests += result.run_requests
+            for request in result.run_requests:
+                launch(instance, request)
+        [request] = requests
+        assert sorted(bars_of(request)) == sorted(f"sim|{s}|1m|{minute(39)}" for s in symbols)
+
+
+def test_no_second_run_while_one_is_in_flight_and_bars_fold_into_the_next(strategy) -> None:
+    with dg.instance_for_test() as instance:
+        report(instance, {"sim|BTC/USDT|1m": minute(0)})
+        result, cursor = tick(instance, strategy)
+        [first] = result.run_requests
+        run = launch(instance, first)
+        for n in range(1, 4):  # bars keep closing while the run is queued, then running
+            if n == 2:
+                instance.handle_run_event(
+                    run.run_id,
+                    dg.DagsterEvent(
+                        event_type_value=dg.DagsterEventType.RUN_START.value,
+                        job_name=run.job_name,
+                    ),
+                )
+            report(instance, {"sim|BTC/USDT|1m": minute(n), "sim|ETH/USDT|1m": minute(n)})
+            result, cursor = tick(instance, strategy, cursor)
+            assert not result.run_requests
+            assert f"evaluation {run.run_id} is in flight" in result.skip_message
+        # another job's queued run does not hold the evaluation lane
+        instance.add_run(dg.DagsterRun(job_name="ingest_market", status=dg.DagsterRunStatus.QUEUED))
+        instance.report_run_canceled(instance.get_run_by_id(run.run_id))
+        result, cursor = tick(instance, strategy, cursor)
+        [second] = result.run_requests
+        # one run for the newest bar of every series that moved meanwhile
+        assert bars_of(second) == [f"sim|BTC/USDT|1m|{minute(3)}", f"sim|ETH/USDT|1m|{minute(3)}"]
+        assert second.run_key != first.run_key
+        result, _ = tick(instance, strategy, cursor)
+        assert not result.run_requests  # nothing new: nothing pending
+
+
+def test_the_queue_stays_bounded_whatever_the_load(strategy) -> None:
+    """A bar every tick for 60 ticks while evaluations finish only every 10th tick: never
+    more than one run queued or running, and each run covers what accumulated."""
+    with dg.instance_for_test() as instance:
+        cursor, runs = None, []
+        for n in range(60):
+            report(instance, {"sim|BTC/USDT|1m": minute(n)})
+            result, cursor = tick(instance, strategy, cursor)
+            runs += [launch(instance, request) for request in result.run_requests]
+            unfinished = instance.get_run_records(
+                dg.RunsFilter(job_name="evaluate_strategy", statuses=[dg.DagsterRunStatus.QUEUED])
+            )
+            assert len(unfinished) <= 1
+            if n % 10 == 9 and unfinished:
+                instance.report_run_canceled(unfinished[0].dagster_run)
+        assert len(runs) == 7  # the first bar, then one per finished run
+        evaluated = [bars_of(instance.get_run_by_id(r.run_id)) for r in runs]
+        assert [bars[0][-8:-3] for bars in evaluated] == [
+            "10:00", "10:09", "10:19", "10:29", "10:39", "10:49", "10:59",
+        ]  # fmt: skip
+
+
+def test_evaluation_runs_carry_their_lane_and_maximum_run_time(strategy) -> None:
+    from trading_core.config import OperationsConfig
+
+    sensor = build_new_bar_sensor(
+        evaluate_strategy_job, OperationsConfig(max_evaluation_seconds=120)
+    )
+    with dg.instance_for_test() as instance:
+        report(instance, {"sim|BTC/USDT|1m": minute(0)})
+        context = dg.build_sensor_context(instance=instance, resources={"strategy": strategy})
+        [request] = sensor.evaluate_tick(context).run_requests
+    assert request.tags["trading/lane"] == "evaluation"
+    assert request.tags["dagster/max_runtime"] == "120"
+
+
+@pytest.mark.parametrize("latest", [["sim|BTC/USDT|1m"], "2026-01-01T10:00:00", 42, None])
+def test_latest_bars_that_are_not_a_mapping_are_skipped(strategy, latest) -> None:
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key=OHLCV, metadata={"latest_bars": dg.MetadataValue.json(latest)}
+            )
+        )
+        report(instance, {"sim|BTC/USDT|1m": minute(5)})
+        result, _ = tick(instance, strategy)
+        [request] = result.run_requests
+        assert bars_of(request) == [f"sim|BTC/USDT|1m|{minute(5)}"]

@@ -2,7 +2,8 @@
 
 Importable without Dagster (dbt Python models call these). Conventions follow TA-Lib;
 EMA and MACD are also available in the pandas/vectorbt convention (``convention="pandas"``).
-See ``catalog`` for the default columns, their warm-up and their settling time.
+See ``catalog`` for the default columns, their warm-up and their settling time, and
+``history_needed`` for the history an incremental recomputation re-reads.
 """
 
 from trading_core.indicators._series import CONVENTIONS, Convention
@@ -14,6 +15,8 @@ from trading_core.indicators.catalog import (
     check_ohlcv,
     compute_all,
     compute_per_series,
+    history_needed,
+    settle_bars,
 )
 from trading_core.indicators.moving_averages import ema, macd, sma
 from trading_core.indicators.oscillators import cci, roc, rsi, stochastic, williams_r
@@ -36,12 +39,14 @@ __all__ = [
     "compute_all",
     "compute_per_series",
     "ema",
+    "history_needed",
     "keltner",
     "macd",
     "obv",
     "roc",
     "rsi",
     "session_vwap",
+    "settle_bars",
     "sma",
     "stochastic",
     "true_range",

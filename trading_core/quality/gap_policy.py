@@ -256,6 +256,9 @@ def assess_frame(
     """``assess_series`` for every series of ``frame`` (grouped by ``keys``, the last of them
     the timeframe; series of an unknown timeframe are another check's). A frame without any
     candle blocks a window that has fully closed: which series it should hold is unknown."""
+    if frame.empty and window is not None and (now is None or naive_utc(now) >= window[1]):
+        empty = Breach("every series", "no_candles", window[0].isoformat(), 0, 0)
+        return GapReport(worst_day_share=1.0, breaches=(empty,))
     reports = []
     for key, rows in frame.groupby(list(keys), dropna=False, sort=False):
         try:
@@ -266,7 +269,4 @@ def assess_frame(
         reports.append(
             assess_series(name, str(key[-1]), rows["ts"], policy, window=window, now=now)
         )
-    if frame.empty and window is not None and (now is None or naive_utc(now) >= window[1]):
-        empty = Breach("every series", "no_candles", window[0].isoformat(), 0, 0)
-        return GapReport(worst_day_share=1.0, breaches=(empty,))
     return merge_reports(reports)

@@ -1,17 +1,120 @@
 """Every default indicator per exchange/symbol/timeframe/bar, computed by
 trading_core.indicators.compute_per_series: the same code as `trading indicators` and the
 backtester. TA-Lib conventions (EMA seeded with the SMA of its first n values; Wilder
-smoothing for RSI/ATR/ADX); values before an indicator's warm-up are null."""
+smoothing for RSI/ATR/ADX); values before an indicator's warm-up are null.
+
+Incremental (trading_core.incremental): per series, only the bars from the first one that
+changed since the last run are computed - new bars, refetched or corrected candles, earlier
+history, rows of a partition that was rewritten or blocked - starting the computation
+`history_needed()` stored bars earlier, where every recursive indicator has forgotten its
+seed to 1e-13; OBV, a running total, resumes from its stored value. Changes are found from
+`ingested_at` and `raw.partition_checks.checked_at` since the watermark of the last run.
+"""
+
+import pandas as pd
+
+KEYS = ["exchange", "symbol", "timeframe"]
+PRICE = ["open", "high", "low", "close", "volume"]
+WATERMARK = "intermediate.int_indicators__watermark"
 
 
 def model(dbt, session):
-    dbt.config(materialized="table")
-    from trading_core.indicators import compute_per_series
+    dbt.config(
+        materialized="incremental",
+        incremental_strategy="series_tail",
+        series_keys=["exchange", "symbol", "timeframe"],
+        marks_for=["int_regimes", "int_signal_inputs"],
+        post_hook=[
+            "create or replace table intermediate.int_indicators__watermark as select "
+            "(select max(ingested_at) from raw.ohlcv) as ingested_at, "
+            "(select max(checked_at) from raw.partition_checks "
+            "where asset_key = 'raw/ohlcv') as checked_at",
+            "delete from intermediate.recompute_marks where consumer = 'int_indicators'",
+        ],
+    )
+    import trading_core.indicators as ind
+    from trading_core import incremental as inc
 
-    candles = dbt.ref("stg_ohlcv").df()
-    indicators = compute_per_series(candles, keys=("exchange", "symbol", "timeframe"))
-    bars = candles[["exchange", "symbol", "timeframe", "ts", "available_at", *PRICE]]
-    return bars.merge(indicators, on=["exchange", "symbol", "timeframe", "ts"], how="inner")
+    candles = dbt.ref("stg_ohlcv")
+    checks = dbt.source("raw", "partition_checks")
+    recipe = inc.code_version(ind)
+    if not dbt.is_incremental:
+        frame = candles.df()
+        built = _bars(frame).merge(ind.compute_per_series(frame, keys=KEYS), on=[*KEYS, "ts"])
+        inc.rebuilt(session, "int_indicators", recipe, built, ["int_regimes", "int_signal_inputs"])
+        return built
+
+    stg, this = f"({candles.sql_query()})", str(dbt.this)
+    inc.follow_recipe(session, "int_indicators", recipe, this)
+    plan = inc.merge_plans(
+        _changed(session, stg, f"({checks.sql_query()})", this),
+        inc.read_marks(session, "int_indicators"),
+    )
+    starts = inc.history_start(session, this, plan, ind.history_needed())
+    warm = inc.read_rows(
+        session, this, [*KEYS, "ts", *PRICE, "obv"], starts, until="recompute_from"
+    )
+    new = inc.read_rows(
+        session, stg, [*KEYS, "ts", "available_at", *PRICE], plan, since="recompute_from"
+    )
+    if not len(new):
+        return inc.tail(_bars(new).assign(**dict.fromkeys(ind.INDICATOR_COLUMNS, 0.0)), plan)
+    frame = pd.concat([warm.drop(columns="obv"), new.drop(columns="available_at")])
+    computed = ind.compute_per_series(frame, keys=KEYS)
+    built = _bars(new).merge(computed, on=[*KEYS, "ts"])
+    return inc.tail(_resume_obv(built, warm, ind.obv), plan)
 
 
-PRICE = ["open", "high", "low", "close", "volume"]
+def _bars(candles):
+    return candles[[*KEYS, "ts", "available_at", *PRICE]]
+
+
+def _changed(session, stg, checks, this):
+    """Per series, the first bar that may differ from the stored one: every row written since
+    the last run, and within each partition rewritten or re-checked since then (rows may
+    have vanished or come back), the first bar present on one side only."""
+    from trading_core import incremental as inc
+
+    mark = session.execute(
+        "select * from duckdb_tables() where schema_name = 'intermediate' "
+        "and table_name = 'int_indicators__watermark'"
+    ).fetchall()
+    if not mark:  # a table built before it was incremental: everything is new
+        everything = session.execute(
+            f"select distinct {', '.join(KEYS)} from {stg} union "
+            f"select distinct {', '.join(KEYS)} from {this}"
+        ).df()
+        return everything.assign(recompute_from=inc.BEGINNING)
+    ingested, checked = session.execute(
+        f"select ingested_at, checked_at from {WATERMARK}"
+    ).fetchone()
+    since = inc.BEGINNING if ingested is None else pd.Timestamp(ingested)
+    written = session.execute(
+        f"select {', '.join(KEYS)}, min(ts) as recompute_from from {stg} "
+        "where ingested_at >= ? group by all",
+        [since],
+    ).df()
+    touched = session.execute(
+        f"select distinct split_part(partition_key, '|', 2) as partition_symbol, "
+        f"cast(split_part(partition_key, '|', 1) as timestamp) as day from {checks} "
+        "where asset_key = 'raw/ohlcv' and checked_at >= ?",
+        [inc.BEGINNING if checked is None else pd.Timestamp(checked)],
+    ).df()
+    return inc.merge_plans(written, inc.window_differences(session, stg, this, touched))
+
+
+def _resume_obv(built, warm, obv):
+    """OBV continues its stored running total: the kernel started on the last stored bar,
+    with that bar's OBV as its first 'volume', repeats the full history's additions."""
+    if not len(warm):
+        return built
+    last = warm.groupby(KEYS, sort=False).tail(1).set_index(KEYS)
+    pieces = []
+    for key, series in built.groupby(KEYS, sort=False):
+        if key in last.index:
+            before = last.loc[key]
+            close = pd.concat([pd.Series([before["close"]]), series["close"]], ignore_index=True)
+            volume = pd.concat([pd.Series([before["obv"]]), series["volume"]], ignore_index=True)
+            series = series.assign(obv=obv(close, volume).to_numpy()[1:])
+        pieces.append(series)
+    return pd.concat(pieces, ignore_index=True)

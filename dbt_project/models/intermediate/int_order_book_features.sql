@@ -1,7 +1,70 @@
 -- Per snapshot: best prices, mid, spread in basis points, depth within ±0.5 % and ±1 % of
 -- the mid (quote value), and bid/ask imbalance of the ±1 % depth in [-1, 1].
-with levels as (
-    select * from {{ ref('stg_order_book_snapshots') }}
+--
+-- Incremental (trading_core/incremental.py): per symbol, the snapshots from the first one
+-- written since the last run (`ingested_at`), or from the start of a partition rewritten or
+-- re-checked since then (`raw.partition_checks`), are computed again; int_signal_inputs is
+-- marked where the features really changed.
+{{ config(
+    materialized="incremental",
+    incremental_strategy="series_tail",
+    series_keys=["symbol"],
+    series_time="snapshot_ts",
+    marks_for=["int_signal_inputs"],
+    pre_hook=[
+        "create table if not exists {{ this.schema }}.int_order_book_features__watermark
+            (ingested_at timestamp, checked_at timestamp)",
+    ],
+    post_hook=[
+        "create or replace table {{ this.schema }}.int_order_book_features__watermark as
+            select
+                (select max(ingested_at) from {{ source('raw', 'order_book_snapshots') }})
+                    as ingested_at,
+                (select max(checked_at) from {{ source('raw', 'partition_checks') }}
+                    where asset_key = 'raw/order_book_snapshots') as checked_at",
+        "{{ mark_all_series(['int_signal_inputs'], keys=['symbol']) }}",
+    ],
+) }}
+{%- set incremental = is_incremental() %}
+
+with
+{% if incremental -%}
+watermark as (
+    select max(ingested_at) as ingested_at, max(checked_at) as checked_at, count(*) as runs
+    from {{ this.schema }}.int_order_book_features__watermark
+),
+
+rewrites as (
+    select symbol, min(recompute_from) as recompute_from
+    from (
+        select symbol, min(snapshot_ts) as recompute_from
+        from {{ source('raw', 'order_book_snapshots') }}
+        where ingested_at >= coalesce((select ingested_at from watermark), timestamp '1970-01-01')
+        group by symbol
+        union all
+        select
+            regexp_replace(split_part(partition_key, '|', 2), '-', '/'),
+            cast(split_part(partition_key, '|', 1) as timestamp)
+        from {{ source('raw', 'partition_checks') }}
+        where asset_key = 'raw/order_book_snapshots'
+            and checked_at >= coalesce((select checked_at from watermark), timestamp '1970-01-01')
+        union all
+        -- a table built before it was incremental has no watermark: every symbol again
+        select symbol, timestamp '1970-01-01'
+        from {{ this }}
+        where (select runs from watermark) = 0
+        group by symbol
+    )
+    group by symbol
+),
+
+{% endif -%}
+levels as (
+    select l.* from {{ ref('stg_order_book_snapshots') }} as l
+    {%- if incremental %}
+    semi join rewrites as r on l.symbol = r.symbol and l.snapshot_ts >= r.recompute_from
+    where l.snapshot_ts >= (select min(recompute_from) from rewrites)
+    {%- endif %}
 ),
 
 best as (
@@ -55,5 +118,16 @@ select
         when d.bid_depth_100bps + d.ask_depth_100bps > 0
             then (d.bid_depth_100bps - d.ask_depth_100bps) / (d.bid_depth_100bps + d.ask_depth_100bps)
     end as imbalance_100bps
+    {%- if incremental %},
+    r.recompute_from as _rewrite_from
+    {%- endif %}
 from with_mid as m
 inner join depth as d using (exchange, symbol, snapshot_ts)
+{%- if incremental %}
+inner join rewrites as r using (symbol)
+-- a symbol left without snapshots: its stored tail is only deleted
+union all by name
+select symbol, recompute_from as _rewrite_from
+from rewrites as r
+where not exists (select 1 from levels as l where l.symbol = r.symbol)
+{%- endif %}
