@@ -8,7 +8,7 @@ paid inside the step, as in every run of a backfill), on a real Dagster instance
 is STEP_START -> STEP_SUCCESS from the instance's event log.
 
   ohlcv     raw/ohlcv, one backfill run of N partitions (replay BTCUSDT 1h, 2022)
-  books     raw/order_book_snapshots, N partitions (sim)
+  books     raw/order_book_snapshots, one backfill run of N partitions (sim)
   snapshot  research/candles on a year of 1m candles of 10 symbols (5.26 M candles)
   report    reports/daily_report of a day, with a year of hourly equity
 
@@ -17,7 +17,9 @@ timed alone and next to a process sweeping 2,400 MACD scenarios in a loop, once 
 research limits (nice 10, 1 thread: ``ResearchWarehouse.run``) and once without (nice 0,
 numba's default threads).
 
-    .venv/bin/python benchmarks/pool_steps.py [--partitions N] [--json]
+N is each asset's ``max_partitions_per_run`` (its backfill policy) unless given.
+
+    .venv/bin/python benchmarks/pool_steps.py [--partitions N] [--rounds R] [--json]
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def range_tags(first: str, last: str, symbol: str) -> dict[str, str]:
     }
 
 
-def measure_ingest(kind: str, partitions: int, home: Path, instance) -> dict:
+def measure_ingest(kind: str, partitions: int | None, home: Path, instance) -> dict:
     import dagster as dg
     from dagster_duckdb import DuckDBResource
 
@@ -80,6 +82,7 @@ def measure_ingest(kind: str, partitions: int, home: Path, instance) -> dict:
             start_date=date(2026, 1, 1),
         )  # fmt: skip
         asset, symbol = build_order_book_asset(market_partitions(cfg)), "BTC-USDT"
+    partitions = partitions or asset.backfill_policy.max_partitions_per_run
     days = cfg.start_date.toordinal()
     first, last = (date.fromordinal(days).isoformat(), date.fromordinal(days + partitions - 1))
     result = dg.materialize(
@@ -184,7 +187,7 @@ def measure_report(home: Path, instance) -> dict:
     return {"seconds": step_seconds(instance, result.run_id)}
 
 
-def child(step: str, partitions: int) -> dict:
+def child(step: str, partitions: int | None) -> dict:
     import dagster as dg
 
     from trading_pipelines.instance import instance_settings
@@ -201,17 +204,17 @@ def child(step: str, partitions: int) -> dict:
 
 
 def live_standin(rounds: int) -> list[float]:
-    """Seconds per round of a fixed single-threaded workload (a backtest of 2,000 1h bars)."""
+    """Seconds per round of a fixed single-threaded workload (ten backtests of 67,200 bars)."""
     from trading_core.backtest import BacktestConfig, read_ohlcv_csv, run_backtest
     from trading_core.strategies import get_strategy
 
-    bars = read_ohlcv_csv(DATA / "binance_XRPUSDT_1h.csv").tail(2000).reset_index(drop=True)
+    bars = read_ohlcv_csv(DATA / "binance_XRPUSDT_1h.csv")
     strategy = get_strategy("macd", {"fast": 12, "slow": 26, "signal": 9})
     run_backtest(bars, strategy, BacktestConfig())
     times = []
     for _ in range(rounds):
         began = time.perf_counter()
-        for _ in range(3):
+        for _ in range(10):
             run_backtest(bars, strategy, BacktestConfig())
         times.append(time.perf_counter() - began)
     return times
@@ -225,16 +228,13 @@ def research_loop(limited: bool) -> None:
 
     bars = read_ohlcv_csv(DATA / "binance_XRPUSDT_1h.csv")
     grid = macd_grid()
-    store = ResearchWarehouse(
-        database="unused", snapshot="unused", niceness=0 if not limited else 10
-    )
 
     def forever() -> dict:
         while True:
             sweep_strategy(bars, "macd", grid, BacktestConfig())
 
-    if limited:
-        store.run(forever)
+    if limited:  # the research assets' limits: their defaults (nice 10, one thread)
+        ResearchWarehouse(database="unused.duckdb", snapshot="unused.parquet").run(forever)
     else:
         forever()
 
@@ -258,7 +258,7 @@ def cpu_contention(rounds: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--partitions", type=int, default=30, help="partitions per backfill run")
+    parser.add_argument("--partitions", type=int, help="partitions per backfill run")
     parser.add_argument("--rounds", type=int, default=10, help="rounds of the live stand-in")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--step", help=argparse.SUPPRESS)
@@ -272,9 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         research_loop(bool(args.research))
         return 0
     steps = {}
+    chunk = ["--partitions", str(args.partitions)] if args.partitions else []
     for step in ("ohlcv", "books", "snapshot", "report"):
         out = subprocess.run(
-            [sys.executable, __file__, "--step", step, "--partitions", str(args.partitions)],
+            [sys.executable, __file__, "--step", step, *chunk],
             check=True, capture_output=True, text=True,
         )  # fmt: skip
         measured = json.loads(out.stdout.strip().splitlines()[-1])

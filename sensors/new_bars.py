@@ -26,7 +26,8 @@ from trading_pipelines.jobs import AssetJob
 from trading_pipelines.resources.strategy import StrategyResource
 
 OHLCV_KEY = dg.AssetKey(["raw", "ohlcv"])
-EVENTS_PER_TICK = 200
+EVENTS_PER_TICK = 200  # per page
+MAX_PAGES = 50  # a tick reads at most 10,000 events; a larger backlog takes several ticks
 
 
 @dataclass
@@ -112,12 +113,14 @@ def build_new_bar_sensor(
     )
     def new_bar_sensor(context: dg.SensorEvaluationContext, strategy: StrategyResource):
         cursor = BarCursor.load(context.cursor)
-        result = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=OHLCV_KEY, after_storage_id=cursor.storage_id),
-            limit=EVENTS_PER_TICK,
-            ascending=True,
-        )
-        if result.records:
+        for _ in range(MAX_PAGES):  # the whole backlog: the run then covers the newest bars
+            result = context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=OHLCV_KEY, after_storage_id=cursor.storage_id),
+                limit=EVENTS_PER_TICK,
+                ascending=True,
+            )
+            if not result.records:
+                break
             latest: list[dict[str, str]] = []
             for record in result.records:
                 materialization = record.asset_materialization
@@ -126,6 +129,8 @@ def build_new_bar_sensor(
                     latest.append(entry.value)
             cursor.storage_id = result.records[-1].storage_id
             cursor.add(newest_bars(latest, strategy.timeframe))
+            if not result.has_more:
+                break
         if not cursor.pending:
             context.update_cursor(cursor.dump())
             return dg.SkipReason(f"no new {strategy.timeframe} bar since the last evaluation")

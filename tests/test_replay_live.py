@@ -17,6 +17,7 @@ import dagster as dg
 import duckdb
 import pytest
 import requests
+from dagster_duckdb import DuckDBResource
 
 from assets.reports import build_daily_report_asset
 from executor.ledger import Ledger
@@ -254,9 +255,16 @@ def test_the_live_feed_keeps_the_wall_clock(shared_data: Path) -> None:
 def report_tick(cfg: MarketConfig) -> dg.RunRequest | str:
     report = build_daily_report_asset(daily_partitions(cfg), Path("reports"))
     schedule = daily_report_schedule(report, cfg)
+    defs = dg.Definitions(
+        assets=[report],
+        schedules=[schedule],
+        resources={"warehouse": DuckDBResource(database=":memory:")},
+    )
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=utc_now().replace(tzinfo=UTC)
+            instance=instance,
+            scheduled_execution_time=utc_now().replace(tzinfo=UTC),
+            repository_def=defs.get_repository_def(),
         )
         data = schedule.evaluate_tick(context)
     return data.skip_message or data.run_requests[0]

@@ -65,6 +65,17 @@ def literal(moment: pd.Timestamp) -> str:
     return f"timestamp '{pd.Timestamp(moment).isoformat(sep=' ')}'"
 
 
+def written_since(column: str, relation: str, at: object, rows: int | None) -> str:
+    """A SQL condition: ``column`` was written after the watermark ``at`` - later than it,
+    or at that very instant when ``relation`` no longer has the ``rows`` rows it had then
+    (another write on a clock that did not move: a replay held at one instant)."""
+    if at is None or pd.isna(at):
+        return "true"
+    moment = literal(pd.Timestamp(at))
+    again = f"(select count(*) from {relation} where {column} = {moment}) <> {int(rows or 0)}"
+    return f"({column} > {moment} or ({column} = {moment} and {again}))"
+
+
 def ensure_marks(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("create schema if not exists intermediate")
     conn.execute(_MARKS_DDL)

@@ -49,7 +49,10 @@
     delete from {{ target }} as t using (select distinct {{ keys | join(", ") }}, _rewrite_from from {{ source }}) as s
     where {{ in_span }};
     insert into {{ target }} ({{ cols }})
-    select {{ cols }} from {{ source }} where {{ time }} is not null
+    select {{ cols }} from {{ source }} where {{ time }} is not null;
+    {#- dbt-duckdb writes a Python model's "temporary" result as a plain table it never
+        drops (one more table in `main` per run): drop it with the write -#}
+    drop table if exists {{ source }}
 {% endmacro %}
 
 

@@ -22,6 +22,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 from dbt.cli.main import dbtRunner
 
 from trading_core.indicators import history_needed
@@ -48,14 +49,22 @@ KEYS = ["exchange", "symbol", "timeframe", "ts"]
 
 
 def dbt(home: Path, *args: str) -> None:
-    result = dbtRunner().invoke(
-        [
-            *args,
-            "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-            "--target-path", str(home / "dbt_target"), "--log-path", str(home / "dbt_logs"),
-            "--quiet",
-        ]  # fmt: skip
-    )
+    """One dbt invocation, in-process (its own target directory under ``home``)."""
+    try:
+        result = dbtRunner().invoke(
+            [
+                *args,
+                "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+                "--target-path", str(home / "dbt_target"), "--log-path", str(home / "dbt_logs"),
+                "--quiet",
+            ]  # fmt: skip
+        )
+    finally:
+        # dbt-duckdb keeps the database open in-process between invocations; close it as
+        # the end of a dbt process would, so the next step opens the file afresh
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None
     assert result.success, result.exception or result.result
 
 

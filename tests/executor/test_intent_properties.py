@@ -644,6 +644,9 @@ AGES = (
 )  # fmt: skip
 OFFSETS = ("Z", "+00:00", "+02:00", "-05:30")
 ALNUM = string.ascii_letters + string.digits
+OPTIONAL_NUMBERS = (
+    "quantity", "limit_price", "reference_price", "stop_loss", "take_profit", "trailing_stop_pct",
+)  # fmt: skip
 
 
 def mid_of(symbol: str) -> float:
@@ -882,7 +885,10 @@ def _wrong_type(draw: st.DrawFn, obj: dict[str, Any]) -> None:
     """A container or a constant where the contract wants a word, a number or a date (with
     the field it would be derived from sometimes left out, so the default is computed)."""
     name = draw(st.sampled_from([f for f in FIELDS if f not in ("post_only", "reasons")]))
-    obj[name] = draw(st.sampled_from([[], ["buy"], [1.0], {}, {"open": 1}, True, None]))
+    wrong = [[], ["buy"], [1.0], {}, {"open": 1}, True]
+    if name not in OPTIONAL_NUMBERS:  # null is "not given" for an optional number
+        wrong.append(None)
+    obj[name] = draw(st.sampled_from(wrong))
     partner = {"side": "action", "action": "side", "bar_ts": "decided_at"}.get(name)
     if partner and draw(st.booleans()):
         obj.pop(partner, None)

@@ -1,4 +1,5 @@
-"""The new-bar sensor: one evaluation run per new closed bar, never twice for a bar."""
+"""The new-bar sensor: one evaluation at a time for the newest closed bars, never twice for a
+bar; bars that close while one is in flight fold into the next run."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from sensors.new_bars import build_new_bar_sensor
 from trading_pipelines.definitions import defs
+from trading_pipelines.in_flight import IN_FLIGHT_STATUSES
 from trading_pipelines.jobs import evaluate_strategy_job
 from trading_pipelines.resources.strategy import StrategyResource
 
@@ -105,13 +107,12 @@ def test_the_run_config_fits_the_evaluation_job(strategy) -> None:
 
 
 def launch(instance: dg.DagsterInstance, request: dg.RunRequest, job: str = "evaluate_strategy"):
-    """What the daemon does with a run request: a queued run with its tags."""
+    """What the daemon does with a run request: a run waiting to start, with its tags."""
     run = dg.DagsterRun(
         job_name=job,
-        run_id=dg.make_new_run_id(),
         run_config=request.run_config,
         tags={**request.tags, "dagster/run_key": request.run_key},
-        status=dg.DagsterRunStatus.QUEUED,
+        status=dg.DagsterRunStatus.NOT_STARTED,  # QUEUED needs a code location's origin
     )
     return instance.add_run(run)
 
@@ -124,21 +125,23 @@ def minute(n: int) -> str:
     return f"2026-01-01T{10 + n // 60:02d}:{n % 60:02d}:00"
 
 
-def test_many_new_bars_of_many_series_give_one_run_of_the_newest(strategy) -> None:
-    symbols = [f"C{i}/USDT" for i in range(30)]
+def test_many_new_bars_of_many_series_give_one_run_of_the_newest(
+    strategy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sensors.new_bars.EVENTS_PER_TICK", 20)
+    symbols = [f"C{i}/USDT" for i in range(6)]
     with dg.instance_for_test() as instance:
-        for n in range(40):  # 40 bars of 30 series, one event per series and bar
+        for n in range(12):  # 12 bars of 6 series, one event per series and bar
             for symbol in symbols:
-                report(instance, {f"sim|{symbol}|1m": minute(n)})
-        cursor = None
-        requests = []
-        for _ in range(10):  # the backlog spans several ticks (200 events each)
-            result, cursor = tick(instance, strategy, cursor)
-            requests += result.run_requests
-            for request in result.run_requests:
-                launch(instance, request)
-        [request] = requests
-        assert sorted(bars_of(request)) == sorted(f"sim|{s}|1m|{minute(39)}" for s in symbols)
+                report(instance, {f"sim|{symbol}|1m": minute(n), f"sim|{symbol}|1h": minute(0)})
+        # one tick reads the whole backlog (pages of 20 events here), then asks for one run
+        result, cursor = tick(instance, strategy)
+        [request] = result.run_requests
+        launch(instance, request)
+        report(instance, {"sim|C0/USDT|1m": minute(12)})
+        result, cursor = tick(instance, strategy, cursor)
+        assert not result.run_requests
+        assert sorted(bars_of(request)) == sorted(f"sim|{s}|1m|{minute(11)}" for s in symbols)
 
 
 def test_no_second_run_while_one_is_in_flight_and_bars_fold_into_the_next(strategy) -> None:
@@ -161,7 +164,9 @@ def test_no_second_run_while_one_is_in_flight_and_bars_fold_into_the_next(strate
             assert not result.run_requests
             assert f"evaluation {run.run_id} is in flight" in result.skip_message
         # another job's queued run does not hold the evaluation lane
-        instance.add_run(dg.DagsterRun(job_name="ingest_market", status=dg.DagsterRunStatus.QUEUED))
+        instance.add_run(
+            dg.DagsterRun(job_name="ingest_market", status=dg.DagsterRunStatus.NOT_STARTED)
+        )
         instance.report_run_canceled(instance.get_run_by_id(run.run_id))
         result, cursor = tick(instance, strategy, cursor)
         [second] = result.run_requests
@@ -182,15 +187,15 @@ def test_the_queue_stays_bounded_whatever_the_load(strategy) -> None:
             result, cursor = tick(instance, strategy, cursor)
             runs += [launch(instance, request) for request in result.run_requests]
             unfinished = instance.get_run_records(
-                dg.RunsFilter(job_name="evaluate_strategy", statuses=[dg.DagsterRunStatus.QUEUED])
+                dg.RunsFilter(job_name="evaluate_strategy", statuses=IN_FLIGHT_STATUSES)
             )
             assert len(unfinished) <= 1
             if n % 10 == 9 and unfinished:
                 instance.report_run_canceled(unfinished[0].dagster_run)
-        assert len(runs) == 7  # the first bar, then one per finished run
+        assert len(runs) == 6  # the first bar, then one per finished run
         evaluated = [bars_of(instance.get_run_by_id(r.run_id)) for r in runs]
         assert [bars[0][-8:-3] for bars in evaluated] == [
-            "10:00", "10:09", "10:19", "10:29", "10:39", "10:49", "10:59",
+            "10:00", "10:10", "10:20", "10:30", "10:40", "10:50",
         ]  # fmt: skip
 
 
@@ -208,13 +213,18 @@ def test_evaluation_runs_carry_their_lane_and_maximum_run_time(strategy) -> None
     assert request.tags["dagster/max_runtime"] == "120"
 
 
-@pytest.mark.parametrize("latest", [["sim|BTC/USDT|1m"], "2026-01-01T10:00:00", 42, None])
+@pytest.mark.parametrize(
+    "latest",
+    [
+        dg.MetadataValue.json(["sim|BTC/USDT|1m"]),
+        dg.MetadataValue.text("10:00"),
+        dg.MetadataValue.int(42),
+    ],
+)
 def test_latest_bars_that_are_not_a_mapping_are_skipped(strategy, latest) -> None:
     with dg.instance_for_test() as instance:
         instance.report_runless_asset_event(
-            dg.AssetMaterialization(
-                asset_key=OHLCV, metadata={"latest_bars": dg.MetadataValue.json(latest)}
-            )
+            dg.AssetMaterialization(asset_key=OHLCV, metadata={"latest_bars": latest})
         )
         report(instance, {"sim|BTC/USDT|1m": minute(5)})
         result, _ = tick(instance, strategy)

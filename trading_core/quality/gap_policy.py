@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -78,6 +78,8 @@ class SeriesGap:
     missing: int  # candles of the whole run, as far as the searched range shows
     in_window: int  # of which inside the window assessed
     step: timedelta
+    # the run fills the searched range beyond an edge: it is at least this long
+    open_ended: bool = False
 
     @property
     def end(self) -> datetime:
@@ -105,6 +107,7 @@ class Breach:
     missing: int
     limit: float
     of: int = 0  # candles of that day (max_gap_ratio only)
+    open_ended: bool = False  # the run goes on beyond what was looked up
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form for asset metadata, with the sentence that explains it."""
@@ -114,9 +117,10 @@ class Breach:
         if self.rule == "no_candles":
             return f"no candle at all in the window from {self.at}"
         if self.rule == "max_gap_candles":
+            least = "at least " if self.open_ended else ""
             return (
-                f"{self.series}: {self.missing} consecutive candles missing from {self.at} "
-                f"(max_gap_candles {self.limit:g})"
+                f"{self.series}: {least}{self.missing} consecutive candles missing from "
+                f"{self.at} (max_gap_candles {self.limit:g})"
             )
         return (
             f"{self.series}: {self.missing} of {self.of} candles of {self.at} missing "
@@ -132,7 +136,7 @@ class GapReport:
     expected: int = 0  # closed candles the window should hold, every series
     missing: int = 0  # of which missing (inside the window only)
     worst_day_share: float = 0.0  # the largest share of one series-day missing
-    breaches: tuple[Breach, ...] = field(default=())  # empty: the window is not blocked
+    breaches: tuple[Breach, ...] = ()  # empty: the window is not blocked
 
     @property
     def blocks(self) -> bool:
@@ -218,7 +222,8 @@ def assess_series(
         a, b = _count(run.start, step, start), min(run.missing, _count(run.start, step, limit))
         if b <= a:
             continue
-        gaps.append(SeriesGap(series, run.start, run.missing, b - a, step))
+        open_ended = (lo < start and run.start <= lo) or (hi > limit and run.end >= hi)
+        gaps.append(SeriesGap(series, run.start, run.missing, b - a, step, open_ended))
         opens = np.datetime64(run.start, "us") + np.arange(a, b) * np.timedelta64(step)
         days, counts = np.unique(opens.astype("datetime64[D]"), return_counts=True)
         per_day.update(
@@ -227,7 +232,12 @@ def assess_series(
     per = candles_per_day(timeframe)
     breaches = [
         Breach(
-            series, "max_gap_candles", gap.start.isoformat(), gap.missing, policy.max_gap_candles
+            series,
+            "max_gap_candles",
+            gap.start.isoformat(),
+            gap.missing,
+            policy.max_gap_candles,
+            open_ended=gap.open_ended,
         )
         for gap in gaps
         if gap.missing > policy.max_gap_candles

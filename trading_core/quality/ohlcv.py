@@ -222,7 +222,9 @@ def _gap_outcomes(builder: OutcomeBuilder, report: GapReport, policy: GapPolicy)
     """``ohlcv_gap_limit`` and ``ohlcv_missing_candles`` from the gap policy's report; each
     detail states the numbers of its outcome's failing count."""
     shown = [
-        f"{gap.series} from {gap.start.isoformat()} ({_plural(gap.missing, 'candle')}"
+        f"{gap.series} from {gap.start.isoformat()} ("
+        + ("at least " if gap.open_ended else "")
+        + _plural(gap.missing, "candle")
         + (f", {gap.in_window} in this window)" if gap.in_window != gap.missing else ")")
         for gap in report.gaps[:MAX_EXAMPLES]
     ]

@@ -8,7 +8,8 @@ changed since the last run are computed - new bars, refetched or corrected candl
 history, rows of a partition that was rewritten or blocked - starting the computation
 `history_needed()` stored bars earlier, where every recursive indicator has forgotten its
 seed to 1e-13; OBV, a running total, resumes from its stored value. Changes are found from
-`ingested_at` and `raw.partition_checks.checked_at` since the watermark of the last run.
+`ingested_at` and `raw.partition_checks.checked_at` since the watermark of the last run (the
+newest of each, and how many rows carried it: a write on a clock that did not move counts).
 """
 
 import pandas as pd
@@ -25,10 +26,15 @@ def model(dbt, session):
         series_keys=["exchange", "symbol", "timeframe"],
         marks_for=["int_regimes", "int_signal_inputs"],
         post_hook=[
-            "create or replace table intermediate.int_indicators__watermark as select "
-            "(select max(ingested_at) from raw.ohlcv) as ingested_at, "
-            "(select max(checked_at) from raw.partition_checks "
-            "where asset_key = 'raw/ohlcv') as checked_at",
+            "create or replace table intermediate.int_indicators__watermark as "
+            "with checks as (select * from raw.partition_checks where asset_key = 'raw/ohlcv'), "
+            "newest as (select (select max(ingested_at) from raw.ohlcv) as ingested_at, "
+            "(select max(checked_at) from checks) as checked_at) "
+            "select ingested_at, "
+            "(select count(*) from raw.ohlcv as r where r.ingested_at = n.ingested_at) "
+            "as ingested_rows, checked_at, "
+            "(select count(*) from checks as c where c.checked_at = n.checked_at) "
+            "as checked_rows from newest as n",
             "delete from intermediate.recompute_marks where consumer = 'int_indicators'",
         ],
     )
@@ -36,6 +42,7 @@ def model(dbt, session):
     from trading_core import incremental as inc
 
     candles = dbt.ref("stg_ohlcv")
+    raw = dbt.source("raw", "ohlcv")
     checks = dbt.source("raw", "partition_checks")
     recipe = inc.code_version(ind)
     if not dbt.is_incremental:
@@ -47,7 +54,7 @@ def model(dbt, session):
     stg, this = f"({candles.sql_query()})", str(dbt.this)
     inc.follow_recipe(session, "int_indicators", recipe, this)
     plan = inc.merge_plans(
-        _changed(session, stg, f"({checks.sql_query()})", this),
+        _changed(session, stg, f"({raw.sql_query()})", f"({checks.sql_query()})", this),
         inc.read_marks(session, "int_indicators"),
     )
     starts = inc.history_start(session, this, plan, ind.history_needed())
@@ -69,7 +76,7 @@ def _bars(candles):
     return candles[[*KEYS, "ts", "available_at", *PRICE]]
 
 
-def _changed(session, stg, checks, this):
+def _changed(session, stg, raw, checks, this):
     """Per series, the first bar that may differ from the stored one: every row written since
     the last run, and within each partition rewritten or re-checked since then (rows may
     have vanished or come back), the first bar present on one side only."""
@@ -85,20 +92,18 @@ def _changed(session, stg, checks, this):
             f"select distinct {', '.join(KEYS)} from {this}"
         ).df()
         return everything.assign(recompute_from=inc.BEGINNING)
-    ingested, checked = session.execute(
-        f"select ingested_at, checked_at from {WATERMARK}"
+    ingested, ingested_rows, checked, checked_rows = session.execute(
+        f"select ingested_at, ingested_rows, checked_at, checked_rows from {WATERMARK}"
     ).fetchone()
-    since = inc.BEGINNING if ingested is None else pd.Timestamp(ingested)
     written = session.execute(
-        f"select {', '.join(KEYS)}, min(ts) as recompute_from from {stg} "
-        "where ingested_at >= ? group by all",
-        [since],
+        f"select {', '.join(KEYS)}, min(ts) as recompute_from from {stg} where "
+        f"{inc.written_since('ingested_at', raw, ingested, ingested_rows)} group by all"
     ).df()
+    ours = f"(select * from {checks} where asset_key = 'raw/ohlcv')"
     touched = session.execute(
-        f"select distinct split_part(partition_key, '|', 2) as partition_symbol, "
-        f"cast(split_part(partition_key, '|', 1) as timestamp) as day from {checks} "
-        "where asset_key = 'raw/ohlcv' and checked_at >= ?",
-        [inc.BEGINNING if checked is None else pd.Timestamp(checked)],
+        "select distinct split_part(partition_key, '|', 2) as partition_symbol, "
+        f"cast(split_part(partition_key, '|', 1) as timestamp) as day from {ours} "
+        f"where {inc.written_since('checked_at', ours, checked, checked_rows)}"
     ).df()
     return inc.merge_plans(written, inc.window_differences(session, stg, this, touched))
 

@@ -13,15 +13,28 @@
     marks_for=["int_signal_inputs"],
     pre_hook=[
         "create table if not exists {{ this.schema }}.int_order_book_features__watermark
-            (ingested_at timestamp, checked_at timestamp)",
+            (ingested_at timestamp, ingested_rows bigint, checked_at timestamp,
+            checked_rows bigint)",
     ],
     post_hook=[
         "create or replace table {{ this.schema }}.int_order_book_features__watermark as
+            with snapshots as (select * from {{ source('raw', 'order_book_snapshots') }}),
+            checks as (
+                select * from {{ source('raw', 'partition_checks') }}
+                where asset_key = 'raw/order_book_snapshots'
+            ),
+            newest as (
+                select (select max(ingested_at) from snapshots) as ingested_at,
+                    (select max(checked_at) from checks) as checked_at
+            )
             select
-                (select max(ingested_at) from {{ source('raw', 'order_book_snapshots') }})
-                    as ingested_at,
-                (select max(checked_at) from {{ source('raw', 'partition_checks') }}
-                    where asset_key = 'raw/order_book_snapshots') as checked_at",
+                ingested_at,
+                (select count(*) from snapshots as s where s.ingested_at = n.ingested_at)
+                    as ingested_rows,
+                checked_at,
+                (select count(*) from checks as c where c.checked_at = n.checked_at)
+                    as checked_rows
+            from newest as n",
         "{{ mark_all_series(['int_signal_inputs'], keys=['symbol']) }}",
     ],
 ) }}
@@ -30,24 +43,38 @@
 with
 {% if incremental -%}
 watermark as (
-    select max(ingested_at) as ingested_at, max(checked_at) as checked_at, count(*) as runs
+    select
+        max(ingested_at) as ingested_at, max(ingested_rows) as ingested_rows,
+        max(checked_at) as checked_at, max(checked_rows) as checked_rows, count(*) as runs
     from {{ this.schema }}.int_order_book_features__watermark
 ),
 
+snapshots as (select * from {{ source('raw', 'order_book_snapshots') }}),
+
+checks as (
+    select * from {{ source('raw', 'partition_checks') }}
+    where asset_key = 'raw/order_book_snapshots'
+),
+
+-- written after the watermark: later than it, or at that very instant when the rows
+-- carrying it changed in number (another write on a clock that did not move)
 rewrites as (
     select symbol, min(recompute_from) as recompute_from
     from (
         select symbol, min(snapshot_ts) as recompute_from
-        from {{ source('raw', 'order_book_snapshots') }}
-        where ingested_at >= coalesce((select ingested_at from watermark), timestamp '1970-01-01')
+        from snapshots, watermark as w
+        where w.ingested_at is null or snapshots.ingested_at > w.ingested_at
+            or (snapshots.ingested_at = w.ingested_at and w.ingested_rows
+                <> (select count(*) from snapshots as s where s.ingested_at = w.ingested_at))
         group by symbol
         union all
         select
             regexp_replace(split_part(partition_key, '|', 2), '-', '/'),
             cast(split_part(partition_key, '|', 1) as timestamp)
-        from {{ source('raw', 'partition_checks') }}
-        where asset_key = 'raw/order_book_snapshots'
-            and checked_at >= coalesce((select checked_at from watermark), timestamp '1970-01-01')
+        from checks, watermark as w
+        where w.checked_at is null or checks.checked_at > w.checked_at
+            or (checks.checked_at = w.checked_at and w.checked_rows
+                <> (select count(*) from checks as c where c.checked_at = w.checked_at))
         union all
         -- a table built before it was incremental has no watermark: every symbol again
         select symbol, timestamp '1970-01-01'

@@ -95,6 +95,15 @@ def test_a_gap_at_the_day_start_is_measured_back_into_the_day_before() -> None:
     crossing = hourly(night, window=DAY, now=AFTER, searched=searched)
     assert positions(crossing) == [("2024-03-09T21:00:00", 6, 3)]
     assert (crossing.missing, crossing.expected) == (3, 24)  # the day counts its own candles
+    assert not crossing.gaps[0].open_ended
+    # nothing at all in the day before (a series' first day, or a long outage): the run is
+    # at least as long as what was looked up, and that decides it
+    first_day = hourly(hours(0, 1, 2), window=DAY, now=AFTER, searched=searched)
+    assert positions(first_day) == [("2024-03-09T11:00:00", 16, 3)]
+    assert first_day.gaps[0].open_ended and rules(first_day) == ["max_gap_candles"]
+    assert "at least 16 consecutive candles missing from 2024-03-09T11:00:00" in str(
+        first_day.breaches[0]
+    )
 
 
 def test_a_gap_at_the_day_end_counts_only_closed_candles() -> None:

@@ -55,12 +55,9 @@ def model(dbt, session):
     inputs = dbt.ref("int_signal_inputs")
     registry = f"{dbt.this.schema}.fct_signals__series"
     if not dbt.is_incremental:
-        frame = inputs.df()
-        scored = _score(frame, weights, thresholds, signals.composite)
+        scored = _score(inputs.df(), weights, thresholds, signals.composite)
         if not len(scored):
-            return frame.assign(
-                score=0.0, confidence=0.0, action="", reasons="", confluence=0.0, aligned=False
-            ).iloc[0:0]
+            return scored.assign(confluence=0.0, aligned=False)
         markets = [_with_confluence(m) for _, m in scored.groupby(MARKET, sort=True)]
         built = pd.concat(markets, ignore_index=True)
         _register(session, registry, built)
@@ -83,7 +80,9 @@ def _score(inputs, weights, thresholds, composite):
         series = series.sort_values("ts").reset_index(drop=True)
         signal = composite(series, weights=weights, **thresholds)
         scored.append(pd.concat([series, signal], axis=1))
-    return pd.concat(scored, ignore_index=True) if scored else inputs.iloc[0:0]
+    if not scored:
+        return inputs.iloc[0:0].assign(score=0.0, confidence=0.0, action="", reasons="")
+    return pd.concat(scored, ignore_index=True)
 
 
 def _register(session, registry, frame):

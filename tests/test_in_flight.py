@@ -1,0 +1,93 @@
+"""One run in flight per lane of the live loop: the live-market schedule skips while its last
+run is unfinished, every lane run carries its limits, and the instance enforces them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from trading_core.config import MarketConfig, OperationsConfig
+from trading_pipelines.in_flight import IN_FLIGHT_STATUSES, lane_tags, runs_in_flight
+from trading_pipelines.instance import instance_settings
+from trading_pipelines.jobs import ingest_market_job
+from trading_pipelines.partitions import market_partitions
+from trading_pipelines.schedules import live_market_schedule
+
+TICK = datetime(2026, 1, 5, 12, 30)
+
+
+def evaluate(schedule: dg.ScheduleDefinition, instance: dg.DagsterInstance):
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK)
+    return schedule.evaluate_tick(context)
+
+
+@pytest.fixture
+def schedule() -> dg.ScheduleDefinition:
+    cfg = MarketConfig()
+    job = ingest_market_job(market_partitions(cfg))
+    return live_market_schedule(job, cfg, OperationsConfig(max_live_ingest_seconds=90))
+
+
+def test_live_ingest_runs_carry_their_lane_and_maximum_run_time(schedule) -> None:
+    with dg.instance_for_test() as instance:
+        [request] = evaluate(schedule, instance).run_requests
+    assert request.tags["trading/lane"] == "live_ingest"
+    assert request.tags["dagster/max_runtime"] == "90"
+    assert request.tags["trading/trigger"] == "live_market"
+    assert request.tags["dagster/asset_partition_range_end"] == "2026-01-05|SOL-USDT"
+
+
+@pytest.mark.parametrize("status", IN_FLIGHT_STATUSES)
+def test_live_ingest_waits_for_its_unfinished_run(schedule, status) -> None:
+    with dg.instance_for_test() as instance:
+        [request] = evaluate(schedule, instance).run_requests
+        kwargs = {"status": status} if status != dg.DagsterRunStatus.QUEUED else {}
+        run = instance.add_run(dg.DagsterRun(job_name="ingest_market", tags=request.tags, **kwargs))
+        if status == dg.DagsterRunStatus.QUEUED:  # a queued run needs an origin: set it
+            instance.handle_run_event(
+                run.run_id,
+                dg.DagsterEvent(
+                    event_type_value=dg.DagsterEventType.RUN_ENQUEUED.value,
+                    job_name=run.job_name,
+                ),
+            )
+        assert instance.get_run_by_id(run.run_id).status == status
+        result = evaluate(schedule, instance)
+        assert not result.run_requests
+        assert f"live ingest {run.run_id} is still in flight" in result.skip_message
+        instance.report_run_canceled(instance.get_run_by_id(run.run_id))
+        assert evaluate(schedule, instance).run_requests  # finished: the feed goes on
+
+
+def test_a_backfill_of_the_same_job_does_not_hold_the_live_feed(schedule) -> None:
+    with dg.instance_for_test() as instance:
+        instance.add_run(
+            dg.DagsterRun(
+                job_name="ingest_market",
+                status=dg.DagsterRunStatus.STARTED,
+                tags={"dagster/backfill": "abc"},
+            )
+        )
+        assert evaluate(schedule, instance).run_requests
+        assert runs_in_flight(instance, "ingest_market") != []
+
+
+@pytest.mark.parametrize("seconds", [0, -5])
+def test_a_lane_needs_a_positive_maximum_run_time(seconds: int) -> None:
+    with pytest.raises(ValueError, match="max_runtime_seconds must be positive"):
+        lane_tags("evaluation", seconds)
+
+
+def test_the_instance_limits_each_lane_and_monitors_run_times(tmp_path: Path) -> None:
+    """The dagster.yaml `make run` writes: a run of a lane never starts next to another of
+    the same lane, and run monitoring enforces dagster/max_runtime."""
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(instance_settings({})))
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+        assert instance.run_monitoring_enabled
+    for lane in ("evaluation", "live_ingest"):
+        assert {"key": "trading/lane", "value": lane, "limit": 1} in limits
