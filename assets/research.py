@@ -10,6 +10,7 @@ key numbers to asset metadata. Every result states its window, fees and fill con
 """
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -27,7 +28,7 @@ from trading_pipelines.resources.strategy import StrategyResource
 
 # Every research asset reads the candle snapshot and writes the research warehouse: it holds
 # the research file's one-writer pool, never the live warehouse's.
-RESEARCH_ASSET = {
+RESEARCH_ASSET: dict[str, Any] = {
     "deps": [CANDLES_KEY],
     "group_name": "research",
     "kinds": {"python", "duckdb"},

@@ -9,6 +9,7 @@ every Dagster run loads this code location, and only research runs need it.
 import itertools
 import json
 from pathlib import Path
+from typing import Self
 
 import dagster as dg
 import pandas as pd
@@ -35,7 +36,7 @@ class ResearchConfig(dg.Config):
     slippage_bps: float = 0.0
     initial_cash: float = 10_000.0
 
-    def resolved(self, live: StrategyResource) -> "ResearchConfig":
+    def resolved(self, live: StrategyResource) -> Self:
         """This configuration with the live strategy filling what is left empty."""
         if self.strategy:
             return self.model_copy(update={"timeframe": self.timeframe or live.timeframe})

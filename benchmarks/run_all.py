@@ -10,7 +10,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bulk_load.py", "backfill_year.py", "sweep_macd.py", "executor_latency.py"]
+BENCHMARKS = [
+    "bulk_load.py",
+    "backfill_year.py",
+    "sweep_macd.py",
+    "executor_latency.py",
+    "pool_steps.py",
+]
 
 
 def main() -> int:

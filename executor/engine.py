@@ -691,15 +691,22 @@ class Engine:
             self.config.risk.max_trades_per_day,
         )
         position = inputs.positions.get(intent.symbol)
+        fees = self.config.fees
         return RiskContext(
             trading_state=inputs.trading_state,
             equity=inputs.equity,
-            cash=inputs.cash,
+            # Cash that working limit buys have not spent yet is spoken for (with its fee).
+            cash=inputs.cash - inputs.reserved_cash * (1.0 + max(fees.maker, fees.taker)),
             price=price,
             position_quantity=position.quantity if position else 0.0,
             busy_symbols=frozenset(inputs.positions) | inputs.live_entry_symbols,
             trades_today=inputs.trades_today,
-            taker_fee=self.config.fees.taker,
+            taker_fee=fees.taker,
+            # A market buy walks the book up to max_slippage_bps above the price it was
+            # sized at: the gate keeps that much cash in hand.
+            slippage_reserve=fees.max_slippage_bps / 10_000
+            if intent.order_type == "market"
+            else 0.0,
         )
 
     def _handle_intent(self, record: IntentRecord) -> OrderRecord | None:

@@ -101,7 +101,7 @@ class OrderIntent:
             raise InvalidIntent(
                 f"symbol {_brief(self.symbol)} must look like BASE/QUOTE, e.g. BTC/USDT"
             )
-        if self.timeframe not in TIMEFRAME_SECONDS:
+        if not isinstance(self.timeframe, str) or self.timeframe not in TIMEFRAME_SECONDS:
             raise InvalidIntent(
                 f"timeframe {_brief(self.timeframe)}; allowed: {list(TIMEFRAME_SECONDS)}"
             )
@@ -194,7 +194,10 @@ def _parse_utc(name: str, value: Any) -> Any:
             )
         value = parsed
     if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            return value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # 9999-12-31T23:00-05:00 has no UTC date
+            raise InvalidIntent(f"{name} {_brief(value)} is out of range in UTC") from None
     return value
 
 

@@ -27,6 +27,7 @@ class RiskContext:
     busy_symbols: frozenset[str]  # symbols with an open position or a live entry order
     trades_today: int
     taker_fee: float
+    slippage_reserve: float = 0.0  # fraction of the notional a market fill may cost more
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,12 @@ def check_intent(intent: OrderIntent, ctx: RiskContext, limits: RiskConfig) -> R
             f"position_fraction {limits.position_fraction:g} of equity {ctx.equity:.2f} "
             f"({cap:.2f})"
         )
-    cost = notional * (1.0 + ctx.taker_fee)
+    cost = notional * (1.0 + ctx.taker_fee) * (1.0 + ctx.slippage_reserve)
     if cost > ctx.cash:
-        return _reject(f"needs {cost:.2f} cash with fees, {ctx.cash:.2f} available")
+        return _reject(
+            f"needs {cost:.2f} cash with fees and slippage reserve, {ctx.cash:.2f} available"
+            " (cash committed to working limit buys excluded)"
+        )
     return RiskDecision(True, f"accepted: notional {notional:.2f}")
 
 

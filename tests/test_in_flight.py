@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 import yaml
 
+from tests.dagster_runs import add_run
 from trading_core.config import MarketConfig, OperationsConfig
 from trading_pipelines.in_flight import IN_FLIGHT_STATUSES, lane_tags, runs_in_flight
 from trading_pipelines.instance import instance_settings
@@ -45,17 +46,7 @@ def test_live_ingest_runs_carry_their_lane_and_maximum_run_time(schedule) -> Non
 def test_live_ingest_waits_for_its_unfinished_run(schedule, status) -> None:
     with dg.instance_for_test() as instance:
         [request] = evaluate(schedule, instance).run_requests
-        kwargs = {"status": status} if status != dg.DagsterRunStatus.QUEUED else {}
-        run = instance.add_run(dg.DagsterRun(job_name="ingest_market", tags=request.tags, **kwargs))
-        if status == dg.DagsterRunStatus.QUEUED:  # a queued run needs an origin: set it
-            instance.handle_run_event(
-                run.run_id,
-                dg.DagsterEvent(
-                    event_type_value=dg.DagsterEventType.RUN_ENQUEUED.value,
-                    job_name=run.job_name,
-                ),
-            )
-        assert instance.get_run_by_id(run.run_id).status == status
+        run = add_run(instance, "ingest_market", status, request.tags)
         result = evaluate(schedule, instance)
         assert not result.run_requests
         assert f"live ingest {run.run_id} is still in flight" in result.skip_message
@@ -65,13 +56,7 @@ def test_live_ingest_waits_for_its_unfinished_run(schedule, status) -> None:
 
 def test_a_backfill_of_the_same_job_does_not_hold_the_live_feed(schedule) -> None:
     with dg.instance_for_test() as instance:
-        instance.add_run(
-            dg.DagsterRun(
-                job_name="ingest_market",
-                status=dg.DagsterRunStatus.STARTED,
-                tags={"dagster/backfill": "abc"},
-            )
-        )
+        add_run(instance, "ingest_market", dg.DagsterRunStatus.QUEUED, {"dagster/backfill": "b"})
         assert evaluate(schedule, instance).run_requests
         assert runs_in_flight(instance, "ingest_market") != []
 
@@ -86,8 +71,11 @@ def test_the_instance_limits_each_lane_and_monitors_run_times(tmp_path: Path) ->
     """The dagster.yaml `make run` writes: a run of a lane never starts next to another of
     the same lane, and run monitoring enforces dagster/max_runtime."""
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(instance_settings({})))
-    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    try:
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
         assert instance.run_monitoring_enabled
+    finally:
+        instance.dispose()
     for lane in ("evaluation", "live_ingest"):
         assert {"key": "trading/lane", "value": lane, "limit": 1} in limits

@@ -18,7 +18,8 @@ import pytest
 
 from executor.alerts import Alerter
 from trading_pipelines.launcher import services
-from trading_pipelines.supervisor import Backoff, ChildSpec, Supervisor
+from trading_pipelines.periodic import PeriodicRunner, PeriodicTask
+from trading_pipelines.supervisor import Backoff, ChildSpec, Supervisor, log_tail
 
 PY = sys.executable
 
@@ -232,3 +233,70 @@ def test_make_run_supervises_dagster_and_the_executor(tmp_path: Path) -> None:
     assert specs["executor"].refusal_code == 2 and specs["executor"].severity == "critical"
     assert specs["executor"].args[-4:] == ["executor", "run", "--mode", "paper"]
     assert "3999" in specs["dagster"].args and specs["dagster"].args[1] == "dev"
+
+
+def test_stop_runs_before_stop_while_children_live_and_after_stop_once_they_are_gone(
+    tmp_path: Path,
+) -> None:
+    seen: list[tuple[str, bool]] = []
+    sup = Supervisor(
+        [child(tmp_path, "dagster", "import time; time.sleep(60)")],
+        Alerter(tmp_path / "alerts.jsonl"),
+        stop_timeout=5,
+        before_stop=lambda: seen.append(("before", alive(pid()))),
+        after_stop=lambda: seen.append(("after", alive(pid()))),
+    )
+
+    def pid() -> int:
+        return sup.children["dagster"].pids[0]
+
+    sup.start()
+    sup.stop()
+    sup.stop()  # a second stop runs no hook again
+    assert seen == [("before", True), ("after", False)]
+
+
+def test_a_failing_hook_does_not_keep_the_children_running(tmp_path: Path) -> None:
+    def broken() -> None:
+        raise RuntimeError("the Dagster storage is gone")
+
+    sup = Supervisor(
+        [child(tmp_path, "executor", "import time; time.sleep(60)")],
+        Alerter(tmp_path / "alerts.jsonl"),
+        stop_timeout=5,
+        before_stop=broken,
+    )
+    sup.start()
+    sup.stop()
+    assert not alive(sup.children["executor"].pids[0])
+
+
+def test_periodic_tasks_run_in_the_background_and_survive_failures(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def flaky() -> None:
+        calls.append("flaky")
+        raise OSError("disk full")
+
+    runner = PeriodicRunner(
+        [
+            PeriodicTask("flaky", 0.01, flaky),
+            PeriodicTask("steady", 0.01, lambda: calls.append("ok")),
+        ]
+    )
+    runner.start()
+    wait_for(lambda: runner.turns["flaky"] >= 3 and runner.turns["steady"] >= 3)
+    runner.stop()
+    count = len(calls)
+    time.sleep(0.05)
+    assert len(calls) == count  # stopped
+    with pytest.raises(ValueError, match="every must be positive"):
+        PeriodicRunner([PeriodicTask("busy", 0, lambda: None)])
+
+
+def test_the_tail_of_a_rotated_log_is_read_from_its_start(tmp_path: Path) -> None:
+    log = tmp_path / "executor.log"
+    log.write_text("old line\n" * 100)
+    offset = log.stat().st_size
+    log.write_text("after rotation: refusing to start\n")  # copied away and truncated
+    assert log_tail(log, offset) == ["after rotation: refusing to start"]

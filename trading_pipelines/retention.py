@@ -51,22 +51,23 @@ def is_automatic(run: dg.DagsterRun) -> bool:
 
 
 class _Latest:
-    """The newest materialization's storage id per asset and partition (cached per pass)."""
+    """The run holding the newest materialization per asset and partition (cached per pass;
+    run ids, not storage ids: SQLite numbers each run's events in its own file)."""
 
     def __init__(self, instance: dg.DagsterInstance):
         self.instance = instance
-        self.ids: dict[tuple[dg.AssetKey, str | None], int] = {}
+        self.runs: dict[tuple[dg.AssetKey, str | None], str | None] = {}
 
-    def __call__(self, key: dg.AssetKey, partition: str | None) -> int:
-        if (key, partition) not in self.ids:
+    def __call__(self, key: dg.AssetKey, partition: str | None) -> str | None:
+        if (key, partition) not in self.runs:
             found = self.instance.fetch_materializations(
                 dg.AssetRecordsFilter(
                     asset_key=key, asset_partitions=[partition] if partition else None
                 ),
                 limit=1,
             )
-            self.ids[key, partition] = found.records[0].storage_id if found.records else 0
-        return self.ids[key, partition]
+            self.runs[key, partition] = found.records[0].run_id if found.records else None
+        return self.runs[key, partition]
 
 
 def holds_latest(instance: dg.DagsterInstance, run_id: str, latest: _Latest) -> bool:
@@ -78,7 +79,7 @@ def holds_latest(instance: dg.DagsterInstance, run_id: str, latest: _Latest) -> 
         event = record.event_log_entry.dagster_event
         if event is None or event.asset_key is None:
             continue
-        if record.storage_id >= latest(event.asset_key, event.partition):
+        if latest(event.asset_key, event.partition) == run_id:
             return True
     return False
 

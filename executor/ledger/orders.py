@@ -275,6 +275,24 @@ class OrderStore:
         )
         return frozenset(entries.scalars().all())
 
+    def reserved_for_buys(self, conn: Connection, exchange: str, quote: str) -> float:
+        """Quote value still committed to working limit buys on ``exchange`` (remaining
+        quantity x limit price), in the caller's transaction: an exchange locks it, so the
+        risk gate must not spend it twice."""
+        o = schema.orders.c
+        remaining = (o.quantity - o.filled_quantity) * o.price
+        reserved = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(remaining), 0.0)).where(
+                o.exchange == exchange,
+                o.side == "buy",
+                o.role == "entry",
+                o.state.in_(_LIVE),
+                o.price.is_not(None),
+                o.symbol.like(f"%/{quote}"),
+            )
+        ).scalar_one()
+        return max(0.0, float(reserved))
+
     def trades_since(self, conn: Connection, day_start: datetime, cap: int) -> int:
         """Entry and exit orders placed since ``day_start`` (no reprices, nothing the exchange
         rejected or we gave up on), counted up to ``cap``, in the caller's transaction."""

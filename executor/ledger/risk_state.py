@@ -38,6 +38,7 @@ class RiskInputs:
     positions: dict[str, Position]  # open positions on the executor's exchange
     live_entry_symbols: frozenset[str]
     trades_today: int  # entry and exit orders placed since the start of the day
+    reserved_cash: float = 0.0  # quote committed to working limit buys (fees excluded)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ class RiskStateStore:
             cash, equity, positions = self.portfolio.risk_account(conn, exchange, quote)
             entries = self.orders.live_entry_symbols(conn)
             trades = self.orders.trades_since(conn, day_start, trades_cap)
+            reserved = self.orders.reserved_for_buys(conn, exchange, quote)
         return RiskInputs(
             trading_state=TradingState(state or TradingState.ACTIVE),
             cash=cash,
@@ -165,4 +167,5 @@ class RiskStateStore:
             positions=positions,
             live_entry_symbols=entries,
             trades_today=trades,
+            reserved_cash=reserved,
         )

@@ -12,9 +12,9 @@ from assets.ingest.prices import build_ohlcv_asset
 from assets.research import build_research_assets
 from tests.assets.conftest import market_resource
 from trading_core.backtest import BacktestConfig, read_ohlcv_csv, run_backtest
+from trading_core.config import Paths
 from trading_core.strategies import get_strategy
 from trading_pipelines.dbt import dbt_resource
-from trading_core.config import Paths
 from trading_pipelines.partitions import market_partitions
 from trading_pipelines.resources.research import ResearchWarehouse
 from trading_pipelines.resources.strategy import StrategyResource

@@ -235,15 +235,18 @@ def test_many_small_steps_give_the_full_rebuild(
     four = candles(shared_data, "BTC/USDT", "4h")
     four = four[four["ts"] >= hourly["ts"].iloc[0]].reset_index(drop=True)
     eth = candles(shared_data, "ETH/USDT", "1h").iloc[:700]
+    eth_four = candles(shared_data, "ETH/USDT", "4h")
+    eth_four = eth_four[eth_four["ts"].between(eth["ts"].iloc[0], eth["ts"].iloc[499])]
     raw = Raw(trading_home)
     cursor = 4000  # hourly bars [300, cursor) are stored; [0, 300) arrive later as history
 
     def advance(to: int, skip: range = range(0)) -> None:
+        """The next hourly bars, and the 4h bars that closed by the previous step: the
+        higher timeframe lags, so its bars change confluence of hourly bars already stored."""
         nonlocal cursor
-        part = hourly.iloc[cursor:to].drop(index=list(skip), errors="ignore")
-        raw.bars(part)
-        closed = hourly["ts"].iloc[to - 1] + pd.Timedelta(hours=1)
-        raw.bars(four[(four["ts"] >= hourly["ts"].iloc[cursor]) & (four["ts"] + pd.Timedelta(hours=4) <= closed)])
+        closed = hourly["ts"].iloc[cursor] + pd.Timedelta(hours=4)
+        raw.bars(hourly.iloc[cursor:to].drop(index=list(skip), errors="ignore"))
+        raw.bars(four[(four["ts"] >= hourly["ts"].iloc[cursor - 4]) & (four["ts"] < closed)])
         cursor = to
 
     raw.bars(hourly.iloc[300:cursor])
@@ -275,6 +278,7 @@ def test_many_small_steps_give_the_full_rebuild(
         lambda: raw.drop("BTC/USDT", "1h", hourly["ts"].iloc[cursor - 2]),
         lambda: advance(cursor + 1),  # the dropped bars' successor ...
         lambda: raw.bars(hourly.iloc[cursor - 3 : cursor - 1]),  # ... and them again
+        lambda: raw.bars(eth_four),  # a higher timeframe appears: aligned changes everywhere
         lambda: raw.bars(eth.iloc[500:]),
         lambda: advance(cursor + 1),
         lambda: advance(cursor + 7),
@@ -284,7 +288,6 @@ def test_many_small_steps_give_the_full_rebuild(
         lambda: advance(cursor + 2),
         lambda: advance(cursor + 1),
         lambda: advance(cursor + 5),
-        lambda: advance(cursor + 1),
     ]
     checkpoints = {6, 13, len(steps) - 1}
     for number, step in enumerate(steps):
@@ -299,7 +302,7 @@ def test_many_small_steps_give_the_full_rebuild(
     signals = snapshot(trading_home / "warehouse.duckdb")["fct_signals"]
     per_series = signals.groupby(["symbol", "timeframe"]).size().to_dict()
     assert per_series[("BTC/USDT", "1h")] == cursor and per_series[("ETH/USDT", "1h")] == len(eth)
-    assert per_series[("BTC/USDT", "4h")] > 0
+    assert per_series[("BTC/USDT", "4h")] > 0 and per_series[("ETH/USDT", "4h")] > 0
     assert signals["book_imbalance"].notna().any() and signals["sentiment_score"].notna().any()
     assert signals["aligned"].any()
 

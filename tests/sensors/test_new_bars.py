@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from sensors.new_bars import build_new_bar_sensor
+from tests.dagster_runs import add_run
 from trading_pipelines.definitions import defs
 from trading_pipelines.in_flight import IN_FLIGHT_STATUSES
 from trading_pipelines.jobs import evaluate_strategy_job
@@ -106,15 +107,11 @@ def test_the_run_config_fits_the_evaluation_job(strategy) -> None:
 # --------------------------------------------------------------- one evaluation in flight
 
 
-def launch(instance: dg.DagsterInstance, request: dg.RunRequest, job: str = "evaluate_strategy"):
-    """What the daemon does with a run request: a run waiting to start, with its tags."""
-    run = dg.DagsterRun(
-        job_name=job,
-        run_config=request.run_config,
-        tags={**request.tags, "dagster/run_key": request.run_key},
-        status=dg.DagsterRunStatus.NOT_STARTED,  # QUEUED needs a code location's origin
-    )
-    return instance.add_run(run)
+def launch(instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.DagsterRun:
+    """What the daemon does with a run request: a queued run with its tags."""
+    tags = {**request.tags, "dagster/run_key": request.run_key}
+    queued = dg.DagsterRunStatus.QUEUED
+    return add_run(instance, "evaluate_strategy", queued, tags, request.run_config)
 
 
 def bars_of(request: dg.RunRequest) -> list[str]:
@@ -151,7 +148,7 @@ def test_no_second_run_while_one_is_in_flight_and_bars_fold_into_the_next(strate
         [first] = result.run_requests
         run = launch(instance, first)
         for n in range(1, 4):  # bars keep closing while the run is queued, then running
-            if n == 2:
+            if n == 2:  # dequeued
                 instance.handle_run_event(
                     run.run_id,
                     dg.DagsterEvent(
@@ -159,14 +156,13 @@ def test_no_second_run_while_one_is_in_flight_and_bars_fold_into_the_next(strate
                         job_name=run.job_name,
                     ),
                 )
+                assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
             report(instance, {"sim|BTC/USDT|1m": minute(n), "sim|ETH/USDT|1m": minute(n)})
             result, cursor = tick(instance, strategy, cursor)
             assert not result.run_requests
             assert f"evaluation {run.run_id} is in flight" in result.skip_message
         # another job's queued run does not hold the evaluation lane
-        instance.add_run(
-            dg.DagsterRun(job_name="ingest_market", status=dg.DagsterRunStatus.NOT_STARTED)
-        )
+        add_run(instance, "ingest_market", dg.DagsterRunStatus.QUEUED)
         instance.report_run_canceled(instance.get_run_by_id(run.run_id))
         result, cursor = tick(instance, strategy, cursor)
         [second] = result.run_requests

@@ -86,10 +86,12 @@ def with_defaults(obj: dict[str, Any], *, now: datetime, exchange: str) -> dict[
     values.setdefault("timeframe", MANUAL_TIMEFRAME)
     values.setdefault("decided_at", now)
     values.setdefault("bar_ts", values["decided_at"])
-    if "action" not in values and values.get("side") in ACTION_OF_SIDE:
-        values["action"] = ACTION_OF_SIDE[values["side"]]
-    if "side" not in values and values.get("action") in SIDE_OF_ACTION:
-        values["side"] = SIDE_OF_ACTION[values["action"]]
+    side, action = values.get("side"), values.get("action")
+    # Only a well-formed value implies the other; anything else is left to validation.
+    if "action" not in values and isinstance(side, str) and side in ACTION_OF_SIDE:
+        values["action"] = ACTION_OF_SIDE[side]
+    if "side" not in values and isinstance(action, str) and action in SIDE_OF_ACTION:
+        values["side"] = SIDE_OF_ACTION[action]
     values.setdefault("order_type", "market" if values.get("limit_price") is None else "limit")
     return values
 
@@ -172,7 +174,7 @@ def submit_lines(
         try:
             obj = _object(text)
             intent = build_intent(obj, now=now, exchange=exchange)
-        except InvalidIntent as err:
+        except (InvalidIntent, TypeError, ValueError) as err:  # never fatal for the batch
             reason = f"line {number}: {err}"
             claimed = _claimed_id(obj)
             ledger.quarantine_intent(text, reason, source=source, intent_id=claimed)

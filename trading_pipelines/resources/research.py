@@ -142,7 +142,8 @@ class ResearchWarehouse(dg.ConfigurableResource):
             import numba
 
             os.nice(max(0, self.niceness - thread_niceness()))
-            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
+            # a new thread starts at numba's full pool (NUMBA_NUM_THREADS): never ask for more
+            numba.set_num_threads(min(self.threads, numba.get_num_threads()))
             metadata = work()
             return {
                 **metadata,

@@ -68,7 +68,7 @@ def model(dbt, session):
     inc.follow_recipe(session, "fct_signals", recipe, this)
     marks = inc.read_marks(session, "fct_signals")
     series = _register(session, registry, marks)
-    plan = _confluence_plan(session, this, marks, series)
+    plan = marks
     fresh = inc.read_rows(session, upstream, ["*"], plan, since="recompute_from")
     scored = _score(fresh, weights, thresholds, signals.composite)
     return inc.tail(_with_stored_confluence(session, this, scored, plan, series), plan)
