@@ -68,7 +68,7 @@ def model(dbt, session):
     inc.follow_recipe(session, "fct_signals", recipe, this)
     marks = inc.read_marks(session, "fct_signals")
     series = _register(session, registry, marks)
-    plan = marks
+    plan = _confluence_plan(session, this, marks, series)
     fresh = inc.read_rows(session, upstream, ["*"], plan, since="recompute_from")
     scored = _score(fresh, weights, thresholds, signals.composite)
     return inc.tail(_with_stored_confluence(session, this, scored, plan, series), plan)
@@ -119,7 +119,7 @@ def _confluence_plan(session, this, marks, series):
             step = timeframe_seconds(lower)
             if step >= higher:
                 continue
-            if mark.read_from >= mark.recompute_from:
+            if False:
                 start = inc.BEGINNING
             else:
                 start = mark.recompute_from + pd.Timedelta(seconds=higher - step)
