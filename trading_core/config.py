@@ -395,11 +395,16 @@ class OperationsConfig(_Model):
 
 
 class RetentionConfig(_Model):
-    """What the supervisor's hourly upkeep deletes (``trading_pipelines.retention``)."""
+    """What the supervisor's upkeep deletes every 10 minutes (``trading_pipelines.retention``)."""
 
     # Finished runs launched by schedules, sensors or automation, older than this, whose
-    # every asset materialization has a newer one, are deleted with their events and logs.
-    run_days: float = Field(default=3.0, gt=0, le=3650)
+    # every asset materialization has a newer one, are deleted with their events and logs
+    # (the live loop makes ~3,000 runs a day of ~0.5 MB each on SQLite).
+    run_days: float = Field(default=1.0, gt=0, le=3650)
+    # dagster-dbt's folder per dbt invocation (dbt_project/target/<op>-<run>-<id>/, ~3 MB:
+    # manifest, run results, log) that a failed dbt step left for diagnosis (a successful
+    # one removes its own), deleted once older than this.
+    dbt_invocation_minutes: float = Field(default=120.0, gt=0)
     # Lake batches reported to Dagster, of a day older than this, are merged into one file
     # per stream and day (every row kept: the journals are rebuilt from the lake).
     lake_compact_after_days: int = Field(default=2, ge=1, le=3650)

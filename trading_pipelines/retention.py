@@ -1,16 +1,19 @@
 """Retention: what keeps a year of ``make run`` on a small disk (the supervisor calls these
-hourly, ``trading_pipelines.upkeep``).
+every 10 minutes, ``trading_pipelines.upkeep``).
 
 - **Dagster runs.** The live loop launches ~1,440 evaluations and ~1,440 ingests a day, each
-  a run with its events (SQLite: one ~100-300 KB database file per run) and compute logs.
+  a run with its events (SQLite: one database file per run, ~420 KB for an evaluation, ~270
+  KB for an ingest, plus its rows in the index) and compute logs.
   ``purge_runs`` deletes finished runs launched by a schedule, a sensor or automation once
   they are older than ``retention.run_days`` *and superseded*: every asset partition they
   materialized has a newer materialization. So each asset and partition keeps its latest
   materialization (the UI's partition status, a day's final candles, every daily report),
   and runs launched by hand or by a backfill are never purged.
 - **dbt invocations.** dagster-dbt writes every invocation's manifest, run results and log
-  to its own ``dbt_project/target/<op>-<run>-<id>/`` (MBs each): ``purge_dbt_invocations``
-  deletes those older than ``retention.run_days``.
+  to its own ``dbt_project/target/<op>-<run>-<id>/`` (~3 MB); a successful dbt step removes
+  its own (``assets.dbt_models``), a failed one leaves it for diagnosis (a partition failing
+  every minute: ~4 GB a day): ``purge_dbt_invocations`` deletes those older than
+  ``retention.dbt_invocation_minutes``.
 - **Logs and alerts.** ``rotate_copy_truncate`` rotates the children's logs (they keep the
   file open in append mode: copy, then truncate in place); ``rotate_rename`` rotates
   ``alerts.jsonl`` (its writers open it per alert: a rename loses nothing).

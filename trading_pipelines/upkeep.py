@@ -2,7 +2,8 @@
 
 - every minute, the watchdog (``trading_pipelines.watchdog``): a stalled evaluation, a disk
   almost full;
-- every hour, retention (``trading_pipelines.retention``, ``trading_pipelines.lake_compaction``);
+- every 10 minutes, retention (``trading_pipelines.retention``,
+  ``trading_pipelines.lake_compaction``);
 - on Ctrl-C, before Dagster stops and after it stopped, the clean stop of its runs
   (``trading_pipelines.shutdown``).
 
@@ -37,7 +38,7 @@ from trading_pipelines.watchdog import Watchdog
 log = logging.getLogger("trading_pipelines.supervisor")
 
 WATCHDOG_SECONDS = 60.0
-RETENTION_SECONDS = 3600.0
+RETENTION_SECONDS = 600.0
 MIB = 1024**2
 
 
@@ -101,7 +102,7 @@ class Upkeep:
             "runs_deleted": runs.deleted,
             "runs_kept_as_latest": runs.kept,
             "dbt_invocations_deleted": purge_dbt_invocations(
-                self.dbt_target, keep.run_days * 86_400, now.timestamp()
+                self.dbt_target, keep.dbt_invocation_minutes * 60, now.timestamp()
             ),
             "lake_days_compacted": lake.days,
             "lake_files_merged": lake.merged_files,

@@ -1,7 +1,8 @@
 """raw/ohlcv: closed candles per exchange/symbol/timeframe, partitioned daily x symbol.
 
-One run may cover many partitions (a year of one symbol is one run: single-run backfill
-policy). Incremental for the day in progress: it is fetched from its last stored candle,
+One run covers up to 20 partitions (a backfill of a year is split into bounded chunks, so no
+step holds the warehouse pool for long: live evaluations never wait more than one chunk).
+Incremental for the day in progress: it is fetched from its last stored candle,
 minus ``refetch_candles`` that exchanges may still correct; the stored head and the fetched
 tail are validated together as the whole partition, and the head's quarantined rows stay.
 A past day is always fetched whole, so re-materializing it picks up corrections.

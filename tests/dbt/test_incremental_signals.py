@@ -91,11 +91,13 @@ class Raw:
         self.now += timedelta(minutes=1)
         return self.now
 
-    def bars(self, frame: pd.DataFrame) -> None:
-        """Replace exactly these bars (new ones, or a refetch / correction of stored ones)."""
+    def bars(self, frame: pd.DataFrame, same_instant: bool = False) -> None:
+        """Replace exactly these bars (new ones, or a refetch / correction of stored ones);
+        ``same_instant``: at the instant of the last write (a clock that did not move)."""
         if not len(frame):
             return
-        rows = frame.assign(ingested_at=self.tick())[table_columns("raw.ohlcv")]
+        stamp = self.now if same_instant else self.tick()
+        rows = frame.assign(ingested_at=stamp)[table_columns("raw.ohlcv")]
         with duckdb.connect(str(self.path)) as conn:
             conn.register("incoming", rows)
             replace_slice(
@@ -236,7 +238,7 @@ def test_many_small_steps_give_the_full_rebuild(
     four = four[four["ts"] >= hourly["ts"].iloc[0]].reset_index(drop=True)
     eth = candles(shared_data, "ETH/USDT", "1h").iloc[:700]
     eth_four = candles(shared_data, "ETH/USDT", "4h")
-    eth_four = eth_four[eth_four["ts"].between(eth["ts"].iloc[0], eth["ts"].iloc[499])]
+    eth_four = eth_four[eth_four["ts"].between(eth["ts"].iloc[200], eth["ts"].iloc[499])]
     raw = Raw(trading_home)
     cursor = 4000  # hourly bars [300, cursor) are stored; [0, 300) arrive later as history
 
@@ -257,43 +259,43 @@ def test_many_small_steps_give_the_full_rebuild(
 
     old = hourly.iloc[2000:2001].copy()
     old[["close", "high"]] *= 1.01
+    # (step, compare with a full refresh afterwards)
     steps = [
-        lambda: advance(cursor + 1),
-        lambda: advance(cursor + 1),
-        lambda: advance(cursor + 3),  # a 4h bar closes with these
-        lambda: advance(cursor + 1),
-        lambda: advance(cursor + 60),
-        lambda: raw.bars(hourly.iloc[:300]),  # earlier history: the series starts earlier
-        lambda: raw.bars(old),  # a corrected candle 2,000 bars back
-        lambda: raw.bars(hourly.iloc[cursor - 3 : cursor]),  # refetched, unchanged
-        lambda: advance(cursor + 20, skip=range(cursor + 2, cursor + 7)),  # a gap
-        lambda: raw.bars(hourly.iloc[cursor - 18 : cursor - 13]),  # ... filled later
-        lambda: raw.bars(eth.iloc[:500]),  # a new series
-        lambda: raw.check(hourly["ts"].iloc[3000].floor("D"), "BTC/USDT", passed=False),
-        lambda: advance(cursor + 1),
-        lambda: raw.check(hourly["ts"].iloc[3000].floor("D"), "BTC/USDT", passed=True),
-        lambda: raw.books(hourly.iloc[cursor - 30 : cursor], every=2),  # late books
-        lambda: raw.posts([hourly["ts"].iloc[cursor - 5]], -0.8),  # late sentiment
-        lambda: advance(cursor + 4),
-        lambda: raw.drop("BTC/USDT", "1h", hourly["ts"].iloc[cursor - 2]),
-        lambda: advance(cursor + 1),  # the dropped bars' successor ...
-        lambda: raw.bars(hourly.iloc[cursor - 3 : cursor - 1]),  # ... and them again
-        lambda: raw.bars(eth_four),  # a higher timeframe appears: aligned changes everywhere
-        lambda: raw.bars(eth.iloc[500:]),
-        lambda: advance(cursor + 1),
-        lambda: advance(cursor + 7),
-        lambda: advance(cursor + 1),
-        lambda: advance(cursor + 30),
-        lambda: advance(cursor + 1),
-        lambda: advance(cursor + 2),
-        lambda: advance(cursor + 1),
-        lambda: advance(cursor + 5),
+        (lambda: advance(cursor + 1), False),
+        (lambda: advance(cursor + 1), False),
+        (lambda: advance(cursor + 3), False),  # a 4h bar closes with these
+        (lambda: advance(cursor + 1), False),
+        (lambda: advance(cursor + 60), False),
+        (lambda: raw.bars(hourly.iloc[:300]), False),  # earlier history: an earlier start
+        (lambda: raw.bars(old), True),  # a corrected candle 2,000 bars back
+        (lambda: raw.bars(hourly.iloc[cursor - 3 : cursor]), False),  # refetched, unchanged
+        (lambda: advance(cursor + 20, skip=range(cursor + 2, cursor + 7)), False),  # a gap
+        (lambda: raw.bars(hourly.iloc[cursor - 18 : cursor - 13]), False),  # ... filled later
+        (lambda: raw.bars(eth.iloc[:500]), False),  # a new series
+        (lambda: raw.check(hourly["ts"].iloc[3000].floor("D"), "BTC/USDT", False), False),
+        (lambda: advance(cursor + 1), True),  # ... while a day of it is blocked
+        (lambda: raw.check(hourly["ts"].iloc[3000].floor("D"), "BTC/USDT", True), False),
+        (lambda: raw.books(hourly.iloc[cursor - 30 : cursor], every=2), False),  # late books
+        (lambda: raw.posts([hourly["ts"].iloc[cursor - 5]], -0.8), False),  # late sentiment
+        (lambda: advance(cursor + 4), False),
+        (lambda: raw.drop("BTC/USDT", "1h", hourly["ts"].iloc[cursor - 2]), False),
+        (lambda: advance(cursor + 1), True),  # the dropped bars' successor ...
+        (lambda: raw.bars(hourly.iloc[cursor - 3 : cursor - 1]), False),  # ... and them again
+        (lambda: raw.bars(eth_four), False),  # a higher timeframe appears: aligned changes
+        (lambda: raw.bars(eth.iloc[500:]), False),
+        (lambda: advance(cursor + 1), False),
+        (lambda: raw.bars(old.assign(close=old["close"] * 1.01), same_instant=True), False),
+        (lambda: advance(cursor + 7), False),
+        (lambda: advance(cursor + 30), False),
+        (lambda: advance(cursor + 1), False),
+        (lambda: advance(cursor + 2), False),
+        (lambda: advance(cursor + 1), False),
+        (lambda: advance(cursor + 5), True),
     ]
-    checkpoints = {6, 13, len(steps) - 1}
-    for number, step in enumerate(steps):
+    for step, compare in steps:
         step()
         dbt(trading_home, "run", "--select", "int_sentiment_hourly", *CHAIN)
-        if number in checkpoints:
+        if compare:
             assert_same(
                 snapshot(trading_home / "warehouse.duckdb"),
                 full_refresh_of_copy(trading_home, tmp_path, monkeypatch),

@@ -1031,7 +1031,7 @@ scenarios = st.builds(
 
 
 @settings(
-    max_examples=60,
+    max_examples=50,
     report_multiple_bugs=False,
     phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
     deadline=None,
@@ -1265,5 +1265,25 @@ def test_cash_committed_to_a_resting_limit_entry_is_not_spent_twice(trading_home
         run.ledger.intent("rest1"),
         run.ledger.intent("spend1"),
     )
+    check_all(run)
+    run.ledger.close()
+
+
+def test_a_repriced_limit_entry_never_spends_cash_it_does_not_have(trading_home: Path) -> None:
+    """A limit entry resting below the market is repriced at the best bid for the same
+    quantity: at the higher price it costs more than the cash it had committed, and another
+    entry has spent the rest meanwhile. The reprice must be sized by (or refused for) the
+    cash there is, so that cash never goes below zero when it fills."""
+    now = {"decided_at": Rel(0)}
+    resting = {**BUY, **now, "notional": 250, "limit_price": 90.0, "intent_id": "rest2"}
+    spender = {**BUY, **now, "symbol": "ETH/USDT", "notional": 240, "intent_id": "spend2"}
+    run = Run(trading_home, dict.fromkeys(MIDS, 1000.0))
+    run.submit([Line("valid", resting), Line("valid", spender)])
+    run.tick((0.0, 0.0))  # 2.78 BTC rest at 90 (250 committed); 240 of ETH fill
+    run.tick((0.0, 0.0))  # the limit times out: repriced at the best bid, 99.99
+    run.tick((0.001, 0.0))  # a candle trades through 99.99
+    run.tick((0.0, 0.0))
+    orders = [(o.client_order_id, o.price, o.quantity, o.state) for o in run.ledger.orders()]
+    assert run.ledger.cash(QUOTE) >= 0, (run.ledger.cash(QUOTE), orders)
     check_all(run)
     run.ledger.close()

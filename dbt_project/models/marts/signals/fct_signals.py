@@ -119,7 +119,7 @@ def _confluence_plan(session, this, marks, series):
             step = timeframe_seconds(lower)
             if step >= higher:
                 continue
-            if False:
+            if mark.read_from >= mark.recompute_from:
                 start = inc.BEGINNING
             else:
                 start = mark.recompute_from + pd.Timedelta(seconds=higher - step)
