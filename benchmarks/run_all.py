@@ -16,14 +16,17 @@ BENCHMARKS = [
     "sweep_macd.py",
     "executor_latency.py",
     "pool_steps.py",
+    # the live loop through `make run`'s processes, smallest case (about 3 minutes)
+    "live_loop.py --symbols 3 --history-days 1 --bars 3",
 ]
 
 
 def main() -> int:
     failed = []
     for name in BENCHMARKS:
+        script, *args = name.split()
         print(f"\n=== {name} ===", flush=True)
-        if subprocess.run([sys.executable, str(HERE / name)], check=False).returncode:
+        if subprocess.run([sys.executable, str(HERE / script), *args], check=False).returncode:
             failed.append(name)
     if failed:
         print(f"\nfailed: {', '.join(failed)}")

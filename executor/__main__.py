@@ -20,6 +20,7 @@ import threading
 from executor.logs import configure_logging
 from executor.secrets import SecretError, load_api_keys, require_keys
 from trading_core.config import ConfigError, get_config, get_paths
+from trading_core.timeframes import timeframe_seconds
 
 LIVE_OPT_IN_ENV = "TRADING_LIVE_OPT_IN"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -140,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
             ),
             max_unknown_lookups=ex.max_unknown_lookups,
             post_only_limits=ex.post_only_limits,
+            # Paper trading watches stops on the shortest ingested bars (a 1h-only replay has
+            # no 1m candles); an exchange serves 1m candles for every market.
+            protective_timeframe=(
+                min(config.market.timeframes, key=timeframe_seconds) if mode == "paper" else "1m"
+            ),
         ),
     )
     stop = threading.Event()

@@ -24,6 +24,7 @@ from executor.publish import DagsterReporter, Publisher
 from executor.secrets import ApiKeys, require_keys
 from trading_core.config import Paths, TradingConfig
 from trading_core.market.base import MarketSource
+from trading_core.market.clock import market_clock
 
 log = logging.getLogger("executor")
 
@@ -120,6 +121,7 @@ def build_engine(
 
         assert isinstance(broker, CcxtBroker)  # the only broker with an exchange to ask
         reconciler = Reconciler(ledger, broker, symbols=config.market.symbols)
+    clock = market_clock(config.market)
     return Engine(
         ledger,
         broker,
@@ -129,6 +131,7 @@ def build_engine(
         reconciler=reconciler,
         publisher=publisher,
         lease=lease,
+        market_clock=clock.now if clock.moving else None,
     )
 
 

@@ -28,6 +28,7 @@ from trading_core.fills import trailing_stop_level
 ROLE = "backstop"
 STOP_LEG, TAKE_LEG, LIST_SUFFIX = "s", "t", "l"
 
+
 @dataclass(frozen=True)
 class BackstopSettings:
     enabled: bool = True

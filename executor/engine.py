@@ -129,6 +129,7 @@ class Engine:
         publisher: Callable[[], object] | None = None,
         clock: Callable[[], datetime] = utc_now,
         lease: Lease | None = None,
+        market_clock: Callable[[], datetime] | None = None,
     ):
         self.ledger = ledger
         self.broker = broker
@@ -138,6 +139,9 @@ class Engine:
         self.reconciler = reconciler
         self.publisher = publisher
         self._clock = clock
+        # A replay played forward as if live (trading_core.market.clock): the market's "now"
+        # moves with it, so stops are watched as the market moves, not only at new intents.
+        self._market_clock = market_clock
         self.lease = lease
         self.mode = config.executor.mode
         self.limits = IntentLimits.from_config(config.executor)
@@ -161,6 +165,8 @@ class Engine:
     # ------------------------------------------------------------------------------ time
 
     def market_now(self) -> datetime:
+        if self._market_clock is not None:
+            return max(self._market_clock(), self._market_now or datetime.min)
         if self.replay:
             return self._market_now or self._clock()
         return self._clock()

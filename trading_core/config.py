@@ -351,6 +351,7 @@ class ExecutorConfig(_Model):
                 "0 <= backstop_step_pct < backstop_margin_pct"
             )
         return self
+
     paper_latency_ms: float = Field(default=0.0, ge=0)
     # Dagster webserver for REST reports of execution/orders and execution/fills.
     dagster_url: str = "http://127.0.0.1:3000"

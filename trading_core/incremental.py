@@ -144,9 +144,7 @@ def rebuilt(
     _store_recipe(conn, model, recipe)
 
 
-def follow_recipe(
-    conn: duckdb.DuckDBPyConnection, model: str, recipe: str, relation: str
-) -> None:
+def follow_recipe(conn: duckdb.DuckDBPyConnection, model: str, recipe: str, relation: str) -> None:
     """Before an incremental run: when ``model`` was built with another recipe (its code or
     configuration changed), every series of ``relation`` is marked for recomputation."""
     _ensure_recipes(conn)
@@ -241,9 +239,7 @@ def _starts(
 ) -> pd.DataFrame:
     keys = ", ".join(SERIES)
     bound = (
-        f"and t.ts >= p.look_from and t.ts >= {literal(plan['look_from'].min())}"
-        if bounded
-        else ""
+        f"and t.ts >= p.look_from and t.ts >= {literal(plan['look_from'].min())}" if bounded else ""
     )
     conn.register("_history_plan", plan[[*SERIES, "recompute_from", "look_from"]])
     try:

@@ -70,7 +70,7 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
         schedules=[
             live_market_schedule(ingest_market, cfg.market),
             alt_data_schedule(ingest_alt_data),
-            daily_report_schedule(daily_report),
+            daily_report_schedule(daily_report, cfg.market),
         ],
         sensors=[
             build_new_bar_sensor(evaluate_strategy_job),

@@ -170,8 +170,8 @@ def bootstrap(days: int = BOOTSTRAP_DAYS) -> None:
         for job_name, tags, partition in steps:
             began = time.monotonic()
             print(f"bootstrap: {job_name} ...", end=" ", flush=True)
-            job = defs.resolve_job_def(job_name)
             with log.open("a") as detail, redirect_stdout(detail), redirect_stderr(detail):
+                job = defs.resolve_job_def(job_name)  # its warnings go to the log too
                 result = job.execute_in_process(
                     instance=instance,
                     tags=tags or None,

@@ -51,14 +51,14 @@ KEYS = ["exchange", "symbol", "timeframe", "ts"]
 def dbt(home: Path, *args: str) -> None:
     """One dbt invocation, in-process (its own target directory under ``home``)."""
     try:
-        result = dbtRunner().invoke(
-            [
-                *args,
-                "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-                "--target-path", str(home / "dbt_target"), "--log-path", str(home / "dbt_logs"),
-                "--quiet",
-            ]  # fmt: skip
-        )
+        paths = {
+            "--project-dir": PROJECT,
+            "--profiles-dir": PROJECT,
+            "--target-path": home / "dbt_target",
+            "--log-path": home / "dbt_logs",
+        }
+        options = [part for flag, path in paths.items() for part in (flag, str(path))]
+        result = dbtRunner().invoke([*args, *options, "--quiet"])
     finally:
         # dbt-duckdb keeps the database open in-process between invocations; close it as
         # the end of a dbt process would, so the next step opens the file afresh
@@ -119,11 +119,11 @@ class Raw:
         for (day,) in sorted(set(days)):
             self.check(pd.Timestamp(day), symbol, passed=True)
 
-    def check(self, day: pd.Timestamp, symbol: str, passed: bool) -> None:
+    def check(self, day: pd.Timestamp, symbol: str, passed: bool, asset: str = "raw/ohlcv") -> None:
         key = f"{day:%Y-%m-%d}|{symbol.replace('/', '-')}"
         row = pd.DataFrame(
             {
-                "asset_key": ["raw/ohlcv"],
+                "asset_key": [asset],
                 "partition_key": [key],
                 "check_name": ["no_gaps"],
                 "passed": [passed],
@@ -137,9 +137,20 @@ class Raw:
                 conn,
                 "raw.partition_checks",
                 row,
-                "asset_key = 'raw/ohlcv' and partition_key = ?",
-                [key],
+                "asset_key = ? and partition_key = ?",
+                [asset, key],
             )
+
+    def drop_books(self, symbol: str, since: pd.Timestamp) -> None:
+        """A rewrite of the order-book partition of ``since``'s day without the snapshots
+        from ``since`` on."""
+        with duckdb.connect(str(self.path)) as conn:
+            conn.execute(
+                "delete from raw.order_book_snapshots where symbol = ? and snapshot_ts >= ? "
+                "and snapshot_ts < ?",
+                [symbol, since, since.floor("D") + pd.Timedelta(days=1)],
+            )
+        self.check(since.floor("D"), symbol, passed=True, asset="raw/order_book_snapshots")
 
     def books(self, bars: pd.DataFrame, every: int) -> None:
         """Two-sided books of five levels around the close of every ``every``-th bar."""
@@ -191,9 +202,7 @@ class Raw:
 def snapshot(path: Path) -> dict[str, pd.DataFrame]:
     with duckdb.connect(str(path), read_only=True) as conn:
         return {
-            table: conn.execute(
-                f"select * from {schema}.{table} order by {', '.join(KEYS)}"
-            ).df()
+            table: conn.execute(f"select * from {schema}.{table} order by {', '.join(KEYS)}").df()
             for table, schema in TABLES.items()
         }
 
@@ -283,6 +292,7 @@ def test_many_small_steps_give_the_full_rebuild(
         (lambda: raw.bars(hourly.iloc[cursor - 3 : cursor - 1]), False),  # ... and them again
         (lambda: raw.bars(eth_four), False),  # a higher timeframe appears: aligned changes
         (lambda: raw.bars(eth.iloc[500:]), False),
+        (lambda: raw.drop_books("BTC/USDT", hourly["ts"].iloc[cursor - 12]), False),
         (lambda: advance(cursor + 1), False),
         (lambda: raw.bars(old.assign(close=old["close"] * 1.01), same_instant=True), False),
         (lambda: advance(cursor + 7), False),
@@ -338,3 +348,41 @@ def test_a_new_bar_reads_the_same_rows_whatever_the_history(
     # int_indicators: its warm-up from itself + the new bar; int_regimes: 99 + 1 bars;
     # fct_signals: the new bar (and no stored higher timeframe)
     assert reads == [(history_needed(), 1, history_needed()), (1, 1, 1), (100, 1, 100), (1, 1, 1)]
+
+
+STATE = [
+    "intermediate.int_indicators__watermark",
+    "intermediate.int_order_book_features__watermark",
+    "intermediate.int_signal_inputs__sentiment_seen",
+    "intermediate.recompute_marks",
+    "intermediate.recompute_recipes",
+    "signals.fct_signals__series",
+]
+
+
+def test_a_warehouse_built_before_the_chain_was_incremental_catches_up(
+    trading_home: Path, tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hourly = candles(shared_data, "BTC/USDT", "1h").iloc[:3600]
+    four = candles(shared_data, "BTC/USDT", "4h")
+    four = four[four["ts"].between(hourly["ts"].iloc[0], hourly["ts"].iloc[3400])]
+    raw = Raw(trading_home)
+    raw.bars(hourly.iloc[:3500])
+    raw.bars(four)
+    raw.books(hourly.iloc[3400:3500], every=4)
+    dbt(trading_home, "run", "--select", *UPSTREAM, *CHAIN)
+    with duckdb.connect(str(raw.path)) as conn:  # what a table-materialized chain left
+        for table in STATE:
+            conn.execute(f"drop table {table}")
+    raw.bars(hourly.iloc[3500:])
+    raw.books(hourly.iloc[3500:], every=4)
+    dbt(trading_home, "run", "--select", *CHAIN)
+    assert_same(
+        snapshot(trading_home / "warehouse.duckdb"),
+        full_refresh_of_copy(trading_home, tmp_path, monkeypatch),
+    )
+    with duckdb.connect(str(raw.path)) as conn:
+        left = conn.execute(
+            "select count(*) from information_schema.tables where table_name like '%dbt_tmp%'"
+        ).fetchone()
+    assert left == (0,), "dbt temporary tables were left in the warehouse"

@@ -83,7 +83,6 @@ WARMUP: dict[str, int] = {
 INDICATOR_COLUMNS: tuple[str, ...] = tuple(WARMUP)
 
 
-
 def settle_bars(tolerance: float = 1e-9) -> dict[str, int]:
     """Per column but ``obv``: bars after its warm-up until its seed's influence has decayed
     by ``tolerance`` (0 for window columns, which have no seed)."""

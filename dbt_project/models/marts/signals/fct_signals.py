@@ -145,7 +145,9 @@ def _with_stored_confluence(session, this, scored, plan, series):
         scores = pd.concat([mine, market[[*KEYS, "ts", "score"]]])
         by_tf = {tf: frame[["ts", "score"]] for tf, frame in scores.groupby("timeframe")}
         for tf, frame in market.groupby("timeframe"):
-            higher = {t: f for t, f in by_tf.items() if timeframe_seconds(t) > timeframe_seconds(tf)}
+            higher = {
+                t: f for t, f in by_tf.items() if timeframe_seconds(t) > timeframe_seconds(tf)
+            }
             aligned = confluence({tf: frame, **higher})
             out.append(frame.merge(aligned[["ts", "confluence", "aligned"]], on="ts", how="left"))
     return pd.concat(out, ignore_index=True)

@@ -1,0 +1,239 @@
+"""The live loop end to end: a played sim market of 1m bars through `make run`'s processes.
+
+`python -m trading_pipelines.launcher run` in its own TRADING_HOME under /tmp and its own
+process group: bootstrap seeds ``--history-days`` days of 1m (and 1h) history, then the
+daemon, ``new_bar_sensor``, the queued run coordinator, the run launcher, dbt and the paper
+executor run as under `make run`, on a market played forward at ``--pace`` wall seconds per
+1m bar (``trading_core.market.clock``). After ``--bars`` bars it stops the group (SIGINT, as
+Ctrl-C) and reads the Dagster instance and the ledger:
+
+- per bar, bar close (wall instant) -> first intent of that bar, -> its fill, and -> end of the
+  evaluation run that saw it; the most evaluation runs queued at once; runs per bar;
+- the fixed cost per run, from each run's event log: queued (enqueued -> dequeued), launch
+  (dequeued -> run process started: process start + code-location load), steps, and the
+  dbt step alone.
+
+The last line of stdout is one JSON object (``--json`` prints only it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = ROOT / ".venv" / "bin" / "python"
+BASES = "BTC ETH SOL ADA XRP DOGE DOT LTC LINK AVAX ATOM XLM TRX ETC BCH UNI FIL NEAR APT ARB"
+BASES += " OP ALGO VET ICP HBAR AAVE EOS XTZ SAND MANA"
+EVALUATION = "evaluate_strategy"
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 3)
+
+
+def launch(home: Path, symbols: int, days: int, pace: float, port: int) -> tuple:
+    """Start `make run`'s launcher; returns (process, market start, env)."""
+    as_of = (datetime.now(UTC) - timedelta(hours=6)).replace(second=0, microsecond=0, tzinfo=None)
+    env = {
+        **os.environ,
+        "TRADING_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "TRADING_SYMBOLS": ",".join(f"{b}/USDT" for b in BASES.split()[:symbols]),
+        "TRADING_MARKET_AS_OF": as_of.isoformat(),
+        "TRADING_REPLAY_PACE": str(pace),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+    log = (home / "launcher.log").open("w")
+    proc = subprocess.Popen(
+        [
+            str(PYTHON),
+            "-m",
+            "trading_pipelines.launcher",
+            "run",
+            "--days",
+            str(days),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return proc, as_of, env
+
+
+def wait_served(home: Path, proc: subprocess.Popen, timeout: float) -> float:
+    """Wall time at which the market started moving (the launcher's "played forward" line)."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if proc.poll() is not None:
+            raise SystemExit(f"launcher exited {proc.returncode}: see {home}/launcher.log")
+        if "played forward" in (home / "launcher.log").read_text():
+            return time.time()
+        time.sleep(1)
+    raise SystemExit(f"bootstrap did not finish in {timeout} s: see {home}/launcher.log")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def run_phases(home: Path) -> tuple[list[dict], int]:
+    """Per run: its job and the wall instants of its lifecycle events; max queued evals."""
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    import dagster as dg
+    from dagster._core.events import DagsterEventType as T
+
+    wanted = {T.PIPELINE_ENQUEUED: "enqueued", T.PIPELINE_DEQUEUED: "dequeued",
+              T.PIPELINE_STARTING: "starting", T.PIPELINE_START: "started",
+              T.PIPELINE_SUCCESS: "ended", T.PIPELINE_FAILURE: "ended"}  # fmt: skip
+    runs = []
+    with dg.DagsterInstance.get() as instance:
+        for record in instance.get_run_records():
+            run = record.dagster_run
+            phases: dict = {"job": run.job_name, "status": run.status.value}
+            steps = []
+            for entry in instance.all_logs(run.run_id):
+                event = entry.dagster_event
+                if event is None:
+                    continue
+                if event.event_type in wanted:
+                    phases.setdefault(wanted[event.event_type], entry.timestamp)
+                elif event.event_type in (T.STEP_START, T.STEP_SUCCESS, T.STEP_FAILURE):
+                    steps.append((event.step_key or "", event.event_type, entry.timestamp))
+            for key in {s[0] for s in steps}:
+                times = [s[2] for s in steps if s[0] == key]
+                phases.setdefault("steps", {})[key] = max(times) - min(times)
+            runs.append(phases)
+    events = []
+    for r in runs:
+        if r["job"] == EVALUATION and "enqueued" in r:
+            events += [(r["enqueued"], 1), (r.get("dequeued", r.get("ended", 1e18)), -1)]
+    queued = peak = 0
+    for _, delta in sorted(events):
+        queued += delta
+        peak = max(peak, queued)
+    return runs, peak
+
+
+def fixed_cost(runs: list[dict], job: str) -> dict:
+    """Median seconds of each phase over the finished runs of one job."""
+    done = [r for r in runs if r["job"] == job and {"enqueued", "started", "ended"} <= r.keys()]
+
+    def med(values: list[float]) -> float | None:
+        return round(statistics.median(values), 2) if values else None
+
+    dbt = [v for r in done for k, v in r.get("steps", {}).items() if "dbt" in k]
+    return {
+        "runs": len(done),
+        "queued_s": med([r.get("dequeued", r["enqueued"]) - r["enqueued"] for r in done]),
+        "launch_s": med([r["started"] - r.get("dequeued", r["enqueued"]) for r in done]),
+        "steps_s": med([sum(r.get("steps", {}).values()) for r in done]),
+        "dbt_step_s": med(dbt),
+        "run_s": med([r["ended"] - r["started"] for r in done]),
+    }
+
+
+def ledger_latencies(home: Path, bar_wall: dict[datetime, float]) -> tuple[list, list, int]:
+    """Bar close -> intent created, -> fill recorded (wall seconds), from the ledger."""
+    path = home / "ledger.sqlite"
+    if not path.exists():
+        return [], [], 0
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "select i.bar_ts, i.created_at, min(f.recorded_at) from intents i"
+            " left join fills f on f.intent_id = i.intent_id group by i.intent_id"
+        ).fetchall()
+    to_intent, to_fill = [], []
+    for bar_ts, created, filled in rows:
+        close = bar_wall.get(datetime.fromisoformat(str(bar_ts)) + timedelta(minutes=1))
+        if close is None:
+            continue
+        to_intent.append(
+            datetime.fromisoformat(str(created)).replace(tzinfo=UTC).timestamp() - close
+        )
+        if filled:
+            to_fill.append(
+                datetime.fromisoformat(str(filled)).replace(tzinfo=UTC).timestamp() - close
+            )
+    return to_intent, to_fill, len(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=3)
+    parser.add_argument("--history-days", type=int, default=1)
+    parser.add_argument("--bars", type=int, default=5, help="new 1m bars measured per series")
+    parser.add_argument("--pace", type=float, default=20.0, help="wall seconds per 1m bar")
+    parser.add_argument("--port", type=int, default=3917)
+    parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    parser.add_argument("--keep", action="store_true", help="keep the TRADING_HOME")
+    args = parser.parse_args(argv)
+    if not 1 <= args.symbols <= len(BASES.split()):
+        parser.error(f"--symbols: 1..{len(BASES.split())}")
+    home = Path(tempfile.mkdtemp(prefix="live_loop_", dir="/tmp"))
+    began = time.monotonic()
+    proc, as_of, _ = launch(home, args.symbols, args.history_days, args.pace, args.port)
+    try:
+        wall0 = wait_served(home, proc, timeout=1800)
+        seeded = time.monotonic() - began
+        time.sleep(args.pace * (args.bars + 0.5) + 60)  # the last bar, and time to settle
+    finally:
+        stop(proc)
+    # bar close instants (market) -> wall instants, on the played clock
+    bar_wall = {
+        as_of + timedelta(minutes=k): wall0 + k * args.pace for k in range(1, args.bars + 1)
+    }
+    runs, peak = run_phases(home)
+    to_intent, to_fill, intents = ledger_latencies(home, bar_wall)
+    evals = [r for r in runs if r["job"] == EVALUATION and "ended" in r]
+    to_eval = []
+    for close in bar_wall.values():
+        ends = [r["ended"] for r in evals if r.get("started", 0) >= close]
+        if ends:
+            to_eval.append(min(ends) - close)
+    result = {
+        "symbols": args.symbols, "history_days": args.history_days, "pace_s": args.pace,
+        "bars": args.bars, "intents": intents,
+        "p50_s": _pct(to_intent, 0.5), "p95_s": _pct(to_intent, 0.95),
+        "fill_p50_s": _pct(to_fill, 0.5), "fill_p95_s": _pct(to_fill, 0.95),
+        "eval_p50_s": _pct(to_eval, 0.5), "eval_p95_s": _pct(to_eval, 0.95),
+        "max_queued_runs": peak, "evaluation_runs": len(evals),
+        "runs_per_bar": round(len(evals) / args.bars, 2),
+        "failed_runs": sum(r["status"] == "FAILURE" for r in runs),
+        "seed_s": round(seeded, 1),
+        "fixed_cost": {job: fixed_cost(runs, job) for job in sorted({r["job"] for r in runs})},
+        "load_1m": round(os.getloadavg()[0], 2),
+    }  # fmt: skip
+    if not args.json:
+        print(json.dumps(result, indent=2))
+        print(f"TRADING_HOME {home}" + ("" if args.keep else " (removed)"))
+    if not args.keep:
+        subprocess.run(["rm", "-rf", str(home)], check=False)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
