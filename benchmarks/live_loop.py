@@ -7,11 +7,14 @@ executor run as under `make run`, on a market played forward at ``--pace`` wall 
 1m bar (``trading_core.market.clock``). After ``--bars`` bars it stops the group (SIGINT, as
 Ctrl-C) and reads the Dagster instance and the ledger:
 
-- per bar, bar close (wall instant) -> first intent of that bar, -> its fill, and -> end of the
-  evaluation run that saw it; the most evaluation runs queued at once; runs per bar;
-- the fixed cost per run, from each run's event log: queued (enqueued -> dequeued), launch
-  (dequeued -> run process started: process start + code-location load), steps, and the
-  dbt step alone.
+- per bar, bar close (wall instant) -> end of the evaluation run that decided it (``p50_s``,
+  ``p95_s``: its intent, if any, is in the ledger by then); for the bars that produced an
+  intent, -> the intent row and -> its fill; the sensor's lag (ingest run end -> evaluation
+  run created); the most evaluation runs queued at once; evaluation runs per bar;
+- the fixed cost per run, from each run's event log: plan (run created -> enqueued: the
+  planned-materialization and planned-check events), queued (enqueued -> STARTING: the
+  coordinator's dequeue interval), launch (STARTING -> run process started: process start
+  and code-location load), steps, and the dbt step alone.
 
 The last line of stdout is one JSON object (``--json`` prints only it).
 """
@@ -105,14 +108,19 @@ def run_phases(home: Path) -> tuple[list[dict], int]:
     import dagster as dg
     from dagster._core.events import DagsterEventType as T
 
-    wanted = {T.PIPELINE_ENQUEUED: "enqueued", T.PIPELINE_DEQUEUED: "dequeued",
-              T.PIPELINE_STARTING: "starting", T.PIPELINE_START: "started",
-              T.PIPELINE_SUCCESS: "ended", T.PIPELINE_FAILURE: "ended"}  # fmt: skip
+    # the queued run coordinator logs no DEQUEUED event: STARTING is the dequeue
+    wanted = {T.PIPELINE_ENQUEUED: "enqueued", T.PIPELINE_STARTING: "dequeued",
+              T.PIPELINE_START: "started", T.PIPELINE_SUCCESS: "ended",
+              T.PIPELINE_FAILURE: "ended"}  # fmt: skip
     runs = []
     with dg.DagsterInstance.get() as instance:
         for record in instance.get_run_records():
             run = record.dagster_run
-            phases: dict = {"job": run.job_name, "status": run.status.value}
+            phases: dict = {
+                "job": run.job_name,
+                "status": run.status.value,
+                "created": record.create_timestamp.timestamp(),
+            }
             steps = []
             for entry in instance.all_logs(run.run_id):
                 event = entry.dagster_event
@@ -147,6 +155,7 @@ def fixed_cost(runs: list[dict], job: str) -> dict:
     dbt = [v for r in done for k, v in r.get("steps", {}).items() if "dbt" in k]
     return {
         "runs": len(done),
+        "plan_s": med([r["enqueued"] - r["created"] for r in done]),
         "queued_s": med([r.get("dequeued", r["enqueued"]) - r["enqueued"] for r in done]),
         "launch_s": med([r["started"] - r.get("dequeued", r["enqueued"]) for r in done]),
         "steps_s": med([sum(r.get("steps", {}).values()) for r in done]),
@@ -185,7 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--symbols", type=int, default=3)
     parser.add_argument("--history-days", type=int, default=1)
     parser.add_argument("--bars", type=int, default=5, help="new 1m bars measured per series")
-    parser.add_argument("--pace", type=float, default=20.0, help="wall seconds per 1m bar")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=60.0,
+        help="wall seconds per 1m bar (live_market ingests once a wall minute)",
+    )
     parser.add_argument("--port", type=int, default=3917)
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     parser.add_argument("--keep", action="store_true", help="keep the TRADING_HOME")
@@ -208,17 +222,27 @@ def main(argv: list[str] | None = None) -> int:
     runs, peak = run_phases(home)
     to_intent, to_fill, intents = ledger_latencies(home, bar_wall)
     evals = [r for r in runs if r["job"] == EVALUATION and "ended" in r]
+    ingests = sorted(r["ended"] for r in runs if r["job"] == "ingest_market" and "ended" in r)
+    # a bar is decided by the first evaluation created after the first ingest that saw it
     to_eval = []
     for close in bar_wall.values():
-        ends = [r["ended"] for r in evals if r.get("started", 0) >= close]
+        seen = [end for end in ingests if end >= close]
+        ends = [r["ended"] for r in evals if seen and r["created"] >= seen[0]]
         if ends:
             to_eval.append(min(ends) - close)
+    # the new-bar sensor's lag: an ingest run's end -> the next evaluation run created
+    sensor_lag = [
+        min(r["created"] for r in evals if r["created"] >= end) - end
+        for end in ingests
+        if any(r["created"] >= end for r in evals)
+    ]
     result = {
         "symbols": args.symbols, "history_days": args.history_days, "pace_s": args.pace,
         "bars": args.bars, "intents": intents,
-        "p50_s": _pct(to_intent, 0.5), "p95_s": _pct(to_intent, 0.95),
+        "p50_s": _pct(to_eval, 0.5), "p95_s": _pct(to_eval, 0.95),
+        "intent_p50_s": _pct(to_intent, 0.5), "intent_p95_s": _pct(to_intent, 0.95),
         "fill_p50_s": _pct(to_fill, 0.5), "fill_p95_s": _pct(to_fill, 0.95),
-        "eval_p50_s": _pct(to_eval, 0.5), "eval_p95_s": _pct(to_eval, 0.95),
+        "sensor_lag_p50_s": _pct(sensor_lag, 0.5),
         "max_queued_runs": peak, "evaluation_runs": len(evals),
         "runs_per_bar": round(len(evals) / args.bars, 2),
         "failed_runs": sum(r["status"] == "FAILURE" for r in runs),

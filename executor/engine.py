@@ -435,6 +435,19 @@ class Engine:
             ):
                 self._reprice(order)
 
+    def _affordable_quantity(self, price: float) -> float:
+        """How much a limit buy at ``price`` can take with the cash not yet committed."""
+        fees = self.config.fees
+        inputs = self.ledger.risk_inputs(
+            self.broker.exchange, self.config.executor.quote_currency, self.market_now(), 1
+        )
+        free = inputs.cash - inputs.reserved_cash * (1.0 + max(fees.maker, fees.taker))
+        return max(0.0, free) / (price * (1.0 + max(fees.maker, fees.taker))) if price > 0 else 0.0
+
+    def _too_old(self, intent: OrderIntent) -> bool:
+        age = (self.market_now() - intent.decided_at).total_seconds()
+        return age > self.limits.age_limit(intent.timeframe)
+
     def _reprice(self, order: OrderRecord) -> None:
         """Cancel an unfilled limit entry past its timeout and replace it at the best bid."""
         canceled = self._apply(order, self.broker.cancel(order))
@@ -442,7 +455,11 @@ class Engine:
         rules = self.broker.market_rules(order.symbol)
         # The best bid: where a sell would trade first, and where a passive buy joins the book.
         price = self.broker.reference_price(order.symbol, "sell", self._market_at(None))
-        remaining = floor_quantity(canceled.remaining, rules)
+        # Chasing the market is a new decision at today's price: only within the entry's age
+        # limit, and only with cash in hand (the canceled order's reservation is gone).
+        affordable = self._affordable_quantity(price)
+        remaining = floor_quantity(min(canceled.remaining, affordable), rules)
+        record = self.ledger.intent(canceled.intent_id) if canceled.intent_id else None
         why = None
         if canceled.state != OrderState.CANCELED:
             why = f"order ended {canceled.state} while canceling"
@@ -450,6 +467,8 @@ class Engine:
             why = f"not repriced: {self.options.max_reprices} reprices used"
         elif state != TradingState.ACTIVE:
             why = f"not repriced: trading is {state}"
+        elif record is not None and self._too_old(record.intent):
+            why = "not repriced: the entry is older than its age limit"
         elif is_dust(remaining, price, rules):
             # The rest of a partly filled buy is skipped when the exchange would refuse it.
             why = f"not repriced: remaining {remaining:g} is below the exchange minimum"

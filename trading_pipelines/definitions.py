@@ -68,12 +68,12 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
         ],
         jobs=[ingest_market, ingest_alt_data, evaluate_strategy_job, refresh_job, research_job],
         schedules=[
-            live_market_schedule(ingest_market, cfg.market),
+            live_market_schedule(ingest_market, cfg.market, cfg.operations),
             alt_data_schedule(ingest_alt_data),
             daily_report_schedule(daily_report, cfg.market),
         ],
         sensors=[
-            build_new_bar_sensor(evaluate_strategy_job),
+            build_new_bar_sensor(evaluate_strategy_job, cfg.operations),
             build_executor_health_sensor(root.executor_state / "health.json"),
             run_failure_alert,
             dg.AutomationConditionSensorDefinition(

@@ -150,7 +150,12 @@ class IntentStore:
             row = conn.execute(
                 sa.select(schema.intents).where(schema.intents.c.intent_id == intent_id)
             ).first()
-        return _intent_from_row(row) if row else None
+        if row is None:
+            return None
+        try:
+            return _intent_from_row(row)
+        except (ValueError, TypeError, KeyError):  # a broken row: quarantined by new_intents
+            return None
 
     def new_intents(self, limit: int = 100) -> list[IntentRecord]:
         """Intents the executor has not looked at yet, oldest first.

@@ -3,6 +3,7 @@ commands, drawdown, repricing and orders whose answer was lost."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -238,7 +239,8 @@ def test_a_drawdown_beyond_the_limit_halts_trading(rig: Rig) -> None:
 
 def test_unfilled_limit_entries_are_repriced_then_given_up(sqlite_url: str) -> None:
     rig = Rig(sqlite_url, EngineOptions(limit_timeout_seconds=120, max_reprices=2))
-    intent = make_intent(order_type="limit", limit_price=90.0)
+    # An hour bar: its entry may be chased for an hour and a half (one bar + grace).
+    intent = dataclasses.replace(make_intent(order_type="limit", limit_price=90.0), timeframe="1h")
     rig.ledger.add_intents([intent])
     rig.tick()
     for _ in range(4):
@@ -369,3 +371,21 @@ def test_pause_does_not_loosen_a_halt(rig: Rig) -> None:
     assert rig.ledger.trading_state() == "HALTED"
     (pause, _halt) = rig.ledger.commands()
     assert "does not loosen" in pause.result
+
+
+def test_a_limit_entry_is_not_chased_past_its_age_limit_nor_beyond_the_cash(
+    sqlite_url: str,
+) -> None:
+    """Repricing is a new decision at today's price: never for an entry older than one bar
+    plus grace, and never for more than the cash not committed elsewhere."""
+    rig = Rig(sqlite_url, EngineOptions(limit_timeout_seconds=120, max_reprices=3))
+    old = make_intent(order_type="limit", limit_price=90.0)  # a 1m bar: 90 s to live
+    rig.ledger.add_intents([old])
+    rig.tick()
+    rig.tick(minutes=3)
+    (order,) = rig.ledger.orders(intent_id=old.intent_id)
+    assert order.state == OrderState.CANCELED
+    assert rig.ledger.audit_entries("reprice_skipped")[0]["details"]["reason"] == (
+        "not repriced: the entry is older than its age limit"
+    )
+    assert rig.ledger.intent(old.intent_id).status == "DONE"
