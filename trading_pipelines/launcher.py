@@ -228,8 +228,12 @@ def serve(port: int = DEFAULT_PORT) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     env_url = f"http://127.0.0.1:{port}"
     os.environ.setdefault("TRADING_DAGSTER_URL", env_url)
+    cfg = config()
+    market, timeframe = cfg.market, cfg.strategy.timeframe
     print(
-        "\nTrading Pipelines is running (embedded defaults: sim market, paper executor).\n"
+        f"\nTrading Pipelines is running ({market.source} market on "
+        f"{', '.join(market.exchanges)}: {', '.join(market.symbols)}; "
+        f"{cfg.executor.mode} executor on {cfg.executor.exchange}).\n"
         f"  Dagster UI      {env_url}  (Assets > lineage; Runs; Automation)\n"
         f"  logs            {logs}/dagster.log, {logs}/executor.log\n"
         f"  executor health {root.executor_state}/health.json\n"
@@ -237,7 +241,8 @@ def serve(port: int = DEFAULT_PORT) -> int:
         f"  reports         {root.reports}\n"
         f"  warehouse       {root.warehouse} (written by Dagster runs only)\n"
         f"  ledger          {root.ledger_url()}\n"
-        "A new 1m bar closes every minute: live_market ingests it, new_bar_sensor evaluates\n"
+        f"Each new {timeframe} bar (on the market clock): live_market ingests it, "
+        "new_bar_sensor evaluates\n"
         "the strategy, the executor fills the intent and reports execution/fills, and the\n"
         "journals refresh. Operator controls: `trading control pause|resume|close-all|halt`.\n"
         "A process that exits is restarted with backoff (and alerted). Ctrl-C cancels the\n"

@@ -72,9 +72,9 @@ rewrites as (
             regexp_replace(split_part(partition_key, '|', 2), '-', '/'),
             cast(split_part(partition_key, '|', 1) as timestamp)
         from checks, watermark as w
-        where false and (w.checked_at is null or checks.checked_at > w.checked_at
+        where w.checked_at is null or checks.checked_at > w.checked_at
             or (checks.checked_at = w.checked_at and w.checked_rows
-                <> (select count(*) from checks as c where c.checked_at = w.checked_at)))
+                <> (select count(*) from checks as c where c.checked_at = w.checked_at))
         union all
         -- a table built before it was incremental has no watermark: every symbol again
         select symbol, timestamp '1970-01-01'
