@@ -247,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         "runs_per_bar": round(len(evals) / args.bars, 2),
         "failed_runs": sum(r["status"] == "FAILURE" for r in runs),
         "seed_s": round(seeded, 1),
-        "fixed_cost": {job: fixed_cost(runs, job) for job in sorted({r["job"] for r in runs})},
+        "fixed_cost": {
+            job: fixed_cost(runs, job)
+            for job in sorted({r["job"] for r in runs if "enqueued" in r})
+        },
         "load_1m": round(os.getloadavg()[0], 2),
     }  # fmt: skip
     if not args.json:

@@ -95,3 +95,19 @@ def trading_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     config.get_config.cache_clear()
     yield home
     config.get_config.cache_clear()
+
+
+@pytest.fixture
+def instance(tmp_path: Path):
+    """A Dagster instance on disk with make run's settings (trading_pipelines.instance)."""
+    import dagster as dg
+    import yaml
+
+    from trading_pipelines.instance import instance_settings
+
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_settings({})))
+    instance = dg.DagsterInstance.from_config(str(home))
+    yield instance
+    instance.dispose()

@@ -10,12 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import pytest
-import yaml
 
 from executor.alerts import Alerter
 from trading_core.config import Paths, TradingConfig
-from trading_pipelines.instance import instance_settings
 from trading_pipelines.retention import (
     purge_dbt_invocations,
     purge_runs,
@@ -39,16 +36,6 @@ def candles() -> None:
 @dg.asset
 def signals() -> None:
     return None
-
-
-@pytest.fixture
-def instance(tmp_path: Path):
-    home = tmp_path / "dagster"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_settings({})))
-    instance = dg.DagsterInstance.from_config(str(home))
-    yield instance
-    instance.dispose()
 
 
 def run(instance, asset, tags=None, partition=None) -> str:

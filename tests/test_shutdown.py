@@ -10,27 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import pytest
-import yaml
 from dagster._core.events import JobFailureData, RunFailureReason
 
 from sensors.alerts import run_failure_alert
 from tests.dagster_runs import add_run
-from trading_pipelines.instance import instance_settings
 from trading_pipelines.resources.alerts import AlertResource
 from trading_pipelines.shutdown import CANCELED_BY_TAG, cancel_runs, settle_runs
 
 S = dg.DagsterRunStatus
-
-
-@pytest.fixture
-def instance(tmp_path: Path):
-    home = tmp_path / "dagster"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_settings({})))
-    instance = dg.DagsterInstance.from_config(str(home))
-    yield instance
-    instance.dispose()
 
 
 class FailureAlerts:

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import yaml
 
 from executor.alerts import Alerter
 from trading_core.timeframes import utc_now
-from trading_pipelines.instance import instance_settings
 from trading_pipelines.watchdog import GIB, Watchdog, disk_problem, stall_problem
 
 T = datetime(2026, 1, 5, 12, 0)
@@ -28,16 +26,6 @@ def decide() -> None:
 @dg.job(name="evaluate_strategy")
 def evaluate_strategy() -> None:
     decide()
-
-
-@pytest.fixture
-def instance(tmp_path: Path):
-    home = tmp_path / "dagster"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_settings({})))
-    instance = dg.DagsterInstance.from_config(str(home))
-    yield instance
-    instance.dispose()
 
 
 def alerts(path: Path) -> list[dict]:

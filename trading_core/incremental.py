@@ -148,8 +148,8 @@ def follow_recipe(conn: duckdb.DuckDBPyConnection, model: str, recipe: str, rela
     """Before an incremental run: when ``model`` was built with another recipe (its code or
     configuration changed), every series of ``relation`` is marked for recomputation."""
     _ensure_recipes(conn)
-    stored = conn.execute(f"select recipe from {RECIPES_TABLE} where model = ?", [model]).fetchone()
-    if stored is not None and stored[0] == recipe:
+    stored = conn.execute(f"select recipe from {RECIPES_TABLE} where model = ?", [model]).fetchall()
+    if stored == [(recipe,)]:
         return
     series = conn.execute(f"select distinct {', '.join(SERIES)} from {relation}").df()
     add_marks(conn, model, series.assign(recompute_from=BEGINNING))

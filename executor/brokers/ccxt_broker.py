@@ -112,6 +112,14 @@ def _route_permissions_to(client: ccxt.Exchange, base_url: str) -> None:
         api[PERMISSIONS_API] = base_url.rstrip("/") + urlsplit(mainnet).path
 
 
+class _Duplicate(Exception):
+    """The exchange already has this client order id: adopt it, never send it again."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
+
+
 class CcxtBroker:
     reconcilable = True
 
@@ -299,7 +307,8 @@ class CcxtBroker:
         if order.post_only:
             params["postOnly"] = True
         try:
-            placed = call_with_retries(
+            placed = self._place(
+                f"create_order {order.client_order_id}",
                 lambda: self.client.create_order(
                     order.symbol,
                     order.order_type,
@@ -308,11 +317,22 @@ class CcxtBroker:
                     order.price if order.order_type == "limit" else None,
                     params,
                 ),
+            )
+        except _Duplicate as dup:
+            return self._adopt_duplicate(order, dup.error)
+        return self.snapshot(order, placed)
+
+    def _place(self, what: str, send: Callable[[], T]) -> T:
+        """Send a new order (or order list) once: retried on rate limits only; a lost answer
+        is SubmitOutcomeUnknown, a duplicate client id _Duplicate, the rest OrderRejected."""
+        try:
+            return call_with_retries(
+                send,
                 self.retry,
                 retry_on=lambda exc: isinstance(exc, RATE_LIMITED),
                 sleep=self._sleep,
                 min_delay=self._retry_after,
-                describe=f"{self.exchange} create_order {order.client_order_id}",
+                describe=f"{self.exchange} {what}",
             )
         except RetryError as exc:
             raise OrderRejected(f"rate limited on every attempt: {_reason(exc.last)}") from exc
@@ -320,9 +340,8 @@ class CcxtBroker:
             raise SubmitOutcomeUnknown(_reason(exc)) from exc
         except ccxt.ExchangeError as exc:
             if isinstance(exc, ccxt.DuplicateOrderId) or "Duplicate order" in str(exc):
-                return self._adopt_duplicate(order, exc)
+                raise _Duplicate(exc) from exc
             raise OrderRejected(_reason(exc)) from exc
-        return self.snapshot(order, placed)
 
     def _adopt_duplicate(self, order: OrderRecord, exc: Exception) -> OrderSnapshot:
         """The exchange already has our client order id: that order is this order."""
@@ -386,26 +405,16 @@ class CcxtBroker:
         self._ensure_markets()
         stop = legs[0]
         try:
-            placed = call_with_retries(
+            placed = self._place(
+                f"backstop {stop.client_order_id}",
                 lambda: (
                     [ccxt_stops.place_stop_limit(self.client, stop)]
                     if len(legs) == 1
                     else ccxt_stops.place_oco(self.client, stop, legs[1])
                 ),
-                self.retry,
-                retry_on=lambda exc: isinstance(exc, RATE_LIMITED),
-                sleep=self._sleep,
-                min_delay=self._retry_after,
-                describe=f"{self.exchange} backstop {stop.client_order_id}",
             )
-        except RetryError as exc:
-            raise OrderRejected(f"rate limited on every attempt: {_reason(exc.last)}") from exc
-        except AMBIGUOUS as exc:
-            raise SubmitOutcomeUnknown(_reason(exc)) from exc
-        except ccxt.ExchangeError as exc:
-            if isinstance(exc, ccxt.DuplicateOrderId) or "Duplicate order" in str(exc):
-                return [self._adopt_duplicate(leg, exc) for leg in legs]
-            raise OrderRejected(_reason(exc)) from exc
+        except _Duplicate as dup:
+            return [self._adopt_duplicate(leg, dup.error) for leg in legs]
         return [self.snapshot(leg, found) for leg, found in zip(legs, placed, strict=True)]
 
     # ----------------------------------------------------------------------- translation

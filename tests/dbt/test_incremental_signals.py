@@ -292,6 +292,7 @@ def test_many_small_steps_give_the_full_rebuild(
         (lambda: raw.bars(hourly.iloc[cursor - 3 : cursor - 1]), False),  # ... and them again
         (lambda: raw.bars(eth_four), False),  # a higher timeframe appears: aligned changes
         (lambda: raw.bars(eth.iloc[500:]), False),
+        (lambda: raw.books(hourly.iloc[cursor - 2 : cursor], every=1), False),
         (lambda: raw.drop_books("BTC/USDT", hourly["ts"].iloc[cursor - 12]), False),
         (lambda: advance(cursor + 1), False),
         (lambda: raw.bars(old.assign(close=old["close"] * 1.01), same_instant=True), False),
@@ -384,5 +385,5 @@ def test_a_warehouse_built_before_the_chain_was_incremental_catches_up(
     with duckdb.connect(str(raw.path)) as conn:
         left = conn.execute(
             "select count(*) from information_schema.tables where table_name like '%dbt_tmp%'"
-        ).fetchone()
-    assert left == (0,), "dbt temporary tables were left in the warehouse"
+        ).fetchall()
+    assert left == [(0,)], "dbt temporary tables were left in the warehouse"

@@ -94,7 +94,7 @@ def _changed(session, stg, raw, checks, this):
         return everything.assign(recompute_from=inc.BEGINNING)
     ingested, ingested_rows, checked, checked_rows = session.execute(
         f"select ingested_at, ingested_rows, checked_at, checked_rows from {WATERMARK}"
-    ).fetchone()
+    ).fetchall()[0]
     written = session.execute(
         f"select {', '.join(KEYS)}, min(ts) as recompute_from from {stg} where "
         f"{inc.written_since('ingested_at', raw, ingested, ingested_rows)} group by all"
