@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,16 @@ def instance(tmp_path: Path):
     instance = dg.DagsterInstance.from_config(str(home))
     yield instance
     instance.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_defs_state_storage() -> Iterator[None]:
+    """Every DagsterInstance publishes its state storage in a process-wide context variable
+    and restores the previous value when disposed; instances disposed out of order (or never)
+    leave a disposed instance's storage behind, which breaks the next test that loads
+    definitions ("Attempted to resolve undefined DagsterInstance weakref"). Start each test
+    without one."""
+    from dagster._core.storage.defs_state import base
+
+    base._current_storage.set(None)
+    yield

@@ -260,11 +260,14 @@ def report_tick(cfg: MarketConfig) -> dg.RunRequest | str:
         schedules=[schedule],
         resources={"warehouse": DuckDBResource(database=":memory:")},
     )
+    # Resolved before the test instance exists: a repository resolved inside it keeps a
+    # process-wide load context bound to that instance after it is disposed.
+    repository = defs.get_repository_def()
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=utc_now().replace(tzinfo=UTC),
-            repository_def=defs.get_repository_def(),
+            repository_def=repository,
         )
         data = schedule.evaluate_tick(context)
     return data.skip_message or data.run_requests[0]

@@ -73,14 +73,18 @@ horizon as (
 ),
 
 {% endif -%}
+regimes as (
+    select * from {{ ref('int_regimes') }}
+    {%- if incremental %} where ts >= (select ts from horizon){% endif %}
+),
+
 bars as (
     select i.*, r.regime
         {%- if incremental %}, m.recompute_from as _series_mark{% endif %}
     from {{ ref('int_indicators') }} as i
-    left join {{ ref('int_regimes') }} as r
+    left join regimes as r
         on i.exchange = r.exchange and i.symbol = r.symbol and i.timeframe = r.timeframe
         and i.ts = r.ts
-        {%- if incremental %} and r.ts >= (select ts from horizon){% endif %}
     {%- if incremental %}
     left join series_marks as m
         on i.exchange = m.exchange and i.symbol = m.symbol and i.timeframe = m.timeframe
