@@ -158,13 +158,14 @@ def run(
     lease = Lease(ledger.engine, mode=opts.mode, ttl_seconds=config.executor.lease_seconds)
     try:
         lease.acquire()
-        ledger.claim_mode(opts.mode)
+        ledger.check_mode(opts.mode)  # bound only once the start succeeded (below)
         lease.start_heartbeats()
         if opts.health_port is not None:
             port = health.serve(opts.health_port)
             log.info("health endpoint up", extra={"url": f"http://127.0.0.1:{port}/health"})
         engine = build_engine(opts, config, paths, ledger, keys, lease=lease)
         reconciled = engine.start()
+        ledger.claim_mode(opts.mode)
         health.update(
             pid=os.getpid(),
             mode=opts.mode,

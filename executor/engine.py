@@ -437,12 +437,12 @@ class Engine:
 
     def _affordable_quantity(self, price: float) -> float:
         """How much a limit buy at ``price`` can take with the cash not yet committed."""
-        fees = self.config.fees
+        fee = max(self.config.fees.maker, self.config.fees.taker)
         inputs = self.ledger.risk_inputs(
             self.broker.exchange, self.config.executor.quote_currency, self.market_now(), 1
         )
-        free = inputs.cash - inputs.reserved_cash * (1.0 + max(fees.maker, fees.taker))
-        return max(0.0, free) / (price * (1.0 + max(fees.maker, fees.taker))) if price > 0 else 0.0
+        free = max(0.0, inputs.uncommitted_cash(fee))
+        return free / (price * (1.0 + fee)) if price > 0 else 0.0
 
     def _too_old(self, intent: OrderIntent) -> bool:
         age = (self.market_now() - intent.decided_at).total_seconds()
@@ -720,8 +720,7 @@ class Engine:
         return RiskContext(
             trading_state=inputs.trading_state,
             equity=inputs.equity,
-            # Cash that working limit buys have not spent yet is spoken for (with its fee).
-            cash=inputs.cash - inputs.reserved_cash * (1.0 + max(fees.maker, fees.taker)),
+            cash=inputs.uncommitted_cash(max(fees.maker, fees.taker)),
             price=price,
             position_quantity=position.quantity if position else 0.0,
             busy_symbols=frozenset(inputs.positions) | inputs.live_entry_symbols,

@@ -183,13 +183,18 @@ class CcxtBroker:
         except ValueError:
             return None
 
-    def _read(self, what: str, fn: Callable[[], T]) -> T:
+    def _read(
+        self,
+        what: str,
+        fn: Callable[[], T],
+        retry_on: Callable[[BaseException], bool] = is_retryable,
+    ) -> T:
         """A call that is safe to repeat: retried on network errors and rate limits."""
         try:
             return call_with_retries(
                 fn,
                 self.retry,
-                retry_on=is_retryable,
+                retry_on=retry_on,
                 sleep=self._sleep,
                 min_delay=self._retry_after,
                 describe=f"{self.exchange} {what}",
@@ -203,16 +208,7 @@ class CcxtBroker:
         """A signed read at start-up: keys the exchange refuses, or any other definitive
         error, are a setup error; an unreachable exchange is ``BrokerUnavailable``."""
         try:
-            return call_with_retries(
-                fn,
-                self.retry,
-                retry_on=retry_on,
-                sleep=self._sleep,
-                min_delay=self._retry_after,
-                describe=f"{self.exchange} {what}",
-            )
-        except (RetryError, ccxt.BadResponse) as exc:
-            raise BrokerUnavailable(f"{self.exchange} {what}: {_reason(exc)}") from exc
+            return self._read(what, fn, retry_on)
         except ccxt.AuthenticationError as exc:
             raise ExchangeSetupError(
                 f"{self.exchange} refused the API key ({_reason(exc)}); check TRADING_API_KEY "

@@ -79,6 +79,9 @@ class Ledger:
     def claim_mode(self, mode: str) -> None:
         self._risk.claim_mode(mode)
 
+    def check_mode(self, mode: str) -> None:
+        self._risk.check_mode(mode)
+
     # ----------------------------------------------------------------------------- intents
 
     def add_intents(self, intents: list[OrderIntent]) -> int:

@@ -40,6 +40,10 @@ class RiskInputs:
     trades_today: int  # entry and exit orders placed since the start of the day
     reserved_cash: float = 0.0  # quote committed to working limit buys (fees excluded)
 
+    def uncommitted_cash(self, fee_rate: float) -> float:
+        """Cash that working limit buys have not spoken for (their value plus its fee)."""
+        return self.cash - self.reserved_cash * (1.0 + fee_rate)
+
 
 @dataclass(frozen=True)
 class RiskRecord:
@@ -63,11 +67,13 @@ class RiskStateStore:
         Paper cash and simulated fills must never mix with an exchange account's: a ledger
         used in one mode refuses another (``LedgerModeMismatch``); use another ledger URL.
         """
-        t = schema.ledger_meta
         with self.db.transaction() as conn:
-            row = conn.execute(sa.select(t.c.value).where(t.c.key == "mode")).first()
-            if row is None:
-                conn.execute(t.insert().values(key="mode", value=mode, updated_at=self.db.now()))
+            if self._check_mode(conn, mode) is None:
+                conn.execute(
+                    schema.ledger_meta.insert().values(
+                        key="mode", value=mode, updated_at=self.db.now()
+                    )
+                )
                 self.audit.record(
                     conn,
                     "executor",
@@ -75,13 +81,24 @@ class RiskStateStore:
                     mode,
                     {"url_scheme": self.db.url.split(":", 1)[0]},
                 )
-            elif row.value != mode:
-                raise LedgerModeMismatch(
-                    f"this ledger was used in {row.value} mode and cannot be used in {mode} "
-                    f"mode (paper balances must never mix with an exchange account's); point "
-                    "TRADING_LEDGER_URL (or TRADING_HOME) at a separate ledger for "
-                    f"{mode} trading"
-                )
+
+    def check_mode(self, mode: str) -> None:
+        """``LedgerModeMismatch`` if the ledger belongs to another mode; writes nothing (a
+        start that is refused later must not bind the ledger to its mode)."""
+        with self.db.transaction() as conn:
+            self._check_mode(conn, mode)
+
+    def _check_mode(self, conn: Connection, mode: str) -> str | None:
+        t = schema.ledger_meta
+        bound: str | None = conn.execute(sa.select(t.c.value).where(t.c.key == "mode")).scalar()
+        if bound is not None and bound != mode:
+            raise LedgerModeMismatch(
+                f"this ledger was used in {bound} mode and cannot be used in {mode} "
+                f"mode (paper balances must never mix with an exchange account's); point "
+                "TRADING_LEDGER_URL (or TRADING_HOME) at a separate ledger for "
+                f"{mode} trading"
+            )
+        return bound
 
     def trading_state(self) -> TradingState:
         """ACTIVE, REDUCING or HALTED (ACTIVE until someone says otherwise)."""

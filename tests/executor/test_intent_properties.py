@@ -53,7 +53,7 @@ from executor.orders import OrderState
 from executor.records import NewOrder
 from tests.executor.helpers import Clock, StubMarket
 from trading_core.config import TradingConfig
-from trading_core.timeframes import utc_now
+from trading_core.timeframes import TIMEFRAME_SECONDS, utc_now
 from trading_pipelines.cli import main
 
 # ----------------------------------------------------------------------------- the setup
@@ -139,20 +139,8 @@ class Rules:
     its first order's admission, the trading state, and its size.
     """
 
-    bar_seconds: dict[str, int] = {
-        "1m": 60,
-        "3m": 180,
-        "5m": 300,
-        "15m": 900,
-        "30m": 1800,
-        "1h": 3600,
-        "2h": 7200,
-        "4h": 14400,
-        "6h": 21600,
-        "8h": 28800,
-        "12h": 43200,
-        "1d": 86400,
-    }
+    # Bar lengths are data, not a rule under test: the project's one table.
+    bar_seconds: dict[str, int] = TIMEFRAME_SECONDS
 
     def __init__(self, config: TradingConfig, books: dict[str, tuple[float, float]]):
         ex, risk, fees = config.executor, config.risk, config.fees

@@ -223,8 +223,10 @@ def test_the_mode_flag_drives_every_start_up_guard(tmp_path: Path, mode: str) ->
             started = conn.execute(
                 sa.text("SELECT subject FROM audit_log WHERE event = 'started'")
             ).all()
+            # A refused start binds the ledger to no mode: paper trading can still use it.
+            bound = conn.execute(sa.text("SELECT value FROM ledger_meta")).all()
         engine.dispose()
-        assert (cash, started) == (0, [])
+        assert (cash, started, bound) == (0, [], [])
 
 
 @pytest.mark.integration
