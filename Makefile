@@ -15,12 +15,14 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: help venv prepare run test test-fast lint typecheck format bench clean
+.PHONY: help venv prepare run test test-fast browser-deps docs lint typecheck format bench clean
 
 help:
 	@echo "make run    - build the environment, materialize the pipeline on embedded defaults,"
 	@echo "              then serve the Dagster UI with the daemon and the paper executor"
 	@echo "make test   - build the environment and run the test suite"
+	@echo "make docs   - generate and serve the dbt docs (http://127.0.0.1:8081) on a copy"
+	@echo "              of the warehouse"
 
 $(BIN)/.installed: pyproject.toml uv.lock
 	@if [ -z "$(UV)" ]; then \
@@ -40,11 +42,31 @@ prepare: venv
 run: venv
 	@$(BIN)/python -m trading_pipelines.launcher run
 
-test: prepare
+# Debian's Chromium for the browser tests, installed when missing and we may (root, or
+# passwordless sudo). When we may not, the browser tests fail saying what to install: they
+# are never skipped (tests/conftest.py fails the run if one is).
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "chromium is missing: install it with 'sudo apt-get install chromium' (the browser tests fail until then)"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "chromium is missing and there is no apt-get: install Chromium (the browser tests fail until then)"; exit 0; fi; \
+	echo "installing Debian's chromium for the browser tests"; \
+	APT="$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -qq -o DPkg::Lock::Timeout=300"; \
+	($$APT update && $$APT install -y chromium >/dev/null) \
+	  || echo "chromium could not be installed: the browser tests will fail saying what to install"
+
+test: prepare browser-deps
 	@$(BIN)/pytest
 
 test-fast: prepare
 	@$(BIN)/pytest -m "not slow and not browser"
+
+# dbt docs for analysts, generated on a copy of the warehouse (trading_pipelines/dbt_docs.py)
+# and served on http://127.0.0.1:$${TRADING_DOCS_PORT:-8081} until Ctrl-C
+docs: prepare
+	@$(BIN)/python -m trading_pipelines.dbt_docs serve
 
 # ruff, then mypy (configured in pyproject.toml: strict on executor/, defaults on trading_core/)
 lint: venv

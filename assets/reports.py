@@ -77,9 +77,11 @@ def render_report(
 
 
 CONVENTIONS = (
-    "Realized P&L by the average-cost method per mode/exchange/symbol; fees in the quote "
-    "currency, reported apart from gross P&L; unrealized P&L and equity marked to the last "
-    "candle close known at each instant. Paper fills follow the fill conventions in the "
+    "Realized P&L by the average-cost method per mode/exchange/symbol, gross and net of "
+    "fees; `fee` is in `fee_currency` (a fee in the base asset reduces the quantity), "
+    "`fee_quote` is its value in the quote currency at fill time (a BNB fee without a price "
+    "is marked unvalued, never added to quote amounts); unrealized P&L and equity marked to "
+    "the last candle close known at each instant. Paper fills follow the fill conventions in the "
     "README (reference price = signal bar close; book walk with capped slippage; taker fee)."
 )
 
@@ -108,7 +110,8 @@ def build_daily_report_asset(
             pnl = conn.execute("select * from journals.fct_daily_pnl where day = ?", [day]).df()
             trades = conn.execute(
                 """select event_time, mode, strategy, symbol, side, quantity, price, fee,
-                          realized_pnl, role, slippage_bps
+                          fee_currency, fee_quote, realized_pnl_gross, realized_pnl_net, role,
+                          slippage_bps
                    from journals.fct_trade_journal
                    where event_time >= ? and event_time < ? order by sequence""",
                 [start, end],

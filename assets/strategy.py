@@ -15,15 +15,18 @@ exits (they reduce exposure), and its outcome says why.
 """
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from executor.intents import InvalidIntent, OrderIntent, make_intent_id
+from trading_core import position_sizing
 from trading_core.series import BarKey, SeriesKey
-from trading_core.strategies import Decision
+from trading_core.strategies import Decision, Strategy
 from trading_core.timeframes import timeframe_delta, utc_now
 from trading_core.warehouse import ensure_schema, replace_rows, transaction
 from trading_pipelines.resources.ledger import LedgerResource
@@ -82,18 +85,54 @@ def _latest_bars(conn, timeframe: str) -> list[BarKey]:
     return [BarKey(SeriesKey(exchange, symbol, timeframe), ts) for exchange, symbol, ts in rows]
 
 
+class SizingSettings(Protocol):
+    """What sizes an entry and sets its default exits (``StrategyResource`` has these; a
+    replay passes its own, all-in, with the backtest's stop fractions)."""
+
+    name: str
+    params: dict[str, Any]
+    position_fraction: float
+    stop_loss_pct: float | None
+    take_profit_pct: float | None
+    trailing_stop_pct: float | None
+
+
+def evaluation_lookback(strategy: Strategy, configured: int) -> int:
+    """Bars handed to the strategy per evaluation: at least ``configured`` and twice the
+    strategy's ``warmup_bars`` (plus the deciding bar and the one a crossing compares with).
+
+    ``warmup_bars`` lets a recursive indicator forget its seed to 1e-9; twice that leaves a
+    weight of 1e-18, below one ulp of the values, so the live values are the full-history
+    floats bit for bit, not merely close (tests/assets/test_strategy_decision.py checks it on
+    real data), and the cost stays bounded: it does not grow with the stored history."""
+    return max(configured, 2 * strategy.warmup_bars + 2, strategy.warmup + 2)
+
+
 def intent_for(
-    bar: BarKey, decision: Decision, cfg: StrategyResource, equity: float
+    bar: BarKey,
+    decision: Decision,
+    cfg: SizingSettings,
+    equity: float,
+    cash: float | None = None,
 ) -> OrderIntent:
-    """The intent for a strategy decision: entries sized as a fraction of equity, with the
-    strategy's protective levels or, where it sets none, the configured percentages."""
+    """The intent for a strategy decision: entries sized by ``position_sizing.entry_notional``
+    (a share of equity, never above cash), with the strategy's protective levels or, where
+    it sets none, the configured fractions (``position_sizing.exit_levels``)."""
     if decision.action == "enter":
-        fraction = min(decision.size_fraction or 1.0, 1.0) * cfg.position_fraction
-        close = decision.price
         action, side = "open", "buy"
-        notional = round(equity * fraction, 8)
-        stop = decision.stop_loss or close * (1.0 - cfg.stop_loss_pct)
-        take = decision.take_profit or close * (1.0 + cfg.take_profit_pct)
+        notional: float | None = position_sizing.entry_notional(
+            equity=equity,
+            cash=equity if cash is None else cash,
+            size_fraction=decision.size_fraction,
+            position_fraction=cfg.position_fraction,
+        )
+        stop, take = position_sizing.exit_levels(
+            decision.price,
+            stop_loss=decision.stop_loss,
+            take_profit=decision.take_profit,
+            default_stop_fraction=cfg.stop_loss_pct,
+            default_take_fraction=cfg.take_profit_pct,
+        )
         trailing = cfg.trailing_stop_pct
     else:
         action, side, notional, stop, take, trailing = "close", "sell", None, None, None, None
@@ -118,6 +157,51 @@ def intent_for(
     )
 
 
+@dataclass(frozen=True)
+class BarEvaluation:
+    """The outcome of evaluating one bar: an intent, or none and why (``outcome``)."""
+
+    intent: OrderIntent | None
+    outcome: str
+    invalid: str | None = None  # the intent's validation error, when it could not be made
+
+
+def evaluate_bar(
+    history: pd.DataFrame,
+    bar: BarKey,
+    strategy: Strategy,
+    *,
+    in_position: bool,
+    equity: float,
+    cash: float,
+    cfg: SizingSettings,
+    market_now: datetime,
+) -> BarEvaluation:
+    """The live decision for ``bar``: the strategy on ``history`` (the bars known at its
+    close, oldest first, ending with ``bar``), then the intent. The asset and ``trading
+    replay`` both call this, so history through the replay takes the live decisions.
+
+    A bar that is not the last row of ``history`` yields nothing (it is not in
+    fct_signals); an entry on a bar too old for the market clock is skipped (``stale_entry``);
+    an invalid intent (e.g. a NaN price) is reported in ``invalid``, never raised."""
+    if history.empty or history["ts"].iloc[-1] != pd.Timestamp(bar.ts):
+        return BarEvaluation(
+            None,
+            "skipped: bar not in fct_signals (missing, or its partition failed a blocking check)",
+        )
+    decision = strategy.decide(history, in_position=in_position)
+    if decision is None:
+        return BarEvaluation(None, "no action")
+    too_late = stale_entry(bar, market_now) if decision.action == "enter" else None
+    if too_late:
+        return BarEvaluation(None, too_late)
+    try:
+        intent = intent_for(bar, decision, cfg, equity, cash)
+    except (InvalidIntent, ValueError) as exc:  # e.g. a NaN price: kept with its reason
+        return BarEvaluation(None, f"invalid intent: {exc}", invalid=repr(decision))
+    return BarEvaluation(intent, f"{intent.action} {intent.side}")
+
+
 @dg.asset(
     key=INTENTS_KEY,
     deps=[SIGNALS_KEY],
@@ -139,7 +223,7 @@ def order_intents(
     market: MarketDataResource,
 ) -> dg.MaterializeResult:
     live = strategy.build()
-    lookback = max(strategy.lookback_bars, live.warmup + 2)
+    lookback = evaluation_lookback(live, strategy.lookback_bars)
     evaluated_at = utc_now()
     market_now = market.now()
     intents: list[OrderIntent] = []
@@ -148,39 +232,30 @@ def order_intents(
         ensure_schema(conn)
         bars = [BarKey.parse(b) for b in config.bars] or _latest_bars(conn, strategy.timeframe)
         account = book.account(strategy.quote_currency)
-        equity = account.equity if account.equity > 0 else strategy.starting_cash
+        seeded = account.equity > 0
+        equity = account.equity if seeded else strategy.starting_cash
+        cash = account.cash if seeded else strategy.starting_cash
         held = {(p.exchange, p.symbol) for p in book.open_positions()}
         for bar in bars:
-            history = _load_bars(conn, bar, lookback)
-            if history.empty or history["ts"].iloc[-1] != pd.Timestamp(bar.ts):
-                outcomes.append(
-                    {
-                        "bar": str(bar),
-                        "outcome": "skipped: bar not in fct_signals "
-                        "(missing, or its partition failed a blocking check)",
-                    }
-                )
-                continue
-            decision = live.decide(history, in_position=(bar.exchange, bar.symbol) in held)
-            if decision is None:
-                outcomes.append({"bar": str(bar), "outcome": "no action"})
-                continue
-            too_late = stale_entry(bar, market_now) if decision.action == "enter" else None
-            if too_late:
-                outcomes.append({"bar": str(bar), "outcome": too_late})
-                continue
-            try:
-                intent = intent_for(bar, decision, strategy, equity)
-            except InvalidIntent as exc:  # e.g. a NaN price: kept with its reason, not fatal
+            result = evaluate_bar(
+                _load_bars(conn, bar, lookback),
+                bar,
+                live,
+                in_position=(bar.exchange, bar.symbol) in held,
+                equity=equity,
+                cash=cash,
+                cfg=strategy,
+                market_now=market_now,
+            )
+            if result.invalid is not None:
                 book.quarantine_intent(
-                    json.dumps({"bar": str(bar), "decision": repr(decision)}),
-                    str(exc),
+                    json.dumps({"bar": str(bar), "decision": result.invalid}),
+                    result.outcome,
                     source="strategy",
                 )
-                outcomes.append({"bar": str(bar), "outcome": f"invalid intent: {exc}"})
-                continue
-            intents.append(intent)
-            outcomes.append({"bar": str(bar), "outcome": f"{intent.action} {intent.side}"})
+            if result.intent is not None:
+                intents.append(result.intent)
+            outcomes.append({"bar": str(bar), "outcome": result.outcome})
         new = book.add_intents(intents)
         frame = pd.DataFrame([i.to_row() for i in intents])
         if not frame.empty:

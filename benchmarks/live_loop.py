@@ -9,8 +9,8 @@ Ctrl-C) and reads the Dagster instance and the ledger:
 
 - per bar, bar close (wall instant) -> end of the evaluation run that decided it (``p50_s``,
   ``p95_s``: its intent, if any, is in the ledger by then); for the bars that produced an
-  intent, -> the intent row and -> its fill; the sensor's lag (ingest run end -> evaluation
-  run created); the most evaluation runs queued at once; evaluation runs per bar;
+  intent, -> the intent row and -> its fill; how long before the close its run was armed
+  (created); the most evaluation runs queued at once; evaluation runs per bar;
 - the fixed cost per run, from each run's event log: plan (run created -> enqueued: the
   planned-materialization and planned-check events), queued (enqueued -> STARTING: the
   coordinator's dequeue interval), launch (STARTING -> run process started: process start
@@ -82,13 +82,16 @@ def launch(home: Path, symbols: int, days: int, pace: float, port: int) -> tuple
 
 
 def wait_served(home: Path, proc: subprocess.Popen, timeout: float) -> float:
-    """Wall time at which the market started moving (the launcher's "played forward" line)."""
+    """Wall time at which the market started moving (the launcher's "played forward ... from
+    WALL UTC" line: the clock's anchor, so bar closes map to wall instants exactly)."""
     began = time.monotonic()
     while time.monotonic() - began < timeout:
         if proc.poll() is not None:
             raise SystemExit(f"launcher exited {proc.returncode}: see {home}/launcher.log")
-        if "played forward" in (home / "launcher.log").read_text():
-            return time.time()
+        for line in (home / "launcher.log").read_text().splitlines():
+            if "played forward" in line and line.endswith(" UTC"):
+                anchor = datetime.fromisoformat(line.rsplit(" from ", 1)[1].removesuffix(" UTC"))
+                return anchor.replace(tzinfo=UTC).timestamp()
         time.sleep(1)
     raise SystemExit(f"bootstrap did not finish in {timeout} s: see {home}/launcher.log")
 
@@ -120,6 +123,7 @@ def run_phases(home: Path) -> tuple[list[dict], int]:
                 "job": run.job_name,
                 "status": run.status.value,
                 "created": record.create_timestamp.timestamp(),
+                "bar_close": run.tags.get("trading/bar_close"),
             }
             steps = []
             for entry in instance.all_logs(run.run_id):
@@ -198,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         "--pace",
         type=float,
         default=60.0,
-        help="wall seconds per 1m bar (live_market ingests once a wall minute)",
+        help="wall seconds per 1m bar (evaluations are armed before each close)",
     )
     parser.add_argument("--port", type=int, default=3917)
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
@@ -222,27 +226,22 @@ def main(argv: list[str] | None = None) -> int:
     runs, peak = run_phases(home)
     to_intent, to_fill, intents = ledger_latencies(home, bar_wall)
     evals = [r for r in runs if r["job"] == EVALUATION and "ended" in r]
-    ingests = sorted(r["ended"] for r in runs if r["job"] == "ingest_market" and "ended" in r)
-    # a bar is decided by the first evaluation created after the first ingest that saw it
-    to_eval = []
-    for close in bar_wall.values():
-        seen = [end for end in ingests if end >= close]
-        ends = [r["ended"] for r in evals if seen and r["created"] >= seen[0]]
-        if ends:
-            to_eval.append(min(ends) - close)
-    # the new-bar sensor's lag: an ingest run's end -> the next evaluation run created
-    sensor_lag = [
-        min(r["created"] for r in evals if r["created"] >= end) - end
-        for end in ingests
-        if any(r["created"] >= end for r in evals)
-    ]
+    # a bar is decided by the first evaluation armed for its close or a later one
+    to_eval, armed_before = [], []
+    for close, wall in bar_wall.items():
+        covering = [r for r in evals if r["bar_close"] and r["bar_close"] >= close.isoformat()]
+        if covering:
+            first = min(covering, key=lambda r: r["bar_close"])
+            to_eval.append(first["ended"] - wall)
+            armed_before.append(wall - first["created"])
     result = {
         "symbols": args.symbols, "history_days": args.history_days, "pace_s": args.pace,
         "bars": args.bars, "intents": intents,
         "p50_s": _pct(to_eval, 0.5), "p95_s": _pct(to_eval, 0.95),
         "intent_p50_s": _pct(to_intent, 0.5), "intent_p95_s": _pct(to_intent, 0.95),
         "fill_p50_s": _pct(to_fill, 0.5), "fill_p95_s": _pct(to_fill, 0.95),
-        "sensor_lag_p50_s": _pct(sensor_lag, 0.5),
+        # how long before its bar's close the evaluation run was created (armed)
+        "armed_before_close_p50_s": _pct(armed_before, 0.5),
         "max_queued_runs": peak, "evaluation_runs": len(evals),
         "runs_per_bar": round(len(evals) / args.bars, 2),
         "failed_runs": sum(r["status"] == "FAILURE" for r in runs),

@@ -168,7 +168,8 @@ def measure_report(home: Path, instance) -> dict:
             "create table journals.fct_trade_journal as select i as sequence, "
             "timestamp '2025-06-01' + to_minutes(i * 30) as event_time, 'paper' as mode, "
             "'macd' as strategy, 'BTC/USDT' as symbol, 'buy' as side, 0.001 as quantity, "
-            "60000.0 as price, 0.06 as fee, 0.0 as realized_pnl, 'taker' as role, "
+            "60000.0 as price, 0.06 as fee, 'USDT' as fee_currency, 0.06 as fee_quote, "
+            "0.0 as realized_pnl_gross, -0.06 as realized_pnl_net, 'open' as role, "
             "1.0 as slippage_bps from range(48) t(i)"
         )
         conn.execute(

@@ -78,6 +78,7 @@ def make_broker(
             fees=config.fees,
             latency_ms=opts.latency_ms,
             book_depth=config.market.order_book_depth,
+            fee_currency=config.executor.paper_fee_currency,
         )
     from executor.brokers.ccxt_broker import CcxtBroker
 

@@ -87,6 +87,9 @@ def status(ledger: Ledger) -> dict[str, Any]:
                 "quantity": p.quantity,
                 "avg_entry_price": p.avg_entry_price,
                 "last_price": p.last_price,
+                "realized_pnl_gross": p.realized_pnl_gross,
+                "realized_pnl_net": p.realized_pnl_net,
+                "fees_quote": p.fees_quote,
                 "stop_loss": p.stop_loss,
                 "take_profit": p.take_profit,
             }

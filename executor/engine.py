@@ -511,7 +511,10 @@ class Engine:
         self.backstop.cancel_stale()
         for position in self._positions():
             protected = position.stop_loss or position.take_profit or position.trailing_stop_pct
-            start = self._checked_until.get(position.symbol) or position.opened_at or now
+            # Never before this position opened: the mark of an earlier one would replay
+            # the candles in between against this position's levels.
+            checked, opened = self._checked_until.get(position.symbol), position.opened_at
+            start = max(checked, opened) if checked and opened else checked or opened or now
             try:
                 candles = self.market.fetch_ohlcv(
                     self.broker.exchange,

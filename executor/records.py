@@ -33,6 +33,8 @@ class Fill:
     exchange_order_id: str | None = None
     intent_id: str | None = None
     strategy: str | None = None
+    # Quote per unit of fee_currency at fill time, when the fee is in a third currency (BNB).
+    fee_price: float | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,10 @@ class Position:
     symbol: str
     quantity: float
     avg_entry_price: float
-    realized_pnl: float
+    # Cumulative, in quote: before fees, the fees (valued at fill time), and gross - fees.
+    realized_pnl_gross: float
+    realized_pnl_net: float
+    fees_quote: float
     last_price: float | None
     strategy: str | None
     stop_loss: float | None

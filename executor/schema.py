@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = sa.MetaData()
 
@@ -114,6 +114,11 @@ fills = sa.Table(
     sa.Column("price", sa.Double, nullable=False),
     sa.Column("fee", sa.Double, nullable=False),
     sa.Column("fee_currency", sa.String(16)),
+    # Quote per unit of fee_currency at fill time (a third currency such as BNB), the fee
+    # valued in quote (trading_core.accounting), and why it could not be valued (then NULL).
+    sa.Column("fee_price", sa.Double),
+    sa.Column("fee_quote", sa.Double),
+    sa.Column("fee_issue", sa.Text),
     sa.Column("liquidity", sa.String(5), nullable=False),
     sa.Column("event_time", sa.DateTime, nullable=False),
     sa.Column("recorded_at", sa.DateTime, nullable=False),
@@ -132,8 +137,13 @@ positions = sa.Table(
     sa.Column("symbol", sa.String(32), primary_key=True),
     sa.Column("strategy", sa.String(64)),
     sa.Column("quantity", sa.Double, nullable=False),
+    # Average cost of the open quantity, gross of fees (trading_core.accounting).
     sa.Column("avg_entry_price", sa.Double, nullable=False),
-    sa.Column("realized_pnl", sa.Double, nullable=False),
+    # Cumulative realized P&L in quote before fees, the fees valued in quote at fill time,
+    # and gross - fees.
+    sa.Column("realized_pnl_gross", sa.Double, nullable=False, server_default="0"),
+    sa.Column("realized_pnl_net", sa.Double, nullable=False, server_default="0"),
+    sa.Column("fees_quote", sa.Double, nullable=False, server_default="0"),
     sa.Column("last_price", sa.Double),
     # Protective exits watched by the executor (set from the opening intent).
     sa.Column("stop_loss", sa.Double),

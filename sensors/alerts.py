@@ -1,5 +1,7 @@
 """Alerts: an executor that stops heart-beating or halts trading, and failed runs.
 
+Alerts go through the one alert module (``executor.alerts``) that the executor and the
+supervisor use too, so the alerts that matter most do not depend on Dagster being alive.
 The executor writes a health file (TRADING_HOME/executor/health.json) every tick. The sensor
 reads that file, never the ledger or the warehouse, and alerts once per incident (the cursor
 remembers the last state it reported). A run that the shutdown of ``make run`` stopped
@@ -17,6 +19,9 @@ from trading_pipelines.resources.alerts import AlertResource
 from trading_pipelines.shutdown import canceled_by_shutdown
 
 STALE_AFTER = timedelta(seconds=90)
+# Levels of issue 17: a dead executor is a system error (nothing watches the positions), a
+# halt is critical, a health file never written yet only a warning.
+INCIDENT_LEVELS = {"down": "emergency", "halted": "critical", "missing": "warning"}
 
 
 def health_status(health_file: Path, now: datetime) -> tuple[str, str]:
@@ -50,7 +55,7 @@ def build_executor_health_sensor(health_file: Path) -> dg.SensorDefinition:
         previous = context.cursor or "ok"
         context.update_cursor(status)
         if status != previous and status != "ok":
-            alerts.send("critical" if status == "halted" else "warning", "executor", detail)
+            alerts.send(INCIDENT_LEVELS[status], "executor", detail, key=f"executor:{status}")
             return dg.SkipReason(f"alerted: {detail}")
         if status != previous:
             alerts.send("info", "executor", f"recovered: {detail}")

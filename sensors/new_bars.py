@@ -1,4 +1,12 @@
-"""New bars -> one strategy evaluation at a time.
+"""New bars -> one strategy evaluation at a time, armed before the bar closes.
+
+On the market clock (``market`` given: the code location passes it), the sensor requests the
+evaluation of the bar about to close ``operations.arm_lead_seconds`` before its close: the
+run launches while the bar is still open, its ingest step waits for the close
+(``trading_core.market.bar_close``), fetches the bar, and the signal chain and the strategy
+follow in the same run, so a bar's latency is its ingest, dbt and the strategy, not the
+launch. The dbt data tests of the signal chain run in a ``signal_checks`` run between
+evaluations (in the evaluation lane, never next to one).
 
 Every raw/ohlcv materialization reports, in its metadata, the newest closed bar of each
 series it wrote (``latest_bars``: ``exchange|symbol|timeframe`` -> ISO open time). The sensor
@@ -14,13 +22,17 @@ key names the bars, so a bar is never evaluated twice.
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dagster as dg
 
+from assets.ingest.bar_close import BAR_CLOSE_TAG, MAX_WAIT_TAG, SETTLE_TAG
 from assets.strategy import order_intents
-from trading_core.config import OperationsConfig
+from trading_core.config import MarketConfig, OperationsConfig
+from trading_core.market.bar_close import due_close, floor_close
+from trading_core.market.clock import MarketClock, market_clock
 from trading_core.series import BarKey, SeriesKey
+from trading_core.timeframes import naive_utc, symbol_to_key, timeframe_delta, utc_now
 from trading_pipelines.in_flight import EVALUATION_LANE, lane_tags, runs_in_flight
 from trading_pipelines.jobs import AssetJob
 from trading_pipelines.resources.strategy import StrategyResource
@@ -28,6 +40,10 @@ from trading_pipelines.resources.strategy import StrategyResource
 OHLCV_KEY = dg.AssetKey(["raw", "ohlcv"])
 EVENTS_PER_TICK = 200  # per page
 MAX_PAGES = 50  # a tick reads at most 10,000 events; a larger backlog takes several ticks
+CHECKS_TRIGGER = {"trading/trigger": "signal_checks"}
+# an armed run waits for its close at most the lead plus this (a late sensor pass, a slow queue)
+MAX_WAIT_MARGIN_SECONDS = 30.0
+CHECKS_RUN_SECONDS = 25.0  # a signal_checks run starts only this long before the next arming
 
 
 @dataclass
@@ -94,47 +110,114 @@ def newest_bars(events_metadata: list[dict[str, str]], timeframe: str) -> list[B
     return list(newest.values())
 
 
+def _range_tags(bars: list[BarKey], symbols: list[str], timeframe: str) -> dict[str, str]:
+    """Partition-range tags covering every symbol's days from the oldest bar's day to the day
+    the newest bar closes in (its order-book snapshot lands there)."""
+    first = min(bar.ts for bar in bars).date()
+    last = max(bar.ts + timeframe_delta(timeframe) for bar in bars).date()
+    return {
+        "dagster/asset_partition_range_start": f"{first.isoformat()}|{symbols[0]}",
+        "dagster/asset_partition_range_end": f"{last.isoformat()}|{symbols[-1]}",
+    }
+
+
+def _read_events(context: dg.SensorEvaluationContext, cursor: BarCursor, timeframe: str) -> None:
+    for _ in range(MAX_PAGES):  # the whole backlog: the run then covers the newest bars
+        result = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=OHLCV_KEY, after_storage_id=cursor.storage_id),
+            limit=EVENTS_PER_TICK,
+            ascending=True,
+        )
+        if not result.records:
+            break
+        latest: list[dict[str, str]] = []
+        for record in result.records:
+            materialization = record.asset_materialization
+            entry = materialization.metadata.get("latest_bars") if materialization else None
+            if entry is not None:
+                latest.append(entry.value)
+        cursor.storage_id = result.records[-1].storage_id
+        cursor.add(newest_bars(latest, timeframe))
+        if not result.has_more:
+            break
+
+
+def _quiet_for(clock: MarketClock | None, timeframe: str, seconds: float) -> bool:
+    """Whether no bar closes within ``seconds`` of wall time (room for a checks run)."""
+    if clock is None:
+        return True
+    wall = utc_now()
+    upcoming = floor_close(clock.at(wall), timeframe) + timeframe_delta(timeframe)
+    at = clock.wall_at(upcoming)
+    return at is None or (at - wall).total_seconds() >= seconds
+
+
+def _checks_due(instance: dg.DagsterInstance, job_name: str, every: timedelta) -> bool:
+    records = instance.get_run_records(dg.RunsFilter(job_name=job_name), limit=1)
+    if not records:
+        return True
+    return utc_now() - naive_utc(records[0].create_timestamp) >= every
+
+
 def build_new_bar_sensor(
-    job: AssetJob, operations: OperationsConfig | None = None
+    job: AssetJob,
+    operations: OperationsConfig | None = None,
+    market: MarketConfig | None = None,
+    checks_job: AssetJob | None = None,
 ) -> dg.SensorDefinition:
+    """``market``: arm evaluations on its clock (without it, only ingested bars trigger);
+    ``checks_job``: the signal chain's data tests, run between evaluations."""
     # the bars are the config of the intents asset's op, whatever Dagster names it
     intents_op = order_intents.op.name
-    tags = lane_tags(EVALUATION_LANE, (operations or OperationsConfig()).max_evaluation_seconds)
+    ops = operations or OperationsConfig()
+    tags = lane_tags(EVALUATION_LANE, ops.max_evaluation_seconds)
+    symbols = [symbol_to_key(s) for s in market.symbols] if market else []
+    clock = market_clock(market) if market else None
+    jobs = [job, checks_job] if checks_job is not None else [job]
 
     @dg.sensor(
         name="new_bar_sensor",
-        job=job,
-        minimum_interval_seconds=10,
+        jobs=jobs,
+        minimum_interval_seconds=1,  # the daemon's pass (about every 5 s) is the real bound
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            "Launches one strategy evaluation for the new closed bars of raw/ohlcv; bars that "
-            "close while one is queued or running go into the next."
+            "Launches one strategy evaluation for the bar about to close (armed "
+            "arm_lead_seconds before it; the run ingests it at the close) and for new bars of "
+            "raw/ohlcv; bars that close while one is queued or running go into the next."
         ),
     )
     def new_bar_sensor(context: dg.SensorEvaluationContext, strategy: StrategyResource):
         cursor = BarCursor.load(context.cursor)
-        for _ in range(MAX_PAGES):  # the whole backlog: the run then covers the newest bars
-            result = context.instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=OHLCV_KEY, after_storage_id=cursor.storage_id),
-                limit=EVENTS_PER_TICK,
-                ascending=True,
-            )
-            if not result.records:
-                break
-            latest: list[dict[str, str]] = []
-            for record in result.records:
-                materialization = record.asset_materialization
-                entry = materialization.metadata.get("latest_bars") if materialization else None
-                if entry is not None:
-                    latest.append(entry.value)
-            cursor.storage_id = result.records[-1].storage_id
-            cursor.add(newest_bars(latest, strategy.timeframe))
-            if not result.has_more:
-                break
+        timeframe = strategy.timeframe
+        _read_events(context, cursor, timeframe)
+        close = None
+        if clock is not None and market is not None:
+            close = due_close(clock, utc_now(), timeframe, ops.arm_lead_seconds)
+            if close is not None:
+                bar_ts = close - timeframe_delta(timeframe)
+                cursor.add(
+                    [
+                        BarKey(SeriesKey(exchange, symbol, timeframe), bar_ts)
+                        for exchange in market.exchanges
+                        for symbol in market.symbols
+                    ]
+                )
+        in_flight = runs_in_flight(context.instance, job.name)
         if not cursor.pending:
             context.update_cursor(cursor.dump())
-            return dg.SkipReason(f"no new {strategy.timeframe} bar since the last evaluation")
-        in_flight = runs_in_flight(context.instance, job.name)
+            if (
+                checks_job is not None
+                and not in_flight
+                and not runs_in_flight(context.instance, checks_job.name)
+                and _quiet_for(clock, timeframe, ops.arm_lead_seconds + CHECKS_RUN_SECONDS)
+                and _checks_due(
+                    context.instance,
+                    checks_job.name,
+                    timedelta(minutes=ops.signal_checks_every_minutes),
+                )
+            ):
+                return dg.RunRequest(job_name=checks_job.name, tags={**tags, **CHECKS_TRIGGER})
+            return dg.SkipReason(f"no new {timeframe} bar since the last evaluation")
         if in_flight:
             context.update_cursor(cursor.dump())
             return dg.SkipReason(
@@ -143,10 +226,23 @@ def build_new_bar_sensor(
             )
         bars = cursor.take()
         context.update_cursor(cursor.dump())
+        keys = [BarKey.parse(bar) for bar in bars]
+        newest_close = max(key.ts for key in keys) + timeframe_delta(timeframe)
+        run_tags = {
+            **tags,
+            "trading/trigger": "new_bar",
+            "trading/bars": str(len(bars)),
+            BAR_CLOSE_TAG: newest_close.isoformat(),
+            SETTLE_TAG: str(ops.close_settle_seconds),
+            MAX_WAIT_TAG: str(ops.arm_lead_seconds + MAX_WAIT_MARGIN_SECONDS),
+        }
+        if symbols:
+            run_tags.update(_range_tags(keys, symbols, timeframe))
         return dg.RunRequest(
+            job_name=job.name,
             run_key="evaluate:" + ";".join(bars),
             run_config={"ops": {intents_op: {"config": {"bars": bars}}}},
-            tags={**tags, "trading/trigger": "new_bar", "trading/bars": str(len(bars))},
+            tags=run_tags,
         )
 
     return new_bar_sensor

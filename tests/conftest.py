@@ -35,6 +35,29 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     parse_dbt_project()
 
 
+_skipped_browser_tests: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember browser tests that were skipped: a missing browser must fail, not pass."""
+    if report.skipped and "browser" in report.keywords and not hasattr(report, "wasxfail"):
+        _skipped_browser_tests.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped_browser_tests and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _skipped_browser_tests:
+        terminalreporter.write_line(
+            "FAILED: browser tests were skipped (never allowed; install Debian's chromium): "
+            + ", ".join(_skipped_browser_tests),
+            red=True,
+        )
+
+
 def _is_local(address: object) -> bool:
     if not isinstance(address, tuple) or not address:
         return True  # unix sockets and the like

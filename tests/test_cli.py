@@ -57,8 +57,13 @@ def test_indicators_writes_every_default_column_and_keeps_the_timestamp_text(
 def test_backtest_json_reproduces_the_reference_window(
     xrp_1d: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["backtest", "--ohlcv", str(xrp_1d), *REFERENCE_ARGS, "--json"]) == 0
+    # STACK.md's reference: the last 365 candles alone, started cold
+    args = ["backtest", "--ohlcv", str(xrp_1d), *REFERENCE_ARGS, "--warmup", "cold", "--json"]
+    assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
+    assert (report["warmup"], report["warmup_bars"]) == ("cold", 0)
+    assert report["first_bar_used"] == "2025-01-06T00:00:00"
+    assert report["window"]["history_bars_before_window"] == 0
     assert round(report["total_return"], 3) == 0.471
     assert round(report["buy_and_hold"], 3) == -0.030
     assert (report["entries"], report["closed_trades"]) == (5, 4)
@@ -78,8 +83,61 @@ def test_backtest_table_states_window_and_conventions(
     assert main([*args, "--trades", str(trades)]) == 0
     text = capsys.readouterr().out
     assert "2025-01-06T00:00:00 -> 2026-01-05T00:00:00 (365 bars" in text
+    assert "warm-up     auto: 779 bars (complete); first bar used 2022-11-19T00:00:00" in text
+    assert "(stops_from=fill)" in text
     assert "slippage 5 bps" in text and "total_return" in text
-    assert len(pd.read_csv(trades)) == 4
+    assert len(pd.read_csv(trades)) == 5
+
+
+def test_backtest_warms_up_on_earlier_history_by_default(
+    xrp_1d: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's example: MACD(30,60,15), XRPUSDT 1d, 2025-01-06..2026-01-05."""
+
+    def report(*extra: str) -> dict:
+        assert main(["backtest", "--ohlcv", str(xrp_1d), *REFERENCE_ARGS, *extra, "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    warm, cold, everything = report(), report("--warmup", "cold"), report("--warmup", "all")
+    assert warm["warmup"] == "auto" and warm["warmup_complete"] is True
+    assert warm["warmup_bars"] == warm["warmup_bars_needed"] == 779
+    assert warm["first_bar_used"] == "2022-11-19T00:00:00"
+    assert warm["window"]["start"] == "2025-01-06T00:00:00" and warm["window"]["bars"] == 365
+    assert round(warm["total_return"], 3) == 0.295  # the issue's +29.5 %
+    assert round(cold["total_return"], 3) == 0.471
+    assert cold["trade_hash"] != warm["trade_hash"] and cold["trades"] != warm["trades"]
+    # warm-up equals a run with all 2,440 earlier bars: the same trades, bit for bit
+    assert everything["warmup_bars"] > 2000
+    assert everything["trade_hash"] == warm["trade_hash"]
+    assert everything["trades"] == warm["trades"]
+    assert everything["total_return"] == warm["total_return"]
+    assert report("--warmup", "300")["warmup_bars"] == 300
+
+
+def test_backtest_json_lists_every_trade_next_to_the_hash(
+    xrp_1d: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["backtest", "--ohlcv", str(xrp_1d), *REFERENCE_ARGS, "--json"]
+    assert main([*args, "--fill", "next_open", "--stop-loss", "0.05"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["conventions"]["stops_from"] == "fill"
+    trades = report["trades"]
+    assert len(trades) == report["closed_trades"] + (report["open_trade"] is not None)
+    keys = {
+        "entry_ts", "exit_ts", "entry_price", "exit_price", "quantity", "entry_value", "fee",
+        "pnl", "return", "entry_reason", "exit_reason", "holding_bars", "holding_period",
+        "mfe", "mae", "entry_conditions",
+    }  # fmt: skip
+    for trade in trades:
+        assert keys <= set(trade)
+        assert trade["entry_ts"].endswith("+00:00")
+        assert trade["mfe"] >= 0 >= trade["mae"]
+        assert trade["entry_conditions"]["regime"] != "unknown"
+    assert {t["exit_reason"] for t in trades[:-1]} >= {"stop_loss"}
+    closed = [t for t in trades if t["exit_ts"] is not None]
+    assert sum(t["pnl"] for t in closed) == pytest.approx(
+        report["expectancy"] * report["closed_trades"]
+    )
 
 
 def test_sweep_writes_one_row_per_parameter_set(
@@ -90,7 +148,7 @@ def test_sweep_writes_one_row_per_parameter_set(
     out = tmp_path / "results.csv"
     args = ["sweep", "--ohlcv", str(xrp_1d), "--strategy", "macd", "--params-file", str(params)]
     extra = ["--fee", "0.001", "--fill", "close", "--start", "2025-01-06", "--out", str(out)]
-    assert main([*args, *extra]) == 0
+    assert main([*args, *extra, "--warmup", "cold"]) == 0
     captured = capsys.readouterr()
     assert "wrote 2 scenarios" in captured.out
     assert "scenario/s" not in captured.err  # no progress bar when stderr is not a terminal
@@ -102,6 +160,27 @@ def test_sweep_writes_one_row_per_parameter_set(
     assert results.loc[1, "total_return"] == pytest.approx(single.metrics["total_return"])
 
 
+def test_sweep_warms_up_like_backtest(
+    xrp_1d: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = tmp_path / "params.csv"
+    params.write_text("fast,slow,signal\n30,60,15\n12,26,9\n")
+    out = tmp_path / "results.csv"
+    args = ["sweep", "--ohlcv", str(xrp_1d), "--strategy", "macd", "--params-file", str(params)]
+    window = ["--start", "2025-01-06", "--end", "2026-01-05"]
+    assert main([*args, *window, "--stops-from", "next", "--out", str(out)]) == 0
+    assert "stops_from=next, warmup=auto, window from 2025-01-06" in capsys.readouterr().out
+    results = pd.read_csv(out)
+    for row in results.itertuples():
+        params_args = [f"--param=fast={row.fast}", f"--param=slow={row.slow}"]
+        params_args.append(f"--param=signal={row.signal}")
+        backtest = ["backtest", "--ohlcv", str(xrp_1d), "--strategy", "macd", *params_args]
+        assert main([*backtest, *window, "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert row.total_return == pytest.approx(report["total_return"], rel=1e-12)
+    assert round(results.loc[0, "total_return"], 3) == 0.295
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -110,6 +189,10 @@ def test_sweep_writes_one_row_per_parameter_set(
         (["--strategy", "macd", "--param", "fast"], "--param 'fast': expected NAME=VALUE"),
         (["--strategy", "macd", "--fee", "-1"], "--fee: Input should be greater than or equal"),
         (["--strategy", "macd", "--start", "2030-01-01"], "no bars between 2030-01-01"),
+        (["--strategy", "macd", "--warmup", "-3"], "warmup must be >= 0 bars, got -3"),
+        (["--strategy", "macd", "--warmup", "warm"], "warmup must be auto, cold, all or an"),
+        (["--strategy", "macd", "--warmup", "1.5"], "warmup must be auto, cold, all or an"),
+        (["--strategy", "macd", "--stops-from", "later"], "invalid choice: 'later'"),
     ],
 )
 def test_backtest_errors_are_one_clear_line(
@@ -163,4 +246,7 @@ def test_installed_console_script(xrp_1d: Path) -> None:
         timeout=120,
     )
     assert run.returncode == 0, run.stderr
-    assert round(json.loads(run.stdout)["total_return"], 3) == 0.471
+    report = json.loads(run.stdout)
+    # warmed up on the earlier history by default (the issue's +29.5 %; +47.1 % cold)
+    assert (report["warmup"], report["warmup_bars"]) == ("auto", 779)
+    assert round(report["total_return"], 3) == 0.295

@@ -18,7 +18,7 @@ from trading_pipelines.dbt import (
     TRANSLATOR,
 )
 from trading_pipelines.definitions import defs
-from trading_pipelines.jobs import ALT_KEYS, evaluate_strategy_job
+from trading_pipelines.jobs import ALT_KEYS, EVALUATE_STRATEGY, MARKET_KEYS
 
 SIGNAL_PATH = {"int_indicators", "int_regimes", "int_signal_inputs", "fct_signals"}
 
@@ -32,10 +32,11 @@ def tagged(graph, tag: str) -> set[str]:
 
 
 def evaluation_models(location: dg.Definitions) -> set[str]:
-    job = location.resolve_job_def(evaluate_strategy_job.name)
+    job = location.resolve_job_def(EVALUATE_STRATEGY)
     selected = job.asset_layer.selected_asset_keys
     assert INTENTS_KEY in selected
-    return {key.to_user_string() for key in selected - {INTENTS_KEY}}
+    assert set(MARKET_KEYS) <= selected  # the run ingests its bar
+    return {key.to_user_string() for key in selected - {INTENTS_KEY, *MARKET_KEYS}}
 
 
 def untagged_downstream_of_executor(location: dg.Definitions) -> set[str]:

@@ -35,6 +35,9 @@ from pydantic import (
     model_validator,
 )
 
+from trading_core.config_alerts import ALERT_ENV_OVERRIDES, AlertsConfig
+from trading_core.config_cockpit import CockpitConfig
+from trading_core.config_fees import PaperFeeCurrency
 from trading_core.quality.gap_policy import DEFAULT_MAX_GAP_CANDLES, DEFAULT_MAX_GAP_RATIO
 from trading_core.timeframes import TIMEFRAME_SECONDS, naive_utc, utc_now
 
@@ -353,6 +356,8 @@ class ExecutorConfig(_Model):
         return self
 
     paper_latency_ms: float = Field(default=0.0, ge=0)
+    # What a paper fill pays its fee in (trading_core.config_fees): quote | base | BNB + price.
+    paper_fee_currency: PaperFeeCurrency = PaperFeeCurrency()
     # Dagster webserver for REST reports of execution/orders and execution/fills.
     dagster_url: str = "http://127.0.0.1:3000"
 
@@ -390,6 +395,15 @@ class OperationsConfig(_Model):
     # The supervisor alerts when no evaluate_strategy run has succeeded for this many bars of
     # the strategy's timeframe (it runs outside Dagster, so a dead daemon is noticed too).
     stalled_after_bars: int = Field(default=3, ge=1, le=1000)
+    # The new-bar sensor requests an evaluation this many wall seconds before its bar closes
+    # (the run's launch overlaps the bar's last seconds; its ingest waits for the close:
+    # trading_core.market.bar_close). 0: only after the close.
+    arm_lead_seconds: float = Field(default=12.0, ge=0, le=300)
+    # ... and fetches the bar this long after the close (exchanges finalise a candle late).
+    close_settle_seconds: float = Field(default=1.0, ge=0, le=60)
+    # The dbt data tests of the signal chain run off the bar's path, in a `signal_checks`
+    # run between evaluations, at most this often.
+    signal_checks_every_minutes: int = Field(default=15, ge=1, le=1440)
     # ... and when the disk holding TRADING_HOME has less free space than either limit.
     min_free_gib: float = Field(default=1.0, ge=0)
     min_free_fraction: float = Field(default=0.05, ge=0, lt=1)
@@ -429,6 +443,8 @@ class TradingConfig(_Model):
     executor: ExecutorConfig = ExecutorConfig()
     operations: OperationsConfig = OperationsConfig()
     retention: RetentionConfig = RetentionConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    cockpit: CockpitConfig = CockpitConfig()
 
 
 def _csv(value: str) -> list[str]:
@@ -461,6 +477,9 @@ ENV_OVERRIDES: dict[str, tuple[str, Any]] = {
     "TRADING_EXECUTOR_MODE": ("executor.mode", str),
     "TRADING_EXECUTOR_EXCHANGE": ("executor.exchange", str),
     "TRADING_DAGSTER_URL": ("executor.dagster_url", str),
+    **ALERT_ENV_OVERRIDES,
+    "TRADING_COCKPIT_HOST": ("cockpit.host", str),
+    "TRADING_COCKPIT_PORT": ("cockpit.port", int),
 }
 
 

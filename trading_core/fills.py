@@ -13,7 +13,10 @@ The README's "Fill conventions" section describes these functions; keep the two 
   strictly below a buy limit, a bar's high strictly above a sell limit).
 - Stop-loss, take-profit and trailing stops are evaluated intrabar on each bar after entry;
   when a bar touches both the stop and the target, the stop-loss is assumed first. A bar that
-  opens beyond the level fills at its open (gap), otherwise at the level.
+  opens beyond the level fills at its open (gap), otherwise at the level. After a
+  ``next_open`` market entry, ``stops_from="fill"`` (default) checks them on the fill bar
+  itself, ``stops_from="next"`` from the following bar (``BacktestConfig.stops_from``).
+- Entry size and the default stop / take-profit prices: ``trading_core.position_sizing``.
 """
 
 from __future__ import annotations
@@ -54,11 +57,17 @@ def fee_amount(notional: float, fee_rate: float) -> float:
     return abs(notional) * fee_rate
 
 
+def all_in_arithmetic(cash: float, price: float, fee_rate: float) -> float:
+    """``cash / (price * (1 + fee_rate))`` without checks: the one formula, which the
+    compiled sweep kernel compiles too (via ``position_sizing.quantity_arithmetic``)."""
+    return cash / (price * (1.0 + fee_rate))
+
+
 def all_in_quantity(cash: float, price: float, fee_rate: float) -> float:
     """Quantity such that ``quantity * price * (1 + fee_rate) == cash``."""
     if price <= 0:
         raise ValueError(f"price must be > 0, got {price}")
-    return cash / (price * (1.0 + fee_rate))
+    return all_in_arithmetic(cash, price, fee_rate)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from trading_pipelines.jobs import (
     ingest_market_job,
     refresh_job,
     research_job,
+    signal_checks_job,
 )
 from trading_pipelines.partitions import daily_partitions, market_freshness, market_partitions
 from trading_pipelines.resources.alerts import AlertResource
@@ -54,6 +55,7 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
     days = daily_partitions(cfg.market)
     daily_report = build_daily_report_asset(days, root.reports)
     ingest_market = ingest_market_job(market_parts)
+    evaluate_strategy = evaluate_strategy_job(market_parts)
     ingest_alt_data = ingest_alt_data_job(days)
     return dg.Definitions(
         assets=[
@@ -66,14 +68,21 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
             daily_report,
             *build_research_assets(root.reports),
         ],
-        jobs=[ingest_market, ingest_alt_data, evaluate_strategy_job, refresh_job, research_job],
+        jobs=[
+            ingest_market,
+            ingest_alt_data,
+            evaluate_strategy,
+            signal_checks_job,
+            refresh_job,
+            research_job,
+        ],
         schedules=[
             live_market_schedule(ingest_market, cfg.market, cfg.operations),
             alt_data_schedule(ingest_alt_data),
             daily_report_schedule(daily_report, cfg.market),
         ],
         sensors=[
-            build_new_bar_sensor(evaluate_strategy_job, cfg.operations),
+            build_new_bar_sensor(evaluate_strategy, cfg.operations, cfg.market, signal_checks_job),
             build_executor_health_sensor(root.executor_state / "health.json"),
             run_failure_alert,
             dg.AutomationConditionSensorDefinition(

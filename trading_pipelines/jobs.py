@@ -51,17 +51,40 @@ def ingest_alt_data_job(partitions_def: dg.PartitionsDefinition) -> AssetJob:
     )
 
 
-# What a new bar changes on the way to the composite signal: the dbt models tagged
-# `evaluation` (candles, order-book features, indicators, regimes, the point-in-time inputs,
-# the signal), selected by tag so a renamed model stays in. Evaluation runs rebuild them
-# first, so the strategy sees the new bar's signal; models tagged `alt_data` refresh on their
-# own when their data lands.
-evaluate_strategy_job = dg.define_asset_job(
-    "evaluate_strategy",
-    selection=EVALUATION_MODELS | dg.AssetSelection.assets(INTENTS_KEY),
-    description="New bar -> indicators and composite signal (dbt) -> strategy -> intents.",
-    # first out of the run queue and first to the warehouse pool's slot (README: priorities)
-    tags={PRIORITY_TAG: LIVE_PRIORITY},
+# What a new bar changes on the way to the composite signal: the bar itself (raw candles and
+# the order book at its close, for the range of partitions the sensor names), then the dbt
+# models tagged `evaluation` (candles, order-book features, indicators, regimes, the
+# point-in-time inputs, the signal; selected by tag so a renamed model stays in), then the
+# strategy. One run per bar (or per batch of bars that closed while one ran): the run is
+# armed before the close and its ingest waits for it (sensors/new_bars.py). The dbt data
+# tests of those models run off the bar's path, in `signal_checks`; the ingest's own checks
+# (Great Expectations, gap policy) stay in, they decide which partitions the signal sees.
+EVALUATION_PATH = (
+    dg.AssetSelection.assets(*MARKET_KEYS)
+    | EVALUATION_MODELS.without_checks()
+    | dg.AssetSelection.assets(INTENTS_KEY)
+)
+
+
+EVALUATE_STRATEGY = "evaluate_strategy"
+
+
+def evaluate_strategy_job(partitions_def: dg.PartitionsDefinition) -> AssetJob:
+    return dg.define_asset_job(
+        EVALUATE_STRATEGY,
+        selection=EVALUATION_PATH,
+        partitions_def=partitions_def,
+        description="New bar -> candles and order book -> indicators and composite signal "
+        "(dbt) -> strategy -> intents, in one run.",
+        # first out of the run queue and first to the warehouse pool's slot (README: priorities)
+        tags={PRIORITY_TAG: LIVE_PRIORITY},
+    )
+
+
+signal_checks_job = dg.define_asset_job(
+    "signal_checks",
+    selection=EVALUATION_MODELS - EVALUATION_MODELS.without_checks(),
+    description="The dbt data tests of the signal chain, between evaluations.",
 )
 
 refresh_job = dg.define_asset_job(

@@ -109,7 +109,7 @@ def play_market() -> str:
     line = (
         f"  market          {cfg.source}: history from {clock.start} played forward, "
         f"{cfg.replay_pace_seconds:g} s per {min(cfg.timeframes, key=timeframe_seconds)} bar "
-        "(TRADING_REPLAY_PACE)"
+        f"(TRADING_REPLAY_PACE) from {clock.wall_start.isoformat()} UTC"
     )
     if clock.end is not None:
         ends = clock.wall_start + timedelta(

@@ -2,6 +2,8 @@
 
 The live feed never piles up: while one of its runs is queued or running, a tick is skipped
 (the next run ingests everything that closed meanwhile: today's partitions are incremental).
+A tick is skipped too while a strategy evaluation is in flight: that run ingests the same
+partitions at its bar close (the feed fills in the timeframes between evaluations).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from trading_core.market.clock import market_clock, played_window
 from trading_core.series import SeriesKey
 from trading_core.timeframes import symbol_to_key, timeframe_delta, timeframe_seconds
 from trading_pipelines.in_flight import LIVE_INGEST_LANE, lane_tags, runs_in_flight
-from trading_pipelines.jobs import AssetJob
+from trading_pipelines.jobs import EVALUATE_STRATEGY, AssetJob
 
 # A day's last candle closes at midnight: right after it, the run also covers yesterday.
 ROLLOVER_MARGIN = timedelta(minutes=10)
@@ -96,6 +98,11 @@ def live_market_schedule(
                 )
             first_day, last_day = max(window.first, cfg.start_date), window.last
             the_end = clock.end if window.reaches_end else None
+        evaluating = runs_in_flight(context.instance, EVALUATE_STRATEGY)
+        if evaluating:
+            return dg.SkipReason(
+                f"evaluation {evaluating[0]} ingests the same partitions at its bar close"
+            )
         in_flight = runs_in_flight(context.instance, job.name, trigger)
         if in_flight:
             return dg.SkipReason(

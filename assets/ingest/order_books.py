@@ -12,6 +12,7 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from assets.ingest.bar_close import wait_for_bar_close
 from assets.ingest.checks import check_results, check_specs, write_partition_checks
 from trading_core.market.base import ORDER_BOOK_COLUMNS
 from trading_core.market.sim import order_book_times
@@ -47,6 +48,7 @@ def build_order_book_asset(
         market: MarketDataResource,
         warehouse: DuckDBResource,
     ) -> dg.MaterializeResult:
+        wait_for_bar_close(context, market)
         cfg = market.market_config()
         source = market.client()
         now = market.now()

@@ -24,6 +24,7 @@ The planning and validation are ``trading_core.market.ingest_plan``, the writing
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.ingest.bar_close import wait_for_bar_close
 from assets.ingest.checks import (
     blocked_partitions,
     check_results,
@@ -62,6 +63,7 @@ def build_ohlcv_asset(
         market: MarketDataResource,
         warehouse: DuckDBResource,
     ) -> dg.MaterializeResult:
+        wait_for_bar_close(context, market)
         cfg = market.market_config()
         source = market.client()
         now = market.now()

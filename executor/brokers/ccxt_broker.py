@@ -15,6 +15,11 @@ How exchange errors are classified matters more here than anywhere else:
 
 Client order ids travel as ccxt's unified ``clientOrderId`` parameter (Binance:
 ``newClientOrderId`` on create, ``origClientOrderId`` on query and cancel).
+
+Fees come as the exchange reports them (Binance spot: a buy pays in the base asset received,
+or in BNB). A fee in a third currency gets its ``fee_price`` from the ticker of
+``FEE/QUOTE`` (last price, cached for ``FEE_PRICE_TTL_S``); when the exchange lists no such
+market or the ticker cannot be read, the fill has no price and the ledger flags it.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ _STATUS: dict[str, OrderState] = {
 
 TRADES_PAGE = 1000
 DAY_MS = 86_400_000
+FEE_PRICE_TTL_S = 60.0
 
 # Refused before processing: safe to send the same order again after waiting.
 RATE_LIMITED = (ccxt.RateLimitExceeded, ccxt.DDoSProtection)
@@ -137,6 +143,7 @@ class CcxtBroker:
         self.retry = retry or RetryPolicy(max_attempts=5, base_delay=0.25, max_delay=5.0)
         self._sleep = sleep
         self._markets_loaded = False
+        self._fee_prices: dict[str, tuple[float, float | None]] = {}
 
     @classmethod
     def connect(
@@ -456,6 +463,11 @@ class CcxtBroker:
         strategy: str | None = None,
     ) -> Fill:
         fee = trade.get("fee") or {}
+        symbol = trade["symbol"]
+        fee_cost = float(fee.get("cost") or 0.0)
+        fee_currency = fee.get("currency")
+        base, quote = symbol.split("/", 1)[0], symbol.split("/", 1)[1].split(":", 1)[0]
+        third = fee_currency not in (None, base, quote) and fee_cost != 0
         return Fill(
             exchange=self.exchange,
             trade_id=str(trade["id"]),
@@ -463,15 +475,35 @@ class CcxtBroker:
             side=trade["side"],
             quantity=float(trade["amount"]),
             price=float(trade["price"]),
-            fee=float(fee.get("cost") or 0.0),
-            fee_currency=fee.get("currency"),
+            fee=fee_cost,
+            fee_currency=fee_currency,
             liquidity="maker" if trade.get("takerOrMaker") == "maker" else "taker",
             event_time=_naive_utc_ms(trade.get("timestamp")),
             client_order_id=client_order_id,
             exchange_order_id=str(trade.get("order")) if trade.get("order") else None,
             intent_id=intent_id,
             strategy=strategy,
+            fee_price=self.fee_price(f"{fee_currency}/{quote}") if third else None,
         )
+
+    def fee_price(self, symbol: str) -> float | None:
+        """Last price of ``symbol`` (``FEE/QUOTE``), or None when it is not listed or its
+        ticker cannot be read now."""
+        cached = self._fee_prices.get(symbol)
+        if cached is not None and time.monotonic() - cached[0] < FEE_PRICE_TTL_S:
+            return cached[1]
+        price: float | None = None
+        try:
+            self._ensure_markets()
+            if symbol in (self.client.markets or {}):
+                ticker = self._read("fetch_ticker", lambda: self.client.fetch_ticker(symbol))
+                last = ticker.get("last") or ticker.get("close")
+                price = float(last) if last and float(last) > 0 else None
+        except (BrokerUnavailable, ccxt.BaseError, TypeError, ValueError) as exc:
+            log.warning("no fee price", extra={"symbol": symbol, "error": _reason(exc)})
+            return None  # not cached: the next fill asks again
+        self._fee_prices[symbol] = (time.monotonic(), price)
+        return price
 
     # -------------------------------------------------------------------- reconciliation
 

@@ -19,7 +19,10 @@ conventions of ``trading_core.fills`` (the ones the backtester uses; README "Fil
   replays history) or now.
 
 Trade ids are ``<client order id>-<n>``, so a fill is the same fill however often it is seen.
-Fees are charged in the quote currency.
+Fees are charged in the quote currency by default; ``fee_currency``
+(``executor.paper_fee_currency``, ``trading_core.config_fees``) charges them in the asset
+received (base on a buy) or in a third currency such as BNB at a fixed price, which each fill
+carries as its ``fee_price``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from executor.orders import OrderState
 from executor.records import Fill, OrderRecord, OrderUpdate
 from executor.sizing import MarketRules, floor_quantity
 from trading_core.config import FeesConfig
-from trading_core.fills import fee_amount, intrabar_exit, limit_fills, walk_book
+from trading_core.config_fees import PaperFeeCurrency
+from trading_core.fills import intrabar_exit, limit_fills, walk_book
 from trading_core.market.base import MarketSource
 from trading_core.timeframes import timeframe_delta, utc_now
 
@@ -79,10 +83,12 @@ class PaperBroker:
         candle_timeframe: str = "1m",
         rules: Callable[[str], MarketRules] = default_paper_rules,
         clock: Callable[[], datetime] = utc_now,
+        fee_currency: PaperFeeCurrency | None = None,
     ):
         self.market = market
         self.exchange = exchange
         self.fees = fees
+        self.fee_currency = fee_currency or PaperFeeCurrency()
         self.latency = timedelta(milliseconds=latency_ms)
         self.book_depth = book_depth
         self.timeframe = candle_timeframe
@@ -116,6 +122,8 @@ class PaperBroker:
         at: datetime,
     ) -> Fill:
         rate = self.fees.maker if maker else self.fees.taker
+        asset = self.fee_currency.asset(order.symbol, order.side)
+        third = asset == self.fee_currency.currency and self.fee_currency.price is not None
         return Fill(
             exchange=self.exchange,
             trade_id=f"{order.client_order_id}-{n}",
@@ -123,14 +131,15 @@ class PaperBroker:
             side=order.side,
             quantity=quantity,
             price=price,
-            fee=fee_amount(quantity * price, rate),
-            fee_currency=order.symbol.split("/", 1)[1].split(":", 1)[0],
+            fee=self.fee_currency.fee(order.symbol, order.side, quantity, price, rate),
+            fee_currency=asset,
             liquidity="maker" if maker else "taker",
             event_time=at,
             client_order_id=order.client_order_id,
             exchange_order_id=order.client_order_id,
             intent_id=order.intent_id,
             strategy=order.strategy,
+            fee_price=self.fee_currency.price if third else None,
         )
 
     @staticmethod

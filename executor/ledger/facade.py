@@ -164,6 +164,10 @@ class Ledger:
     def fill_count(self) -> int:
         return self._fills.fill_count()
 
+    def fee_issues(self) -> list[dict[str, Any]]:
+        """Fills whose fee (a third currency with no price) is not valued in quote."""
+        return self._fills.fee_issues()
+
     def known_trade_ids(self, exchange: str, symbol: str, trade_ids: Iterable[str]) -> set[str]:
         return self._fills.known_trade_ids(exchange, symbol, trade_ids)
 

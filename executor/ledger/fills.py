@@ -4,6 +4,12 @@ A fill is known by its exchange, symbol and trade id: seeing it again (a retry, 
 reconciliation) records nothing. A new fill of one of our orders moves its position and cash
 (``Portfolio.apply_fill``) in the same transaction; a fill of an order we did not place is
 kept without moving anything.
+
+Each fill row keeps its fee valued in quote (``fee_quote``). A fee in a third currency (BNB)
+with no usable ``fee_price`` is never taken for quote: the fill is recorded and applied, its
+``fee_quote`` stays NULL with the reason in ``fee_issue``, and the audit log says so. A fill
+the accounting core refuses (NaN quantity, negative fee, unknown side) raises
+``AccountingError`` naming the field, and nothing of it is recorded.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from executor import schema
 from executor.ledger.db import LedgerDB, insert
-from executor.ledger.portfolio import Portfolio
+from executor.ledger.portfolio import Portfolio, value_fee
 from executor.records import Fill, OrderRecord
 
 
@@ -40,8 +46,13 @@ class FillStore:
     ) -> bool:
         """Record one fill in the caller's transaction (the order fills in what it lacks);
         False if it was already known."""
+        fee_quote, fee_issue = value_fee(fill)
         values = {
             **fill.__dict__,
+            "fee_quote": fee_quote,
+            "fee_issue": fee_issue,
+            # an unusable price (NaN, <= 0) is named in fee_issue, not stored
+            "fee_price": fill.fee_price if fee_issue is None else None,
             "recorded_at": self.db.now(),
             "mode": self.db.mode,
             "applied": applied,
@@ -61,7 +72,24 @@ class FillStore:
             return False
         if applied:
             self.portfolio.apply_fill(
-                conn, fill, entry_intent_id=values["intent_id"], strategy=values["strategy"]
+                conn,
+                fill,
+                entry_intent_id=values["intent_id"],
+                strategy=values["strategy"],
+                fee_valued=fee_issue is None,
+            )
+        if fee_issue is not None:
+            self.portfolio.audit.record(
+                conn,
+                "ledger",
+                "fee_unvalued",
+                f"{fill.exchange}:{fill.symbol}",
+                {
+                    "trade_id": fill.trade_id,
+                    "fee": fill.fee,
+                    "fee_currency": fill.fee_currency,
+                    "reason": fee_issue,
+                },
             )
         return True
 
@@ -77,6 +105,18 @@ class FillStore:
             query = query.where(t.c.id > after_id)
         with self.db.transaction() as conn:
             return [_fill_from_row(r) for r in conn.execute(query)]
+
+    def fee_issues(self) -> list[dict[str, Any]]:
+        """Fills whose fee could not be valued in quote, with the reason, oldest first."""
+        t = schema.fills
+        query = (
+            sa.select(t.c.exchange, t.c.symbol, t.c.trade_id, t.c.fee, t.c.fee_currency,
+                      t.c.fee_issue)
+            .where(t.c.fee_issue.is_not(None))
+            .order_by(t.c.id)
+        )  # fmt: skip
+        with self.db.transaction() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
 
     def fill_count(self) -> int:
         with self.db.transaction() as conn:
@@ -114,4 +154,5 @@ def _fill_from_row(row: Any) -> Fill:
         exchange_order_id=m["exchange_order_id"],
         intent_id=m["intent_id"],
         strategy=m["strategy"],
+        fee_price=m["fee_price"],
     )

@@ -1,13 +1,17 @@
 """The portfolio: positions and cash, moved by fills, and the account they add up to.
 
-One accounting rule for every fill (``apply_fill``): long and short, a flip opens the
-remainder at the fill's price, a fee in the base currency reduces the position and one in the
-quote currency the cash. Positions carry their protective exits (stop-loss, take-profit,
-trailing stop) and the highest price seen since entry.
+Every fill is accounted by the one accounting core (``trading_core.accounting``), the same
+code the trade journal and the backtester use: long and short, a flip opens the remainder at
+the fill's price, a fee in the base currency reduces the position, one in the quote currency
+the cash, and one in a third currency (BNB) is valued at the fill's ``fee_price`` and debits
+that currency's cash. A position keeps its realized P&L gross and net of fees, and the fees
+valued in quote. Positions carry their protective exits (stop-loss, take-profit, trailing
+stop) and the highest price seen since entry.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +22,7 @@ from executor import schema
 from executor.ledger.audit import AuditLog
 from executor.ledger.db import LedgerDB, insert
 from executor.records import QTY_EPSILON, Account, Fill, Position
+from trading_core.accounting import AccountingError, Book, Execution, apply_execution, fee_in_quote
 
 
 def base_currency(symbol: str) -> str:
@@ -28,49 +33,84 @@ def quote_currency(symbol: str) -> str:
     return symbol.split("/", 1)[1].split(":", 1)[0]
 
 
+def execution_of(fill: Fill) -> Execution:
+    return Execution(
+        side=fill.side,
+        quantity=fill.quantity,
+        price=fill.price,
+        fee=fill.fee,
+        fee_currency=fill.fee_currency,
+        fee_price=fill.fee_price,
+    )
+
+
+def value_fee(fill: Fill) -> tuple[float | None, str | None]:
+    """The fill's fee in quote, or (None, why) when it is in a third currency whose price is
+    unknown or unusable. A fill the core refuses otherwise (NaN quantity, negative fee, an
+    unknown side) raises ``AccountingError`` naming the field."""
+    base, quote = base_currency(fill.symbol), quote_currency(fill.symbol)
+    e = execution_of(fill)
+    third = fill.fee_currency not in (None, base, quote)
+    if not third:
+        return fee_in_quote(e, base, quote), None
+    fee_in_quote(dataclasses.replace(e, fee=0.0, fee_price=None), base, quote)  # the rest
+    try:
+        return fee_in_quote(e, base, quote), None
+    except AccountingError as exc:
+        if "fee_price" not in str(exc):
+            raise
+        return None, (
+            f"fee {fill.fee:g} {fill.fee_currency} not valued: {exc}; "
+            f"left out of fees_quote and realized_pnl_net"
+        )
+
+
 class Portfolio:
     def __init__(self, db: LedgerDB, audit: AuditLog):
         self.db = db
         self.audit = audit
 
     def apply_fill(
-        self, conn: Connection, fill: Fill, *, entry_intent_id: str | None, strategy: str | None
+        self,
+        conn: Connection,
+        fill: Fill,
+        *,
+        entry_intent_id: str | None,
+        strategy: str | None,
+        fee_valued: bool = True,
     ) -> None:
-        """Move the position and cash by one fill (long and short, fees in base or quote), in
-        the caller's transaction."""
+        """Move the position and cash by one fill, in the caller's transaction.
+
+        ``fee_valued=False`` (a third-currency fee with no price, flagged on the fill row):
+        the fee still debits its currency, but is not counted in ``fees_quote``.
+        """
         now = self.db.now()
         base, quote = base_currency(fill.symbol), quote_currency(fill.symbol)
-        signed = fill.quantity if fill.side == "buy" else -fill.quantity
         t = schema.positions
         pos = conn.execute(
             sa.select(t).where(t.c.exchange == fill.exchange, t.c.symbol == fill.symbol)
         ).first()
-        old_qty = pos.quantity if pos else 0.0
-        avg = pos.avg_entry_price if pos else 0.0
-        realized = pos.realized_pnl if pos else 0.0
-        new_qty = old_qty + signed
-        if abs(old_qty) <= QTY_EPSILON or (old_qty > 0) == (signed > 0):
-            avg = (abs(old_qty) * avg + fill.quantity * fill.price) / abs(new_qty)
-        else:
-            closed = min(abs(signed), abs(old_qty))
-            realized += (fill.price - avg) * closed * (1 if old_qty > 0 else -1)
-            if abs(signed) > abs(old_qty):
-                avg = fill.price  # flipped: the remainder opened at this price
-        cash_delta = -signed * fill.price
-        if fill.fee_currency == base:
-            new_qty -= fill.fee
-            realized -= fill.fee * fill.price
-        else:
-            cash_delta -= fill.fee
-            realized -= fill.fee
+        book = (
+            Book(pos.quantity, pos.avg_entry_price, pos.realized_pnl_gross, pos.fees_quote)
+            if pos
+            else Book()
+        )
+        e = execution_of(fill)
+        if not fee_valued:
+            e = dataclasses.replace(e, fee=0.0, fee_price=None)
+        applied = apply_execution(book, e, base, quote)
+        after = applied.book
         values: dict[str, Any] = {
-            "quantity": 0.0 if abs(new_qty) <= QTY_EPSILON else new_qty,
-            "avg_entry_price": avg,
-            "realized_pnl": realized,
+            "quantity": after.quantity,
+            "avg_entry_price": after.average_cost,
+            "realized_pnl_gross": after.realized_gross,
+            "realized_pnl_net": after.realized_net,
+            "fees_quote": after.fees_quote,
             "last_price": fill.price,
             "updated_at": now,
         }
-        opening = abs(old_qty) <= QTY_EPSILON and abs(new_qty) > QTY_EPSILON
+        old_qty = book.quantity
+        opening = abs(old_qty) <= QTY_EPSILON and abs(after.quantity) > QTY_EPSILON
         if opening:
             values.update(
                 opened_at=fill.event_time,
@@ -78,7 +118,7 @@ class Portfolio:
                 strategy=strategy,
                 high_water=fill.price,
             )
-        elif abs(new_qty) <= QTY_EPSILON:
+        elif abs(after.quantity) <= QTY_EPSILON:
             values.update(stop_loss=None, take_profit=None, trailing_stop_pct=None, high_water=None)
         if pos is None:
             conn.execute(t.insert().values(exchange=fill.exchange, symbol=fill.symbol, **values))
@@ -88,7 +128,9 @@ class Portfolio:
                 .where(t.c.exchange == fill.exchange, t.c.symbol == fill.symbol)
                 .values(**values)
             )
-        self._move_cash(conn, fill.exchange, quote, cash_delta)
+        self._move_cash(conn, fill.exchange, quote, applied.quote_delta)
+        if applied.fee_asset not in (base, quote) and fill.fee:
+            self._move_cash(conn, fill.exchange, applied.fee_asset, -fill.fee)
 
     def _move_cash(self, conn: Connection, exchange: str, currency: str, delta: float) -> None:
         t = schema.cash

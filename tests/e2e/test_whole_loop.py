@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 
 from executor.ledger import Ledger
-from sensors.new_bars import build_new_bar_sensor
 from tests.e2e.browser import browser_page, open_asset
 from tests.e2e.conftest import dagster_webserver, executor_process, wait_for
 from trading_core.config import get_config, get_paths, load_config
@@ -26,7 +25,6 @@ from trading_core.market.factory import make_market_source
 from trading_core.strategies import get_strategy
 from trading_core.timeframes import symbol_to_key, timeframe_delta, utc_now
 from trading_pipelines.instance import prepare_dagster_home
-from trading_pipelines.jobs import evaluate_strategy_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.browser]
 
@@ -138,7 +136,8 @@ def test_a_new_bar_becomes_a_fill_in_the_trade_journal(
         )
         automation = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         # 2. the sensor sees the new bar and asks for exactly one evaluation of it
-        sensor = build_new_bar_sensor(evaluate_strategy_job)
+        # (the code location's sensor: armed on the market clock, which stands at the close)
+        sensor = defs.get_sensor_def("new_bar_sensor")
         context = dg.build_sensor_context(
             instance=instance, definitions=defs, resources={"strategy": defs.resources["strategy"]}
         )

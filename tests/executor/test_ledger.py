@@ -78,7 +78,9 @@ def test_positions_average_in_and_realize_on_the_way_out(ledger: Ledger) -> None
     ledger.record_fills([fill("t3", "sell", 1.5, 130.0, fee=0.2)])
     position = ledger.position("sim", "BTC/USDT")
     assert position.quantity == pytest.approx(0.5)
-    assert position.realized_pnl == pytest.approx(1.5 * 20.0 - 0.2)
+    assert position.realized_pnl_net == pytest.approx(1.5 * 20.0 - 0.2)
+    assert position.realized_pnl_gross == pytest.approx(1.5 * 20.0)
+    assert position.fees_quote == pytest.approx(0.2)
     assert position.stop_loss == 90.0
     ledger.record_fills([fill("t4", "sell", 0.5, 100.0)])
     assert ledger.open_positions() == []

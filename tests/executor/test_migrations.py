@@ -24,10 +24,25 @@ def intent(post_only: bool = False, minute: int = 0) -> OrderIntent:
 V3_TABLES = (schema.executor_lease, schema.ledger_meta, schema.intent_quarantine)
 
 
+def as_v4_positions_and_fills(conn: sa.Connection) -> None:
+    """v4 kept one realized_pnl (net of fees) per position and no valued fee per fill."""
+    double = sa.Double().compile(dialect=conn.dialect)
+    conn.execute(
+        sa.text(f"ALTER TABLE positions ADD COLUMN realized_pnl {double} NOT NULL DEFAULT 0")
+    )
+    conn.execute(sa.text("UPDATE positions SET realized_pnl = realized_pnl_net"))
+    for column in ("realized_pnl_gross", "realized_pnl_net", "fees_quote"):
+        conn.execute(sa.text(f"ALTER TABLE positions DROP COLUMN {column}"))
+    for column in ("fee_price", "fee_quote", "fee_issue"):
+        conn.execute(sa.text(f"ALTER TABLE fills DROP COLUMN {column}"))
+
+
 def as_version(url: str, version: int) -> None:
     """What an executor of an older schema version left behind."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
+        if version < 5:
+            as_v4_positions_and_fills(conn)
         if version < 3:
             for table in V3_TABLES:
                 table.drop(conn)
@@ -211,3 +226,119 @@ def test_orders_the_executor_gave_up_on_become_given_up_and_exchange_rejections_
     assert ledger.order("cid-lost").state == OrderState.GIVEN_UP
     assert ledger.order("cid-refused").state == OrderState.REJECTED
     ledger.close()
+
+
+V4_FILLS = [
+    # trade_id, symbol, side, quantity, price, fee, fee_currency, applied
+    ("t1", "BTC/USDT", "buy", 1.0, 100.0, 0.001, "BTC", True),
+    ("t2", "BTC/USDT", "sell", 0.5, 120.0, 0.06, "USDT", True),
+    ("t3", "ETH/USDT", "buy", 2.0, 10.0, 0.0005, "BNB", True),
+    ("t4", "ETH/USDT", "sell", 2.0, 11.0, 0.0004, "BNB", True),
+    ("t5", "BTC/USDT", "buy", 3.0, 101.0, 0.3, "USDT", False),  # an external order's
+]
+
+
+def write_v4_rows(url: str) -> None:
+    """What the v4 executor's _apply_fill left for V4_FILLS: realized_pnl net of every fee,
+    the BNB fees taken for USDT (from cash and from realized_pnl)."""
+    at = datetime(2026, 1, 1, 10)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for trade_id, symbol, side, quantity, price, fee, currency, applied in V4_FILLS:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO fills (exchange, trade_id, symbol, side, quantity, price, fee, "
+                    "fee_currency, liquidity, event_time, recorded_at, mode, applied) VALUES "
+                    "('binance', :t, :s, :side, :q, :p, :f, :c, 'taker', :at, :at, 'live', :a)"
+                ),
+                {"t": trade_id, "s": symbol, "side": side, "q": quantity, "p": price, "f": fee,
+                 "c": currency, "at": at, "a": applied},
+            )  # fmt: skip
+        for symbol, quantity, avg, realized, stop in (
+            ("BTC/USDT", 0.999 - 0.5, 100.0, -0.001 * 100.0 + 20.0 * 0.5 - 0.06, 90.0),
+            ("ETH/USDT", 0.0, 10.0, -0.0005 + 2.0 - 0.0004, None),
+        ):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO positions (exchange, symbol, strategy, quantity, "
+                    "avg_entry_price, realized_pnl, last_price, stop_loss, opened_at, "
+                    "updated_at) VALUES ('binance', :s, 'macd', :q, :avg, :r, :avg, :stop, "
+                    ":at, :at)"
+                ),
+                {"s": symbol, "q": quantity, "avg": avg, "r": realized, "stop": stop, "at": at},
+            )
+        cash = 1000.0 - 100.0 + 60.0 - 0.06 - 20.0 - 0.0005 + 22.0 - 0.0004
+        conn.execute(
+            sa.text(
+                "INSERT INTO cash (exchange, currency, amount, updated_at) "
+                "VALUES ('binance', 'USDT', :a, :at)"
+            ),
+            {"a": cash, "at": at},
+        )
+    engine.dispose()
+
+
+def test_a_version_4_ledger_with_fees_in_base_quote_and_bnb_gets_gross_and_net_pnl(
+    ledger_url: str,
+) -> None:
+    from executor.records import Fill
+
+    Ledger(ledger_url).close()
+    as_version(ledger_url, 4)
+    write_v4_rows(ledger_url)
+    ledger = Ledger(ledger_url)  # opening upgrades
+    with ledger.transaction() as conn:
+        assert current_version(conn) == schema.SCHEMA_VERSION
+    btc = ledger.position("binance", "BTC/USDT")
+    old_btc_net = -0.001 * 100.0 + 20.0 * 0.5 - 0.06
+    assert btc.realized_pnl_net == old_btc_net  # carried over exactly
+    assert btc.realized_pnl_gross == pytest.approx(10.0)
+    assert btc.fees_quote == pytest.approx(0.1 + 0.06)
+    assert btc.quantity == pytest.approx(0.499) and btc.avg_entry_price == 100.0
+    assert btc.stop_loss == 90.0
+    eth = ledger.position("binance", "ETH/USDT")
+    # v4 took 0.0009 BNB for USDT: gross is exact, the BNB fees have no price and are flagged
+    assert eth.realized_pnl_gross == pytest.approx(2.0)
+    assert eth.fees_quote == pytest.approx(0.0, abs=1e-12)
+    assert eth.realized_pnl_net == pytest.approx(2.0)
+    issues = ledger.fee_issues()
+    assert [i["trade_id"] for i in issues] == ["t3", "t4"]
+    assert all("fee_price" in i["fee_issue"] and "v4" in i["fee_issue"] for i in issues)
+    assert ledger.cash("USDT", "binance") == pytest.approx(1000 - 40.06 + 2.0)
+    assert ledger.cash("BNB", "binance") == pytest.approx(-0.0009)
+    with ledger.transaction() as conn:
+        valued = dict(
+            conn.execute(sa.select(schema.fills.c.trade_id, schema.fills.c.fee_quote)).all()
+        )
+        audit = conn.execute(
+            sa.select(schema.audit_log.c.details).where(schema.audit_log.c.event == "fees_revalued")
+        ).scalar_one()
+    assert valued["t1"] == pytest.approx(0.1) and valued["t2"] == pytest.approx(0.06)
+    assert valued["t5"] == pytest.approx(0.3) and valued["t3"] is None
+    assert "binance:BNB" in audit
+    # trading goes on from the carried-over book
+    ledger.record_fills(
+        [Fill("binance", "t6", "BTC/USDT", "sell", 0.499, 110.0, 0.05, "USDT", "taker",
+              datetime(2026, 1, 1, 11))]
+    )  # fmt: skip
+    btc = ledger.position("binance", "BTC/USDT")
+    assert btc.quantity == 0.0
+    assert btc.realized_pnl_gross == pytest.approx(10.0 + 0.499 * 10.0)
+    assert btc.realized_pnl_net == pytest.approx(old_btc_net + 4.99 - 0.05)
+    ledger.close()
+
+
+def test_a_migrated_ledger_has_the_columns_of_a_fresh_one(ledger_url: str) -> None:
+    Ledger(ledger_url).close()
+    engine = sa.create_engine(ledger_url)
+    fresh = {t: [c["name"] for c in sa.inspect(engine).get_columns(t)] for t in ("positions",
+             "fills")}  # fmt: skip
+    engine.dispose()
+    as_version(ledger_url, 4)
+    Ledger(ledger_url).close()
+    engine = sa.create_engine(ledger_url)
+    for table, columns in fresh.items():
+        migrated = [c["name"] for c in sa.inspect(engine).get_columns(table)]
+        assert sorted(migrated) == sorted(columns)
+    assert "realized_pnl" not in fresh["positions"]
+    engine.dispose()

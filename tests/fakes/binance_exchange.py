@@ -17,7 +17,13 @@ Matching model (documented because tests rely on it):
 - Stop orders trigger on the last price (``set_price``, ``trade_through``, our own fills).
 - OCO lists (``binance_oco``) reserve their quantity once; when one of their two orders
   fills or triggers the other expires, and canceling either cancels both.
-- Commission is charged in the quote asset on both sides, at the maker or taker rate.
+- Commission is charged at the maker or taker rate, by default in the quote asset on both
+  sides (``commission_asset="quote"``). ``"received"`` charges the asset received, as Binance
+  spot does: the base asset on a buy (the account gets ``qty - commission``), the quote on a
+  sell. An asset code such as ``"BNB"`` charges that asset, the value's commission divided by
+  the asset's price in the quote (``commission_asset_price``, else the fake's reference
+  price of e.g. BNBUSDT); without a price or enough free balance of it the fill pays in
+  the asset received instead (as Binance does when BNB runs out).
 - Trade ids are per symbol (as on Binance) and continue after seeded public trades; order ids
   are unique across symbols.
 """
@@ -96,6 +102,7 @@ class FakeExchange:
         balances: dict[str, Number] | None = None,
         maker_commission: Number = "0.001",
         taker_commission: Number = "0.001",
+        commission_asset: str = "quote",
         api_key: str = "test",
         secret: str = "test",
         state_path: str | Path | None = None,
@@ -113,6 +120,8 @@ class FakeExchange:
         self._next_order_list_id = 1
         self._maker = dec(maker_commission)
         self._taker = dec(taker_commission)
+        self._commission_asset = commission_asset
+        self._commission_asset_price: Decimal | None = None
         self._state_path = Path(state_path) if state_path is not None else None
         self._key_permissions = dict(KEY_PERMISSIONS)
         for asset, amount in (balances if balances is not None else {"USDT": 10_000}).items():
@@ -247,6 +256,15 @@ class FakeExchange:
                 self._taker = dec(taker)
             self._changed()
 
+    def set_commission_asset(self, asset: str, price: Number | None = None) -> None:
+        """What commission is paid in: ``"quote"`` (default), ``"received"`` (base on a buy,
+        quote on a sell) or an asset code such as ``"BNB"``, valued at ``price`` (quote per
+        unit; None: the fake's reference price of ASSET+QUOTE)."""
+        with self.lock:
+            self._commission_asset = asset
+            self._commission_asset_price = dec(price) if price is not None else None
+            self._changed()
+
     def set_time(self, moment: Moment) -> None:
         """Freeze the exchange clock (naive datetimes are UTC; ints are ms)."""
         self.clock.set(moment)
@@ -303,7 +321,14 @@ class FakeExchange:
                 "next_order_id": self._next_order_id,
                 "order_lists": [o.to_json() for o in self._order_lists.values()],
                 "next_order_list_id": self._next_order_list_id,
-                "commission": {"maker": str(self._maker), "taker": str(self._taker)},
+                "commission": {
+                    "maker": str(self._maker),
+                    "taker": str(self._taker),
+                    "asset": self._commission_asset,
+                    "asset_price": None
+                    if self._commission_asset_price is None
+                    else str(self._commission_asset_price),
+                },
             }
 
     # ------------------------------------------------------------- market data endpoints
@@ -716,17 +741,20 @@ class FakeExchange:
         spec = self.market.symbols[order.symbol]
         now = self.clock.now_ms()
         value = price * qty
-        commission = (value * (self._maker if is_maker else self._taker)).quantize(EIGHT)
+        rate = self._maker if is_maker else self._taker
+        asset, commission = self._commission(spec, order.side, qty, value, rate)
         if order.side == "BUY":
-            self._pay_quote(order, spec, qty, value + commission)
-            self._balances.add_free(spec.base, qty)
+            self._pay_quote(order, spec, qty, value + (commission if asset == spec.quote else 0))
+            self._balances.add_free(spec.base, qty - (commission if asset == spec.base else 0))
         else:
             if order.locked > 0:
                 self._balances.spend_locked(spec.base, qty)
                 order.locked -= qty
             else:
                 self._balances.add_free(spec.base, -qty)
-            self._balances.add_free(spec.quote, value - commission)
+            self._balances.add_free(spec.quote, value - (commission if asset == spec.quote else 0))
+        if asset not in (spec.base, spec.quote):
+            self._balances.add_free(asset, -commission)
         order.executed_qty += qty
         order.cumm_quote_qty += value
         order.update_time = now
@@ -744,13 +772,32 @@ class FakeExchange:
             price=price,
             qty=qty,
             commission=commission,
-            commission_asset=spec.quote,
+            commission_asset=asset,
             time=now,
             is_buyer=is_buyer,
             is_maker=is_maker,
         )
         self._my_trades.append(trade)
         return trade
+
+    def _commission(
+        self, spec: SymbolSpec, side: str, qty: Decimal, value: Decimal, rate: Decimal
+    ) -> tuple[str, Decimal]:
+        """(asset, amount) of one fill's commission (see the module docstring)."""
+        received = spec.base if side == "BUY" else spec.quote
+        mode = self._commission_asset
+        asset = spec.quote if mode == "quote" else received if mode == "received" else mode
+        if asset not in (spec.base, spec.quote):
+            price = self._commission_asset_price or self.market.reference_price(
+                f"{asset}{spec.quote}", self.clock.now_ms()
+            )
+            amount = (value * rate / price).quantize(EIGHT) if price else None
+            if amount is not None and amount <= self._balances.free(asset):
+                return asset, amount
+            asset = received
+        if asset == spec.base:
+            return asset, (qty * rate).quantize(EIGHT)
+        return asset, (value * rate).quantize(EIGHT)
 
     def _pay_quote(self, order: Order, spec: SymbolSpec, qty: Decimal, cost: Decimal) -> None:
         """A buy pays from its reservation (releasing the share reserved for ``qty``) or,
@@ -925,6 +972,9 @@ class FakeExchange:
         self._next_order_list_id = data.get("next_order_list_id", 1)
         self._maker = Decimal(data["commission"]["maker"])
         self._taker = Decimal(data["commission"]["taker"])
+        self._commission_asset = data["commission"].get("asset", "quote")
+        asset_price = data["commission"].get("asset_price")
+        self._commission_asset_price = None if asset_price is None else Decimal(asset_price)
 
 
 def _positive(name: str, value: Number) -> Decimal:

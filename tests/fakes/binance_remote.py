@@ -132,6 +132,9 @@ class RemoteFakeBinance:
     def set_commission(self, maker: Number | None = None, taker: Number | None = None) -> None:
         self._call("set_commission", maker=maker, taker=taker)
 
+    def set_commission_asset(self, asset: str, price: Number | None = None) -> None:
+        self._call("set_commission_asset", asset=asset, price=price)
+
     def set_key_permissions(self, **flags: bool) -> None:
         self._call("set_key_permissions", **flags)
 

@@ -4,18 +4,23 @@ bar; bars that close while one is in flight fold into the next run."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import dagster as dg
 import pytest
 
 from sensors.new_bars import build_new_bar_sensor
 from tests.dagster_runs import add_run
+from trading_core.config import MarketConfig, OperationsConfig
 from trading_pipelines.definitions import defs
 from trading_pipelines.in_flight import IN_FLIGHT_STATUSES
-from trading_pipelines.jobs import evaluate_strategy_job
+from trading_pipelines.jobs import EVALUATE_STRATEGY, evaluate_strategy_job, signal_checks_job
+from trading_pipelines.partitions import market_partitions
 from trading_pipelines.resources.strategy import StrategyResource
 
 OHLCV = dg.AssetKey(["raw", "ohlcv"])
+MARKET = MarketConfig(symbols=["BTC/USDT", "ETH/USDT"], timeframes=["1m", "1h"])
+JOB = evaluate_strategy_job(market_partitions(MARKET))
 
 
 @pytest.fixture
@@ -36,7 +41,7 @@ def report(instance: dg.DagsterInstance, latest: dict[str, str]) -> None:
 
 
 def tick(instance, strategy, cursor=None):
-    sensor = build_new_bar_sensor(evaluate_strategy_job)
+    sensor = build_new_bar_sensor(JOB)
     context = dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"strategy": strategy}
     )
@@ -96,7 +101,7 @@ def test_entries_that_are_not_bars_are_skipped_not_fatal(strategy) -> None:
 
 
 def test_the_run_config_fits_the_evaluation_job(strategy) -> None:
-    job = defs().resolve_job_def(evaluate_strategy_job.name)
+    job = defs().resolve_job_def(EVALUATE_STRATEGY)
     with dg.instance_for_test() as instance:
         report(instance, {"sim|BTC/USDT|1m": "2026-01-01T10:05:00"})
         result, _ = tick(instance, strategy)
@@ -196,11 +201,7 @@ def test_the_queue_stays_bounded_whatever_the_load(strategy) -> None:
 
 
 def test_evaluation_runs_carry_their_lane_and_maximum_run_time(strategy) -> None:
-    from trading_core.config import OperationsConfig
-
-    sensor = build_new_bar_sensor(
-        evaluate_strategy_job, OperationsConfig(max_evaluation_seconds=120)
-    )
+    sensor = build_new_bar_sensor(JOB, OperationsConfig(max_evaluation_seconds=120))
     with dg.instance_for_test() as instance:
         report(instance, {"sim|BTC/USDT|1m": minute(0)})
         context = dg.build_sensor_context(instance=instance, resources={"strategy": strategy})
@@ -226,3 +227,102 @@ def test_latest_bars_that_are_not_a_mapping_are_skipped(strategy, latest) -> Non
         result, _ = tick(instance, strategy)
         [request] = result.run_requests
         assert bars_of(request) == [f"sim|BTC/USDT|1m|{minute(5)}"]
+
+
+# ------------------------------------------------- armed before the close, on the market clock
+
+
+def armed_tick(instance, strategy, wall, cursor=None, ops=None):
+    sensor = build_new_bar_sensor(JOB, ops or OperationsConfig(), MARKET, signal_checks_job)
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"strategy": strategy}
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sensors.new_bars.utc_now", lambda: wall)
+        result = sensor.evaluate_tick(context)
+    return result, context.cursor
+
+
+def at(clock_time: str) -> datetime:
+    return datetime.fromisoformat(f"2026-01-01T{clock_time}")
+
+
+def test_an_evaluation_is_armed_before_its_bar_closes_and_ingests_it(strategy) -> None:
+    with dg.instance_for_test() as instance:
+        # 10:05:50: the 10:05 bar closes at 10:06, within the 12 s lead
+        result, cursor = armed_tick(instance, strategy, at("10:05:50"))
+        [request] = result.run_requests
+        assert request.job_name == "evaluate_strategy"
+        assert bars_of(request) == [
+            "sim|BTC/USDT|1m|2026-01-01T10:05:00",
+            "sim|ETH/USDT|1m|2026-01-01T10:05:00",
+        ]
+        assert request.tags["trading/bar_close"] == "2026-01-01T10:06:00"
+        assert request.tags["trading/settle_seconds"] == "1.0"
+        assert float(request.tags["trading/max_wait_seconds"]) == 12.0 + 30.0
+        # the run ingests the bars' partitions of every symbol itself
+        assert request.tags["dagster/asset_partition_range_start"] == "2026-01-01|BTC-USDT"
+        assert request.tags["dagster/asset_partition_range_end"] == "2026-01-01|ETH-USDT"
+        run = launch(instance, request)
+        # the run's own ingest reports the bar: it is not evaluated a second time
+        report(instance, {"sim|BTC/USDT|1m": minute(5), "sim|ETH/USDT|1m": minute(5)})
+        instance.report_run_canceled(instance.get_run_by_id(run.run_id))
+        result, cursor = armed_tick(instance, strategy, at("10:06:03"), cursor)
+        assert not [r for r in result.run_requests if r.job_name == "evaluate_strategy"]
+        # 10:06:40 is 20 s before the next close: not yet; 10:06:49 is
+        result, cursor = armed_tick(instance, strategy, at("10:06:40"), cursor)
+        assert not [r for r in result.run_requests if r.job_name == "evaluate_strategy"]
+        result, cursor = armed_tick(instance, strategy, at("10:06:49"), cursor)
+        [request] = result.run_requests
+        assert request.tags["trading/bar_close"] == "2026-01-01T10:07:00"
+
+
+def test_a_late_sensor_evaluates_the_bar_that_closed_and_does_not_wait(strategy) -> None:
+    with dg.instance_for_test() as instance:
+        result, _ = armed_tick(instance, strategy, at("10:05:20"))
+        [request] = result.run_requests
+        assert request.tags["trading/bar_close"] == "2026-01-01T10:05:00"  # in the past
+        assert bars_of(request)[0].endswith("2026-01-01T10:04:00")
+
+
+def test_a_bar_at_midnight_ingests_both_days(strategy) -> None:
+    with dg.instance_for_test() as instance:
+        wall = datetime(2026, 1, 1, 23, 59, 55)
+        [request] = armed_tick(instance, strategy, wall)[0].run_requests
+        assert request.tags["trading/bar_close"] == "2026-01-02T00:00:00"
+        assert request.tags["dagster/asset_partition_range_start"] == "2026-01-01|BTC-USDT"
+        assert request.tags["dagster/asset_partition_range_end"] == "2026-01-02|ETH-USDT"
+
+
+def test_armed_bars_fold_while_an_evaluation_is_in_flight(strategy) -> None:
+    with dg.instance_for_test() as instance:
+        [first] = armed_tick(instance, strategy, at("10:05:50"))[0].run_requests
+        cursor = armed_tick(instance, strategy, at("10:05:50"))[1]
+        run = launch(instance, first)
+        for wall in ("10:06:50", "10:07:50", "10:08:50"):  # a run that takes three bars
+            result, cursor = armed_tick(instance, strategy, at(wall), cursor)
+            assert not result.run_requests
+            assert "in flight" in result.skip_message
+        instance.report_run_canceled(instance.get_run_by_id(run.run_id))
+        [second] = armed_tick(instance, strategy, at("10:08:51"), cursor)[0].run_requests
+        assert [bar[-8:-3] for bar in bars_of(second)] == ["10:08", "10:08"]
+
+
+def test_signal_checks_run_between_evaluations_never_before_a_close(strategy) -> None:
+    ops = OperationsConfig(signal_checks_every_minutes=15)
+    with dg.instance_for_test() as instance:
+        result, cursor = armed_tick(instance, strategy, at("10:05:50"), ops=ops)
+        launch(instance, result.run_requests[0])
+        finished = instance.get_run_records(dg.RunsFilter(job_name="evaluate_strategy"))
+        instance.report_run_canceled(finished[0].dagster_run)
+        # 10:06:40: the next arming is 8 s away: no room for a checks run
+        result, cursor = armed_tick(instance, strategy, at("10:06:40"), cursor, ops)
+        assert not result.run_requests
+        # 10:06:05: quiet for 43 s
+        result, cursor = armed_tick(instance, strategy, at("10:06:05"), cursor, ops)
+        [checks] = result.run_requests
+        assert checks.job_name == "signal_checks"
+        assert checks.tags["trading/lane"] == "evaluation"  # never next to an evaluation
+        add_run(instance, "signal_checks", dg.DagsterRunStatus.SUCCESS)
+        result, _ = armed_tick(instance, strategy, at("10:06:06"), cursor, ops)
+        assert not result.run_requests  # ran within the last 15 minutes

@@ -1,11 +1,12 @@
-"""Trade-journal accounting: average cost, realized P&L net of fees, round trips."""
+"""Trade-journal accounting: average cost, realized P&L gross and net of fees, round trips."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from trading_core.journal import build_journal, round_trips
+from trading_core.journal import build_journal
+from trading_core.journal_trades import round_trips
 
 
 def fills(*rows: tuple[str, float, float, float], mode: str = "paper") -> pd.DataFrame:
@@ -28,9 +29,9 @@ def test_average_cost_moves_on_adds_and_realizes_on_reductions() -> None:
     )
     assert journal["average_cost_after"].tolist() == [100, 105, 105]
     assert journal["position_after"].tolist() == [1, 2, 1]
-    assert journal["realized_pnl"].tolist() == [0, 0, 15]
+    assert journal["realized_pnl_gross"].tolist() == [0, 0, 15]
     assert journal["role"].tolist() == ["open", "add", "reduce"]
-    assert journal["net_pnl"].iloc[-1] == pytest.approx(15 - 0.12)
+    assert journal["realized_pnl_net"].iloc[-1] == pytest.approx(15 - 0.12)
 
 
 def test_a_fill_crossing_zero_is_split_into_close_and_open() -> None:
@@ -40,7 +41,7 @@ def test_a_fill_crossing_zero_is_split_into_close_and_open() -> None:
     assert journal["fee"].tolist() == pytest.approx([0.2, 0.24, 0.12])
     assert journal["round_trip"].tolist() == [1, 1, 2]
     assert journal["position_after"].tolist() == [2, 0, -1]
-    assert journal["realized_pnl"].tolist() == [0, 40, 0]
+    assert journal["realized_pnl_gross"].tolist() == [0, 40, 0]
     # the new short is carried at the fill price
     assert journal["average_cost_after"].iloc[-1] == 120
 
@@ -51,7 +52,7 @@ def test_round_trips_net_every_fee_and_mark_open_ones() -> None:
     )
     trips = round_trips(journal)
     assert trips["is_closed"].tolist() == [True, False]
-    assert trips["net_pnl"].iloc[0] == pytest.approx(-10 - 0.19)
+    assert trips["realized_pnl_net"].iloc[0] == pytest.approx(-10 - 0.19)
     assert pd.isna(trips["closed_at"].iloc[1])
 
 
@@ -59,11 +60,18 @@ def test_paper_and_live_books_never_mix() -> None:
     both = pd.concat([fills(("buy", 1, 100, 0)), fills(("sell", 1, 130, 0), mode="live")])
     journal = build_journal(both)
     assert sorted(journal["role"]) == ["open", "open"]
-    assert journal["realized_pnl"].sum() == 0
+    assert journal["realized_pnl_gross"].sum() == 0
 
 
 def test_empty_fills_give_an_empty_journal_with_every_column() -> None:
     journal = build_journal(fills())
     assert journal.empty
-    assert {"position_after", "realized_pnl", "role", "round_trip"} <= set(journal.columns)
+    assert {
+        "position_after",
+        "realized_pnl_gross",
+        "realized_pnl_net",
+        "fee_quote",
+        "role",
+        "round_trip",
+    } <= set(journal.columns)
     assert round_trips(journal).empty

@@ -4,7 +4,7 @@ stops, an open position valued at the last close)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,13 @@ class BacktestConfig(BaseModel):
     - ``slippage_bps``: against the trader on market fills (not on limit fills).
     - ``stop_loss_pct`` / ``take_profit_pct`` / ``trailing_stop_pct``: fractions of the entry
       price, used when the strategy sets no level itself; evaluated intrabar, stop first.
+    - ``stops_from``: for a ``next_open`` market entry, "fill" (default, the behaviour so far)
+      checks stop-loss / take-profit / trailing stop on the fill bar itself (the open
+      precedes the bar's range); "next" from the following bar, the usual convention.
+      Close and limit fills always start checking on the following bar.
+    - ``warmup``: bars before the window (``trade_from``) that feed the indicators:
+      "auto" (``strategy.warmup_bars``), "cold" (none), an integer, or "all" (every bar
+      given; the default here, the CLI's default is "auto"). See ``backtest.warmup``.
     - ``close_at_end``: sell an open position at the last close (paying fee and slippage)
       instead of valuing it there; walk-forward folds use it so folds chain honestly.
     - ``bars_per_year``: annualisation; inferred from the median bar spacing when None.
@@ -36,6 +43,8 @@ class BacktestConfig(BaseModel):
     stop_loss_pct: float | None = Field(None, gt=0, lt=1)
     take_profit_pct: float | None = Field(None, gt=0)
     trailing_stop_pct: float | None = Field(None, gt=0, lt=1)
+    stops_from: Literal["fill", "next"] = "fill"
+    warmup: Literal["all", "auto", "cold"] | Annotated[int, Field(ge=0)] = "all"
     close_at_end: bool = False
     bars_per_year: float | None = Field(None, gt=0)
 

@@ -6,16 +6,29 @@ Order of events inside bar ``i`` (what the backtester assumes about time):
    trades through it (``low < limit``), with the maker fee and no slippage;
 2. intrabar: an open position's stop-loss / take-profit / trailing stop are checked with
    ``fills.intrabar_exit`` (stop first on a tie; a gap fills at the open). They are active
-   from the first bar after a close or limit fill, and on the fill bar itself for a
-   ``next_open`` fill (the open precedes the bar's range). The trailing level trails the
-   highest high up to the previous bar;
+   from the first bar after a close or limit fill. For a ``next_open`` market fill the
+   convention ``stops_from`` decides: ``"fill"`` (default) checks them on the fill bar
+   itself (the open precedes the bar's range), ``"next"`` from the following bar, as most
+   backtesters do; the fill bar is then ignored for stops altogether, as after a close fill
+   (the trailing level starts at the fill price). The trailing level trails the highest high
+   of the checked bars up to the previous bar;
 3. at the close: the strategy's ``exit`` closes a position (filled now under
    ``fill="close"``, at the next open otherwise); else, when flat, ``entry`` opens one.
 
-Sizing: an entry commits ``size_fraction`` of cash: ``quantity = fills.all_in_quantity(...)``
-so that value plus fee equals the committed cash. Market fills pay the taker fee and
-``slippage_bps``; limit fills and take-profits pay the maker fee without slippage.
-Bars before ``trade_from`` only feed the strategy's indicators; the window starts there.
+Sizing and exit levels go through ``trading_core.position_sizing``, the functions the live
+asset calls: an entry commits ``entry_notional(equity=cash, cash=cash, size_fraction)`` (all-in:
+``position_fraction=1``, and equity equals cash when flat), ``quantity =
+all_in_quantity(...)`` so that value plus fee equals it, and the stop / take-profit come
+from ``exit_levels`` (the strategy's levels, else the configured fractions of the fill
+price). Market fills pay the taker fee and ``slippage_bps``; limit fills and take-profits pay
+the maker fee without slippage.
+Bars before ``trade_from`` only feed the strategy's indicators; the window starts there
+(``trading_core.backtest.warmup`` chooses how many of them a run keeps).
+
+Trade log: besides the hashed trade table, each trade records its maximum favourable and
+adverse excursion (``mfe``/``mae``, fractions of the entry price): the highest high and
+lowest low of every bar held through its intrabar phase, plus the entry and exit prices (an
+exit bar whose exit happened intrabar or at its open contributes only its exit price).
 """
 
 from __future__ import annotations
@@ -26,10 +39,12 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from trading_core import fills
+from trading_core import fills, position_sizing
 from trading_core.backtest.config import BacktestConfig
 from trading_core.backtest.data import DataError, check_bars, infer_bars_per_year
 from trading_core.backtest.result import TRADE_COLUMNS, BacktestResult, build_result
+from trading_core.backtest.trade_log import build_trade_log
+from trading_core.backtest.warmup import apply_warmup
 from trading_core.strategies import Strategy
 
 
@@ -46,6 +61,9 @@ class _Position:
     take: float | None
     highest: float
     checks_from: int
+    signal_index: int
+    max_price: float
+    min_price: float
 
 
 @dataclass
@@ -72,23 +90,34 @@ class _Simulation:
         self.trades: list[dict[str, object]] = []
         self.entries = 0
         self.fees_paid = 0.0
+        # per closed trade: (signal bar, highest price, lowest price, exit bar)
+        self.excursions: list[tuple[int, float, float, int]] = []
 
     def buy(
-        self, i: int, price: float, fee_rate: float, order: _PendingEntry, checks_from: int
+        self,
+        i: int,
+        price: float,
+        fee_rate: float,
+        order: _PendingEntry,
+        checks_from: int,
+        signal_index: int,
     ) -> None:
-        spend = self.cash * order.fraction
-        quantity = fills.all_in_quantity(spend, price, fee_rate)
+        spend = position_sizing.entry_notional(
+            equity=self.cash, cash=self.cash, size_fraction=order.fraction
+        )
+        quantity = position_sizing.all_in_quantity(spend, price, fee_rate)
         fee = fills.fee_amount(quantity * price, fee_rate)
         self.cash -= spend
         self.fees_paid += fee
         self.entries += 1
         cfg = self.config
-        stop = order.stop
-        if stop is None and cfg.stop_loss_pct is not None:
-            stop = price * (1.0 - cfg.stop_loss_pct)
-        take = order.take
-        if take is None and cfg.take_profit_pct is not None:
-            take = price * (1.0 + cfg.take_profit_pct)
+        stop, take = position_sizing.exit_levels(
+            price,
+            stop_loss=order.stop,
+            take_profit=order.take,
+            default_stop_fraction=cfg.stop_loss_pct,
+            default_take_fraction=cfg.take_profit_pct,
+        )
         self.position = _Position(
             i,
             pd.Timestamp(self.ts[i]),
@@ -101,6 +130,9 @@ class _Simulation:
             take,
             price,
             checks_from,
+            signal_index,
+            price,
+            price,
         )
 
     def sell(self, i: int, price: float, fee_rate: float, reason: str) -> None:
@@ -112,6 +144,9 @@ class _Simulation:
         self.cash += proceeds
         self.fees_paid += fee
         pnl = proceeds - pos.spend
+        self.excursions.append(
+            (pos.signal_index, max(pos.max_price, price), min(pos.min_price, price), i)
+        )
         self.trades.append(
             {
                 "entry_ts": pos.entry_ts,
@@ -131,6 +166,13 @@ class _Simulation:
             }
         )
         self.position = None
+
+    def held_through(self, h: float, low: float) -> None:
+        """The position survived this bar's intrabar phase: its range counts for MFE/MAE."""
+        pos = self.position
+        if pos is not None:
+            pos.max_price = max(pos.max_price, h)
+            pos.min_price = min(pos.min_price, low)
 
     def market_price(self, side: fills.Side, price: float) -> float:
         return fills.slipped_price(side, price, self.config.slippage_bps)
@@ -160,13 +202,21 @@ def run_backtest(
     strategy: Strategy,
     config: BacktestConfig | None = None,
     trade_from: datetime | str | None = None,
+    *,
+    journal: bool = True,
 ) -> BacktestResult:
-    """Backtest ``strategy`` on ``bars`` (``ts`` + OHLC, oldest first) under ``config``."""
+    """Backtest ``strategy`` on ``bars`` (``ts`` + OHLC, oldest first) under ``config``.
+
+    The window starts at ``trade_from`` (default: the first bar); ``config.warmup`` decides
+    how many earlier bars feed the indicators. ``journal=False`` skips the per-trade journal
+    (``result.trade_log``: excursions and market conditions), which sweeps do not report.
+    """
     cfg = config or BacktestConfig()
     bars = check_bars(bars)
     start = 0 if trade_from is None else int(np.searchsorted(bars["ts"], pd.Timestamp(trade_from)))
     if start >= len(bars):
         raise DataError(f"no bars at or after trade_from={trade_from}")
+    bars, start, warmup = apply_warmup(bars, start, strategy, cfg.warmup)
     bars_per_year = cfg.bars_per_year or infer_bars_per_year(bars["ts"])
     signals = strategy.signals(bars)
 
@@ -181,6 +231,7 @@ def run_backtest(
 
     sim = _Simulation(cfg, ts)
     next_open = cfg.fill == "next_open"
+    stops_delay = 0 if cfg.stops_from == "fill" else 1
     pending_exit = False
     pending: _PendingEntry | None = None
     n = len(c)
@@ -192,12 +243,13 @@ def run_backtest(
         pending_exit = False
         if pending is not None and sim.position is None:
             if pending.limit is None:
-                sim.buy(i, sim.market_price("buy", o[i]), cfg.fee, pending, checks_from=i)
+                sim.buy(i, sim.market_price("buy", o[i]), cfg.fee, pending, i + stops_delay, i - 1)
             elif fills.limit_fills("buy", pending.limit, low[i], h[i]):
-                sim.buy(i, pending.limit, cfg.maker, pending, checks_from=i + 1)
+                sim.buy(i, pending.limit, cfg.maker, pending, i + 1, i - 1)
         pending = None
 
         sim.protective_exit(i, o[i], h[i], low[i])
+        sim.held_through(h[i], low[i])
 
         if sim.position is not None and exit_[i]:
             if next_open:
@@ -215,7 +267,7 @@ def run_backtest(
             if order.limit is not None or next_open:
                 pending = order if i + 1 < n else None
             else:
-                sim.buy(i, sim.market_price("buy", c[i]), cfg.fee, order, checks_from=i + 1)
+                sim.buy(i, sim.market_price("buy", c[i]), cfg.fee, order, i + 1, i)
 
         held = sim.position
         exposed[i - start] = held is not None
@@ -227,6 +279,7 @@ def run_backtest(
 
     trades = pd.DataFrame(sim.trades, columns=TRADE_COLUMNS)
     open_trade = None
+    open_position = None
     if sim.position is not None:
         pos = sim.position
         open_trade = {
@@ -237,6 +290,25 @@ def run_backtest(
             "value": pos.quantity * c[-1],
             "entry_reason": pos.reason,
         }
+        open_position = {
+            "entry_ts": pos.entry_ts,
+            "entry_price": pos.price,
+            "quantity": pos.quantity,
+            "cost": pos.spend,
+            "fee": pos.fee,
+            "reason": pos.reason,
+            "signal_index": pos.signal_index,
+            "entry_index": pos.entry_index,
+            "highest": pos.max_price,
+            "lowest": pos.min_price,
+        }
+    trade_log = (
+        build_trade_log(
+            bars=bars, trades=trades, excursions=sim.excursions, open_position=open_position
+        )
+        if journal
+        else []
+    )
     return build_result(
         strategy=strategy,
         config=cfg,
@@ -250,4 +322,6 @@ def run_backtest(
         fees_paid=sim.fees_paid,
         bars_per_year=bars_per_year,
         history_bars=start,
+        trade_log=trade_log,
+        warmup=warmup,
     )

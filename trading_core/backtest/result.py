@@ -18,6 +18,7 @@ import pandas as pd
 
 from trading_core.backtest import metrics
 from trading_core.backtest.config import BacktestConfig
+from trading_core.backtest.warmup import Warmup
 from trading_core.strategies import Strategy
 
 TRADE_COLUMNS: list[str] = [
@@ -112,6 +113,8 @@ class BacktestResult:
     equity: pd.Series = field(repr=False)
     trades: pd.DataFrame = field(repr=False)
     open_trade: dict[str, Any] | None = None
+    trade_log: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    warmup: Warmup | None = None
 
     @property
     def trade_hash(self) -> str:
@@ -128,8 +131,10 @@ class BacktestResult:
                 "bars": self.bars,
                 "history_bars_before_window": self.history_bars,
             },
+            **(self.warmup.to_dict() if self.warmup is not None else {}),
             "conventions": {
                 "fill": cfg.fill,
+                "stops_from": cfg.stops_from,
                 "taker_fee": cfg.fee,
                 "maker_fee": cfg.maker,
                 "slippage_bps": cfg.slippage_bps,
@@ -138,7 +143,8 @@ class BacktestResult:
                 "trailing_stop_pct": cfg.trailing_stop_pct,
                 "stop_priority": "stop-loss first when a bar touches stop and target",
                 "sides": "long only, one position at a time",
-                "sizing": "size_fraction of cash, quantity = cash / (price * (1 + fee))",
+                "sizing": "all-in: position_sizing.entry_notional = size_fraction of cash "
+                "(equity, flat); quantity = notional / (price * (1 + fee))",
                 "open_position_at_end": "closed at last close"
                 if cfg.close_at_end
                 else "valued at last close (an entry, not a closed trade)",
@@ -154,6 +160,7 @@ class BacktestResult:
                 **self.header(),
                 "metrics": dict(self.metrics),
                 "trade_hash": self.trade_hash,
+                "trades": self.trade_log,
                 "open_trade": self.open_trade,
             }
         )
@@ -179,9 +186,12 @@ class BacktestResult:
             f"Backtest {self.strategy}({params})",
             f"  window      {window['start']} -> {window['end']} ({window['bars']} bars, "
             f"{window['history_bars_before_window']} bars of history before)",
+            f"  warm-up     {self._warmup_line()}",
             f"  fills       at {conv['fill']}; taker fee {conv['taker_fee']:.4%}, maker fee "
             f"{conv['maker_fee']:.4%}; slippage {conv['slippage_bps']:g} bps",
-            f"  stops       {stops}; {conv['stop_priority']}",
+            f"  stops       {stops}; {conv['stop_priority']}; on a next_open entry checked "
+            f"from the {'fill bar' if conv['stops_from'] == 'fill' else 'bar after the fill'} "
+            f"(stops_from={conv['stops_from']})",
             f"  positions   {conv['sides']}; {conv['sizing']}",
             f"  at the end  open position {conv['open_position_at_end']}",
             f"  cash        {conv['initial_cash']:,.2f}; {conv['bars_per_year']:g} bars/year",
@@ -192,6 +202,13 @@ class BacktestResult:
             lines.append(f"  {key:<{width}}  {_format_metric(key, self.metrics[key])}")
         lines.append(f"  {'trade_hash':<{width}}  {self.trade_hash}")
         return "\n".join(lines)
+
+    def _warmup_line(self) -> str:
+        w = self.warmup
+        if w is None:
+            return f"{self.history_bars} bars of history before the window"
+        state = "complete" if w.complete else f"INCOMPLETE, needs {w.needed}"
+        return f"{w.mode}: {w.bars} bars ({state}); first bar used {w.first_bar.isoformat()}"
 
 
 _SIGNED_PERCENT = {
@@ -233,6 +250,8 @@ def build_result(
     fees_paid: float,
     bars_per_year: float,
     history_bars: int,
+    trade_log: list[dict[str, Any]] | None = None,
+    warmup: Warmup | None = None,
 ) -> BacktestResult:
     stats: dict[str, float | int] = {
         **metrics.equity_statistics(equity, config.initial_cash, bars_per_year),
@@ -261,4 +280,6 @@ def build_result(
         equity=pd.Series(equity, index=pd.DatetimeIndex(ts), name="equity"),
         trades=trades,
         open_trade=open_trade,
+        trade_log=list(trade_log or []),
+        warmup=warmup,
     )

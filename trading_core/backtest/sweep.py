@@ -27,11 +27,17 @@ import numpy as np
 import pandas as pd
 from numba import njit, prange
 
+from trading_core import position_sizing
 from trading_core.backtest.config import BacktestConfig
 from trading_core.backtest.data import check_bars, infer_bars_per_year
 from trading_core.backtest.engine import run_backtest
+from trading_core.backtest.warmup import apply_warmup
 from trading_core.indicators._kernels import ema_pandas
 from trading_core.strategies import MacdParams, get_strategy
+
+# The sizing formulas of ``position_sizing``, compiled: the kernel sizes as the engine does.
+_entry_notional = njit(cache=True)(position_sizing.notional_arithmetic)
+_all_in_quantity = njit(cache=True)(position_sizing.quantity_arithmetic)
 
 SWEEP_METRICS: tuple[str, ...] = (
     "total_return",
@@ -64,7 +70,8 @@ def _scenario(
     crossings (``strategies.crossed_above``) of the MACD line ``fast_ema - slow_ema`` and its
     signal line, an EMA of ``span`` computed with ``ema_pandas``'s arithmetic, inlined. The
     simulation mirrors ``engine.run_backtest``: exit first when holding, else entry when flat;
-    all-in quantity ``cash / (price * (1 + fee))``; mark to market at the close. A flat bar
+    all-in quantity ``cash / (price * (1 + fee))`` from ``position_sizing``'s compiled
+    formulas; mark to market at the close. A flat bar
     without a trade has the previous value: its return is exactly 0 and its drawdown already
     counted, so it is skipped (bit-identical, and most of the speed). Writes total return,
     entries, closed trades, wins, max drawdown and Sharpe into ``out``.
@@ -127,8 +134,8 @@ def _scenario(
                 holding = False
                 traded = True
         elif enter:
-            spend = cash * 1.0
-            quantity = spend / (price * (1.0 + fee))
+            spend = _entry_notional(cash, cash, 1.0, 1.0)
+            quantity = _all_in_quantity(spend, price, fee)
             cash -= spend
             holding = True
             n_entries += 1
@@ -362,17 +369,25 @@ def sweep_strategy(
 
     Chooses the fastest exact path (see the module docstring). ``progress`` is called with
     the number of rows finished since its previous call. Bars before index ``start`` only
-    warm up indicators (``run_backtest``'s ``trade_from``).
+    warm up indicators (``run_backtest``'s ``trade_from``); ``config.warmup`` other than
+    "all" keeps the warm-up of the row needing the most (``backtest.warmup``).
     """
     cfg = config or BacktestConfig()
     bars = check_bars(bars)
-    scale = cfg.bars_per_year or infer_bars_per_year(bars["ts"])
+    if not 0 <= start < len(bars):
+        raise ValueError(f"start must index one of the {len(bars)} bars, got {start}")
     rows = params.reset_index(drop=True)
     records = [
         {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
         for row in rows.to_dict(orient="records")
     ]
     strategies = [get_strategy(strategy, record) for record in records]
+    if cfg.warmup != "all" and strategies:
+        # One frame for every row: the warm-up of the row that needs the most (more history
+        # only moves recursive indicators closer to their full-history values).
+        longest = max(strategies, key=lambda s: s.warmup_bars)
+        bars, start, _ = apply_warmup(bars, start, longest, cfg.warmup)
+    scale = cfg.bars_per_year or infer_bars_per_year(bars["ts"])
     kernel_ok = cfg.uses_defaults_of_sweep_kernel
     macd_params = [s.params for s in strategies if isinstance(s.params, MacdParams)]
     if (
@@ -410,7 +425,7 @@ def sweep_strategy(
             )
         else:
             trade_from = bars["ts"].iloc[start]
-            results = [run_backtest(bars, s, cfg, trade_from).metrics for s in batch]
+            results = [run_backtest(bars, s, cfg, trade_from, journal=False).metrics for s in batch]
             pieces.append(pd.DataFrame([{k: r[k] for k in SWEEP_METRICS} for r in results]))
         if progress:
             progress(len(batch))

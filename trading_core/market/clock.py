@@ -52,6 +52,22 @@ class MarketClock:
     def now(self) -> datetime:
         return self.at(utc_now())
 
+    def wall_at(self, moment: datetime) -> datetime | None:
+        """The wall instant at which the market reaches ``moment`` (naive UTC); None if it
+        never does (a market standing still short of it, or data ending before it)."""
+        moment = naive_utc(moment)
+        if self.start is None:
+            return moment
+        if self.end is not None and moment > self.end:
+            return None
+        if moment <= self.start:
+            return max(self.wall_start, moment) if self.wall_start else moment
+        if self.wall_start is None:
+            return None
+        elapsed = (moment - self.start).total_seconds() / self.speed
+        # the market never runs ahead of the wall clock
+        return max(self.wall_start + timedelta(seconds=elapsed), moment)
+
     def ended(self, wall: datetime) -> bool:
         """Whether the played data has run out by wall instant ``wall``."""
         return self.end is not None and self.start is not None and self.at(wall) >= self.end

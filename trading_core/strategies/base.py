@@ -14,6 +14,17 @@ Signal columns:
   next bar only.
 - ``size_fraction`` (float in (0, 1]): the share of available cash an entry commits.
 - ``reason`` (str): why, in words; empty on bars without a signal.
+
+Warm-up: ``warmup`` is the first bar that can signal at all; ``warmup_bars`` is how many bars
+of history a backtest window needs before its first bar for every indicator to agree with its
+full-history value. Window indicators (SMA, Bollinger, rolling min/max) need their window
+and are then bit-identical. Recursive ones (EMA, MACD, Wilder's RSI/ATR/ADX) forget their
+seed geometrically: after k bars its weight is ``(1 - alpha) ** k``; ``warmup_bars`` adds the
+smallest k with ``(1 - alpha) ** k <= WARMUP_TOLERANCE`` (1e-9, the tolerance of the stored
+incremental indicators' ``SETTLE``), i.e. about 20.7 x (span + 1) / 2 bars for an EMA of span
+n (alpha = 2 / (n + 1)) and 20.7 x n for a Wilder average (alpha = 1 / n). A value then
+differs from the full-history one by at most 1e-9 of the seed's error - far below price
+ticks, so crossings and thresholds, and hence trades, are the same.
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from trading_core.indicators.catalog import _ema_settle, _wilder_settle
+
 SIGNAL_COLUMNS: tuple[str, ...] = (
     "entry",
     "exit",
@@ -36,6 +49,19 @@ SIGNAL_COLUMNS: tuple[str, ...] = (
     "size_fraction",
     "reason",
 )
+
+
+WARMUP_TOLERANCE = 1e-9
+
+
+def ema_settle_bars(span: int, tolerance: float = WARMUP_TOLERANCE) -> int:
+    """Bars after its first value for an EMA of ``span`` to forget its seed to ``tolerance``."""
+    return _ema_settle(span, tolerance)
+
+
+def wilder_settle_bars(period: int, tolerance: float = WARMUP_TOLERANCE) -> int:
+    """Bars after its first value for a Wilder average of ``period`` to forget its seed."""
+    return _wilder_settle(period, tolerance)
 
 
 class StrategyError(ValueError):
@@ -126,6 +152,14 @@ class Strategy(ABC):
     @abstractmethod
     def warmup(self) -> int:
         """Bars of history before the first bar that can signal."""
+
+    @property
+    def warmup_bars(self) -> int:
+        """Bars of history a window needs for full-history indicator values (module docstring).
+
+        The default, ``warmup``, is right for window-only indicators; strategies with
+        recursive indicators override it."""
+        return self.warmup
 
     @abstractmethod
     def compute(self, bars: pd.DataFrame) -> pd.DataFrame:

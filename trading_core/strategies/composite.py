@@ -12,7 +12,8 @@ from pydantic import Field, field_validator
 
 from trading_core import signals
 from trading_core.indicators import INDICATOR_COLUMNS, WARMUP, compute_all
-from trading_core.strategies.base import Strategy, StrategyParams
+from trading_core.indicators.catalog import settle_bars
+from trading_core.strategies.base import WARMUP_TOLERANCE, Strategy, StrategyParams
 
 
 class CompositeParams(StrategyParams):
@@ -43,6 +44,19 @@ class CompositeStrategy(Strategy):
             if column in WARMUP
         ]
         return max((WARMUP[c] for c in used), default=0)
+
+    @property
+    def warmup_bars(self) -> int:
+        # Each weighted indicator column's first value plus its seed's settling bars.
+        settle = settle_bars(WARMUP_TOLERANCE)
+        used = [
+            column
+            for name, weight in self.params.weights.items()
+            if weight > 0
+            for column in signals.SIGNAL_INPUTS[name].columns
+            if column in WARMUP
+        ]
+        return max((WARMUP[c] + settle.get(c, 0) for c in used), default=0)
 
     def compute(self, bars: pd.DataFrame) -> pd.DataFrame:
         p = self.params

@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import Field
 
 from trading_core.indicators import adx
-from trading_core.strategies.base import Strategy, StrategyParams, reasons
+from trading_core.strategies.base import Strategy, StrategyParams, reasons, wilder_settle_bars
 
 
 class GridParams(StrategyParams):
@@ -36,6 +36,13 @@ class GridStrategy(Strategy):
     @property
     def warmup(self) -> int:
         return max(self.params.lookback - 1, 27 if self.params.max_adx is not None else 0)
+
+    @property
+    def warmup_bars(self) -> int:
+        # ADX(14): first value at 27, two cascaded Wilder recursions (catalog.settle_bars).
+        p = self.params
+        adx_bars = 27 + 2 * wilder_settle_bars(14) + 14 if p.max_adx is not None else 0
+        return max(p.lookback - 1, adx_bars)
 
     def compute(self, bars: pd.DataFrame) -> pd.DataFrame:
         p = self.params

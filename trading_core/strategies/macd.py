@@ -11,7 +11,13 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from trading_core.indicators import Convention, macd
-from trading_core.strategies.base import Strategy, StrategyParams, crossed_above, reasons
+from trading_core.strategies.base import (
+    Strategy,
+    StrategyParams,
+    crossed_above,
+    ema_settle_bars,
+    reasons,
+)
 
 
 class MacdParams(StrategyParams):
@@ -37,6 +43,15 @@ class MacdStrategy(Strategy):
     def warmup(self) -> int:
         # The first bar whose previous bar already has a signal-line value.
         return self.params.slow + self.params.signal - 1
+
+    @property
+    def warmup_bars(self) -> int:
+        # The slow EMA settles (the fast one sooner), then the signal EMA of the settled
+        # line; one more bar because a crossing compares with the previous bar.
+        p = self.params
+        settled = ema_settle_bars(p.slow) + ema_settle_bars(p.signal) + 1
+        seeds = p.slow - 1 + p.signal - 1 if p.convention == "talib" else 0
+        return max(self.warmup, settled + seeds)
 
     def compute(self, bars: pd.DataFrame) -> pd.DataFrame:
         p = self.params

@@ -13,7 +13,7 @@ import pandas as pd
 from pydantic import Field
 
 from trading_core.indicators import ema
-from trading_core.strategies.base import Strategy, StrategyParams, reasons
+from trading_core.strategies.base import Strategy, StrategyParams, ema_settle_bars, reasons
 
 
 class ScalpingParams(StrategyParams):
@@ -34,6 +34,12 @@ class ScalpingStrategy(Strategy):
     @property
     def warmup(self) -> int:
         return max(self.params.momentum_bars, self.params.ema_period - 1)
+
+    @property
+    def warmup_bars(self) -> int:
+        # TA-Lib EMA: first value at ema_period - 1 (an SMA seed), then recursive.
+        p = self.params
+        return max(p.momentum_bars, p.ema_period - 1 + ema_settle_bars(p.ema_period))
 
     def compute(self, bars: pd.DataFrame) -> pd.DataFrame:
         p = self.params

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from trading_core.indicators import bollinger, rsi
 from trading_core.indicators._series import label
-from trading_core.strategies.base import Strategy, StrategyParams, reasons
+from trading_core.strategies.base import Strategy, StrategyParams, reasons, wilder_settle_bars
 
 
 class SwingParams(StrategyParams):
@@ -40,6 +40,12 @@ class SwingStrategy(Strategy):
     @property
     def warmup(self) -> int:
         return max(self.params.rsi_period, self.params.bb_period - 1)
+
+    @property
+    def warmup_bars(self) -> int:
+        # Wilder's RSI (first value at rsi_period, then recursive); Bollinger is a window.
+        p = self.params
+        return max(p.rsi_period + wilder_settle_bars(p.rsi_period), p.bb_period - 1)
 
     def compute(self, bars: pd.DataFrame) -> pd.DataFrame:
         p = self.params

@@ -3,6 +3,7 @@
 - ``research``: ``trading indicators | backtest | sweep`` on OHLCV CSV files
 - ``intents``: ``trading intents submit FILE.jsonl`` (order intents into the executor's ledger)
 - ``control``: ``trading control ...`` (operator commands, ``executor.control``)
+- ``export``: ``trading export tax`` (tax-ready CSV of the ledger's fills)
 
 A group module has ``register(sub)``, which adds its sub-commands and sets ``run`` (a
 function of the parsed arguments returning the exit status) on each. Heavy modules (pandas,
@@ -24,14 +25,14 @@ class CliError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from trading_pipelines.cli import control, intents, research
+    from trading_pipelines.cli import alerts, cockpit, control, export, intents, replay, research
 
     parser = argparse.ArgumentParser(
         prog="trading",
         description="Research on OHLCV CSV files, order intents and operator control.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (research, intents, control):
+    for group in (research, replay, intents, control, export, cockpit, alerts):
         group.register(sub)
     return parser
 

@@ -2,9 +2,13 @@
 
     trading indicators --ohlcv FILE.csv --out OUT.csv
     trading backtest --ohlcv FILE.csv --strategy macd --param fast=12 --param slow=26 \\
-        --param signal=9 --fee 0.001 --fill close [--slippage-bps X] [--start D --end D] [--json]
+        --param signal=9 --fee 0.001 --fill close [--slippage-bps X] [--start D --end D] \\
+        [--warmup auto|cold|N] [--stops-from fill|next] [--json]
     trading sweep --ohlcv FILE.csv --strategy macd --params-file PARAMS.csv --fee 0.001 \\
-        --fill close --out RESULTS.csv
+        --fill close [--warmup auto|cold|N] [--stops-from fill|next] --out RESULTS.csv
+
+``--start`` opens the window; earlier bars of the file warm up the indicators (``--warmup
+auto``, the default: as many as the strategy needs; ``cold``: none; ``N``: N bars).
 
 CSV files use the layout of ``../shared/data/market``: header
 ``timestamp,open,high,low,close,volume``, ``timestamp`` = candle open time (ISO-8601, UTC).
@@ -34,6 +38,8 @@ OPTION_OF_FIELD: dict[str, str] = {
     "stop_loss_pct": "--stop-loss",
     "take_profit_pct": "--take-profit",
     "trailing_stop_pct": "--trailing-stop",
+    "stops_from": "--stops-from",
+    "warmup": "--warmup",
 }
 
 
@@ -86,7 +92,18 @@ def _add_ohlcv(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_conventions(parser: argparse.ArgumentParser) -> None:
+def _warmup_arg(text: str) -> str | int:
+    from trading_core.backtest.warmup import parse_warmup
+
+    try:
+        return parse_warmup(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def add_conventions(parser: argparse.ArgumentParser) -> None:
+    """The one place the convention flags of ``backtest``, ``sweep`` and ``replay`` are
+    declared (``BacktestConfig`` validates them; ``config_from_args`` builds it)."""
     parser.add_argument("--strategy", required=True, help="registered strategy name, e.g. macd")
     parser.add_argument("--fee", type=float, default=0.001, help="taker fee per side (0.001)")
     parser.add_argument("--maker-fee", type=float, default=None, help="default: --fee")
@@ -98,8 +115,26 @@ def _add_conventions(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--slippage-bps", type=float, default=0.0, help="against the trader")
     parser.add_argument("--initial-cash", type=float, default=10_000.0)
+    parser.add_argument(
+        "--stops-from",
+        default="fill",
+        choices=("fill", "next"),
+        help="on a next_open entry, check stops from the fill bar itself (fill, default) or "
+        "from the following bar (next)",
+    )
     parser.add_argument("--start", default=None, help="first bar (open time, UTC), inclusive")
     parser.add_argument("--end", default=None, help="last bar (open time, UTC), inclusive")
+    parser.add_argument(
+        "--warmup",
+        default="auto",
+        type=_warmup_arg,
+        metavar="auto|cold|N",
+        help="bars before --start that warm up the indicators: auto (default, as many as "
+        "the strategy needs), cold (none) or a number of bars",
+    )
+
+
+_add_conventions = add_conventions  # the name the brief of the replay command uses
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -147,13 +182,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _load_bars(path: Path, start: str | None, end: str | None) -> Any:
+    """The file's bars up to ``end``: history before ``start`` stays, for the warm-up."""
     from trading_core.backtest import read_ohlcv_csv, window
 
     bars = read_ohlcv_csv(path)
-    return window(bars, start, end) if start or end else bars
+    if start is not None:
+        window(bars, start, end)  # a DataError when the window itself is empty
+    return window(bars, None, end) if end else bars
 
 
-def _config(args: argparse.Namespace, **extra: Any) -> Any:
+def config_from_args(args: argparse.Namespace, **extra: Any) -> Any:
+    """``BacktestConfig`` from the flags of ``add_conventions``, plus ``extra`` fields."""
     from trading_core.backtest import BacktestConfig
 
     return BacktestConfig(
@@ -162,8 +201,13 @@ def _config(args: argparse.Namespace, **extra: Any) -> Any:
         fill=args.fill,
         slippage_bps=args.slippage_bps,
         initial_cash=args.initial_cash,
+        stops_from=args.stops_from,
+        warmup=args.warmup,
         **extra,
     )
+
+
+_config = config_from_args
 
 
 def indicators(args: argparse.Namespace) -> int:
@@ -194,7 +238,9 @@ def backtest(args: argparse.Namespace) -> int:
         take_profit_pct=args.take_profit,
         trailing_stop_pct=args.trailing_stop,
     )
-    result = run_backtest(_load_bars(args.ohlcv, args.start, args.end), strategy, config)
+    result = run_backtest(
+        _load_bars(args.ohlcv, args.start, args.end), strategy, config, trade_from=args.start
+    )
     if args.trades is not None:
         args.trades.parent.mkdir(parents=True, exist_ok=True)
         result.trades.to_csv(args.trades, index=False)
@@ -228,6 +274,8 @@ def _read_params(path: Path, strategy: str) -> Any:
 
 
 def sweep(args: argparse.Namespace) -> int:
+    import numpy as np
+    import pandas as pd
     from tqdm import tqdm
 
     from trading_core.backtest.sweep import sweep_strategy
@@ -235,6 +283,9 @@ def sweep(args: argparse.Namespace) -> int:
     params = _read_params(args.params_file, args.strategy)
     bars = _load_bars(args.ohlcv, args.start, args.end)
     config = _config(args)
+    start = 0
+    if args.start is not None:
+        start = int(np.searchsorted(bars["ts"], pd.Timestamp(args.start)))
     with tqdm(
         total=len(params),
         desc=f"sweep {args.strategy}",
@@ -242,8 +293,14 @@ def sweep(args: argparse.Namespace) -> int:
         file=sys.stderr,
         disable=not sys.stderr.isatty(),
     ) as bar:
-        results = sweep_strategy(bars, args.strategy, params, config, progress=bar.update)
+        results = sweep_strategy(
+            bars, args.strategy, params, config, progress=bar.update, start=start
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.out, index=False)
-    print(f"wrote {len(results)} scenarios to {args.out}")
+    warm = "cold" if config.warmup == "cold" else f"warmup={config.warmup}"
+    print(
+        f"wrote {len(results)} scenarios to {args.out} (fill={config.fill}, "
+        f"stops_from={config.stops_from}, {warm}, window from {bars['ts'].iloc[start]})"
+    )
     return 0

@@ -1,7 +1,8 @@
-"""Alerts from Dagster sensors: the same alert as the executor and the supervisor raise
-(``executor.alerts.Alerter``: a JSON line in TRADING_HOME/alerts.jsonl and, when configured,
-a POST to a Slack/Discord/Mattermost-compatible webhook). The webhook URL is a secret: it comes
-from the environment (TRADING_ALERT_WEBHOOK), never from resource config, and is never logged."""
+"""Alerts from Dagster sensors through the one alert module (``executor.alerts.Alerter``),
+the same as the executor, the supervisor and the Telegram bot use: a JSON line in
+TRADING_HOME/alerts.jsonl and every configured remote channel (webhook, Telegram, apprise),
+with its levels, de-duplication and rate limit. Secrets (webhook, bot token, apprise URLs)
+come from the environment at send time, never from resource config, and are never logged."""
 
 from __future__ import annotations
 
@@ -20,9 +21,17 @@ class AlertResource(dg.ConfigurableResource):
     webhook_env: str = WEBHOOK_ENV
     timeout_seconds: float = 5.0
 
-    def send(self, severity: str, title: str, message: str, at: datetime | None = None) -> bool:
-        """Record the alert; True when the file or the webhook took it. Never raises."""
+    def send(
+        self,
+        severity: str,
+        title: str,
+        message: str,
+        at: datetime | None = None,
+        *,
+        key: str | None = None,
+    ) -> bool:
+        """Record the alert; True when the file or a channel took it. Never raises."""
         alerter = Alerter(
             Path(self.path), webhook_env=self.webhook_env, timeout=self.timeout_seconds
         )
-        return alerter.send(severity, title, message, at)
+        return alerter.send(severity, title, message, at, key=key)

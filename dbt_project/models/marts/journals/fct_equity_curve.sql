@@ -1,6 +1,9 @@
 -- Hourly equity per mode from the first fill to the newest candle: starting cash + net
 -- realized P&L of the fills before each instant + unrealized P&L of the positions held then,
 -- each marked to the last candle close known at that instant (ASOF joins: point in time).
+-- Quote currency: fees are the journal's fee_quote (valued at fill time); a fee that could
+-- not be valued in quote (fee_unvalued, e.g. BNB without a BNB price) is left out of
+-- net_realized_pnl and counted in fees_unvalued, never added as a BNB amount.
 {% set starting_cash = var('starting_cash', 500.0) %}
 
 with journal as (
@@ -70,11 +73,13 @@ realized_running as (
     select
         mode,
         event_time,
-        sum(realized_pnl - fee) over (
-            partition by mode order by event_time, sequence
-            rows between unbounded preceding and current row
-        ) as net_realized_to_date
+        sum(realized_pnl_gross - coalesce(fee_quote, 0)) over to_date as net_realized_to_date,
+        count(case when fee_unvalued then 1 end) over to_date as fees_unvalued_to_date
     from journal
+    window to_date as (
+        partition by mode order by event_time, sequence
+        rows between unbounded preceding and current row
+    )
     qualify row_number() over (partition by mode, event_time order by sequence desc) = 1
 ),
 
@@ -93,6 +98,7 @@ select
     p.mode,
     p.as_of,
     coalesce(r.net_realized_to_date, 0) as net_realized_pnl,
+    coalesce(r.fees_unvalued_to_date, 0) as fees_unvalued,
     p.unrealized_pnl,
     p.position_value,
     p.open_positions,

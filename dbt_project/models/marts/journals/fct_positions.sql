@@ -1,5 +1,7 @@
 -- Open positions per mode/exchange/symbol from the trade journal, marked to the latest
--- known close (the newest candle of any timeframe).
+-- known close (the newest candle of any timeframe). Amounts in the quote currency; a fee
+-- that could not be valued in quote (fee_unvalued) leaves fee_quote and realized_pnl_net
+-- null and is counted in fees_unvalued.
 with last_row as (
     select *
     from {{ ref('fct_trade_journal') }}
@@ -11,8 +13,11 @@ totals as (
         mode,
         exchange,
         symbol,
-        sum(realized_pnl) as realized_pnl,
-        sum(fee) as fees,
+        sum(realized_pnl_gross) as realized_pnl_gross,
+        case when bool_or(fee_unvalued) then null else sum(fee_quote) end as fee_quote,
+        case when bool_or(fee_unvalued) then null else sum(realized_pnl_net) end
+            as realized_pnl_net,
+        count(case when fee_unvalued then 1 end) as fees_unvalued,
         count(*) as fills
     from {{ ref('fct_trade_journal') }}
     group by mode, exchange, symbol
@@ -39,8 +44,10 @@ select
     m.marked_at,
     l.position_after * m.mark_price as market_value,
     (m.mark_price - l.average_cost_after) * l.position_after as unrealized_pnl,
-    t.realized_pnl,
-    t.fees,
+    t.realized_pnl_gross,
+    t.fee_quote,
+    t.realized_pnl_net,
+    t.fees_unvalued,
     t.fills,
     l.event_time as last_fill_at
 from last_row as l

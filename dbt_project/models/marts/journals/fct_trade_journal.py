@@ -1,5 +1,8 @@
-"""Every fill with the position it left, its average cost, realized P&L (average-cost
-method) and the strategy's reasons for the intent behind it."""
+"""Every fill with the position it left, its average cost, realized P&L gross and net of fees
+(the one accounting core, fee-currency aware) and the strategy's reasons for the intent
+behind it. A fee in a third currency is valued at the fill's fee_price_quote, else at the
+last close of that currency against the quote known at the fill (stg_ohlcv), else the row
+is marked fee_unvalued with a reason."""
 
 import pandas as pd
 
@@ -14,6 +17,17 @@ INTENT_COLUMNS = [
     "take_profit",
     "reasons",
 ]
+TEXT_COLUMNS = ["fee_currency", "fee_asset", "fee_unvalued_reason", "role"]
+
+
+def _fee_pairs(fills: pd.DataFrame) -> list[str]:
+    """The markets that can price a third-currency fee (both directions)."""
+    quote = fills["symbol"].str.split("/").str[1].str.split(":").str[0]
+    base = fills["symbol"].str.split("/").str[0]
+    currency = fills["fee_currency"]
+    third = currency.notna() & (currency != quote) & (currency != base)
+    pairs = set(currency[third] + "/" + quote[third]) | set(quote[third] + "/" + currency[third])
+    return sorted(pairs)
 
 
 def model(dbt, session):
@@ -21,14 +35,23 @@ def model(dbt, session):
     from trading_core.journal import build_journal
 
     fills = dbt.ref("stg_fills").df()
+    candles = None
+    pairs = _fee_pairs(fills) if len(fills) else []
+    if pairs:
+        listed = ", ".join("'" + p.replace("'", "''") + "'" for p in pairs)
+        candles = (
+            dbt.ref("stg_ohlcv")
+            .filter(f"symbol in ({listed})")
+            .project("exchange, symbol, available_at, close")
+            .df()
+        )
     intents = dbt.ref("stg_order_intents").df()[INTENT_COLUMNS]
-    journal = build_journal(fills)
-    if journal.empty:
-        journal = journal.astype({"role": "string"})
+    journal = build_journal(fills, candles)
     journal = journal.merge(intents, on="intent_id", how="left")
     journal["slippage_bps"] = (
         (journal["price"] / journal["reference_price"] - 1.0)
         * journal["side"].map({"buy": 1.0, "sell": -1.0})
         * 10_000.0
     )
-    return pd.DataFrame(journal)
+    journal["fee_unvalued"] = journal["fee_unvalued"].astype(bool)
+    return pd.DataFrame(journal.astype({c: "string" for c in TEXT_COLUMNS}))

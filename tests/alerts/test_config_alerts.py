@@ -1,0 +1,110 @@
+"""The ``alerts`` configuration section: defaults, the drawdown stages, hostile values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trading_core.config import ConfigError, load_config
+from trading_core.config_alerts import AlertsConfig, drawdown_level, level_rank
+
+
+def _s(pct: float, level: str) -> dict[str, object]:
+    return {"pct": pct, "level": level}
+
+
+def test_stages_load_from_yaml_in_any_order(tmp_path: Path) -> None:
+    file = tmp_path / "t.yaml"
+    file.write_text(
+        "alerts:\n  drawdown_stages:\n"
+        "    - {pct: 8, level: CRITICAL}\n"
+        "    - {pct: 3, level: INFO}\n"
+    )
+    stages = load_config(file, environ={"TRADING_HOME": str(tmp_path)}).alerts.drawdown_stages
+    assert [s.pct for s in stages] == [3, 8]
+    assert drawdown_level(9, stages) == "CRITICAL" and drawdown_level(2, stages) is None
+
+
+def test_defaults_and_env_overrides() -> None:
+    cfg = load_config(environ={"TRADING_HOME": "/tmp/x"}).alerts
+    assert cfg.telegram_api_url == "https://api.telegram.org" and cfg.telegram_chat_ids == []
+    assert [(s.pct, s.level) for s in cfg.drawdown_stages] == [
+        (5, "WARNING"),
+        (10, "CRITICAL"),
+        (15, "EMERGENCY"),
+        (20, "EMERGENCY"),
+    ]
+    env = {
+        "TRADING_HOME": "/tmp/x",
+        "TRADING_TELEGRAM_CHAT_IDS": " 12, -100345 ",
+        "TRADING_TELEGRAM_API_URL": "http://127.0.0.1:8081/",
+    }
+    cfg = load_config(environ=env).alerts
+    assert cfg.telegram_chat_ids == [12, -100345]
+    assert cfg.telegram_api_url == "http://127.0.0.1:8081"
+
+
+@pytest.mark.parametrize(
+    ("pct", "level"),
+    [(0, None), (4.99, None), (5, "WARNING"), (9.9, "WARNING"), (10, "CRITICAL"),
+     (15, "EMERGENCY"), (20, "EMERGENCY"), (99, "EMERGENCY")],
+)  # fmt: skip
+def test_the_deepest_stage_reached_sets_the_level(pct: float, level: str | None) -> None:
+    assert drawdown_level(pct, AlertsConfig().drawdown_stages) == level
+
+
+@pytest.mark.parametrize("pct", [float("nan"), -1.0])
+def test_a_drawdown_that_is_no_number_is_refused(pct: float) -> None:
+    with pytest.raises(ValueError, match="drawdown_pct must be a number >= 0"):
+        drawdown_level(pct, AlertsConfig().drawdown_stages)
+
+
+def test_level_rank_orders_levels_in_any_case() -> None:
+    assert [level_rank(x) for x in ("info", "Warning", "CRITICAL", "emergency")] == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="allowed: \\['INFO'"):
+        level_rank("fatal")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TRADING_TELEGRAM_CHAT_IDS": "1,abc"}, "telegram_chat_ids.1 (env TRADING_TELEGRAM_"),
+        ({"TRADING_TELEGRAM_CHAT_IDS": "7,7"}, "duplicate chat ids [7]"),
+        ({"TRADING_TELEGRAM_CHAT_IDS": "0"}, "chat id 0 is no chat"),
+        ({"TRADING_TELEGRAM_CHAT_IDS": "1e30"}, "alerts.telegram_chat_ids.0"),
+        ({"TRADING_TELEGRAM_CHAT_IDS": " "}, "(alerts.telegram_chat_ids) is set but empty"),
+        ({"TRADING_TELEGRAM_API_URL": "ftp://x"}, "not a Bot API base URL"),
+        ({"TRADING_TELEGRAM_API_URL": "https://x.org/bot123:abc"}, "without the /bot<token> part"),
+    ],
+)  # fmt: skip
+def test_bad_environment_values_name_the_field(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(environ={"TRADING_HOME": "/tmp/x", **env})
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("dedup_seconds", float("nan"), "dedup_seconds"),
+        ("dedup_seconds", -1, "greater than or equal to 0"),
+        ("max_alerts_per_minute", 0, "greater than or equal to 1"),
+        ("max_alerts_per_minute", "many", "valid integer"),
+        ("telegram_min_level", "fatal", "'INFO', 'WARNING', 'CRITICAL' or 'EMERGENCY'"),
+        ("drawdown_stages", [_s(10, "WARNING"), _s(5, "CRITICAL")], "levels that never decrease"),
+        ("drawdown_stages", [_s(5, "WARNING"), _s(5.0, "CRITICAL")], "duplicate drawdown stages"),
+        ("drawdown_stages", [_s(150, "EMERGENCY")], "less than 100"),
+        ("drawdown_stages", [_s(-5, "INFO")], "greater than 0"),
+        ("drawdown_stages", [_s(float("nan"), "INFO")], "finite number"),
+        ("drawdown_stages", [{"pct": 5, "level": "WARNING", "extra": 1}], "Extra inputs"),
+        ("drawdown_stages", {"5": "WARNING"}, "valid list"),
+        ("daily_summary_utc", "25:00", "allowed: HH:MM"),
+        ("confirm_seconds", 1e12, "less than or equal to 3600"),
+        ("telegram_chat_ids", "12", "valid list"),
+    ],
+)
+def test_bad_section_values_name_the_field(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError) as err:
+        AlertsConfig.model_validate({field: value})
+    assert field in str(err.value) and message in str(err.value)

@@ -1,0 +1,311 @@
+"""``trading replay``'s engine: history bar by bar through the live path, on the market clock.
+
+For each bar of the window, at its close on the market clock (never a wall-clock wait):
+
+1. the executor's engine ticks (``executor.engine.Engine``): working limit orders are
+   polled, the open position's stop-loss / take-profit / trailing stop are checked on the
+   bar, and the position is marked;
+2. the new-bar sensor's cursor (``sensors.new_bars.BarCursor``) takes the bar;
+3. the live decision (``assets.strategy.evaluate_bar``, the code of ``strategy/order_intents``)
+   runs on the bars known at the close, with equity and cash from the ledger;
+4. an intent goes into the ledger (``Ledger.add_intents``) and the engine ticks again:
+   admission, the risk gate, the order, the fill by the paper broker under the backtest's fill
+   convention (``executor.brokers.replay_fills``), the position and cash in the ledger.
+
+The ledger is a SQLite file in a scratch ``TRADING_HOME`` (a temporary directory, removed
+afterwards unless one is given). The executor's limits come from the run's arguments: cash
+and fees; no notional caps, no order-rate throttle on the market clock, no drawdown halt, no
+native backstops, a limit entry lives one bar (as in the backtester). The trades are read
+back from the ledger's fills and reported through ``trading_core.backtest.result``, so
+``trading replay --json`` has the keys of ``trading backtest --json``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from assets.strategy import evaluate_bar, evaluation_lookback
+from executor.brokers.replay_fills import BarFillModel, ReplayPaperBroker
+from executor.engine import Engine, EngineOptions
+from executor.ledger import Ledger
+from executor.orders import OrderState
+from sensors.new_bars import BarCursor
+from trading_core.backtest import BacktestConfig
+from trading_core.backtest.data import DataError, check_bars
+from trading_core.backtest.result import BacktestResult
+from trading_core.backtest.warmup import Warmup, apply_warmup
+from trading_core.config import TradingConfig
+from trading_core.series import BarKey, SeriesKey
+from trading_core.strategies import Strategy
+from trading_core.timeframes import TIMEFRAME_SECONDS, timeframe_delta
+from trading_pipelines.replay.market import BarMarket
+from trading_pipelines.replay.trades import ledger_trades, replay_result
+
+EXCHANGE = "replay"
+QUOTE = "USDT"
+SYMBOL = f"ASSET/{QUOTE}"
+# The risk gate's caps set out of the way: a backtest has none (RiskConfig's own bounds).
+NO_CAP = 1e300
+LIVE_WORKING = [OrderState.OPEN, OrderState.PARTIALLY_FILLED]
+
+
+@dataclass(frozen=True)
+class ReplaySizing:
+    """The live sizing settings for a single-strategy replay: all-in (``position_fraction``
+    1), the backtest's default stop / take-profit / trailing fractions."""
+
+    name: str
+    params: dict[str, Any]
+    stop_loss_pct: float | None
+    take_profit_pct: float | None
+    trailing_stop_pct: float | None
+    position_fraction: float = 1.0
+
+
+@dataclass
+class Timings:
+    """Seconds spent per part of the loop (the benchmark's breakdown)."""
+
+    parts: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.parts[name] = self.parts.get(name, 0.0) + time.perf_counter() - began
+
+
+@dataclass(frozen=True)
+class ReplayRun:
+    result: BacktestResult
+    timings: dict[str, float]
+    intents: int
+    ledger_url: str
+
+
+def infer_timeframe(ts: pd.Series) -> str:
+    """The timeframe whose length is the bars' median spacing (gaps do not skew it)."""
+    if len(ts) < 2:
+        raise DataError("need at least two bars to infer the timeframe")
+    spacing = np.median(np.diff(ts.to_numpy().astype("datetime64[s]").astype(np.int64)))
+    for name, length in TIMEFRAME_SECONDS.items():
+        if spacing == length:
+            return name
+    raise DataError(
+        f"the bars are {spacing:g} s apart; a replay needs one of the timeframes "
+        f"{list(TIMEFRAME_SECONDS)}"
+    )
+
+
+def executor_config(config: BacktestConfig, timeframe: str) -> TradingConfig:
+    """The executor's configuration for a replay: limits from the run's arguments only."""
+    return TradingConfig.model_validate(
+        {
+            "market": {"exchanges": [EXCHANGE], "symbols": [SYMBOL], "timeframes": [timeframe]},
+            "risk": {
+                "position_fraction": 1.0,
+                "max_open_positions": 1,
+                "max_trades_per_day": 10**12,
+                "max_drawdown_pct": 1.0 - 1e-12,
+                "min_notional": 0.0,
+                "max_notional": NO_CAP,
+            },
+            # The fill model charges the run's fees; the gate's fee reserve is left out
+            # because the all-in entry already prices its fee in (replay_fills docstring).
+            "fees": {"maker": 0.0, "taker": 0.0, "slippage_bps": 0.0, "max_slippage_bps": 0.0},
+            "executor": {
+                "mode": "paper",
+                "exchange": EXCHANGE,
+                "quote_currency": QUOTE,
+                "starting_cash": config.initial_cash,
+                "native_stops": False,
+                "limit_timeout_seconds": float(TIMEFRAME_SECONDS[timeframe]),
+                "max_reprices": 0,
+                "max_price_deviation": 1.0,
+                "max_orders_per_second": 1000,
+                "max_orders_per_minute": 60_000,
+            },
+        }
+    )
+
+
+def run_replay(
+    bars: pd.DataFrame,
+    strategy: Strategy,
+    config: BacktestConfig | None = None,
+    trade_from: datetime | str | None = None,
+    *,
+    home: Path | None = None,
+    timeframe: str | None = None,
+) -> ReplayRun:
+    """Replay ``strategy`` on ``bars`` (``ts`` + OHLC, oldest first) through the live path;
+    bars before ``trade_from`` only feed the indicators (as in ``run_backtest``)."""
+    cfg = config or BacktestConfig()
+    bars = check_bars(bars)
+    start = 0 if trade_from is None else int(np.searchsorted(bars["ts"], pd.Timestamp(trade_from)))
+    if start >= len(bars):
+        raise DataError(f"no bars at or after trade_from={trade_from}")
+    bars, start, warmup = apply_warmup(bars, start, strategy, cfg.warmup)
+    tf = timeframe or infer_timeframe(bars["ts"])
+    if cfg.fill == "next_open" and cfg.stops_from == "next":
+        raise ValueError(
+            "--stops-from next with --fill next_open is a backtest convention the live "
+            "engine does not have: it watches a position's stops from its fill (use "
+            "--stops-from fill)"
+        )
+    if home is None:
+        with tempfile.TemporaryDirectory(prefix="trading-replay-", dir=_scratch_root()) as scratch:
+            return _run(bars, strategy, cfg, start, tf, Path(scratch), warmup)
+    home.mkdir(parents=True, exist_ok=True)
+    return _run(bars, strategy, cfg, start, tf, home, warmup)
+
+
+def _holding(ledger: Ledger) -> tuple[float, float]:
+    """The replayed symbol's position quantity and the quote cash, from the ledger."""
+    held = ledger.position(EXCHANGE, SYMBOL)
+    return (held.quantity if held is not None else 0.0), ledger.cash(QUOTE)
+
+
+def _scratch_root() -> str | None:
+    """Memory-backed storage when the machine has it: the scratch ledger is deleted after
+    the run, so its commits need not reach a disk."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+def _scratch_ledger(url: str, clock: Callable[[], datetime]) -> Ledger:
+    """The real ledger, on a scratch SQLite file without fsync per commit (thrown away
+    afterwards: durability buys nothing, and fsync would dominate the run)."""
+    ledger = Ledger(url, clock=clock)
+
+    @sa.event.listens_for(ledger.engine, "connect")
+    def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
+
+    ledger.engine.dispose()  # the connections opened so far reconnect with the pragma
+    return ledger
+
+
+def _run(
+    bars: pd.DataFrame,
+    strategy: Strategy,
+    cfg: BacktestConfig,
+    start: int,
+    tf: str,
+    home: Path,
+    warmup: Warmup,
+) -> ReplayRun:
+    timings = Timings()
+    step = timeframe_delta(tf)
+    market = BarMarket(bars, exchange=EXCHANGE, symbol=SYMBOL, timeframe=tf)
+    ts = market.series.ts
+    clock_now = [ts[start]]
+
+    def clock() -> datetime:
+        return clock_now[0]
+
+    model = BarFillModel(market.series, tf, cfg.fill, cfg.fee, cfg.maker, cfg.slippage_bps)
+    url = f"sqlite:///{home / 'ledger.sqlite'}"
+    ledger = _scratch_ledger(url, clock)
+    try:
+        broker = ReplayPaperBroker(market, model, exchange=EXCHANGE, clock=clock)
+        engine = Engine(
+            ledger,
+            broker,
+            market,
+            executor_config(cfg, tf),
+            EngineOptions(
+                limit_timeout_seconds=float(TIMEFRAME_SECONDS[tf]),
+                max_reprices=0,
+                protective_timeframe=tf,
+            ),
+            clock=clock,
+            market_clock=clock,
+        )
+        engine.start()
+        sizing = ReplaySizing(
+            strategy.name,
+            strategy.params.model_dump(),
+            cfg.stop_loss_pct,
+            cfg.take_profit_pct,
+            cfg.trailing_stop_pct,
+        )
+        lookback = evaluation_lookback(strategy, 0)
+        series = SeriesKey(EXCHANGE, SYMBOL, tf)
+        cursor = BarCursor()
+        closes = market.series.close
+        n = len(ts)
+        equity = np.empty(n - start)
+        exposed = np.zeros(n - start, dtype=bool)
+        intents = 0
+        quantity, cash = 0.0, cfg.initial_cash
+        resting = False  # a limit entry works until the next bar's tick settles it
+        for i in range(start, n):
+            now = ts[i] + step
+            clock_now[0] = now
+            market.now = now
+            if quantity > 0 or resting:
+                with timings.part("engine: stops, working orders"):
+                    engine.tick()
+                with timings.part("ledger reads"):
+                    quantity, cash = _holding(ledger)
+                resting = False
+            with timings.part("sensor cursor"):
+                cursor.add([BarKey(series, ts[i])])
+                keys = cursor.take()
+            for key in keys:
+                with timings.part("strategy decision"):
+                    evaluation = evaluate_bar(
+                        bars.iloc[max(0, i + 1 - lookback) : i + 1],
+                        BarKey.parse(key),
+                        strategy,
+                        in_position=quantity > 0,
+                        equity=cash + quantity * closes[i],
+                        cash=cash,
+                        cfg=sizing,
+                        market_now=now,
+                    )
+                if evaluation.intent is None:
+                    continue
+                intents += 1
+                with timings.part("engine: intents, orders, fills"):
+                    ledger.add_intents([evaluation.intent])
+                    engine.tick()
+                with timings.part("ledger reads"):
+                    quantity, cash = _holding(ledger)
+                    resting = evaluation.intent.order_type == "limit" and bool(
+                        ledger.orders(LIVE_WORKING)
+                    )
+            exposed[i - start] = quantity > 0
+            equity[i - start] = cash + (quantity * closes[i] if quantity > 0 else 0.0)
+        with timings.part("trades from the ledger"):
+            table = ledger_trades(ledger, broker.bar_of_order, bars, cfg.fill)
+            result = replay_result(
+                strategy=strategy,
+                config=cfg,
+                bars=bars,
+                start=start,
+                equity=equity,
+                exposed=exposed,
+                table=table,
+                warmup=warmup,
+            )
+    finally:
+        ledger.close()
+    return ReplayRun(result, dict(timings.parts), intents, url)
