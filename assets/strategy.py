@@ -1,11 +1,16 @@
 """strategy/order_intents: evaluate the live strategy on new bars and hand intents to the
 executor's ledger.
 
-The strategy object is the one the backtester runs (``trading_core.strategies``): the live
-path calls ``decide`` on the bars known at the decision time, which is derived from the same
-vectorised ``signals`` the backtester uses. Long only: an entry opens a position with a
-fraction of equity (risk.position_fraction; equity from the ledger, or the starting cash
-before the executor has seeded the account), an exit closes all of it.
+The decision for one bar is a plain function, ``evaluate_bar`` (bars, bar, strategy,
+position, equity and cash, sizing settings, market clock -> an intent or none, and why): the
+asset calls it for every bar the sensor names, and ``trading replay`` calls it for every bar
+of a historical window, so history through the replay takes the live decisions. The strategy
+object is the one the backtester runs (``trading_core.strategies``): ``decide`` reads the same
+vectorised ``signals`` on the last ``evaluation_lookback`` bars, long enough for every
+indicator to be its full-history value bit for bit. Long only: an entry commits
+``position_sizing.entry_notional`` (risk.position_fraction of equity, never above cash;
+equity and cash from the ledger, or the starting cash before the executor has seeded the
+account), with ``position_sizing.exit_levels``; an exit closes all of it.
 
 Bars come from ``fct_signals``, so a bar whose partition failed a blocking quality check is
 never traded on: it is skipped, with the reason in the metadata. A bar that closed more than

@@ -125,11 +125,10 @@ class TelegramChannel:
 class AppriseChannel:
     """One apprise URL (email, Discord, Slack, ... any service apprise knows)."""
 
-    def __init__(self, url: str, *, min_level: str = "WARNING", timeout: float = 5.0):
+    def __init__(self, url: str, *, min_level: str = "WARNING"):
         self.url = url
         self.name = f"apprise {redact_url(url)}"
         self.min_level = min_level
-        self.timeout = timeout
 
     def send(self, alert: Alert) -> ChannelAnswer:
         import apprise  # ~0.2 s to import: only processes that send through it pay

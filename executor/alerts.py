@@ -106,7 +106,7 @@ def remote_channels(
     raw = env.get(APPRISE_URLS_ENV, "")
     for url in (part.strip() for part in raw.split(",")):
         if url:
-            channels.append(AppriseChannel(url, min_level=settings.apprise_min_level, timeout=wait))
+            channels.append(AppriseChannel(url, min_level=settings.apprise_min_level))
     return channels
 
 

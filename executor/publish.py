@@ -66,6 +66,11 @@ FILLS_SCHEMA = pa.schema(
         ("mode", pa.string()),
         ("published_at", _TS),
         ("batch_id", pa.string()),
+        # (appended: older batches lack them)
+        # quote per unit of fee_currency when it is a third currency (BNB), and the fee in
+        # quote: the journals value fees with them (trading_core.accounting)
+        ("fee_price", pa.float64()),
+        ("fee_quote", pa.float64()),
     ]
 )
 ORDERS_SCHEMA = pa.schema(

@@ -54,6 +54,16 @@ def test_live_ingest_waits_for_its_unfinished_run(schedule, status) -> None:
         assert evaluate(schedule, instance).run_requests  # finished: the feed goes on
 
 
+def test_the_live_feed_skips_while_an_evaluation_ingests_the_same_partitions(schedule) -> None:
+    with dg.instance_for_test() as instance:
+        run = add_run(instance, "evaluate_strategy", dg.DagsterRunStatus.STARTED)
+        result = evaluate(schedule, instance)
+        assert not result.run_requests
+        assert f"evaluation {run.run_id} ingests the same partitions" in result.skip_message
+        instance.report_run_canceled(instance.get_run_by_id(run.run_id))
+        assert evaluate(schedule, instance).run_requests
+
+
 def test_a_backfill_of_the_same_job_does_not_hold_the_live_feed(schedule) -> None:
     with dg.instance_for_test() as instance:
         add_run(instance, "ingest_market", dg.DagsterRunStatus.QUEUED, {"dagster/backfill": "b"})

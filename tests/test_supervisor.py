@@ -227,9 +227,14 @@ def test_a_signal_to_the_supervisor_stops_every_child_and_group(
     }
 
 
-def test_make_run_supervises_dagster_and_the_executor(tmp_path: Path) -> None:
+def test_make_run_supervises_dagster_the_executor_and_the_cockpit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRADING_TELEGRAM_TOKEN", raising=False)
+    monkeypatch.delenv("TRADING_TELEGRAM_TOKEN_FILE", raising=False)
     specs = {s.name: s for s in services(3999, tmp_path)}
-    assert set(specs) == {"dagster", "executor"}
+    assert set(specs) == {"dagster", "executor", "cockpit"}
+    assert specs["cockpit"].args[-2:] == ["-m", "trading_pipelines.cockpit"]
     assert specs["executor"].refusal_code == 2 and specs["executor"].severity == "critical"
     assert specs["executor"].args[-4:] == ["executor", "run", "--mode", "paper"]
     assert "3999" in specs["dagster"].args and specs["dagster"].args[1] == "dev"
@@ -300,3 +305,13 @@ def test_the_tail_of_a_rotated_log_is_read_from_its_start(tmp_path: Path) -> Non
     offset = log.stat().st_size
     log.write_text("after rotation: refusing to start\n")  # copied away and truncated
     assert log_tail(log, offset) == ["after rotation: refusing to start"]
+
+
+def test_the_telegram_bot_is_supervised_once_its_token_is_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADING_TELEGRAM_TOKEN", "123456:abc")
+    specs = {s.name: s for s in services(3999, tmp_path)}
+    bot = specs["telegram_bot"]
+    assert bot.args[-2:] == ["-m", "trading_pipelines.telegram_bot"]
+    assert bot.refusal_code == 2  # a bad token or no allow-listed chat: alerted, retried

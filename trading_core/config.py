@@ -431,7 +431,14 @@ class RetentionConfig(_Model):
     alerts_backups: int = Field(default=3, ge=1, le=100)
 
 
+from trading_core.config_portfolio import ProtocolConfig, StrategyInstances  # noqa: E402
+
+
 class TradingConfig(_Model):
+    # Strategy instances (None: today's strategy/risk settings make one instance `default`)
+    # and the risk protocol: trading_core/config_portfolio.py.
+    strategies: StrategyInstances | None = None
+    protocol: ProtocolConfig = ProtocolConfig()
     market: MarketConfig = MarketConfig()
     social: SocialConfig = SocialConfig()
     news: NewsConfig = NewsConfig()

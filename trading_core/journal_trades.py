@@ -49,11 +49,6 @@ def _book_keys(frame: pd.DataFrame) -> list[str]:
     return [c for c in ("mode", "exchange", "symbol") if c in frame.columns]
 
 
-def _sum_or_null(values: pd.Series) -> float:
-    """A sum that stays null when any part is null (an unvalued fee)."""
-    return float(values.sum()) if values.notna().all() else math.nan
-
-
 def round_trips(journal: pd.DataFrame) -> pd.DataFrame:
     """One row per round trip (closed or still open): gross P&L, fees in quote, net P&L.
 
@@ -62,7 +57,9 @@ def round_trips(journal: pd.DataFrame) -> pd.DataFrame:
     keys = _book_keys(journal)
     if journal.empty:
         return pd.DataFrame(columns=[*keys, *ROUND_TRIP_COLUMNS])
-    frame = journal.copy()
+    needed = [*keys, "round_trip", "strategy", "event_time", "quantity", "role",
+              "realized_pnl_gross", "fee_quote", "realized_pnl_net", "fee_unvalued"]  # fmt: skip
+    frame = journal[[c for c in needed if c in journal.columns]].copy()
     if "strategy" not in frame.columns:
         frame["strategy"] = None
     frame["closing"] = frame["role"] == "close"
@@ -74,12 +71,17 @@ def round_trips(journal: pd.DataFrame) -> pd.DataFrame:
         fills=("quantity", "size"),
         entry_quantity=("quantity", "first"),
         realized_pnl_gross=("realized_pnl_gross", "sum"),
-        fee_quote=("fee_quote", _sum_or_null),
-        realized_pnl_net=("realized_pnl_net", _sum_or_null),
+        fee_quote=("fee_quote", "sum"),
+        realized_pnl_net=("realized_pnl_net", "sum"),
         fees_unvalued=("fee_unvalued", "sum"),
         is_closed=("closing", "any"),
     ).reset_index()
     trips["fees_unvalued"] = trips["fees_unvalued"].astype(int)
+    # a null fee (unvalued) makes the trip's fees and net P&L unknown, not smaller
+    unknown = trips["fees_unvalued"] > 0
+    trips[["fee_quote", "realized_pnl_net"]] = trips[["fee_quote", "realized_pnl_net"]].where(
+        ~unknown, np.nan
+    )
     trips["closed_at"] = trips["last_fill_at"].where(trips["is_closed"])
     return trips[[*keys, *ROUND_TRIP_COLUMNS]]
 

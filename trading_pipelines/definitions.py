@@ -15,6 +15,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.cockpit_snapshot import build_cockpit_snapshot_asset
 from assets.dbt_models import dbt_models
 from assets.execution import EXECUTION_SPECS
 from assets.ingest.alt_data import build_alt_data_assets
@@ -67,6 +68,7 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
             *EXECUTION_SPECS,
             daily_report,
             *build_research_assets(root.reports),
+            build_cockpit_snapshot_asset(root.home / "snapshots" / "cockpit.duckdb"),
         ],
         jobs=[
             ingest_market,

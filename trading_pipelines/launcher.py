@@ -28,7 +28,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from executor.alerts import Alerter
+from executor.alerts import TELEGRAM_TOKEN_ENV, Alerter
 from trading_core.config import ConfigError, get_config
 from trading_core.market.clock import bootstrap_days, data_span, history_start, market_clock
 from trading_core.timeframes import symbol_to_key, timeframe_seconds, utc_now
@@ -204,7 +204,8 @@ def _service_env() -> dict[str, str]:
 
 
 def services(port: int, logs: Path) -> list[ChildSpec]:
-    """What `make run` serves: `dagster dev` (webserver + daemon) and the paper executor."""
+    """What `make run` serves: `dagster dev` (webserver + daemon), the paper executor, the web
+    cockpit and, when configured, the Telegram bot."""
     env = _service_env()
     dagster = [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
                "-p", str(port)]  # fmt: skip
@@ -219,6 +220,30 @@ def services(port: int, logs: Path) -> list[ChildSpec]:
             refusal_code=2,  # refused to start: its log says why
             severity="critical",  # while it is down, stops go unwatched
         ),
+        ChildSpec(
+            "cockpit",
+            [str(BIN / "python"), "-m", "trading_pipelines.cockpit"],
+            logs / "cockpit.log",
+            cwd=PROJECT_ROOT,
+            env=env,
+        ),
+        *_telegram_bot(env, logs),
+    ]
+
+
+def _telegram_bot(env: dict[str, str], logs: Path) -> list[ChildSpec]:
+    """The Telegram bot, when its token is configured (the bot is optional)."""
+    if not (env.get(TELEGRAM_TOKEN_ENV) or env.get(f"{TELEGRAM_TOKEN_ENV}_FILE")):
+        return []
+    return [
+        ChildSpec(
+            "telegram_bot",
+            [str(BIN / "python"), "-m", "trading_pipelines.telegram_bot"],
+            logs / "telegram_bot.log",
+            cwd=PROJECT_ROOT,
+            env=env,
+            refusal_code=2,  # a malformed token, no allow-listed chat: its log says why
+        )
     ]
 
 
@@ -235,16 +260,18 @@ def serve(port: int = DEFAULT_PORT) -> int:
         f"{', '.join(market.exchanges)}: {', '.join(market.symbols)}; "
         f"{cfg.executor.mode} executor on {cfg.executor.exchange}).\n"
         f"  Dagster UI      {env_url}  (Assets > lineage; Runs; Automation)\n"
+        f"  cockpit         http://{cfg.cockpit.host}:{cfg.cockpit.port}  (equity, positions, "
+        "trades, signals, actions)\n"
         f"  logs            {logs}/dagster.log, {logs}/executor.log\n"
         f"  executor health {root.executor_state}/health.json\n"
         f"  alerts          {root.home}/alerts.jsonl\n"
         f"  reports         {root.reports}\n"
         f"  warehouse       {root.warehouse} (written by Dagster runs only)\n"
         f"  ledger          {root.ledger_url()}\n"
-        f"Each new {timeframe} bar (on the market clock): live_market ingests it, "
-        "new_bar_sensor evaluates\n"
-        "the strategy, the executor fills the intent and reports execution/fills, and the\n"
-        "journals refresh. Operator controls: `trading control pause|resume|close-all|halt`.\n"
+        f"Each new {timeframe} bar (on the market clock): new_bar_sensor arms an evaluation "
+        "before\nit closes, the run ingests it and evaluates the strategy, the executor fills "
+        "the intent\nand reports execution/fills, and the journals refresh.\n"
+        "Operator controls: `trading control pause|resume|close-all|halt`.\n"
         "A process that exits is restarted with backoff (and alerted). Ctrl-C cancels the\n"
         "queued and running Dagster runs, then stops everything.",
         flush=True,

@@ -192,6 +192,8 @@ def _source_query(stream: str) -> sa.Select[Any]:
             f.c.price,
             f.c.fee,
             f.c.fee_currency,
+            f.c.fee_price,
+            f.c.fee_quote,
             f.c.liquidity,
             f.c.event_time,
             f.c.mode,

@@ -51,8 +51,8 @@ def all_channels(hooks: FakeHTTPServer, telegram: FakeTelegramAPI) -> list:
 def test_an_alert_reaches_the_file_and_every_channel(
     tmp_path: Path, hooks: FakeHTTPServer, telegram: FakeTelegramAPI
 ) -> None:
-    alerter = Alerter(tmp_path / "alerts.jsonl", settings=AlertsConfig(), channels=[])
-    alerter._channels = all_channels(hooks, telegram)
+    channels = all_channels(hooks, telegram)
+    alerter = Alerter(tmp_path / "alerts.jsonl", settings=AlertsConfig(), channels=channels)
     assert alerter.send("CRITICAL", "exchange", "connection lost") is True
     (record,) = records(tmp_path / "alerts.jsonl")
     assert set(record) == {"at", "severity", "title", "message"}
@@ -70,8 +70,8 @@ def test_an_alert_reaches_the_file_and_every_channel(
 def test_each_channel_gets_only_the_levels_it_asked_for(
     tmp_path: Path, hooks: FakeHTTPServer, telegram: FakeTelegramAPI
 ) -> None:
-    alerter = Alerter(tmp_path / "a.jsonl", settings=AlertsConfig(), channels=[])
-    alerter._channels = all_channels(hooks, telegram)  # apprise: WARNING and up by default
+    channels = all_channels(hooks, telegram)  # apprise: WARNING and up by default
+    alerter = Alerter(tmp_path / "a.jsonl", settings=AlertsConfig(), channels=channels)
     alerter.send("info", "trade", "bought 0.01 BTC")
     assert len(telegram.sent()) == 2 and not [r for r in hooks.requests if r.path == "/apprise"]
     alerter.send("emergency", "system", "executor crashed")

@@ -36,6 +36,8 @@ FILL_COLUMNS = [
     "mode",
     "published_at",
     "batch_id",
+    "fee_price",
+    "fee_quote",
 ]
 ORDER_COLUMNS = [
     "client_order_id",

@@ -1,43 +1,43 @@
-"""Parameter sweeps with compiled kernels (numba, parallel over scenarios).
+"""Parameter sweeps through one compiled simulation kernel (``sweep_kernel.simulate``).
 
-The kernels reproduce ``run_backtest`` under its default conventions - long only,
-all-in/all-out, fill at the signal bar's close, one fee rate on both sides, no slippage, no
-stops, an open position valued at the last close - with the same arithmetic in the same
-order, so each scenario's total return, entries, closed trades, win rate, max drawdown and
-Sharpe equal the backtester's (tests hold them to 1e-9; in practice they agree to ~1e-15).
+The kernel reproduces ``run_backtest`` under every convention it has - close or next-open
+fills, taker/maker fees, slippage, stop-loss, take-profit, trailing stop, stop first on a
+tie, gaps filling at the open, ``stops_from`` fill|next, limit entries, partial sizes,
+``close_at_end`` - so each scenario's total return, entries, closed trades, win rate, max
+drawdown and Sharpe equal the backtester's (tests hold every scenario to 1e-9).
 
-- ``sweep_macd``: MACD crossovers. The EMAs of every distinct span are computed once with the
-  same ``ema_pandas`` kernel the indicators use; each scenario then derives its MACD line,
-  signal line and crossings and simulates, in parallel over scenarios. No Python per bar.
-- ``sweep_signals``: any precomputed entry/exit matrices (one row per scenario).
-- ``sweep_strategy``: a table of parameter sets for any registered strategy - the MACD kernel
-  for ``macd``, the signal kernel for strategies that emit only entries/exits, and the full
-  backtester per row otherwise (limit orders, stops, partial sizes, non-default fills).
+- ``sweep_macd``: MACD crossovers (pandas convention). The EMAs of every distinct span are
+  computed once with the indicators' ``ema_pandas``; the kernel derives each scenario's MACD
+  line, signal line and crossings inline. No signal arrays, no Python per bar.
+- ``sweep_signals``: precomputed entry/exit matrices (one row per scenario), closes only.
+- ``sweep_strategy``: a table of parameter sets for any registered strategy - the MACD path
+  for ``macd``, otherwise each row's ``strategy.signals`` (entries, exits, stop / target /
+  limit levels, sizes; in chunks) through the same kernel.
 
-Numba compiles on first use and caches to ``__pycache__`` (``cache=True``); ``warm_up()``
-triggers that outside any timing.
+Exit rules can be swept: columns ``stop_loss``, ``take_profit`` and ``trailing_stop`` of the
+parameter table (fractions of the entry price; empty = the config's value) override
+``BacktestConfig.stop_loss_pct`` / ``take_profit_pct`` / ``trailing_stop_pct`` per row.
+
+Serial or parallel: a sweep runs the serial drivers unless its work (scenarios x bars)
+reaches ``PARALLEL_MIN_WORK``; only then is ``sweep_parallel`` (``prange``) imported, because
+loading numba's threading layer costs more than short sweeps take on 2 cores. numba itself is
+imported on first use, so importing this module stays light. Kernels cache to
+``__pycache__`` (``cache=True``); ``warm_up()`` compiles or loads them outside any timing.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from numba import njit, prange
 
-from trading_core import position_sizing
 from trading_core.backtest.config import BacktestConfig
-from trading_core.backtest.data import check_bars, infer_bars_per_year
-from trading_core.backtest.engine import run_backtest
+from trading_core.backtest.data import DataError, check_bars, infer_bars_per_year
 from trading_core.backtest.warmup import apply_warmup
-from trading_core.indicators._kernels import ema_pandas
-from trading_core.strategies import MacdParams, get_strategy
-
-# The sizing formulas of ``position_sizing``, compiled: the kernel sizes as the engine does.
-_entry_notional = njit(cache=True)(position_sizing.notional_arithmetic)
-_all_in_quantity = njit(cache=True)(position_sizing.quantity_arithmetic)
+from trading_core.strategies import MacdParams, Strategy, get_strategy
 
 SWEEP_METRICS: tuple[str, ...] = (
     "total_return",
@@ -48,193 +48,124 @@ SWEEP_METRICS: tuple[str, ...] = (
     "sharpe",
 )
 
+# Parameter-table columns that are exit rules (fractions of the entry price), not strategy
+# parameters, and the ``BacktestConfig`` field each one overrides.
+EXIT_RULE_COLUMNS: dict[str, str] = {
+    "stop_loss": "stop_loss_pct",
+    "take_profit": "take_profit_pct",
+    "trailing_stop": "trailing_stop_pct",
+}
 
-@njit(cache=True)
-def _scenario(
-    close: np.ndarray,
-    fast_ema: np.ndarray,
-    slow_ema: np.ndarray,
-    span: int,
-    entries: np.ndarray,
-    exits: np.ndarray,
-    given: bool,
-    start: int,
-    fee: float,
-    initial_cash: float,
-    bars_per_year: float,
-    out: np.ndarray,
-) -> None:
-    """One backtest under the default conventions, in one pass over the bars.
+# Scenarios x bars from which the parallel drivers pay for loading numba's threading layer
+# (measured on the 2-core machines: benchmarks/README.md, "Sweeps with every rule").
+PARALLEL_MIN_WORK = 2_000_000_000
 
-    Signals are either ``entries``/``exits`` as given, or (``given=False``) the strict
-    crossings (``strategies.crossed_above``) of the MACD line ``fast_ema - slow_ema`` and its
-    signal line, an EMA of ``span`` computed with ``ema_pandas``'s arithmetic, inlined. The
-    simulation mirrors ``engine.run_backtest``: exit first when holding, else entry when flat;
-    all-in quantity ``cash / (price * (1 + fee))`` from ``position_sizing``'s compiled
-    formulas; mark to market at the close. A flat bar
-    without a trade has the previous value: its return is exactly 0 and its drawdown already
-    counted, so it is skipped (bit-identical, and most of the speed). Writes total return,
-    entries, closed trades, wins, max drawdown and Sharpe into ``out``.
-    """
-    size = close.shape[0]
-    first = 0
-    if not given:
-        while first < size and np.isnan(fast_ema[first] - slow_ema[first]):
-            first += 1
-    alpha = 1.0 / (1.0 + (span - 1) / 2.0)
-    beta = 1.0 - alpha
-    total_wt = beta + alpha
-    divide = total_wt != 1.0
-    weighted = np.nan
-    prev_line = np.nan
-    prev_trigger = np.nan
-    cash = initial_cash
-    quantity = 0.0
-    spend = 0.0
-    holding = False
-    n_entries = 0
-    n_closed = 0
-    n_wins = 0
-    value = initial_cash
-    peak = -np.inf
-    worst = 0.0
-    total = 0.0
-    squares = 0.0
-    for i in range(size):
-        if given:
-            enter = entries[i]
-            leave = exits[i]
-        else:
-            line = fast_ema[i] - slow_ema[i]
-            trigger = np.nan
-            if i == first:
-                weighted = line
-            elif i > first and weighted != line:
-                weighted = beta * weighted + alpha * line
-                if divide:
-                    weighted = weighted / total_wt
-            if i >= first and i - first + 1 >= span:
-                trigger = weighted
-            enter = prev_line < prev_trigger and line > trigger
-            leave = prev_trigger < prev_line and trigger > line
-            prev_line = line
-            prev_trigger = trigger
-        if i < start:
+
+def _drivers(work: int, parallel: bool | None) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``(run_macd, run_signals)``: serial, or parallel when asked or when ``work`` is big."""
+    if parallel or (parallel is None and work >= PARALLEL_MIN_WORK):
+        from trading_core.backtest import sweep_parallel
+
+        return sweep_parallel.run_macd_parallel, sweep_parallel.run_signals_parallel
+    from trading_core.backtest import sweep_kernel
+
+    return sweep_kernel.run_macd, sweep_kernel.run_signals
+
+
+def _nan_or(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _exit_rules(params: pd.DataFrame, config: BacktestConfig) -> np.ndarray:
+    """Per row: stop-loss, take-profit, trailing fractions (NaN = none), checked like
+    ``BacktestConfig`` checks them; an error names the column and the row."""
+    rules = np.empty((len(params), 3))
+    bounds = {"stop_loss": (0.0, 1.0), "take_profit": (0.0, math.inf), "trailing_stop": (0.0, 1.0)}
+    for k, (column, field) in enumerate(EXIT_RULE_COLUMNS.items()):
+        default = _nan_or(getattr(config, field))
+        if column not in params.columns:
+            rules[:, k] = default
             continue
-        price = close[i]
-        traded = False
-        if holding:
-            if leave:
-                notional = quantity * price
-                proceeds = notional - abs(notional) * fee
-                cash += proceeds
-                n_closed += 1
-                if proceeds - spend > 0:
-                    n_wins += 1
-                holding = False
-                traded = True
-        elif enter:
-            spend = _entry_notional(cash, cash, 1.0, 1.0)
-            quantity = _all_in_quantity(spend, price, fee)
-            cash -= spend
-            holding = True
-            n_entries += 1
-            traded = True
-        if holding or traded:
-            marked = cash + quantity * price if holding else cash + 0.0
-            change = marked / value - 1.0
-            value = marked
-            total += change
-            squares += change * change
-            if value > peak:
-                peak = value
-            drawdown = value / peak - 1.0
-            if drawdown < worst:
-                worst = drawdown
-        elif peak == -np.inf:
-            peak = value
-    count = size - start
-    sharpe = np.nan
-    if count > 1:
-        mean = total / count
-        variance = (squares - total * mean) / (count - 1)
-        if variance > 0:
-            sharpe = mean / np.sqrt(variance) * np.sqrt(bars_per_year)
-    out[0] = value / initial_cash - 1.0
-    out[1] = n_entries
-    out[2] = n_closed
-    out[3] = n_wins
-    out[4] = worst
-    out[5] = sharpe
+        raw = params[column]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad_type = values.isna() & raw.notna()
+        if bad_type.any():
+            row = int(np.flatnonzero(bad_type.to_numpy())[0])
+            raise ValueError(f"{column} (row {row}): must be a number, got {raw.iloc[row]!r}")
+        numbers = values.to_numpy(dtype=float)
+        low, high = bounds[column]
+        given = ~np.isnan(numbers)
+        bad = given & ~((numbers > low) & (numbers < high))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            limit = f"(0, {high:g})" if math.isfinite(high) else "> 0 and finite"
+            raise ValueError(f"{column} (row {row}): must be {limit}, got {numbers[row]}")
+        rules[:, k] = np.where(given, numbers, default)
+    return rules
 
 
-@njit(cache=True, parallel=True)
-def _macd_kernel(
-    close: np.ndarray,
-    emas: np.ndarray,
-    fast_row: np.ndarray,
-    slow_row: np.ndarray,
-    signal: np.ndarray,
-    start: int,
-    fee: float,
-    initial_cash: float,
-    bars_per_year: float,
-) -> np.ndarray:
-    out = np.empty((fast_row.shape[0], 6))
-    unused = np.zeros(0, dtype=np.bool_)
-    for s in prange(fast_row.shape[0]):
-        _scenario(
-            close,
-            emas[fast_row[s]],
-            emas[slow_row[s]],
-            signal[s],
-            unused,
-            unused,
-            False,
-            start,
-            fee,
-            initial_cash,
-            bars_per_year,
-            out[s],
+def _ohlc(bars: pd.DataFrame) -> np.ndarray:
+    """Open, high, low, close as rows; the engine refuses a non-finite or non-positive fill
+    price, the kernel refuses every such bar up front (the error names column and bar)."""
+    ohlc = np.ascontiguousarray(bars[["open", "high", "low", "close"]].to_numpy(np.float64).T)
+    bad = ~(np.isfinite(ohlc) & (ohlc > 0))
+    if bad.any():
+        column, bar = (int(k[0]) for k in np.nonzero(bad))
+        name = ("open", "high", "low", "close")[column]
+        raise DataError(
+            f"{name} (bar {bar}, {bars['ts'].iloc[bar]}): prices must be finite and > 0, "
+            f"got {ohlc[column, bar]}"
         )
-    return out
+    return ohlc
 
 
-@njit(cache=True, parallel=True)
-def _signals_kernel(
-    close: np.ndarray,
-    entries: np.ndarray,
-    exits: np.ndarray,
-    start: int,
-    fee: float,
-    initial_cash: float,
-    bars_per_year: float,
-) -> np.ndarray:
-    out = np.empty((entries.shape[0], 6))
-    unused = np.zeros(0)
-    for s in prange(entries.shape[0]):
-        _scenario(
-            close,
-            unused,
-            unused,
-            1,
-            entries[s],
-            exits[s],
-            True,
-            start,
-            fee,
-            initial_cash,
+def _conventions(config: BacktestConfig, bars_per_year: float) -> np.ndarray:
+    """The kernel's ``conventions`` vector (``sweep_kernel.run_macd``)."""
+    return np.array(
+        [
+            config.fee,
+            config.maker,
+            config.slippage_bps,
+            float(config.fill == "next_open"),
+            0.0 if config.stops_from == "fill" else 1.0,
+            float(config.close_at_end),
+            config.initial_cash,
             bars_per_year,
-            out[s],
+        ],
+        dtype=np.float64,
+    )
+
+
+# Signal lines computed together per MACD line: enough to overlap their recursions, few
+# enough that a block's signal lines stay small (16 x bars x 8 bytes).
+BLOCK_SIGNALS = 16
+
+
+def _macd_blocks(fast_row: np.ndarray, slow_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scenarios ordered by (fast, slow) pair, and blocks ``(fast, slow, first, stop)`` of at
+    most ``BLOCK_SIGNALS`` consecutive scenarios sharing one pair."""
+    order = np.lexsort((slow_row, fast_row))
+    blocks: list[tuple[int, int, int, int]] = []
+    first = 0
+    for j in range(1, order.size + 1):
+        same = (
+            j < order.size
+            and fast_row[order[j]] == fast_row[order[first]]
+            and slow_row[order[j]] == slow_row[order[first]]
+            and j - first < BLOCK_SIGNALS
         )
-    return out
+        if not same:
+            s = order[first]
+            blocks.append((int(fast_row[s]), int(slow_row[s]), first, j))
+            first = j
+    return np.array(blocks, dtype=np.int64).reshape(-1, 4), order.astype(np.int64)
 
 
 def _to_frame(raw: np.ndarray) -> pd.DataFrame:
     wins = raw[:, 3]
     closed = raw[:, 2]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        win_rate = np.where(closed > 0, wins / np.where(closed > 0, closed, 1.0), np.nan)
+    win_rate = np.full(closed.shape, np.nan)
+    np.divide(wins, closed, out=win_rate, where=closed > 0)
     return pd.DataFrame(
         {
             "total_return": raw[:, 0],
@@ -247,10 +178,40 @@ def _to_frame(raw: np.ndarray) -> pd.DataFrame:
     )
 
 
-def _close_and_scale(bars: pd.DataFrame, bars_per_year: float | None) -> tuple[np.ndarray, float]:
-    checked = check_bars(bars)
-    close = np.ascontiguousarray(checked["close"].to_numpy(dtype=np.float64))
-    return close, bars_per_year or infer_bars_per_year(checked["ts"])
+def _macd_raw(
+    bars: pd.DataFrame,
+    grid: pd.DataFrame,
+    rules: np.ndarray,
+    config: BacktestConfig,
+    scale: float,
+    start: int,
+    parallel: bool | None,
+) -> np.ndarray:
+    from trading_core.indicators._kernels import ema_pandas
+
+    ohlc = _ohlc(bars)
+    close = np.ascontiguousarray(ohlc[3])
+    spans = np.unique(np.concatenate([grid["fast"].to_numpy(), grid["slow"].to_numpy()]))
+    row_of = {int(span): k for k, span in enumerate(spans)}
+    emas = np.empty((spans.size, close.size))
+    for k, span in enumerate(spans):
+        emas[k] = ema_pandas(close, int(span))
+    blocks, order = _macd_blocks(
+        grid["fast"].map(row_of).to_numpy(np.int64), grid["slow"].map(row_of).to_numpy(np.int64)
+    )
+    run_macd, _ = _drivers(len(grid) * close.size, parallel)
+    return np.asarray(
+        run_macd(
+            ohlc,
+            emas,
+            blocks,
+            order,
+            grid["signal"].to_numpy(np.int64),
+            np.ascontiguousarray(rules, dtype=np.float64),
+            int(start),
+            _conventions(config, scale),
+        )
+    )
 
 
 def sweep_macd(
@@ -260,34 +221,25 @@ def sweep_macd(
     initial_cash: float = 10_000.0,
     bars_per_year: float | None = None,
     start: int = 0,
+    *,
+    config: BacktestConfig | None = None,
+    parallel: bool | None = None,
 ) -> pd.DataFrame:
-    """``params`` (columns ``fast``, ``slow``, ``signal``) plus ``SWEEP_METRICS`` per row.
-
-    Bars before index ``start`` only warm up the EMAs (walk-forward windows use it).
-    """
+    """``params`` (columns ``fast``, ``slow``, ``signal``; optionally the exit-rule columns)
+    plus ``SWEEP_METRICS`` per row. ``config`` (default: ``fee`` and ``initial_cash``, close
+    fills, no stops) sets every other convention. Bars before index ``start`` only warm up
+    the EMAs (walk-forward windows use it)."""
     missing = [c for c in ("fast", "slow", "signal") if c not in params.columns]
     if missing:
         raise ValueError(f"MACD sweep parameters lack columns {missing}")
+    cfg = config or BacktestConfig(fee=fee, initial_cash=initial_cash)
     grid = params[["fast", "slow", "signal"]].astype(np.int64)
     for row in grid.drop_duplicates().itertuples(index=False):
         MacdParams(fast=row.fast, slow=row.slow, signal=row.signal)
-    close, scale = _close_and_scale(bars, bars_per_year)
-    spans = np.unique(np.concatenate([grid["fast"].to_numpy(), grid["slow"].to_numpy()]))
-    row_of = {int(span): k for k, span in enumerate(spans)}
-    emas = np.empty((spans.size, close.size))
-    for k, span in enumerate(spans):
-        emas[k] = ema_pandas(close, int(span))
-    raw = _macd_kernel(
-        close,
-        emas,
-        grid["fast"].map(row_of).to_numpy(np.int64),
-        grid["slow"].map(row_of).to_numpy(np.int64),
-        grid["signal"].to_numpy(np.int64),
-        int(start),
-        float(fee),
-        float(initial_cash),
-        float(scale),
-    )
+    checked = check_bars(bars)
+    scale = bars_per_year or cfg.bars_per_year or infer_bars_per_year(checked["ts"])
+    rules = _exit_rules(params, cfg)
+    raw = _macd_raw(checked, grid, rules, cfg, scale, start, parallel)
     return pd.concat([params.reset_index(drop=True), _to_frame(raw)], axis=1)
 
 
@@ -300,22 +252,31 @@ def sweep_signals(
     bars_per_year: float = 365.0,
     start: int = 0,
 ) -> pd.DataFrame:
-    """``SWEEP_METRICS`` for each row of boolean ``entries``/``exits`` (scenarios x bars)."""
-    if entries.shape != exits.shape or entries.shape[1] != close.shape[0]:
+    """``SWEEP_METRICS`` for each row of boolean ``entries``/``exits`` (scenarios x bars),
+    close fills, no stops (closes are all the kernel needs then)."""
+    close = np.asarray(close, dtype=np.float64)
+    if entries.shape != exits.shape or entries.ndim != 2 or entries.shape[1] != close.shape[0]:
         raise ValueError(
             f"entries {entries.shape} and exits {exits.shape} must both be "
             f"(scenarios, {close.shape[0]} bars)"
         )
-    raw = _signals_kernel(
-        np.ascontiguousarray(close, dtype=np.float64),
+    ohlc = np.ascontiguousarray(np.stack([close] * 4))
+    none = np.zeros((1, 0))
+    _, run_signals = _drivers(entries.size, None)
+    raw = run_signals(
+        ohlc,
         np.ascontiguousarray(entries, dtype=np.bool_),
         np.ascontiguousarray(exits, dtype=np.bool_),
+        False,
+        none,
+        none,
+        none,
+        none,
+        np.full((entries.shape[0], 3), np.nan),
         int(start),
-        float(fee),
-        float(initial_cash),
-        float(bars_per_year),
+        _conventions(BacktestConfig(fee=fee, initial_cash=initial_cash), float(bars_per_year)),
     )
-    return _to_frame(raw)
+    return _to_frame(np.asarray(raw))
 
 
 def macd_grid(
@@ -339,21 +300,93 @@ def macd_grid(
     return pd.DataFrame(rows, columns=["fast", "slow", "signal"])
 
 
-def warm_up() -> None:
-    """Compile (or load from cache) every sweep kernel on a tiny input."""
+def warm_up(parallel: bool = False) -> None:
+    """Compile (or load from cache) the sweep kernels on a tiny input (``parallel``: the
+    ``prange`` drivers too)."""
     ts = pd.date_range("2024-01-01", periods=64, freq="D")
     close = 100.0 + np.sin(np.arange(64) / 3.0)
     bars = pd.DataFrame({"ts": ts, "open": close, "high": close, "low": close, "close": close})
-    sweep_macd(bars, pd.DataFrame({"fast": [3], "slow": [7], "signal": [3]}))
-    flags = np.zeros((1, 64), dtype=bool)
-    sweep_signals(close, flags, flags)
+    modes = (False, True) if parallel else (False,)
+    for mode in modes:
+        sweep_macd(bars, pd.DataFrame({"fast": [3], "slow": [7], "signal": [3]}), parallel=mode)
+        sweep_strategy(bars, "swing", pd.DataFrame({"rsi_period": [3]}), parallel=mode)
 
 
-def _signal_only(signals: pd.DataFrame) -> bool:
-    return bool(
-        signals[["stop_loss", "take_profit", "limit_price"]].isna().all().all()
-        and (signals["size_fraction"] == 1.0).all()
-    )
+def _strategy_params(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    strategy_columns = [c for c in rows.columns if c not in EXIT_RULE_COLUMNS]
+    return [
+        {k: v for k, v in record.items() if not (isinstance(v, float) and math.isnan(v))}
+        for record in rows[strategy_columns].to_dict(orient="records")
+    ]
+
+
+def _checked_levels(signals: pd.DataFrame, row: int) -> None:
+    """The engine refuses these levels on an entry bar (``position_sizing``); so do we."""
+    entry = signals["entry"].to_numpy()
+    for column in ("stop_loss", "take_profit", "limit_price"):
+        values = signals[column].to_numpy(dtype=float)[entry]
+        bad = ~np.isnan(values) & ~(np.isfinite(values) & (values > 0))
+        if bad.any():
+            raise ValueError(
+                f"{column} (row {row}): an entry's level must be a finite price > 0 or NaN, "
+                f"got {values[bad][0]}"
+            )
+    fractions = signals["size_fraction"].to_numpy(dtype=float)[entry]
+    bad = ~(np.isfinite(fractions) & (fractions >= 0))
+    if bad.any():
+        raise ValueError(
+            f"size_fraction (row {row}): must be a finite number >= 0, got {fractions[bad][0]}"
+        )
+
+
+def _matrix(frames: list[pd.DataFrame], column: str, levels: bool) -> np.ndarray:
+    if not levels:
+        return np.zeros((1, 0))
+    return np.ascontiguousarray(np.stack([f[column].to_numpy(float) for f in frames]))
+
+
+def _signals_raw(
+    bars: pd.DataFrame,
+    strategies: list[Strategy],
+    rules: np.ndarray,
+    config: BacktestConfig,
+    scale: float,
+    start: int,
+    parallel: bool | None,
+    chunk: int,
+    progress: Callable[[int], None] | None,
+) -> np.ndarray:
+    ohlc = _ohlc(bars)
+    size = len(bars)
+    _, run_signals = _drivers(len(strategies) * size, parallel)
+    pieces: list[np.ndarray] = []
+    for first in range(0, len(strategies), chunk):
+        batch = strategies[first : first + chunk]
+        signals = [s.signals(bars) for s in batch]
+        for k, frame in enumerate(signals):
+            _checked_levels(frame, first + k)
+        levels = not all(
+            frame[["stop_loss", "take_profit", "limit_price"]].isna().all().all()
+            and (frame["size_fraction"] == 1.0).all()
+            for frame in signals
+        )
+        raw = run_signals(
+            ohlc,
+            np.ascontiguousarray(np.stack([f["entry"].to_numpy(bool) for f in signals])),
+            np.ascontiguousarray(np.stack([f["exit"].to_numpy(bool) for f in signals])),
+            levels,
+            _matrix(signals, "stop_loss", levels),
+            _matrix(signals, "take_profit", levels),
+            _matrix(signals, "limit_price", levels),
+            _matrix(signals, "size_fraction", levels),
+            np.ascontiguousarray(rules[first : first + chunk]),
+            int(start),
+            _conventions(config, scale),
+        )
+        pieces.append(np.asarray(raw))
+        if progress:
+            progress(len(batch))
+    return np.concatenate(pieces) if pieces else np.empty((0, 6))
 
 
 def sweep_strategy(
@@ -364,69 +397,46 @@ def sweep_strategy(
     progress: Callable[[int], None] | None = None,
     chunk: int = 64,
     start: int = 0,
+    *,
+    parallel: bool | None = None,
 ) -> pd.DataFrame:
     """One row per parameter set (``params``' columns plus ``SWEEP_METRICS``).
 
-    Chooses the fastest exact path (see the module docstring). ``progress`` is called with
+    Every row runs through the compiled kernel under ``config``'s conventions; the exit-rule
+    columns (``EXIT_RULE_COLUMNS``) override its stops per row. ``progress`` is called with
     the number of rows finished since its previous call. Bars before index ``start`` only
     warm up indicators (``run_backtest``'s ``trade_from``); ``config.warmup`` other than
     "all" keeps the warm-up of the row needing the most (``backtest.warmup``).
+    ``parallel``: None chooses by size (``PARALLEL_MIN_WORK``).
     """
     cfg = config or BacktestConfig()
     bars = check_bars(bars)
     if not 0 <= start < len(bars):
         raise ValueError(f"start must index one of the {len(bars)} bars, got {start}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
     rows = params.reset_index(drop=True)
-    records = [
-        {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
-        for row in rows.to_dict(orient="records")
-    ]
-    strategies = [get_strategy(strategy, record) for record in records]
+    rules = _exit_rules(rows, cfg)
+    strategies = [get_strategy(strategy, record) for record in _strategy_params(rows)]
     if cfg.warmup != "all" and strategies:
         # One frame for every row: the warm-up of the row that needs the most (more history
         # only moves recursive indicators closer to their full-history values).
         longest = max(strategies, key=lambda s: s.warmup_bars)
         bars, start, _ = apply_warmup(bars, start, longest, cfg.warmup)
     scale = cfg.bars_per_year or infer_bars_per_year(bars["ts"])
-    kernel_ok = cfg.uses_defaults_of_sweep_kernel
     macd_params = [s.params for s in strategies if isinstance(s.params, MacdParams)]
     if (
         strategy == "macd"
-        and kernel_ok
+        and strategies
         and len(macd_params) == len(strategies)
         and all(p.convention == "pandas" for p in macd_params)
     ):
         grid = pd.DataFrame(
-            [(p.fast, p.slow, p.signal) for p in macd_params],
-            columns=["fast", "slow", "signal"],
+            [(p.fast, p.slow, p.signal) for p in macd_params], columns=["fast", "slow", "signal"]
         )
-        metrics = sweep_macd(bars, grid, cfg.fee, cfg.initial_cash, scale, start).drop(
-            columns=["fast", "slow", "signal"]
-        )
+        raw = _macd_raw(bars, grid, rules, cfg, scale, start, parallel)
         if progress:
             progress(len(rows))
-        return pd.concat([rows, metrics], axis=1)
-    close = bars["close"].to_numpy(dtype=np.float64)
-    pieces: list[pd.DataFrame] = []
-    for first in range(0, len(strategies), chunk):
-        batch = strategies[first : first + chunk]
-        signals = [s.signals(bars) for s in batch]
-        if kernel_ok and all(_signal_only(sig) for sig in signals):
-            pieces.append(
-                sweep_signals(
-                    close,
-                    np.stack([sig["entry"].to_numpy() for sig in signals]),
-                    np.stack([sig["exit"].to_numpy() for sig in signals]),
-                    cfg.fee,
-                    cfg.initial_cash,
-                    scale,
-                    start,
-                )
-            )
-        else:
-            trade_from = bars["ts"].iloc[start]
-            results = [run_backtest(bars, s, cfg, trade_from, journal=False).metrics for s in batch]
-            pieces.append(pd.DataFrame([{k: r[k] for k in SWEEP_METRICS} for r in results]))
-        if progress:
-            progress(len(batch))
-    return pd.concat([rows, pd.concat(pieces, ignore_index=True)], axis=1)
+    else:
+        raw = _signals_raw(bars, strategies, rules, cfg, scale, start, parallel, chunk, progress)
+    return pd.concat([rows, _to_frame(raw)], axis=1)

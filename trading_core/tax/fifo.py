@@ -23,22 +23,21 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 SIDES = ("buy", "sell")
 # Above any real quantity, price or fee (a typo or a unit error): refused, not exported.
 MAX_AMOUNT = Decimal("1e15")
 PLACES = Decimal("1e-12")
+_WIDE = Context(prec=60, rounding=ROUND_HALF_EVEN)  # 1e15 x 1e15 with 12 places
 
 
 def amount(value: Decimal | None) -> str:
     """A plain decimal (never ``1e-05``), at most 12 places, no trailing zeros."""
     if value is None:
         return ""
-    with localcontext() as context:
-        context.prec = 60  # 1e15 x 1e15 with 12 places
-        text = format(value.quantize(PLACES, rounding=ROUND_HALF_EVEN), "f")
+    text = format(value.quantize(PLACES, context=_WIDE), "f")
     text = text.rstrip("0").rstrip(".") if "." in text else text
     return "0" if text in ("-0", "") else text
 

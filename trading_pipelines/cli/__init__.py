@@ -25,14 +25,23 @@ class CliError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from trading_pipelines.cli import alerts, cockpit, control, export, intents, replay, research
+    from trading_pipelines.cli import (
+        alerts,
+        analysis,
+        cockpit,
+        control,
+        export,
+        intents,
+        replay,
+        research,
+    )
 
     parser = argparse.ArgumentParser(
         prog="trading",
         description="Research on OHLCV CSV files, order intents and operator control.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (research, replay, intents, control, export, cockpit, alerts):
+    for group in (research, replay, analysis, intents, control, export, cockpit, alerts):
         group.register(sub)
     return parser
 

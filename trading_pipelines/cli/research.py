@@ -54,6 +54,10 @@ def _user_errors(command: Command) -> Command:
         from trading_core.strategies import StrategyError
 
         try:
+            if getattr(args, "strategy_file", None) is not None:
+                from trading_core.strategies.registry import register_strategy_file
+
+                args.strategy = register_strategy_file(args.strategy_file).name
             return command(args)
         except ValidationError as err:
             raise CliError(
@@ -104,7 +108,11 @@ def _warmup_arg(text: str) -> str | int:
 def add_conventions(parser: argparse.ArgumentParser) -> None:
     """The one place the convention flags of ``backtest``, ``sweep`` and ``replay`` are
     declared (``BacktestConfig`` validates them; ``config_from_args`` builds it)."""
-    parser.add_argument("--strategy", required=True, help="registered strategy name, e.g. macd")
+    choice = parser.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--strategy", help="registered strategy name, e.g. macd")
+    choice.add_argument(
+        "--strategy-file", type=Path, metavar="PATH", help="a Python file defining one Strategy"
+    )
     parser.add_argument("--fee", type=float, default=0.001, help="taker fee per side (0.001)")
     parser.add_argument("--maker-fee", type=float, default=None, help="default: --fee")
     parser.add_argument(
@@ -166,6 +174,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     bt.add_argument("--json", action="store_true", help="print the metrics as JSON")
     bt.add_argument("--trades", type=Path, default=None, metavar="OUT.csv", help="closed trades")
     bt.set_defaults(run=_user_errors(backtest))
+    from trading_core.portfolio_backtest.command import add_portfolio_options
+
+    add_portfolio_options(bt)  # --config FILE --data-dir DIR: the portfolio backtest
 
     sw = sub.add_parser("sweep", help="one backtest per row of a parameter CSV")
     _add_ohlcv(sw)
@@ -227,6 +238,10 @@ def indicators(args: argparse.Namespace) -> int:
 
 
 def backtest(args: argparse.Namespace) -> int:
+    if args.config is not None or args.ohlcv is None or args.strategy is None:
+        from trading_core.portfolio_backtest.command import run_portfolio_command
+
+        return run_portfolio_command(args)
     from trading_core.backtest import run_backtest
     from trading_core.strategies import get_strategy
 

@@ -1,0 +1,224 @@
+"""``trading replay`` (history through the live path) against ``trading backtest`` on real data.
+
+Every built-in strategy that runs on candles alone, with and without stops, under both fill
+conventions, on Binance BTC/USDT 1h (``../shared/data/market``; a 10-day window after the
+auto warm-up). The contract is identical trades and the same ``trade_hash`` bit for bit.
+
+Where the two cannot agree yet, the case is marked with the cause (strict xfail: a fix makes
+it fail until the mark goes) and ``test_differences_are_confined_to_their_cause`` checks that
+nothing else differs:
+
+- CASH_BOOKING: the backtester books an entry as ``cash -= notional`` while the ledger books
+  what the fill cost, ``value + fee``; the two differ in the last bits, so from the second
+  trade on the sizes drift by ulps. Against the backtester booking cash like the ledger
+  (``booked_like_the_ledger``) the replay is exact.
+- LIMIT_SIZING: the executor sizes a limit entry as ``notional / limit`` (no fee), the
+  backtester all-in as ``notional / (limit * (1 + maker_fee))``.
+- LEVEL_BASE: default stop / take-profit fractions apply to the decision's close live
+  (``position_sizing.exit_levels`` of the intent's reference price) and to the fill price in
+  the backtester; under ``next_open`` the fill is the next open, so the levels differ.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from trading_core.backtest import BacktestConfig, read_ohlcv_csv, run_backtest
+from trading_core.backtest import engine as backtest_engine
+from trading_core.backtest.result import BacktestResult
+from trading_core.strategies import get_strategy
+from trading_pipelines.cli import main
+from trading_pipelines.replay.run import run_replay
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "market"
+BTC_1H = DATA / "binance_BTCUSDT_1h.csv"
+HISTORY_FROM, START, END = "2023-01-01", "2023-03-01", "2023-03-11"
+# composite trades a few times a year on 1h bars: its window holds one of its round trips
+WINDOWS = {"composite": ("2023-02-18", "2023-02-28")}
+STOPS = {"stop_loss_pct": 0.02, "take_profit_pct": 0.03, "trailing_stop_pct": 0.025}
+STRATEGIES = ("macd", "swing", "scalping", "grid", "composite")
+DEFAULT_LEVELS = {"macd", "swing", "grid", "composite"}  # strategies without levels of their own
+CASES = list(itertools.product(STRATEGIES, (False, True), ("close", "next_open")))
+
+CASH_BOOKING = "backtester books cash -= notional, the ledger value + fee (ulp drift)"
+LIMIT_SIZING = "executor sizes limit entries as notional / limit, the backtester all-in"
+LEVEL_BASE = "default stop fractions: of the decision close live, of the fill price backtested"
+
+
+def _id(case: tuple[str, bool, str]) -> str:
+    name, stops, fill = case
+    return f"{name}-{'stops' if stops else 'nostops'}-{fill}"
+
+
+def _causes(case: tuple[str, bool, str], booked: bool) -> list[str]:
+    name, stops, fill = case
+    causes = [] if booked else [CASH_BOOKING]
+    if name == "grid":
+        causes.append(LIMIT_SIZING)
+    if stops and fill == "next_open" and name in DEFAULT_LEVELS:
+        causes.append(LEVEL_BASE)
+    return causes
+
+
+def _marked(booked: bool) -> list[Any]:
+    out = []
+    for case in CASES:
+        causes = _causes(case, booked)
+        marks = [pytest.mark.xfail(strict=True, reason="; ".join(causes))] if causes else []
+        out.append(pytest.param(case, id=_id(case), marks=marks))
+    return out
+
+
+def _window(name: str) -> tuple[str, str]:
+    return WINDOWS.get(name, (START, END))
+
+
+@functools.cache
+def _bars(name: str) -> pd.DataFrame:
+    bars = read_ohlcv_csv(BTC_1H)
+    end = pd.Timestamp(_window(name)[1])
+    keep = (bars["ts"] >= pd.Timestamp(HISTORY_FROM)) & (bars["ts"] <= end)
+    return bars[keep].reset_index(drop=True)
+
+
+def _run(case: tuple[str, bool, str], engine: Any) -> Any:
+    name = case[0]
+    return engine(_bars(name), get_strategy(name), _config(case), trade_from=_window(name)[0])
+
+
+def _config(case: tuple[str, bool, str]) -> BacktestConfig:
+    _, stops, fill = case
+    return BacktestConfig(fill=fill, slippage_bps=0.0, **(STOPS if stops else {}))
+
+
+@functools.cache
+def replayed(case: tuple[str, bool, str]) -> BacktestResult:
+    return _run(case, run_replay).result
+
+
+@functools.cache
+def backtested(case: tuple[str, bool, str]) -> BacktestResult:
+    return _run(case, run_backtest)
+
+
+@functools.cache
+def booked_like_the_ledger(case: tuple[str, bool, str]) -> BacktestResult:
+    """The backtest with an entry booked as the ledger books it: cash -= value + fee."""
+    buy = backtest_engine._Simulation.buy
+
+    def ledger_booking(self: Any, i: int, price: float, *args: Any, **kwargs: Any) -> None:
+        before = self.cash
+        buy(self, i, price, *args, **kwargs)
+        self.cash = before - (self.position.quantity * price + self.position.fee)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(backtest_engine._Simulation, "buy", ledger_booking)
+        return _run(case, run_backtest)
+
+
+def _assert_same(backtest: BacktestResult, replay: BacktestResult) -> None:
+    assert len(replay.trades) == len(backtest.trades)
+    pd.testing.assert_frame_equal(replay.trades, backtest.trades, check_exact=True)
+    assert replay.open_trade == backtest.open_trade
+    assert replay.trade_hash == backtest.trade_hash
+    assert replay.trade_log == backtest.trade_log
+
+
+def test_the_window_trades() -> None:
+    """A parity check on a window without trades would prove nothing."""
+    for name in STRATEGIES:
+        assert len(backtested((name, False, "close")).trades) >= (1 if name in WINDOWS else 2)
+
+
+@pytest.mark.parametrize("case", _marked(booked=False))
+def test_replay_gives_the_backtests_trades_bit_for_bit(case) -> None:
+    _assert_same(backtested(case), replayed(case))
+
+
+@pytest.mark.parametrize("case", _marked(booked=True))
+def test_replay_equals_the_backtest_booked_like_the_ledger(case) -> None:
+    _assert_same(booked_like_the_ledger(case), replayed(case))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_differences_are_confined_to_their_cause(case) -> None:
+    """Same trades in time, side and reason everywhere; only what the named causes move."""
+    backtest, replay = booked_like_the_ledger(case), replayed(case)
+    same = ["entry_ts", "exit_ts", "entry_price", "bars_held", "entry_reason", "exit_reason"]
+    causes = _causes(case, booked=True)
+    if LEVEL_BASE not in causes:
+        same.append("exit_price")
+    if not causes:
+        same = list(backtest.trades.columns)
+    pd.testing.assert_frame_equal(replay.trades[same], backtest.trades[same], check_exact=True)
+    if LIMIT_SIZING in causes:  # the fee the backtester reserves, not a different trade
+        fee = 1.0 + _config(case).maker
+        ratio = replay.trades["quantity"] / backtest.trades["quantity"]
+        assert ((ratio - fee).abs() < 1e-6).all(), ratio.tolist()
+
+
+# ------------------------------------------------------------------------------ the command
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+WINDOW = ("--start", "2023-03-01", "--end", "2023-03-06")
+
+
+def test_replay_json_has_the_keys_of_backtest_json(capsys) -> None:
+    args = ("--ohlcv", str(BTC_1H), "--strategy", "macd", "--fee", "0.001", *WINDOW, "--json")
+    status, out, _ = _cli(capsys, "backtest", *args)
+    assert status == 0
+    backtest = json.loads(out)
+    status, out, _ = _cli(capsys, "replay", *args)
+    assert status == 0
+    replay = json.loads(out)
+    assert sorted(replay) == sorted(backtest)
+    assert isinstance(replay["trades"], list) and replay["trades"]
+    assert [t["entry_ts"] for t in replay["trades"]] == [t["entry_ts"] for t in backtest["trades"]]
+    assert replay["conventions"] == backtest["conventions"]
+    assert replay["warmup_bars"] == backtest["warmup_bars"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--ohlcv", "/no/such/file.csv", "--strategy", "macd"), "cannot read /no/such/file.csv"),
+        (("--ohlcv", str(BTC_1H), "--strategy", "nope"), "unknown strategy 'nope'"),
+        (("--ohlcv", str(BTC_1H), "--strategy", "macd", "--fee", "nan"), "--fee"),
+        (("--ohlcv", str(BTC_1H), "--strategy", "macd", "--fee", "-0.1"), "--fee"),
+        (
+            ("--ohlcv", str(BTC_1H), "--strategy", "macd", "--start", "2023-03-06", "--end",
+             "2023-03-01"),
+            "--start 2023-03-06 is after --end 2023-03-01",
+        ),
+        (
+            ("--ohlcv", str(BTC_1H), "--strategy", "macd", "--param", "fast=oops"),
+            "fast",
+        ),
+        (
+            ("--ohlcv", str(BTC_1H), "--strategy", "macd", *WINDOW, "--fill", "next_open",
+             "--stops-from", "next"),
+            "--stops-from next with --fill next_open",
+        ),
+    ],
+    ids=["missing-file", "unknown-strategy", "nan-fee", "negative-fee", "start-after-end",
+         "bad-param", "stops-from-next"],
+)  # fmt: skip
+def test_hostile_arguments_are_one_clear_error(capsys, args, message) -> None:
+    status, out, err = _cli(capsys, "replay", *args)
+    assert status == 2
+    assert out == ""
+    assert err.startswith("trading replay: error: ") and message in err
+    assert "Traceback" not in err

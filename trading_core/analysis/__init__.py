@@ -1,0 +1,1 @@
+"""Bias tools: lookahead analysis and recursive (warm-up) analysis of any strategy."""

@@ -1,0 +1,388 @@
+"""The compiled simulation kernel behind every sweep: one long position, every fill rule.
+
+``simulate`` is ``engine.run_backtest`` for one scenario, in one pass over the bars, with the
+same arithmetic in the same order (see the engine's docstring for the order of events):
+
+1. at the open: a ``next_open`` exit decided on the previous bar, then a pending entry - a
+   market order at the (slipped) open with the taker fee, or a buy limit that fills at its
+   price with the maker fee when the bar trades through it (``low < limit``);
+2. intrabar, from ``checks_from`` on: the stop (the higher of the stop-loss and the trailing
+   level, the highest checked high times ``1 - trailing``) before the take-profit; a gap
+   fills at the open; a stop pays slippage and the taker fee, a take-profit the maker fee;
+3. at the close: ``exit`` closes (now under ``close`` fills, at the next open otherwise);
+   else, when flat, ``entry`` opens (now, or pending for the next bar).
+
+After a ``next_open`` market entry ``stops_delay`` 0 checks stops on the fill bar itself
+(``stops_from="fill"``), 1 from the following bar; close and limit fills always check from
+the following bar. Sizing uses ``position_sizing``'s compiled formulas. The signals come
+either as arrays (``entries``/``exits`` plus optional per-bar ``stop``/``take``/``limit``/
+``fraction`` levels, NaN = none) or, ``macd=True``, from the MACD crossings computed inline
+with ``ema_pandas``'s arithmetic (no per-scenario signal arrays at all).
+
+Metrics (``OUT_FIELDS``) follow ``backtest.metrics``: total return, entries, closed trades,
+wins, max drawdown, Sharpe (mean / std ddof 1 of per-bar returns x sqrt(bars per year)).
+A flat bar without a trade keeps the previous value, a return of exactly 0 whose drawdown is
+already counted, so it is skipped (bit-identical, and most of the speed).
+
+The serial drivers live here; ``sweep_parallel`` holds the ``prange`` ones, imported only when
+a sweep is big enough to pay for loading numba's threading layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from trading_core import position_sizing
+
+_entry_notional = njit(cache=True)(position_sizing.notional_arithmetic)
+_all_in_quantity = njit(cache=True)(position_sizing.quantity_arithmetic)
+
+OUT_FIELDS: tuple[str, ...] = (
+    "total_return",
+    "entries",
+    "closed_trades",
+    "wins",
+    "max_drawdown",
+    "sharpe",
+)
+
+
+@njit(cache=True)
+def simulate(
+    o: np.ndarray,
+    h: np.ndarray,
+    low: np.ndarray,
+    c: np.ndarray,
+    macd: bool,
+    line: np.ndarray,
+    trigger: np.ndarray,
+    entries: np.ndarray,
+    exits: np.ndarray,
+    levels: bool,
+    stop_lv: np.ndarray,
+    take_lv: np.ndarray,
+    limit_lv: np.ndarray,
+    fraction_lv: np.ndarray,
+    start: int,
+    fee: float,
+    maker: float,
+    slippage_bps: float,
+    next_open: bool,
+    stops_delay: int,
+    close_at_end: bool,
+    stop_pct: float,
+    take_pct: float,
+    trail_pct: float,
+    initial_cash: float,
+    bars_per_year: float,
+    out: np.ndarray,
+) -> None:
+    """One scenario; exit-rule fractions ``stop_pct``/``take_pct``/``trail_pct`` NaN = none."""
+    size = c.shape[0]
+    factor = slippage_bps / 10_000.0
+    buy_mult = 1.0 + factor
+    sell_mult = 1.0 - factor
+    has_stop = not np.isnan(stop_pct)
+    has_take = not np.isnan(take_pct)
+    has_trail = not np.isnan(trail_pct)
+    protect = has_stop or has_take or has_trail or levels
+    prev_line = line[start - 1] if macd and start > 0 else np.nan
+    prev_trigger = trigger[start - 1] if macd and start > 0 else np.nan
+    cash = initial_cash
+    quantity = 0.0
+    spend = 0.0
+    holding = False
+    stop = np.nan
+    take = np.nan
+    highest = 0.0
+    checks_from = 0
+    pend_exit = False
+    pend_entry = False
+    pend_limit = np.nan
+    pend_stop = np.nan
+    pend_take = np.nan
+    pend_fraction = 1.0
+    n_entries = 0
+    n_closed = 0
+    n_wins = 0
+    value = initial_cash
+    peak = -np.inf
+    worst = 0.0
+    total = 0.0
+    squares = 0.0
+    for i in range(start, size):
+        if macd:
+            now_line = line[i]
+            now_trigger = trigger[i]
+            enter = prev_line < prev_trigger and now_line > now_trigger
+            leave = prev_trigger < prev_line and now_trigger > now_line
+            prev_line = now_line
+            prev_trigger = now_trigger
+        else:
+            enter = entries[i]
+            leave = exits[i]
+        traded = False
+        # 1. at the open
+        if pend_exit:
+            if holding:
+                notional = quantity * (o[i] * sell_mult)
+                proceeds = notional - abs(notional) * fee
+                cash += proceeds
+                n_closed += 1
+                if proceeds - spend > 0:
+                    n_wins += 1
+                holding = False
+                traded = True
+            pend_exit = False
+        if pend_entry:
+            if not holding:
+                filled = False
+                price = 0.0
+                rate = fee
+                if np.isnan(pend_limit):
+                    price = o[i] * buy_mult
+                    rate = fee
+                    checks_from = i + stops_delay
+                    filled = True
+                elif low[i] < pend_limit:
+                    price = pend_limit
+                    rate = maker
+                    checks_from = i + 1
+                    filled = True
+                if filled:
+                    spend = _entry_notional(cash, cash, pend_fraction, 1.0)
+                    quantity = _all_in_quantity(spend, price, rate)
+                    cash -= spend
+                    holding = True
+                    n_entries += 1
+                    traded = True
+                    stop = pend_stop
+                    if np.isnan(stop) and has_stop:
+                        stop = price * (1.0 - stop_pct)
+                    take = pend_take
+                    if np.isnan(take) and has_take:
+                        take = price * (1.0 + take_pct)
+                    highest = price
+            pend_entry = False
+        # 2. intrabar: stop first, then target; a gap fills at the open
+        if protect and holding and i >= checks_from:
+            level = stop
+            if has_trail:
+                trail = highest * (1.0 - trail_pct)
+                if np.isnan(level) or trail > level:
+                    level = trail
+            exit_price = np.nan
+            rate = fee
+            if not np.isnan(level) and low[i] <= level:
+                exit_price = min(o[i], level) * sell_mult
+            elif not np.isnan(take) and h[i] >= take:
+                exit_price = max(o[i], take)
+                rate = maker
+            if np.isnan(exit_price):
+                highest = max(highest, h[i])
+            else:
+                notional = quantity * exit_price
+                proceeds = notional - abs(notional) * rate
+                cash += proceeds
+                n_closed += 1
+                if proceeds - spend > 0:
+                    n_wins += 1
+                holding = False
+                traded = True
+        # 3. at the close
+        if holding and leave:
+            if next_open:
+                pend_exit = i + 1 < size
+            else:
+                notional = quantity * (c[i] * sell_mult)
+                proceeds = notional - abs(notional) * fee
+                cash += proceeds
+                n_closed += 1
+                if proceeds - spend > 0:
+                    n_wins += 1
+                holding = False
+                traded = True
+        elif not holding and enter:
+            entry_stop = np.nan
+            entry_take = np.nan
+            entry_limit = np.nan
+            entry_fraction = 1.0
+            if levels:
+                entry_stop = stop_lv[i]
+                entry_take = take_lv[i]
+                entry_limit = limit_lv[i]
+                entry_fraction = fraction_lv[i]
+            if not np.isnan(entry_limit) or next_open:
+                if i + 1 < size:
+                    pend_entry = True
+                    pend_limit = entry_limit
+                    pend_stop = entry_stop
+                    pend_take = entry_take
+                    pend_fraction = entry_fraction
+            else:
+                price = c[i] * buy_mult
+                spend = _entry_notional(cash, cash, entry_fraction, 1.0)
+                quantity = _all_in_quantity(spend, price, fee)
+                cash -= spend
+                holding = True
+                n_entries += 1
+                traded = True
+                checks_from = i + 1
+                stop = entry_stop
+                if np.isnan(stop) and has_stop:
+                    stop = price * (1.0 - stop_pct)
+                take = entry_take
+                if np.isnan(take) and has_take:
+                    take = price * (1.0 + take_pct)
+                highest = price
+        if close_at_end and holding and i == size - 1:
+            notional = quantity * (c[i] * sell_mult)
+            proceeds = notional - abs(notional) * fee
+            cash += proceeds
+            n_closed += 1
+            if proceeds - spend > 0:
+                n_wins += 1
+            holding = False
+            traded = True
+        if holding or traded:
+            marked = cash + quantity * c[i] if holding else cash + 0.0
+            change = marked / value - 1.0
+            value = marked
+            total += change
+            squares += change * change
+            if value > peak:
+                peak = value
+            drawdown = value / peak - 1.0
+            if drawdown < worst:
+                worst = drawdown
+        elif peak == -np.inf:
+            peak = value
+    count = size - start
+    sharpe = np.nan
+    if count > 1:
+        mean = total / count
+        variance = (squares - total * mean) / (count - 1)
+        if variance > 0:
+            sharpe = mean / np.sqrt(variance) * np.sqrt(bars_per_year)
+    out[0] = value / initial_cash - 1.0
+    out[1] = n_entries
+    out[2] = n_closed
+    out[3] = n_wins
+    out[4] = worst
+    out[5] = sharpe
+
+
+@njit(cache=True)
+def signal_lines(line: np.ndarray, spans: np.ndarray, out: np.ndarray) -> None:
+    """``out[k]``: the EMA of ``line`` with span ``spans[k]`` (NaN until ``spans[k]`` values),
+    ``ema_pandas``'s arithmetic; the spans advance together so their recursions overlap."""
+    size = line.shape[0]
+    count = spans.shape[0]
+    alpha = np.empty(count)
+    beta = np.empty(count)
+    total_wt = np.empty(count)
+    weighted = np.empty(count)
+    for k in range(count):
+        alpha[k] = 1.0 / (1.0 + (spans[k] - 1) / 2.0)
+        beta[k] = 1.0 - alpha[k]
+        total_wt[k] = beta[k] + alpha[k]
+    first = 0
+    while first < size and np.isnan(line[first]):
+        first += 1
+    out[:, :first] = np.nan
+    for i in range(first, size):
+        x = line[i]
+        seen = i - first + 1
+        for k in range(count):
+            w = x
+            if i > first:
+                w = weighted[k]
+                if w != x:
+                    w = beta[k] * w + alpha[k] * x
+                    if total_wt[k] != 1.0:
+                        w = w / total_wt[k]
+            weighted[k] = w
+            out[k, i] = w if seen >= spans[k] else np.nan
+
+
+@njit(cache=True)
+def macd_block(
+    ohlc: np.ndarray,
+    emas: np.ndarray,
+    block: np.ndarray,
+    blocks: np.ndarray,
+    scenario: np.ndarray,
+    signal: np.ndarray,
+    rules: np.ndarray,
+    start: int,
+    conventions: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Block ``block`` of ``blocks`` (rows: fast EMA row, slow EMA row, first, stop in
+    ``scenario``): one MACD line, its signal lines, then each scenario of the block."""
+    fast, slow, first, stop = blocks[block, 0], blocks[block, 1], blocks[block, 2], blocks[block, 3]
+    line = emas[fast] - emas[slow]
+    triggers = np.empty((stop - first, line.shape[0]))
+    signal_lines(line, signal[scenario[first:stop]], triggers)
+    flags = np.zeros(0, dtype=np.bool_)
+    none = np.zeros(0)
+    for j in range(first, stop):
+        s = scenario[j]
+        simulate(
+            ohlc[0], ohlc[1], ohlc[2], ohlc[3], True, line, triggers[j - first], flags, flags,
+            False, none, none, none, none, start, conventions[0], conventions[1],
+            conventions[2], conventions[3] != 0.0, int(conventions[4]), conventions[5] != 0.0,
+            rules[s, 0], rules[s, 1], rules[s, 2], conventions[6], conventions[7], out[s],
+        )  # fmt: skip
+
+
+@njit(cache=True)
+def run_macd(
+    ohlc: np.ndarray,
+    emas: np.ndarray,
+    blocks: np.ndarray,
+    scenario: np.ndarray,
+    signal: np.ndarray,
+    rules: np.ndarray,
+    start: int,
+    conventions: np.ndarray,
+) -> np.ndarray:
+    """MACD scenarios grouped in ``blocks`` sharing one (fast, slow) pair (``macd_block``);
+    ``rules`` holds each scenario's stop-loss, take-profit and trailing fractions (NaN =
+    none); ``conventions``: fee, maker fee, slippage bps, next_open, stops delay,
+    close_at_end, initial cash, bars per year."""
+    out = np.empty((signal.shape[0], len(OUT_FIELDS)))
+    for b in range(blocks.shape[0]):
+        macd_block(ohlc, emas, b, blocks, scenario, signal, rules, start, conventions, out)
+    return out
+
+
+@njit(cache=True)
+def run_signals(
+    ohlc: np.ndarray,
+    entries: np.ndarray,
+    exits: np.ndarray,
+    levels: bool,
+    stop_lv: np.ndarray,
+    take_lv: np.ndarray,
+    limit_lv: np.ndarray,
+    fraction_lv: np.ndarray,
+    rules: np.ndarray,
+    start: int,
+    conventions: np.ndarray,
+) -> np.ndarray:
+    """Scenarios given as rows of ``entries``/``exits`` (and, ``levels=True``, of the four
+    level matrices); ``rules`` as in ``run_macd``."""
+    out = np.empty((entries.shape[0], len(OUT_FIELDS)))
+    none = np.zeros(0)
+    for s in range(entries.shape[0]):
+        k = s if levels else 0
+        simulate(
+            ohlc[0], ohlc[1], ohlc[2], ohlc[3], False, none, none, entries[s], exits[s],
+            levels, stop_lv[k], take_lv[k], limit_lv[k], fraction_lv[k], start,
+            conventions[0], conventions[1], conventions[2], conventions[3] != 0.0,
+            int(conventions[4]), conventions[5] != 0.0, rules[s, 0], rules[s, 1], rules[s, 2],
+            conventions[6], conventions[7], out[s],
+        )  # fmt: skip
+    return out
