@@ -34,6 +34,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from live_loop_seed import launch_backfill, seed_history
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv" / "bin" / "python"
 BASES = "BTC ETH SOL ADA XRP DOGE DOT LTC LINK AVAX ATOM XLM TRX ETC BCH UNI FIL NEAR APT ARB"
@@ -48,8 +50,9 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 3)
 
 
-def launch(home: Path, symbols: int, days: int, pace: float, port: int) -> tuple:
-    """Start `make run`'s launcher; returns (process, market start, env)."""
+def market_env(home: Path, symbols: int, days: int, pace: float) -> tuple[dict, datetime]:
+    """The launcher's environment: its own home, ``symbols`` sim symbols, the market played
+    from 6 h ago (so it never catches up with the wall clock) at ``pace``."""
     as_of = (datetime.now(UTC) - timedelta(hours=6)).replace(second=0, microsecond=0, tzinfo=None)
     env = {
         **os.environ,
@@ -58,17 +61,23 @@ def launch(home: Path, symbols: int, days: int, pace: float, port: int) -> tuple
         "TRADING_SYMBOLS": ",".join(f"{b}/USDT" for b in BASES.split()[:symbols]),
         "TRADING_MARKET_AS_OF": as_of.isoformat(),
         "TRADING_REPLAY_PACE": str(pace),
+        "TRADING_START_DATE": (as_of.date() - timedelta(days=days + 1)).isoformat(),
         "DAGSTER_DISABLE_TELEMETRY": "1",
     }
+    return env, as_of
+
+
+def launch(home: Path, env: dict, bootstrap_days: int, port: int) -> subprocess.Popen:
+    """Start `make run`'s launcher (bootstrap ingests ``bootstrap_days`` through Dagster)."""
     log = (home / "launcher.log").open("w")
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [
             str(PYTHON),
             "-m",
             "trading_pipelines.launcher",
             "run",
             "--days",
-            str(days),
+            str(bootstrap_days),
             "--port",
             str(port),
         ],
@@ -78,7 +87,6 @@ def launch(home: Path, symbols: int, days: int, pace: float, port: int) -> tuple
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    return proc, as_of, env
 
 
 def wait_served(home: Path, proc: subprocess.Popen, timeout: float) -> float:
@@ -124,6 +132,7 @@ def run_phases(home: Path) -> tuple[list[dict], int]:
                 "status": run.status.value,
                 "created": record.create_timestamp.timestamp(),
                 "bar_close": run.tags.get("trading/bar_close"),
+                "backfill": run.tags.get("dagster/backfill"),
             }
             steps = []
             for entry in instance.all_logs(run.run_id):
@@ -204,6 +213,19 @@ def main(argv: list[str] | None = None) -> int:
         default=60.0,
         help="wall seconds per 1m bar (evaluations are armed before each close)",
     )
+    parser.add_argument(
+        "--seed",
+        choices=["direct", "dagster"],
+        default="direct",
+        help="history: sim candles written straight into the warehouse (the last day through "
+        "Dagster) or every day through Dagster runs (live_loop_seed.py)",
+    )
+    parser.add_argument(
+        "--backfill-days",
+        type=int,
+        default=0,
+        help="while measuring, a backfill of raw/ohlcv over this many days x every symbol",
+    )
     parser.add_argument("--port", type=int, default=3917)
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     parser.add_argument("--keep", action="store_true", help="keep the TRADING_HOME")
@@ -212,10 +234,27 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--symbols: 1..{len(BASES.split())}")
     home = Path(tempfile.mkdtemp(prefix="live_loop_", dir="/tmp"))
     began = time.monotonic()
-    proc, as_of, _ = launch(home, args.symbols, args.history_days, args.pace, args.port)
+    env, as_of = market_env(home, args.symbols, args.history_days, args.pace)
+    seed = None
+    bootstrap_days = args.history_days
+    if args.seed == "direct" and args.history_days > 1:
+        day = datetime.combine(as_of.date(), datetime.min.time())
+        seed = seed_history(home, env, day - timedelta(days=args.history_days - 1), day)
+        bootstrap_days = 1  # the day in progress, through Dagster as usual
+    proc = launch(home, env, bootstrap_days, args.port)
+    backfill = None
     try:
-        wall0 = wait_served(home, proc, timeout=1800)
+        wall0 = wait_served(home, proc, timeout=3600)
         seeded = time.monotonic() - began
+        if args.backfill_days:
+            symbols = env["TRADING_SYMBOLS"].split(",")
+            last = as_of.date() - timedelta(days=1)
+            first = last - timedelta(days=args.backfill_days - 1)
+            backfill = {
+                "id": launch_backfill(args.port, first, last, symbols),
+                "days": args.backfill_days,
+                "partitions": args.backfill_days * len(symbols),
+            }
         time.sleep(args.pace * (args.bars + 0.5) + 60)  # the last bar, and time to settle
     finally:
         stop(proc)
@@ -246,9 +285,13 @@ def main(argv: list[str] | None = None) -> int:
         "runs_per_bar": round(len(evals) / args.bars, 2),
         "failed_runs": sum(r["status"] == "FAILURE" for r in runs),
         "seed_s": round(seeded, 1),
+        "seed": args.seed,
+        "seeded_rows": seed["rows"] if seed else None,
+        "backfill": backfill,
+        "backfill_runs": sum(1 for r in runs if r.get("backfill")),
         "fixed_cost": {
-            job: fixed_cost(runs, job)
-            for job in sorted({r["job"] for r in runs if "enqueued" in r})
+            job: fixed_cost([r for r in runs if not r.get("backfill")], job)
+            for job in sorted({r["job"] for r in runs if "enqueued" in r and not r.get("backfill")})
         },
         "load_1m": round(os.getloadavg()[0], 2),
     }  # fmt: skip

@@ -67,10 +67,21 @@ def test_every_warehouse_writer_is_in_the_one_writer_pool(graph) -> None:
     # the DuckDB warehouse, except research, which writes its own file (research.duckdb);
     # the executor's assets are external (AssetSpecs) and never run here
     for node in materializable(graph):
-        if node.key in RESEARCH_WRITERS:
+        if node.key in RESEARCH_WRITERS or node.key in LEDGER_READERS:
             continue
         pools = pools_of(node)
         assert pools == {"duckdb_warehouse"}, f"{node.key.to_user_string()} runs in {pools}"
+
+
+# assets that read the executor's ledger alone and never open the warehouse
+LEDGER_READERS = {dg.AssetKey(["exports", "tax_csv"])}
+
+
+def test_ledger_readers_never_open_the_warehouse(graph) -> None:
+    for key in LEDGER_READERS:
+        node = graph.get(key)
+        assert "warehouse" not in node.assets_def.required_resource_keys
+        assert pools_of(node) <= {None}  # no pool: it never waits behind a warehouse writer
 
 
 def test_the_pool_limit_is_one() -> None:

@@ -315,3 +315,15 @@ def test_the_telegram_bot_is_supervised_once_its_token_is_configured(
     bot = specs["telegram_bot"]
     assert bot.args[-2:] == ["-m", "trading_pipelines.telegram_bot"]
     assert bot.refusal_code == 2  # a bad token or no allow-listed chat: alerted, retried
+
+
+def test_bootstrap_ingests_no_alt_data_day_before_the_start_date() -> None:
+    from datetime import date, timedelta
+
+    from trading_pipelines.launcher import ALT_DATA_DAYS, alt_data_start
+
+    today = date(2026, 12, 1)
+    first = today - timedelta(days=ALT_DATA_DAYS - 1)
+    assert alt_data_start(today, date(2025, 1, 1)) == first
+    # TRADING_START_DATE three days ago: the partitions begin there (the range was refused)
+    assert alt_data_start(today, date(2026, 11, 28)) == date(2026, 11, 28)

@@ -437,7 +437,7 @@ from trading_core.config_portfolio import ProtocolConfig, StrategyInstances  # n
 class TradingConfig(_Model):
     # Strategy instances (None: today's strategy/risk settings make one instance `default`)
     # and the risk protocol: trading_core/config_portfolio.py.
-    strategies: StrategyInstances | None = None
+    strategies: StrategyInstances = StrategyInstances()
     protocol: ProtocolConfig = ProtocolConfig()
     market: MarketConfig = MarketConfig()
     social: SocialConfig = SocialConfig()

@@ -18,6 +18,7 @@ from dagster_duckdb import DuckDBResource
 from assets.cockpit_snapshot import build_cockpit_snapshot_asset
 from assets.dbt_models import dbt_models
 from assets.execution import EXECUTION_SPECS
+from assets.exports import build_tax_csv_asset
 from assets.ingest.alt_data import build_alt_data_assets
 from assets.ingest.order_books import build_order_book_asset
 from assets.ingest.prices import build_ohlcv_asset
@@ -69,6 +70,7 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
             daily_report,
             *build_research_assets(root.reports),
             build_cockpit_snapshot_asset(root.home / "snapshots" / "cockpit.duckdb"),
+            build_tax_csv_asset(root.home / "exports"),
         ],
         jobs=[
             ingest_market,

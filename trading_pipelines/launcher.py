@@ -25,7 +25,7 @@ import sys
 import time
 import warnings
 from contextlib import redirect_stderr, redirect_stdout
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from executor.alerts import TELEGRAM_TOKEN_ENV, Alerter
@@ -119,6 +119,12 @@ def play_market() -> str:
     return line
 
 
+def alt_data_start(today: date, start_date: date) -> date:
+    """The first day of alternative data bootstrap ingests: the samples' last
+    ``ALT_DATA_DAYS`` days, never before the daily partitions begin (TRADING_START_DATE)."""
+    return max(today - timedelta(days=ALT_DATA_DAYS - 1), start_date)
+
+
 def bootstrap(days: int = BOOTSTRAP_DAYS) -> None:
     """Materialize everything once, as Dagster runs recorded in the instance (they show in
     the UI): the market's partitions of the days before its clock starts (the last days, live),
@@ -155,8 +161,8 @@ def bootstrap(days: int = BOOTSTRAP_DAYS) -> None:
             (
                 "ingest_alt_data",
                 {
-                    "dagster/asset_partition_range_start": (
-                        today - timedelta(days=ALT_DATA_DAYS - 1)
+                    "dagster/asset_partition_range_start": alt_data_start(
+                        today, cfg.market.start_date
                     ).isoformat(),
                     "dagster/asset_partition_range_end": today.isoformat(),
                 },

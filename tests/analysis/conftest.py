@@ -12,6 +12,7 @@ from trading_core.backtest import read_ohlcv_csv
 from trading_core.strategies import STRATEGIES
 from trading_core.strategies.registry import refresh_entry_points
 
+
 @pytest.fixture(autouse=True)
 def _forget_user_strategies() -> Iterator[None]:
     """Each test starts and ends with only the built-ins (and installed entry points)."""
@@ -30,4 +31,3 @@ def btc_1d(shared_data: Path) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def xrp_1d(shared_data: Path) -> pd.DataFrame:
     return read_ohlcv_csv(shared_data / "market" / "binance_XRPUSDT_1d.csv")
-

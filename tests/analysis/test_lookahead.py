@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.analysis.helpers import EMA_CROSS, LOOKAHEAD_EXAMPLE, strategy_source, write
 from trading_core.analysis.lookahead import cut_points, first_difference, lookahead_analysis
 from trading_core.backtest import DataError, read_ohlcv_csv
 from trading_core.strategies import STRATEGIES, get_strategy, spread_bars
 from trading_core.strategies.registry import strategy_from_file
-from tests.analysis.helpers import EMA_CROSS, LOOKAHEAD_EXAMPLE, strategy_source, write
 
 
 def test_the_lookahead_example_is_flagged(btc_1d: pd.DataFrame) -> None:

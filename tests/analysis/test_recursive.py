@@ -8,19 +8,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.analysis.helpers import EMA_CROSS
 from trading_core.analysis.recursive import recursive_analysis, startup_needed
 from trading_core.indicators import macd, rsi
 from trading_core.strategies import get_strategy
 from trading_core.strategies.base import ema_settle_bars, wilder_settle_bars
 from trading_core.strategies.registry import strategy_from_file
-from tests.analysis.helpers import EMA_CROSS
 
 TOL = 1e-9
 
 
-def direct_startup(close: pd.Series, indicator: Callable[[pd.Series], pd.Series]) -> int:
-    """The smallest s whose s, s+1 and s+2 bars of history all give the full value at the
-    last bar to TOL of its scale, by trying every s with the indicator function itself."""
+def direct_startups(
+    close: pd.Series, indicator: Callable[[pd.Series], pd.Series], limit: int
+) -> tuple[int, int]:
+    """By trying every startup s < limit with the indicator function itself: the first s
+    whose s, s+1 and s+2 bars of history give the full value at the last bar to TOL of its
+    scale, and the s from which every startup does. The error wobbles near the threshold
+    (the seed error depends on the close it starts from), so the truth lies between."""
     full = indicator(close).to_numpy(dtype=float)
     reference = full[-1]
     scale = max(abs(reference), float(np.nanmedian(np.abs(full))))
@@ -29,10 +33,10 @@ def direct_startup(close: pd.Series, indicator: Callable[[pd.Series], pd.Series]
         value = indicator(close.iloc[len(close) - 1 - s :].reset_index(drop=True)).iloc[-1]
         return bool(np.isfinite(value)) and abs(value - reference) <= TOL * scale
 
-    for s in range(len(close)):
-        if all(ok(s + k) for k in range(3)):
-            return s
-    raise AssertionError("never converged")
+    good = [ok(s) for s in range(limit + 2)]
+    first = next(s for s in range(limit) if all(good[s : s + 3]))
+    always = max(s for s in range(limit) if not good[s]) + 1
+    return first, always
 
 
 def startups(report) -> dict[str, int]:
@@ -44,8 +48,10 @@ def test_ema_startup_matches_a_direct_scan_and_the_formula(btc_1d: pd.DataFrame)
     close = btc_1d["close"]
     for span in (10, 40):
         measured = startups(report)[f"ema_{span}"]
-        direct = direct_startup(close, lambda c, n=span: c.ewm(span=n, adjust=False).mean())
-        assert measured == direct
+        first, always = direct_startups(
+            close, lambda c, n=span: c.ewm(span=n, adjust=False).mean(), 2 * ema_settle_bars(span)
+        )
+        assert first <= measured <= always
         # The seed's error is a fraction of the price, so fewer bars than the 1e-9-of-seed
         # bound suffice - but the same order of magnitude.
         assert 0.5 * ema_settle_bars(span) < measured <= ema_settle_bars(span)
@@ -57,10 +63,15 @@ def test_macd_startup_matches_a_direct_scan(btc_1d: pd.DataFrame) -> None:
     measured = startups(recursive_analysis(btc_1d, strategy))
     close = btc_1d["close"]
     for column in ("macd_12_26_9", "macd_signal_12_26_9"):
-        direct = direct_startup(close, lambda c, k=column: macd(c, 12, 26, 9, "pandas")[k])
-        assert measured[column] == direct
+        first, always = direct_startups(
+            close, lambda c, k=column: macd(c, 12, 26, 9, "pandas")[k], 600
+        )
+        assert first <= measured[column] <= always
+        assert always - first < 0.25 * always  # the wobble is a small part of the startup
+    # MACD's scale (its median size) is ~1 % of the price the seed errs in, so it needs a
+    # few more bars than one EMA's 1e-9-of-seed bound - and fewer than the declared warm-up.
+    assert ema_settle_bars(26) < measured["macd_12_26_9"] < 2 * ema_settle_bars(26)
     bound = ema_settle_bars(26) + ema_settle_bars(9)
-    assert 0.5 * ema_settle_bars(26) < measured["macd_12_26_9"] <= ema_settle_bars(26)
     assert measured["macd_signal_12_26_9"] <= bound <= strategy.warmup_bars
 
 
@@ -69,8 +80,8 @@ def test_rsi_startup_matches_a_direct_scan_and_bollinger_is_its_window(
 ) -> None:
     strategy = get_strategy("swing", {"rsi_period": 14, "bb_period": 20})
     measured = startups(recursive_analysis(xrp_1d, strategy))
-    direct = direct_startup(xrp_1d["close"], lambda c: rsi(c, 14))
-    assert measured["rsi_14"] == direct
+    first, always = direct_startups(xrp_1d["close"], lambda c: rsi(c, 14), 600)
+    assert first <= measured["rsi_14"] <= always
     assert 14 < measured["rsi_14"] <= 14 + wilder_settle_bars(14)
     assert measured["bb_middle_20_2"] == 19  # a window: exact once it is full
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.analysis.helpers import EMA_CROSS, HEADER, strategy_source, write
 from trading_core.config import StrategyConfig
 from trading_core.strategies import STRATEGIES, StrategyError, get_strategy
 from trading_core.strategies.loader import ENTRY_POINT_GROUP, load_strategy_file
@@ -15,7 +16,6 @@ from trading_core.strategies.registry import (
     register_strategy_file,
     strategy_from_file,
 )
-from tests.analysis.helpers import EMA_CROSS, HEADER, strategy_source, write
 
 
 def _one_line_naming(err: pytest.ExceptionInfo[StrategyError], path: Path, *words: str) -> None:
@@ -167,5 +167,7 @@ def test_entry_point_strategies_run_like_builtins(
     with pytest.raises(StrategyError, match="must be equal"):
         get_strategy("plugin_misnamed")
     assert get_strategy("macd").name == "macd"
-    with pytest.raises(StrategyError, match="entry point plugin_momentum = .*: invalid parameters"):
+    with pytest.raises(
+        StrategyError, match=r"entry point plugin_momentum = .*: invalid parameters"
+    ):
         get_strategy("plugin_momentum", {"threshold": -1})

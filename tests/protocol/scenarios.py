@@ -128,7 +128,10 @@ def config_tree(scenario: Scenario) -> dict[str, Any]:
             _, table = frame(scenario.candles[(inst["id"], symbol)])
             enter += [T0 + STEP * int(t) for t in table["tick"][table["enter"] == 1]]
             exit_ += [T0 + STEP * int(t) for t in table["tick"][table["exit"] == 1]]
-        params = {"enter_at": [t.isoformat() for t in enter], "exit_at": [t.isoformat() for t in exit_]}
+        params = {
+            "enter_at": [t.isoformat() for t in enter],
+            "exit_at": [t.isoformat() for t in exit_],
+        }
         instances.append({"strategy": "scripted", "timeframe": "1h", **inst, "params": params})
     tree["strategies"] = instances
     return tree
@@ -158,10 +161,18 @@ def run_in_backtester(scenario: Scenario) -> Outcome:
 
 def assert_outcome(scenario: Scenario, outcome: Outcome) -> None:
     got = [
-        (t["instance"], t["symbol"], tick_of(t["entry_ts"]), tick_of(t["exit_ts"]), t["exit_reason"])
+        (
+            t["instance"],
+            t["symbol"],
+            tick_of(t["entry_ts"]),
+            tick_of(t["exit_ts"]),
+            t["exit_reason"],
+        )
         for t in outcome.trades
     ]
-    want = [(t.instance, t.symbol, t.open_tick, t.close_tick, t.exit_reason) for t in scenario.trades]
+    want = [
+        (t.instance, t.symbol, t.open_tick, t.close_tick, t.exit_reason) for t in scenario.trades
+    ]
     assert got == want, f"{scenario.name}: trades {got} != {want}"
     for row, spec in zip(outcome.trades, scenario.trades, strict=True):
         if spec.tier is not None:
@@ -176,7 +187,9 @@ def assert_outcome(scenario: Scenario, outcome: Outcome) -> None:
             )
         if spec.caps is not None:
             assert tuple(row["reasons"]["caps"]) == spec.caps, f"{scenario.name}: caps {row}"
-    _match_events(scenario.name, [e for e in outcome.events if e["kind"] in PROTOCOL_KINDS], scenario.events)
+    _match_events(
+        scenario.name, [e for e in outcome.events if e["kind"] in PROTOCOL_KINDS], scenario.events
+    )
     refused = [e for e in outcome.events if e["kind"] == "entry_refused"]
     _match_events(scenario.name, refused, scenario.refusals)
 

@@ -44,7 +44,11 @@ def test_without_strategies_the_old_variables_make_one_default_instance() -> Non
     config = load_config(environ=env)
     (only,) = instances_of(config)
     assert only.id == "default"
-    assert (only.strategy, only.symbols, only.timeframe) == ("swing", ["ETH/USDT", "ADA/USDT"], "1h")
+    assert (only.strategy, only.symbols, only.timeframe) == (
+        "swing",
+        ["ETH/USDT", "ADA/USDT"],
+        "1h",
+    )
     risk = only.resolved_risk()
     assert risk.sizing == "fixed_fraction"
     assert risk.position_fraction == config.risk.position_fraction
@@ -140,33 +144,91 @@ def test_duplicate_ids_and_overallocation_are_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("protocol", "field", "words"),
     [
-        ({"tiers": [{"floor": 100, "risk_per_trade": 0.02, "max_position": 0.1,
-                     "max_positions": 3}]}, "protocol.tiers", "allowed: 0"),
-        ({"tiers": [{"floor": 0, "risk_per_trade": 0.02, "max_position": 0.1, "max_positions": 3},
-                    {"floor": 0, "risk_per_trade": 0.02, "max_position": 0.1,
-                     "max_positions": 3}]}, "protocol.tiers", "strictly increasing"),
-        ({"tiers": [{"floor": 0, "risk_per_trade": math.nan, "max_position": 0.1,
-                     "max_positions": 3}]}, "protocol.tiers.0.risk_per_trade", "finite"),
+        (
+            {
+                "tiers": [
+                    {"floor": 100, "risk_per_trade": 0.02, "max_position": 0.1, "max_positions": 3}
+                ]
+            },
+            "protocol.tiers",
+            "allowed: 0",
+        ),
+        (
+            {
+                "tiers": [
+                    {"floor": 0, "risk_per_trade": 0.02, "max_position": 0.1, "max_positions": 3},
+                    {"floor": 0, "risk_per_trade": 0.02, "max_position": 0.1, "max_positions": 3},
+                ]
+            },
+            "protocol.tiers",
+            "strictly increasing",
+        ),
+        (
+            {
+                "tiers": [
+                    {
+                        "floor": 0,
+                        "risk_per_trade": math.nan,
+                        "max_position": 0.1,
+                        "max_positions": 3,
+                    }
+                ]
+            },
+            "protocol.tiers.0.risk_per_trade",
+            "finite",
+        ),
         ({"tiers": []}, "protocol.tiers", "at least 1"),
-        ({"drawdown_stages": [{"pct": 10, "level": "WARNING", "size_multiplier": 1},
-                              {"pct": 5, "level": "CRITICAL", "size_multiplier": 0.5}]},
-         "protocol.drawdown_stages", "strictly increasing"),
-        ({"drawdown_stages": [{"pct": 5, "level": "WARNING", "size_multiplier": 0.5},
-                              {"pct": 10, "level": "CRITICAL", "size_multiplier": 0.9}]},
-         "protocol.drawdown_stages", "never rising"),
-        ({"drawdown_stages": [{"pct": 5, "level": "LOUD", "size_multiplier": 1}]},
-         "protocol.drawdown_stages.0.level", "'INFO', 'WARNING', 'CRITICAL' or 'EMERGENCY'"),
-        ({"drawdown_stages": [{"pct": 150, "level": "WARNING", "size_multiplier": 1}]},
-         "protocol.drawdown_stages.0.pct", "less than 100"),
-        ({"preservation": {"cooldown_hours": -1}}, "protocol.preservation.cooldown_hours",
-         "greater than 0"),
-        ({"preservation": {"resume_size": 0}}, "protocol.preservation.resume_size",
-         "greater than 0"),
+        (
+            {
+                "drawdown_stages": [
+                    {"pct": 10, "level": "WARNING", "size_multiplier": 1},
+                    {"pct": 5, "level": "CRITICAL", "size_multiplier": 0.5},
+                ]
+            },
+            "protocol.drawdown_stages",
+            "strictly increasing",
+        ),
+        (
+            {
+                "drawdown_stages": [
+                    {"pct": 5, "level": "WARNING", "size_multiplier": 0.5},
+                    {"pct": 10, "level": "CRITICAL", "size_multiplier": 0.9},
+                ]
+            },
+            "protocol.drawdown_stages",
+            "never rising",
+        ),
+        (
+            {"drawdown_stages": [{"pct": 5, "level": "LOUD", "size_multiplier": 1}]},
+            "protocol.drawdown_stages.0.level",
+            "'INFO', 'WARNING', 'CRITICAL' or 'EMERGENCY'",
+        ),
+        (
+            {"drawdown_stages": [{"pct": 150, "level": "WARNING", "size_multiplier": 1}]},
+            "protocol.drawdown_stages.0.pct",
+            "less than 100",
+        ),
+        (
+            {"preservation": {"cooldown_hours": -1}},
+            "protocol.preservation.cooldown_hours",
+            "greater than 0",
+        ),
+        (
+            {"preservation": {"resume_size": 0}},
+            "protocol.preservation.resume_size",
+            "greater than 0",
+        ),
         ({"allocation": {"assets": {"BTC": 1.5}}}, "protocol.allocation.assets", "(0, 1]"),
-        ({"allocation": {"tags": {"alts": {"assets": [], "max_fraction": 0.3}}}},
-         "protocol.allocation.tags.alts.assets", "at least 1"),
-        ({"promotion": {"min_trades": -5}}, "protocol.promotion.min_trades",
-         "greater than or equal to 0"),
+        (
+            {"allocation": {"tags": {"alts": {"assets": [], "max_fraction": 0.3}}}},
+            "protocol.allocation.tags.alts.assets",
+            "at least 1",
+        ),
+        (
+            {"promotion": {"min_trades": -5}},
+            "protocol.promotion.min_trades",
+            "greater than or equal to 0",
+        ),
         ({"demotion_below_floor": 1.0}, "protocol.demotion_below_floor", "less than 1"),
     ],
 )
@@ -177,3 +239,13 @@ def test_hostile_protocol_values_name_the_field(
         load(tmp_path, {"protocol": protocol})
     assert field in str(err.value)
     assert words in str(err.value)
+
+
+def test_a_default_instance_that_cannot_run_live_is_refused_with_the_reason() -> None:
+    config = load_config(environ={"TRADING_STRATEGY": "arbitrage"})
+    assert config.strategy.name == "arbitrage"  # single-strategy research still takes it
+    with pytest.raises(ValueError) as err:
+        instances_of(config)
+    text = str(err.value)
+    assert "strategy.name (env TRADING_STRATEGY) 'arbitrage' is refused" in text
+    assert "cannot run live" in text and "close_a" in text

@@ -17,8 +17,20 @@ EXAMPLE = ROOT / "examples" / "portfolio.yaml"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 WINDOW = ["--start", "2022-01-01", "--end", "2022-06-30"]
 TRADE_KEYS = {
-    "instance", "symbol", "entry_ts", "exit_ts", "entry_price", "exit_price", "quantity",
-    "entry_value", "equity_at_entry", "tier", "size_multiplier", "exit_reason", "pnl", "exits",
+    "instance",
+    "symbol",
+    "entry_ts",
+    "exit_ts",
+    "entry_price",
+    "exit_price",
+    "quantity",
+    "entry_value",
+    "equity_at_entry",
+    "tier",
+    "size_multiplier",
+    "exit_reason",
+    "pnl",
+    "exits",
 }
 
 
@@ -42,8 +54,9 @@ def report_text(market: Path) -> str:
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(["backtest", "--config", str(EXAMPLE), "--data-dir", str(market), *WINDOW,
-                     "--json"])
+        code = main(
+            ["backtest", "--config", str(EXAMPLE), "--data-dir", str(market), *WINDOW, "--json"]
+        )
     assert code == 0
     return out.getvalue()
 
@@ -54,16 +67,19 @@ def test_example_backtests_with_the_json_contract(report_text: str, market: Path
     for block in (report["portfolio"], *report["instances"].values()):
         assert {"total_return", "max_drawdown", "sharpe", "trades"} <= set(block)
         assert isinstance(block["trades"], int)
-    assert list(report["instances"]) == [
-        "btc-macd-conservative", "eth-macd-aggressive", "ada-macd-balanced", "xrp-grid",
+    assert set(report["instances"]) == {
+        "btc-macd-conservative",
+        "eth-macd-aggressive",
+        "ada-macd-balanced",
+        "xrp-grid",
         "btc-eth-swing",
-    ]
+    }
     assert report["portfolio"]["trades"] == len(report["trades"])
     assert sum(m["trades"] for m in report["instances"].values()) == len(report["trades"])
     assert report["data"]["btc-macd-conservative"] == {"BTC/USDT": "binance_BTCUSDT_4h.csv"}
     assert report["trades"], "six months of five instances trade"
     for trade in report["trades"]:
-        assert TRADE_KEYS <= set(trade)
+        assert set(trade) >= TRADE_KEYS
         assert trade["tier"] in (1, 2, 3, 4)
         assert ISO.match(trade["entry_ts"])
         assert trade["exit_ts"] is None or ISO.match(trade["exit_ts"])
@@ -71,18 +87,23 @@ def test_example_backtests_with_the_json_contract(report_text: str, market: Path
         assert trade["equity_at_entry"] > 0 and 0 < trade["size_multiplier"] <= 1
         if trade["exit_ts"] is not None:
             assert sum(x["quantity"] for x in trade["exits"]) == pytest.approx(trade["quantity"])
-            assert trade["pnl"] == pytest.approx(sum(x["pnl"] for x in trade["exits"]) - trade["entry_fee"])
+            assert trade["pnl"] == pytest.approx(
+                sum(x["pnl"] for x in trade["exits"]) - trade["entry_fee"]
+            )
     for event in report["events"]:
         assert set(event) == {"ts", "kind", "instance", "detail"} and ISO.match(event["ts"])
     kinds = {e["kind"] for e in report["events"]}
     assert "drawdown_stage" in kinds
 
 
-def test_the_same_run_twice_gives_the_same_bytes(report_text: str, market: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_same_run_twice_gives_the_same_bytes(
+    report_text: str, market: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     capsys.readouterr()
-    assert main(["backtest", "--config", str(EXAMPLE), "--data-dir", str(market), *WINDOW,
-                 "--json"]) == 0
+    assert (
+        main(["backtest", "--config", str(EXAMPLE), "--data-dir", str(market), *WINDOW, "--json"])
+        == 0
+    )
     assert capsys.readouterr().out == report_text
 
 
@@ -93,7 +114,12 @@ def test_preservation_and_review_on_real_data(
     tree = yaml.safe_load(EXAMPLE.read_text())
     tree["strategies"] = [s for s in tree["strategies"] if s["id"] == "eth-macd-aggressive"]
     tree["strategies"][0]["allocation"] = 1.0
-    tree["strategies"][0]["risk"] = {"position_fraction": 1.0}
+    tree["strategies"][0]["risk"] = {
+        "position_fraction": 1.0,
+        "stop_loss_pct": 0.5,
+        "take_profit_pct": None,
+        "paused_from_stage": 4,
+    }
     tree["protocol"]["tiers"] = [
         {"floor": 0, "risk_per_trade": 0.02, "max_position": 1.0, "max_positions": 3}
     ]
@@ -137,7 +163,22 @@ def test_missing_inputs_are_one_clear_line(
     assert "required: --ohlcv, --strategy" in capsys.readouterr().err
     assert main(["backtest", "--config", str(EXAMPLE), "--data-dir", str(tmp_path)]) == 2
     assert "no candles for sim BTC/USDT 4h" in capsys.readouterr().err
-    end_first = ["--start", "2022-02-01", "--end", "2022-01-01"]
+    assert (
+        main(
+            [
+                "backtest",
+                "--config",
+                str(EXAMPLE),
+                "--data-dir",
+                str(market),
+                "--start",
+                "yesterday-ish",
+            ]
+        )
+        == 2
+    )
+    assert "yesterday-ish" in capsys.readouterr().err
+    end_first = ["--start", "2022-02-01T00:00:00+00:00", "--end", "2022-01-01"]
     assert main(["backtest", "--config", str(EXAMPLE), "--data-dir", str(market), *end_first]) == 2
     assert "before --start" in capsys.readouterr().err
 
@@ -150,8 +191,19 @@ def test_single_strategy_backtest_is_unchanged(
     from trading_core.strategies import get_strategy
 
     csv = market / "binance_XRPUSDT_1d.csv"
-    report = run_json(capsys, "--ohlcv", str(csv), "--strategy", "macd", "--param", "fast=30",
-                      "--param", "slow=60", "--param", "signal=15")
+    report = run_json(
+        capsys,
+        "--ohlcv",
+        str(csv),
+        "--strategy",
+        "macd",
+        "--param",
+        "fast=30",
+        "--param",
+        "slow=60",
+        "--param",
+        "signal=15",
+    )
     direct = run_backtest(
         read_ohlcv_csv(csv),
         get_strategy("macd", {"fast": 30, "slow": 60, "signal": 15}),

@@ -12,12 +12,15 @@ from trading_core.protocol import (
     AccountView,
     EntryRequest,
     InstanceView,
+    allocation,
     decide_entry,
+    drawdown,
     observe,
     review,
+    sizing,
     start_state,
+    tiers,
 )
-from trading_core.protocol import allocation, drawdown, sizing, tiers
 
 P = ProtocolConfig()
 NOW = datetime(2025, 1, 1)
@@ -25,7 +28,12 @@ NOW = datetime(2025, 1, 1)
 
 def test_tier_by_equity_includes_below_the_first_floor() -> None:
     assert [tiers.tier_index_for(e, P.tiers) for e in (0, 300, 1999.99, 2000, 7000, 1e9)] == [
-        0, 0, 0, 1, 2, 3,
+        0,
+        0,
+        0,
+        1,
+        2,
+        3,
     ]
 
 
@@ -69,7 +77,12 @@ def test_record_trade_refuses_nan_pnl() -> None:
 
 def test_stage_for_reaches_each_stage_at_its_threshold() -> None:
     assert [drawdown.stage_for(d, P.drawdown_stages) for d in (0, 0.049, 0.05, 0.1, 0.15, 0.2)] == [
-        0, 0, 1, 2, 3, 4,
+        0,
+        0,
+        1,
+        2,
+        3,
+        4,
     ]
 
 
@@ -108,7 +121,7 @@ def test_positions_to_close_keeps_only_winners_above_the_threshold() -> None:
 
 @pytest.mark.parametrize(("peak", "equity"), [(0, 1), (math.nan, 1), (1, math.inf), (-5, 1)])
 def test_drawdown_fraction_refuses_bad_numbers(peak: float, equity: float) -> None:
-    with pytest.raises(ValueError, match="peak|equity"):
+    with pytest.raises(ValueError, match=r"peak|equity"):
         drawdown.drawdown_fraction(peak, equity)
 
 

@@ -67,7 +67,7 @@ def drawdown_and_preservation() -> Scenario:
     # closes 90 (equity 817.5 >= 790 x 1.02) and 100 (842.5 >= 817.5 x 1.02) restore the
     # size to 50 % then 75 %; exit at bar 56; bar 57 enters 842.5 x 0.75 = 631.875.
     rows = [bar(0, 100, 100, enter=1), bar(1, 100, 94), bar(2, 94, 89), bar(3, 89, 84)]
-    rows += [bar(4, 84, 79)] + flat(79, range(5, 54), enter=(10, 53))
+    rows += [bar(4, 84, 79), *flat(79, range(5, 54), enter=(10, 53))]
     rows += [bar(54, 79, 90), bar(55, 90, 100), *flat(100, range(56, 59), enter=(57,), exit_=(56,))]
     return Scenario(
         name="drawdown stages, capital preservation, auto review, stepwise restore",
@@ -210,8 +210,10 @@ def tier_max_positions() -> Scenario:
     tier = [{**ONE_TIER[0], "max_positions": 2}]
     return Scenario(
         name="the tier's max concurrent positions",
-        candles={(i, s): flat(10, range(2), enter=(0,)) for i, s in
-                 (("p", "BTC/USDT"), ("q", "ETH/USDT"), ("r", "ADA/USDT"))},
+        candles={
+            (i, s): flat(10, range(2), enter=(0,))
+            for i, s in (("p", "BTC/USDT"), ("q", "ETH/USDT"), ("r", "ADA/USDT"))
+        },
         config=config(
             [
                 instance("p", "BTC/USDT", 0.3),
@@ -282,3 +284,45 @@ def test_a_wrong_expectation_fails(scripted) -> None:
     )
     with pytest.raises(AssertionError, match="entry_value"):
         assert_outcome(wrong, run_in_backtester(wrong))
+
+
+def test_without_auto_review_preservation_lasts(scripted) -> None:
+    """``auto_review_in_backtest: false``: no operator, so no entry after the cooldown."""
+    base = drawdown_and_preservation()
+    protocol = {**base.config["protocol"], "preservation": {"auto_review_in_backtest": False}}
+    scenario = Scenario(
+        "preservation without the automatic review",
+        base.candles,
+        {**base.config, "protocol": protocol},
+        base.trades[:1],
+        base.events[:5],
+        [
+            Event(t, "entry_refused", {"refused_by": "capital_preservation"}, "a")
+            for t in (10, 53, 57)
+        ],
+    )
+    assert_outcome(scenario, run_in_backtester(scenario))
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        ([1, 100, 100, 100, float("nan"), 0, 0], "close at 2024-01-01 01:00:00 is nan"),
+        ([1, 100, 100, -1, 100, 0, 0], "low at 2024-01-01 01:00:00 is -1.0"),
+        ([0, 100, 100, 100, 100, 0, 0], "strictly increasing"),
+    ],
+)
+def test_hostile_candles_are_refused_naming_the_bar(scripted, row: list, words: str) -> None:
+    from trading_core.backtest.data import DataError
+
+    rows = [[0, 100, 100, 100, 100, 1, 0], row, [2, 100, 100, 100, 100, 0, 0]]
+    scenario = Scenario(
+        "hostile candles",
+        {("a", "BTC/USDT"): rows},
+        config([instance("a", "BTC/USDT", 1.0)]),
+        [],
+        [],
+    )
+    with pytest.raises(DataError, match="instance 'a' BTC/USDT") as err:
+        run_in_backtester(scenario)
+    assert words in str(err.value)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import SimpleNamespace
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -132,8 +133,8 @@ def analysis_frame(strategy: Strategy, bars: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[:, ~frame.columns.duplicated()]
 
 
-def column_kind(column: str) -> str:
-    """"signal" for a column of ``SIGNAL_COLUMNS``, else "indicator"."""
+def column_kind(column: str) -> Literal["signal", "indicator"]:
+    """The kind of a column: "signal" (of ``SIGNAL_COLUMNS``) or "indicator"."""
     return "signal" if column in SIGNAL_COLUMNS else "indicator"
 
 

@@ -86,7 +86,7 @@ def cut_points(signal_positions: np.ndarray, n_bars: int, start: int, max_cuts: 
         raise ValueError(f"max_cuts must be >= 1, got {max_cuts}")
     if len(signal_positions):
         picks = np.linspace(0, len(signal_positions) - 1, min(max_cuts, len(signal_positions)))
-        return sorted({int(signal_positions[int(round(i))]) for i in picks})
+        return sorted({int(signal_positions[round(i)]) for i in picks})
     first = min(max(start, 1), n_bars - 1)
     return sorted({int(i) for i in np.linspace(first, n_bars - 1, max_cuts).round()})
 
@@ -162,25 +162,34 @@ def lookahead_analysis(
         known = earliest.get(column)
         if known is None or at < known.first_changed_index:
             earliest[column] = Finding(
-                column, kind, at, ts.iloc[at].isoformat(), cut, ts.iloc[cut].isoformat(),
-                _plain(old), _plain(new), 0,
-            )  # fmt: skip
+                column=column,
+                kind=kind,
+                first_changed_index=at,
+                first_changed_bar=ts.iloc[at].isoformat(),
+                truncated_at_index=cut,
+                truncated_at_bar=ts.iloc[cut].isoformat(),
+                full_value=_plain(old),
+                truncated_value=_plain(new),
+                cuts_changed=0,
+            )
 
     for cut in cuts:
         prefix = bars.iloc[: cut + 1]
         part = analysis_frame(strategy, prefix)
         for column in full.columns:
             if column not in part.columns:
-                note(column, column_kind(column), cut, cut, full[column].iloc[cut], None)  # type: ignore[arg-type]
+                note(column, column_kind(column), cut, cut, full[column].iloc[cut], None)
                 continue
             at = first_difference(full[column].iloc[: cut + 1], part[column])
             if at is not None:
                 old, new = full[column].iloc[at], part[column].iloc[at]
-                note(column, column_kind(column), at, cut, old, new)  # type: ignore[arg-type]
+                note(column, column_kind(column), at, cut, old, new)
         if cut < 1:
             continue
         before = _closed_before(full_trades, ts.iloc[cut])
-        after = _closed_before(run_backtest(prefix, strategy, cfg, journal=False).trades, ts.iloc[cut])
+        after = _closed_before(
+            run_backtest(prefix, strategy, cfg, journal=False).trades, ts.iloc[cut]
+        )
         changed = _trade_change(before, after)
         if changed is not None:
             source = before if changed < len(before) else after

@@ -9,8 +9,11 @@ which the strategy run on only those ``s + 1`` bars gives the full-history value
 
 The search doubles ``s`` until it converges, then bisects. The error shrinks geometrically
 with ``s`` but wobbles with the close the seed starts from, so a startup counts as converged
-only when ``s``, ``s + 1`` and ``s + 2`` all are (``confirm``). About ``3 * 2 * log2(n)``
-strategy runs on short windows per column: seconds even for 67,000 bars.
+only when ``s``, ``s + 1`` and ``s + 2`` all are (``confirm``). Near the threshold the error
+hovers around it for a few per cent of the startup (MACD(12,26,9) on BTCUSDT 1d: its signal
+line first settles at 284 bars and stays settled from 314), so the number found lies in that
+band - a measurement to compare with ``warmup_bars``, not a bit-exact constant. About
+``3 * 2 * log2(n)`` strategy runs on short windows per column: seconds even for 67,000 bars.
 
 The report compares the largest startup needed with the strategy's declared ``warmup_bars``:
 ``enough`` is False when a backtest window's warm-up would be too short.

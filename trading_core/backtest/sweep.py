@@ -136,31 +136,6 @@ def _conventions(config: BacktestConfig, bars_per_year: float) -> np.ndarray:
     )
 
 
-# Signal lines computed together per MACD line: enough to overlap their recursions, few
-# enough that a block's signal lines stay small (16 x bars x 8 bytes).
-BLOCK_SIGNALS = 16
-
-
-def _macd_blocks(fast_row: np.ndarray, slow_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scenarios ordered by (fast, slow) pair, and blocks ``(fast, slow, first, stop)`` of at
-    most ``BLOCK_SIGNALS`` consecutive scenarios sharing one pair."""
-    order = np.lexsort((slow_row, fast_row))
-    blocks: list[tuple[int, int, int, int]] = []
-    first = 0
-    for j in range(1, order.size + 1):
-        same = (
-            j < order.size
-            and fast_row[order[j]] == fast_row[order[first]]
-            and slow_row[order[j]] == slow_row[order[first]]
-            and j - first < BLOCK_SIGNALS
-        )
-        if not same:
-            s = order[first]
-            blocks.append((int(fast_row[s]), int(slow_row[s]), first, j))
-            first = j
-    return np.array(blocks, dtype=np.int64).reshape(-1, 4), order.astype(np.int64)
-
-
 def _to_frame(raw: np.ndarray) -> pd.DataFrame:
     wins = raw[:, 3]
     closed = raw[:, 2]
@@ -196,16 +171,13 @@ def _macd_raw(
     emas = np.empty((spans.size, close.size))
     for k, span in enumerate(spans):
         emas[k] = ema_pandas(close, int(span))
-    blocks, order = _macd_blocks(
-        grid["fast"].map(row_of).to_numpy(np.int64), grid["slow"].map(row_of).to_numpy(np.int64)
-    )
     run_macd, _ = _drivers(len(grid) * close.size, parallel)
     return np.asarray(
         run_macd(
             ohlc,
             emas,
-            blocks,
-            order,
+            grid["fast"].map(row_of).to_numpy(np.int64),
+            grid["slow"].map(row_of).to_numpy(np.int64),
             grid["signal"].to_numpy(np.int64),
             np.ascontiguousarray(rules, dtype=np.float64),
             int(start),

@@ -55,8 +55,9 @@ def simulate(
     low: np.ndarray,
     c: np.ndarray,
     macd: bool,
-    line: np.ndarray,
-    trigger: np.ndarray,
+    fast_ema: np.ndarray,
+    slow_ema: np.ndarray,
+    span: int,
     entries: np.ndarray,
     exits: np.ndarray,
     levels: bool,
@@ -87,8 +88,17 @@ def simulate(
     has_take = not np.isnan(take_pct)
     has_trail = not np.isnan(trail_pct)
     protect = has_stop or has_take or has_trail or levels
-    prev_line = line[start - 1] if macd and start > 0 else np.nan
-    prev_trigger = trigger[start - 1] if macd and start > 0 else np.nan
+    first = 0
+    if macd:
+        while first < size and np.isnan(fast_ema[first] - slow_ema[first]):
+            first += 1
+    alpha = 1.0 / (1.0 + (span - 1) / 2.0)
+    beta = 1.0 - alpha
+    total_wt = beta + alpha
+    divide = total_wt != 1.0
+    weighted = np.nan
+    prev_line = np.nan
+    prev_trigger = np.nan
     cash = initial_cash
     quantity = 0.0
     spend = 0.0
@@ -111,17 +121,47 @@ def simulate(
     worst = 0.0
     total = 0.0
     squares = 0.0
-    for i in range(start, size):
+    last = size - 1
+    for i in range(start if not macd else 0, size):
         if macd:
-            now_line = line[i]
-            now_trigger = trigger[i]
-            enter = prev_line < prev_trigger and now_line > now_trigger
-            leave = prev_trigger < prev_line and now_trigger > now_line
-            prev_line = now_line
-            prev_trigger = now_trigger
+            # the MACD line, its signal line (ema_pandas's arithmetic) and their crossings
+            line = fast_ema[i] - slow_ema[i]
+            trigger = np.nan
+            if i == first:
+                weighted = line
+            elif i > first and weighted != line:
+                weighted = beta * weighted + alpha * line
+                if divide:
+                    weighted = weighted / total_wt
+            if i >= first and i - first + 1 >= span:
+                trigger = weighted
+            enter = prev_line < prev_trigger and line > trigger
+            leave = prev_trigger < prev_line and trigger > line
+            prev_line = line
+            prev_trigger = trigger
+            if i < start:
+                continue
         else:
             enter = entries[i]
             leave = exits[i]
+        # The common bars first: flat with nothing to do, or holding with nothing to check
+        # (``pend_exit`` implies holding). Same state changes, far fewer instructions.
+        if not holding and not pend_entry and not enter:
+            if peak == -np.inf:
+                peak = value
+            continue
+        if holding and not protect and not leave and not pend_exit and i != last:
+            marked = cash + quantity * c[i]
+            change = marked / value - 1.0
+            value = marked
+            total += change
+            squares += change * change
+            if value > peak:
+                peak = value
+            drawdown = value / peak - 1.0
+            if drawdown < worst:
+                worst = drawdown
+            continue
         traded = False
         # 1. at the open
         if pend_exit:
@@ -236,7 +276,7 @@ def simulate(
                 if np.isnan(take) and has_take:
                     take = price * (1.0 + take_pct)
                 highest = price
-        if close_at_end and holding and i == size - 1:
+        if close_at_end and holding and i == last:
             notional = quantity * (c[i] * sell_mult)
             proceeds = notional - abs(notional) * fee
             cash += proceeds
@@ -274,88 +314,48 @@ def simulate(
 
 
 @njit(cache=True)
-def signal_lines(line: np.ndarray, spans: np.ndarray, out: np.ndarray) -> None:
-    """``out[k]``: the EMA of ``line`` with span ``spans[k]`` (NaN until ``spans[k]`` values),
-    ``ema_pandas``'s arithmetic; the spans advance together so their recursions overlap."""
-    size = line.shape[0]
-    count = spans.shape[0]
-    alpha = np.empty(count)
-    beta = np.empty(count)
-    total_wt = np.empty(count)
-    weighted = np.empty(count)
-    for k in range(count):
-        alpha[k] = 1.0 / (1.0 + (spans[k] - 1) / 2.0)
-        beta[k] = 1.0 - alpha[k]
-        total_wt[k] = beta[k] + alpha[k]
-    first = 0
-    while first < size and np.isnan(line[first]):
-        first += 1
-    out[:, :first] = np.nan
-    for i in range(first, size):
-        x = line[i]
-        seen = i - first + 1
-        for k in range(count):
-            w = x
-            if i > first:
-                w = weighted[k]
-                if w != x:
-                    w = beta[k] * w + alpha[k] * x
-                    if total_wt[k] != 1.0:
-                        w = w / total_wt[k]
-            weighted[k] = w
-            out[k, i] = w if seen >= spans[k] else np.nan
-
-
-@njit(cache=True)
-def macd_block(
-    ohlc: np.ndarray,
-    emas: np.ndarray,
-    block: np.ndarray,
-    blocks: np.ndarray,
-    scenario: np.ndarray,
-    signal: np.ndarray,
-    rules: np.ndarray,
-    start: int,
-    conventions: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """Block ``block`` of ``blocks`` (rows: fast EMA row, slow EMA row, first, stop in
-    ``scenario``): one MACD line, its signal lines, then each scenario of the block."""
-    fast, slow, first, stop = blocks[block, 0], blocks[block, 1], blocks[block, 2], blocks[block, 3]
-    line = emas[fast] - emas[slow]
-    triggers = np.empty((stop - first, line.shape[0]))
-    signal_lines(line, signal[scenario[first:stop]], triggers)
-    flags = np.zeros(0, dtype=np.bool_)
-    none = np.zeros(0)
-    for j in range(first, stop):
-        s = scenario[j]
-        simulate(
-            ohlc[0], ohlc[1], ohlc[2], ohlc[3], True, line, triggers[j - first], flags, flags,
-            False, none, none, none, none, start, conventions[0], conventions[1],
-            conventions[2], conventions[3] != 0.0, int(conventions[4]), conventions[5] != 0.0,
-            rules[s, 0], rules[s, 1], rules[s, 2], conventions[6], conventions[7], out[s],
-        )  # fmt: skip
-
-
-@njit(cache=True)
 def run_macd(
     ohlc: np.ndarray,
     emas: np.ndarray,
-    blocks: np.ndarray,
-    scenario: np.ndarray,
+    fast_row: np.ndarray,
+    slow_row: np.ndarray,
     signal: np.ndarray,
     rules: np.ndarray,
     start: int,
     conventions: np.ndarray,
 ) -> np.ndarray:
-    """MACD scenarios grouped in ``blocks`` sharing one (fast, slow) pair (``macd_block``);
-    ``rules`` holds each scenario's stop-loss, take-profit and trailing fractions (NaN =
-    none); ``conventions``: fee, maker fee, slippage bps, next_open, stops delay,
-    close_at_end, initial cash, bars per year."""
+    """MACD scenarios (rows of ``emas`` for fast and slow, signal span); ``rules`` holds each
+    scenario's stop-loss, take-profit and trailing fractions (NaN = none); ``conventions``:
+    fee, maker fee, slippage bps, next_open, stops delay, close_at_end, initial cash, bars
+    per year."""
     out = np.empty((signal.shape[0], len(OUT_FIELDS)))
-    for b in range(blocks.shape[0]):
-        macd_block(ohlc, emas, b, blocks, scenario, signal, rules, start, conventions, out)
+    for s in range(signal.shape[0]):
+        macd_scenario(ohlc, emas, fast_row, slow_row, signal, rules, start, conventions, s, out)
     return out
+
+
+@njit(cache=True)
+def macd_scenario(
+    ohlc: np.ndarray,
+    emas: np.ndarray,
+    fast_row: np.ndarray,
+    slow_row: np.ndarray,
+    signal: np.ndarray,
+    rules: np.ndarray,
+    start: int,
+    conventions: np.ndarray,
+    s: int,
+    out: np.ndarray,
+) -> None:
+    flags = np.zeros(0, dtype=np.bool_)
+    none = np.zeros(0)
+    simulate(
+        ohlc[0], ohlc[1], ohlc[2], ohlc[3], True, emas[fast_row[s]], emas[slow_row[s]],
+        signal[s], flags, flags, False, none, none, none, none, start, conventions[0],
+        conventions[1], conventions[2], conventions[3] != 0.0, int(conventions[4]),
+        conventions[5] != 0.0, rules[s, 0], rules[s, 1], rules[s, 2], conventions[6],
+        conventions[7], out[s],
+    )  # fmt: skip
 
 
 @njit(cache=True)
@@ -379,7 +379,7 @@ def run_signals(
     for s in range(entries.shape[0]):
         k = s if levels else 0
         simulate(
-            ohlc[0], ohlc[1], ohlc[2], ohlc[3], False, none, none, entries[s], exits[s],
+            ohlc[0], ohlc[1], ohlc[2], ohlc[3], False, none, none, 1, entries[s], exits[s],
             levels, stop_lv[k], take_lv[k], limit_lv[k], fraction_lv[k], start,
             conventions[0], conventions[1], conventions[2], conventions[3] != 0.0,
             int(conventions[4]), conventions[5] != 0.0, rules[s, 0], rules[s, 1], rules[s, 2],

@@ -10,24 +10,24 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from trading_core.backtest.sweep_kernel import OUT_FIELDS, macd_block, simulate
+from trading_core.backtest.sweep_kernel import OUT_FIELDS, macd_scenario, simulate
 
 
 @njit(cache=True, parallel=True)
 def run_macd_parallel(
     ohlc: np.ndarray,
     emas: np.ndarray,
-    blocks: np.ndarray,
-    scenario: np.ndarray,
+    fast_row: np.ndarray,
+    slow_row: np.ndarray,
     signal: np.ndarray,
     rules: np.ndarray,
     start: int,
     conventions: np.ndarray,
 ) -> np.ndarray:
-    """``sweep_kernel.run_macd`` with the blocks spread over the cores."""
+    """``sweep_kernel.run_macd`` with the scenarios spread over the cores."""
     out = np.empty((signal.shape[0], len(OUT_FIELDS)))
-    for b in prange(blocks.shape[0]):
-        macd_block(ohlc, emas, b, blocks, scenario, signal, rules, start, conventions, out)
+    for s in prange(signal.shape[0]):
+        macd_scenario(ohlc, emas, fast_row, slow_row, signal, rules, start, conventions, s, out)
     return out
 
 
@@ -51,7 +51,7 @@ def run_signals_parallel(
     for s in prange(entries.shape[0]):
         k = s if levels else 0
         simulate(
-            ohlc[0], ohlc[1], ohlc[2], ohlc[3], False, none, none, entries[s], exits[s],
+            ohlc[0], ohlc[1], ohlc[2], ohlc[3], False, none, none, 1, entries[s], exits[s],
             levels, stop_lv[k], take_lv[k], limit_lv[k], fraction_lv[k], start,
             conventions[0], conventions[1], conventions[2], conventions[3] != 0.0,
             int(conventions[4]), conventions[5] != 0.0, rules[s, 0], rules[s, 1], rules[s, 2],

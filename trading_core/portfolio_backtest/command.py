@@ -19,6 +19,7 @@ from pathlib import Path
 _DECIDED_BY_CONFIG: dict[str, tuple[str, object]] = {
     "ohlcv": ("--ohlcv", None),
     "strategy": ("--strategy", None),
+    "strategy_file": ("--strategy-file", None),
     "param": ("--param", []),
     "fee": ("--fee", 0.001),
     "maker_fee": ("--maker-fee", None),
@@ -39,6 +40,9 @@ def add_portfolio_options(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         if action.dest in ("ohlcv", "strategy"):
             action.required = False
+    for group in parser._mutually_exclusive_groups:  # --strategy | --strategy-file
+        if any(action.dest == "strategy" for action in group._group_actions):
+            group.required = False
     parser.add_argument(
         "--config",
         type=Path,

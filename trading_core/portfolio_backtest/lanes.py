@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from trading_core.accounting import Book
+from trading_core.backtest.data import DataError, check_bars
 from trading_core.config_portfolio import InstanceConfig, RiskSettings
 from trading_core.indicators import atr
 from trading_core.strategies import get_strategy
@@ -81,6 +82,17 @@ def build_lane(
     end: pd.Timestamp | None,
 ) -> Lane | None:
     """The lane of ``instance`` on ``symbol``, or None when the window holds none of its bars."""
+    origin = f"bars of instance {instance.id!r} {symbol}"
+    bars = check_bars(bars, origin)
+    prices = bars[["open", "high", "low", "close"]].to_numpy(dtype=float)
+    bad = ~(np.isfinite(prices) & (prices > 0))
+    if bad.any():
+        row, col = (int(x[0]) for x in np.nonzero(bad))
+        column = ("open", "high", "low", "close")[col]
+        raise DataError(
+            f"{origin}: {column} at {bars['ts'].iloc[row]} is {float(prices[row, col])!r}; "
+            "allowed: finite prices > 0"
+        )
     if end is not None:
         bars = bars[bars["ts"] <= end].reset_index(drop=True)
     if bars.empty:

@@ -22,7 +22,8 @@ import pandas as pd
 from trading_core.backtest.data import infer_bars_per_year
 from trading_core.backtest.metrics import max_drawdown, per_bar_returns, sharpe_ratio
 from trading_core.backtest.result import json_safe
-from trading_core.portfolio_backtest.engine import PortfolioRun, _iso, _moment
+from trading_core.portfolio_backtest.account import iso, moment_of
+from trading_core.portfolio_backtest.engine import PortfolioRun
 
 
 def _metrics(equity: np.ndarray, initial: float, per_year: float, trades: int) -> dict[str, Any]:
@@ -72,8 +73,8 @@ def build_report(
         "events": run.events,
         "trades": run.trades,
         "window": {
-            "start": _iso(_moment(run.times[0])),
-            "end": _iso(_moment(run.times[-1])),
+            "start": iso(moment_of(run.times[0])),
+            "end": iso(moment_of(run.times[-1])),
             "instants": int(run.times.size),
         },
         "conventions": run.conventions,

@@ -106,7 +106,7 @@ def observe(
         return state, []
     events: list[DrawdownEvent] = []
     peak = max(state.peak, equity)
-    new = replace(state, peak=peak)
+    new = replace(state, peak=peak) if peak != state.peak else state
     if equity > state.peak and new.resume_multiplier < 1.0:
         gain = config.preservation.new_high_gain
         if equity >= new.step_high * (1.0 + gain):

@@ -136,6 +136,8 @@ def observe(
                 {"from": change.from_tier, "to": change.to_tier, "reason": change.reason},
             )
         )
+    if tier is state.tier and dd is state.drawdown:
+        return state, events
     return ProtocolState(tier, dd), events
 
 

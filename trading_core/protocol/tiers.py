@@ -77,6 +77,8 @@ def observe_equity(state: TierState, equity: float) -> TierState:
     value = _equity(equity)
     peak = max(state.peak, value)
     fall = 1.0 - value / peak if peak > 0 else 0.0
+    if peak == state.peak and fall <= state.max_drawdown:
+        return state  # the common case, without a copy
     return replace(state, peak=peak, max_drawdown=max(state.max_drawdown, fall))
 
 
@@ -130,7 +132,13 @@ def review_tier(
             f"tier {state.number} floor {floor:g}"
         )
         return TierState(index=target, peak=value), TierChange(state.number, target + 1, reason)
-    if not promotion_blockers(state, value, config):
+    # The cheap conditions first: the full check runs only when they hold.
+    promotable = (
+        state.index + 1 < len(tiers)
+        and value >= tiers[state.index + 1].floor
+        and state.trades >= config.promotion.min_trades
+    )
+    if promotable and not promotion_blockers(state, value, config):
         rules = config.promotion
         reason = (
             f"equity {value:.2f} reached the tier {state.number + 1} floor "

@@ -63,8 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """``lookahead-analysis`` and ``recursive-analysis``."""
     look = sub.add_parser(
         "lookahead-analysis",
-        help="does cutting the data after a signal change any earlier indicator, signal "
-        "or trade?",
+        help="does cutting the data after a signal change any earlier indicator, signal or trade?",
     )
     _add_common(look)
     look.add_argument(
@@ -106,7 +105,9 @@ def _short(value: Any) -> str:
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 def lookahead_table(report: dict[str, Any], source: str) -> str:
@@ -147,7 +148,8 @@ def recursive_table(report: dict[str, Any], source: str) -> str:
     rows += [
         [
             c["column"],
-            f"{c['startup_bars']}" + (" (all the data: needs more)" if c["limited_by_data"] else ""),
+            f"{c['startup_bars']}"
+            + (" (all the data: needs more)" if c["limited_by_data"] else ""),
             _short(c["full_value"]),
         ]
         for c in report["indicators"]

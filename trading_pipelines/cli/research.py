@@ -5,7 +5,9 @@
         --param signal=9 --fee 0.001 --fill close [--slippage-bps X] [--start D --end D] \\
         [--warmup auto|cold|N] [--stops-from fill|next] [--json]
     trading sweep --ohlcv FILE.csv --strategy macd --params-file PARAMS.csv --fee 0.001 \\
-        --fill close [--warmup auto|cold|N] [--stops-from fill|next] --out RESULTS.csv
+        --fill close [--stop-loss X] [--take-profit Y] [--trailing-stop Z] \\
+        [--slippage-bps B] [--min-trades N] [--warmup auto|cold|N] [--stops-from fill|next] \\
+        --out RESULTS.csv
 
 ``--start`` opens the window; earlier bars of the file warm up the indicators (``--warmup
 auto``, the default: as many as the strategy needs; ``cold``: none; ``N``: N bars).
@@ -188,6 +190,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="PARAMS.csv",
         help="one column per strategy parameter, one row per scenario",
     )
+    sw.add_argument("--stop-loss", type=float, default=None, metavar="PCT", help="e.g. 0.03")
+    sw.add_argument("--take-profit", type=float, default=None, metavar="PCT", help="e.g. 0.06")
+    sw.add_argument("--trailing-stop", type=float, default=None, metavar="PCT", help="e.g. 0.04")
+    sw.add_argument(
+        "--min-trades",
+        type=int,
+        default=10,
+        metavar="N",
+        help="flag rows (too_few_trades) closing fewer trades; rows are never dropped (10)",
+    )
     sw.add_argument("--out", required=True, type=Path, metavar="RESULTS.csv")
     sw.set_defaults(run=_user_errors(sweep))
 
@@ -291,31 +303,48 @@ def _read_params(path: Path, strategy: str) -> Any:
 def sweep(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
-    from tqdm import tqdm
 
-    from trading_core.backtest.sweep import sweep_strategy
+    from trading_core.backtest.sweep_report import sweep_table
 
     params = _read_params(args.params_file, args.strategy)
     bars = _load_bars(args.ohlcv, args.start, args.end)
-    config = _config(args)
+    config = _config(
+        args,
+        stop_loss_pct=args.stop_loss,
+        take_profit_pct=args.take_profit,
+        trailing_stop_pct=args.trailing_stop,
+    )
     start = 0
     if args.start is not None:
         start = int(np.searchsorted(bars["ts"], pd.Timestamp(args.start)))
-    with tqdm(
-        total=len(params),
-        desc=f"sweep {args.strategy}",
-        unit="scenario",
-        file=sys.stderr,
-        disable=not sys.stderr.isatty(),
-    ) as bar:
-        results = sweep_strategy(
-            bars, args.strategy, params, config, progress=bar.update, start=start
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        with tqdm(
+            total=len(params), desc=f"sweep {args.strategy}", unit="scenario", file=sys.stderr
+        ) as bar:
+            results = sweep_table(
+                bars, args.strategy, params, config, start=start,
+                min_trades=args.min_trades, progress=bar.update,
+            )  # fmt: skip
+    else:
+        results = sweep_table(
+            bars, args.strategy, params, config, start=start, min_trades=args.min_trades
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.out, index=False)
+    head = results.iloc[0]
     warm = "cold" if config.warmup == "cold" else f"warmup={config.warmup}"
     print(
         f"wrote {len(results)} scenarios to {args.out} (fill={config.fill}, "
-        f"stops_from={config.stops_from}, {warm}, window from {bars['ts'].iloc[start]})"
+        f"stops_from={config.stops_from}, {warm}, window {head['window_start']} -> "
+        f"{head['window_end']}, {int(results['too_few_trades'].sum())} rows with fewer than "
+        f"{args.min_trades} closed trades flagged)"
     )
+    if head["gaps"]:
+        print(
+            f"warning: the window has {head['gaps']} gaps ({head['missing_candles']} missing "
+            f"candles, the largest {head['largest_gap_candles']}); indicators bridge them",
+            file=sys.stderr,
+        )
     return 0

@@ -41,12 +41,14 @@ from executor.brokers.replay_fills import BarFillModel, ReplayPaperBroker
 from executor.engine import Engine, EngineOptions
 from executor.ledger import Ledger
 from executor.orders import OrderState
+from executor.records import Position
 from sensors.new_bars import BarCursor
 from trading_core.backtest import BacktestConfig
 from trading_core.backtest.data import DataError, check_bars
 from trading_core.backtest.result import BacktestResult
 from trading_core.backtest.warmup import Warmup, apply_warmup
 from trading_core.config import TradingConfig
+from trading_core.fills import intrabar_exit, trailing_stop_level
 from trading_core.series import BarKey, SeriesKey
 from trading_core.strategies import Strategy
 from trading_core.timeframes import TIMEFRAME_SECONDS, timeframe_delta
@@ -59,6 +61,7 @@ SYMBOL = f"ASSET/{QUOTE}"
 # The risk gate's caps set out of the way: a backtest has none (RiskConfig's own bounds).
 NO_CAP = 1e300
 LIVE_WORKING = [OrderState.OPEN, OrderState.PARTIALLY_FILLED]
+GUARD = 1e-9  # relative widening of protective levels in may_exit
 
 
 @dataclass(frozen=True)
@@ -174,10 +177,27 @@ def run_replay(
     return _run(bars, strategy, cfg, start, tf, home, warmup)
 
 
-def _holding(ledger: Ledger) -> tuple[float, float]:
-    """The replayed symbol's position quantity and the quote cash, from the ledger."""
+def _holding(ledger: Ledger) -> tuple[Position | None, float]:
+    """The replayed symbol's open position (None when flat) and the quote cash."""
     held = ledger.position(EXCHANGE, SYMBOL)
-    return (held.quantity if held is not None else 0.0), ledger.cash(QUOTE)
+    return (held if held is not None and held.quantity > 0 else None), ledger.cash(QUOTE)
+
+
+def may_exit(position: Position, high_water: float, o: float, h: float, low: float) -> bool:
+    """Whether this bar could trigger the position's stop-loss, take-profit or trailing stop
+    (``fills.intrabar_exit`` on levels widened by 1e-9, so never a miss). On any other bar
+    the engine's tick would only mark the position: it is skipped, and the next tick checks
+    and marks every bar since (the same candles, the same high-water mark)."""
+    stop = position.stop_loss
+    if position.trailing_stop_pct:
+        trail = trailing_stop_level("buy", high_water, position.trailing_stop_pct)
+        stop = trail if stop is None else max(stop, trail)
+    take = position.take_profit
+    if stop is None and take is None:
+        return False
+    wide_stop = None if stop is None else stop * (1.0 + GUARD)
+    wide_take = None if take is None else take * (1.0 - GUARD)
+    return intrabar_exit("buy", o, h, low, wide_stop, wide_take) is not None
 
 
 def _scratch_root() -> str | None:
@@ -254,18 +274,27 @@ def _run(
         equity = np.empty(n - start)
         exposed = np.zeros(n - start, dtype=bool)
         intents = 0
-        quantity, cash = 0.0, cfg.initial_cash
+        held: Position | None = None
+        cash = cfg.initial_cash
+        high_water = 0.0
         resting = False  # a limit entry works until the next bar's tick settles it
+        bar_open, bar_high, bar_low = market.series.open, market.series.high, market.series.low
         for i in range(start, n):
             now = ts[i] + step
             clock_now[0] = now
             market.now = now
-            if quantity > 0 or resting:
+            if resting or (
+                held is not None
+                and may_exit(held, high_water, bar_open[i], bar_high[i], bar_low[i])
+            ):
                 with timings.part("engine: stops, working orders"):
                     engine.tick()
                 with timings.part("ledger reads"):
-                    quantity, cash = _holding(ledger)
+                    held, cash = _holding(ledger)
                 resting = False
+            elif held is not None:
+                high_water = max(high_water, bar_high[i])  # what the engine's next tick sees
+            quantity = held.quantity if held is not None else 0.0
             with timings.part("sensor cursor"):
                 cursor.add([BarKey(series, ts[i])])
                 keys = cursor.take()
@@ -288,10 +317,15 @@ def _run(
                     ledger.add_intents([evaluation.intent])
                     engine.tick()
                 with timings.part("ledger reads"):
-                    quantity, cash = _holding(ledger)
+                    held, cash = _holding(ledger)
                     resting = evaluation.intent.order_type == "limit" and bool(
                         ledger.orders(LIVE_WORKING)
                     )
+                quantity = held.quantity if held is not None else 0.0
+            if held is None:
+                high_water = 0.0
+            elif held.high_water is not None:
+                high_water = max(high_water, held.high_water)
             exposed[i - start] = quantity > 0
             equity[i - start] = cash + (quantity * closes[i] if quantity > 0 else 0.0)
         with timings.part("trades from the ledger"):
