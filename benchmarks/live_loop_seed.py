@@ -77,8 +77,22 @@ def partition_keys(first: date, last: date, symbols: list[str]) -> list[str]:
     return keys
 
 
+def wait_webserver(port: int, timeout: float = 300.0) -> None:
+    """Until the webserver answers (it starts after the market clock is anchored)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=5).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"the webserver on port {port} did not answer in {timeout:.0f} s")
+
+
 def launch_backfill(port: int, first: date, last: date, symbols: list[str]) -> str:
     """Submit the backfill; returns its id (raises with the server's message otherwise)."""
+    wait_webserver(port)
     params = {
         "partitionNames": partition_keys(first, last, symbols),
         "assetSelection": [{"path": ["raw", "ohlcv"]}],

@@ -133,6 +133,7 @@ def build_engine(
         publisher=publisher,
         lease=lease,
         market_clock=clock.now if clock.moving else None,
+        alert=Alerter.for_home(paths.home).send,
     )
 
 

@@ -146,7 +146,8 @@ class Backstop:
         if not legs:
             return position
         self._cancel(legs, "the executor exits")
-        after = self.ledger.position(position.exchange, position.symbol)
+        # The sub-position being closed, as the backstop's fills (shared pro rata) left it.
+        after = self.ledger.position(position.exchange, position.symbol, position.instance_id)
         if after is None or after.quantity <= QTY_EPSILON:
             self.ledger.audit("executor", "backstop_filled_before_exit", position.symbol, {})
             return None

@@ -1,4 +1,5 @@
-"""Operator commands: ``pause | resume | close-all | close-position SYMBOL | halt | status``.
+"""Operator commands: ``pause | resume | close-all | close-position SYMBOL | halt | review |
+status``.
 
 A command is a row in the ledger (who, when, why), audited when issued and again when the
 running executor applies it, at the start of its next tick. It works the same whether the
@@ -8,7 +9,11 @@ executor is running or not: a command issued while it is down is applied when it
 - ``resume``: ACTIVE again; the drawdown peak is reset to the current equity.
 - ``halt``: HALTED, nothing new at all; working entry orders are canceled.
 - ``close-all``: cancel working entries and sell every position; ACTIVE becomes REDUCING.
-- ``close-position SYMBOL``: cancel that symbol's working entries and sell the position.
+- ``close-position SYMBOL``: cancel that symbol's working entries and sell the position
+  (every strategy instance's sub-position in it).
+- ``review``: the operator's review that ends capital preservation once its cooldown is
+  over (risk protocol on: a ``strategies:`` list); entries resume at the reduced size.
+  Refused, with the reason in the command's result, before the cooldown ends.
 - ``status``: print the state, account, positions, recent commands and health as JSON.
 
 ``trading control ...`` (the project CLI) calls ``main(argv)``.
@@ -29,7 +34,7 @@ from executor.health import read_health
 from executor.ledger import Ledger
 from trading_core.config import ConfigError, get_config, get_paths
 
-COMMANDS_WITH_EFFECT: tuple[str, ...] = ("pause", "resume", "close-all", "halt")
+COMMANDS_WITH_EFFECT: tuple[str, ...] = ("pause", "resume", "close-all", "halt", "review")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,11 +84,13 @@ def status(ledger: Ledger) -> dict[str, Any]:
         "since": risk.updated_at,
         "by": risk.updated_by,
         "peak_equity": risk.peak_equity,
+        "protocol": json.loads(ledger.protocol_state() or "null"),
         "account": vars(account),
         "positions": [
             {
                 "symbol": p.symbol,
                 "exchange": p.exchange,
+                "instance": p.instance_id,
                 "quantity": p.quantity,
                 "avg_entry_price": p.avg_entry_price,
                 "last_price": p.last_price,

@@ -24,7 +24,9 @@ Every order submission checks the lease's fencing token first.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,7 +47,8 @@ from executor.intents import OrderIntent
 from executor.lease import Lease, LeaseLost
 from executor.ledger import IntentRecord, Ledger, OperatorCommand
 from executor.orders import LIVE_STATES, OrderState, client_order_id
-from executor.records import NewOrder, OrderRecord, OrderUpdate, Position
+from executor.protocol_gate import AlertSender, ProtocolGate, protocol_enabled, sub_key
+from executor.records import QTY_EPSILON, NewOrder, OrderRecord, OrderUpdate, Position
 from executor.risk import RiskContext, check_intent, drawdown, drawdown_breached
 from executor.sizing import (
     OrderNotPlaceable,
@@ -58,14 +61,17 @@ from executor.sizing import (
 from executor.throttle import OrderThrottle
 from executor.trading_state import TradingState
 from trading_core.config import TradingConfig
+from trading_core.config_portfolio import DEFAULT_INSTANCE
 from trading_core.fills import intrabar_exit, trailing_stop_level
 from trading_core.market.base import MarketSource
+from trading_core.position_sizing import all_in_quantity, exit_levels
+from trading_core.protocol.gate import EntryDecision
 from trading_core.timeframes import timeframe_delta, utc_now
 
 log = logging.getLogger("executor.engine")
 
 EXIT_ROLES: frozenset[str] = frozenset(
-    {"exit", "stop_loss", "take_profit", "trailing_stop", "operator"}
+    {"exit", "stop_loss", "take_profit", "trailing_stop", "operator", "preservation"}
 )
 
 
@@ -130,6 +136,7 @@ class Engine:
         clock: Callable[[], datetime] = utc_now,
         lease: Lease | None = None,
         market_clock: Callable[[], datetime] | None = None,
+        alert: AlertSender | None = None,
     ):
         self.ledger = ledger
         self.broker = broker
@@ -160,6 +167,10 @@ class Engine:
         # Native protective orders behind the executor's own stops (executor.backstop).
         self.backstop = Backstop(
             ledger, broker, config, lease=lease, market_at=lambda: self._market_at(None)
+        )
+        # The risk protocol, for a portfolio of instances (executor.protocol_gate).
+        self.protocol = (
+            ProtocolGate(ledger, config, alert=alert) if protocol_enabled(config) else None
         )
 
     # ------------------------------------------------------------------------------ time
@@ -204,6 +215,8 @@ class Engine:
                 f"{self.mode} trading refused: start-up reconciliation with the exchange "
                 "failed (see the audit log and the HALTED reason)"
             )
+        if self.protocol is not None:
+            self.protocol.start(self._equity(), self.market_now())
         self.ledger.audit(
             "executor",
             "started",
@@ -227,6 +240,7 @@ class Engine:
             ("working", self._work_orders),
             ("protection", self._watch_positions),
             ("drawdown", self._check_drawdown),
+            ("protocol", self._observe_protocol),
             ("intents", self._process_intents),
             ("publish", self._publish),
         ]
@@ -280,6 +294,11 @@ class Engine:
             self.ledger.set_trading_state(TradingState.HALTED, f"halted: {why}", actor)
             canceled = self._cancel_entries(None)
             return f"HALTED; canceled {canceled} working entry order(s)"
+        if command.command == "review":
+            try:
+                return self.protocol_review(command.who)
+            except ValueError as exc:
+                return f"refused: {exc}"
         if command.command == "close-position":
             symbol = command.symbol or ""
             canceled = self._cancel_entries(symbol)
@@ -297,17 +316,31 @@ class Engine:
         return "; ".join([*closed, f"canceled {canceled} working entry order(s)"])
 
     def _close_position(self, symbol: str, command: OperatorCommand) -> str:
-        position = self.ledger.position(self.broker.exchange, symbol)
-        if position is None or position.quantity <= 0:
+        """Close every instance's sub-position in ``symbol`` (one exit order each)."""
+        subs = [p for p in self._positions() if p.symbol == symbol and p.quantity > 0]
+        if not subs:
             return "no open position"
-        source = f"op{command.id}" + hashlib.sha1(symbol.encode()).hexdigest()[:8]
-        cid = client_order_id(source, "operator")
-        if self.ledger.order(cid) is not None:
-            return f"exit {cid} already placed"
-        order = self._place_exit(
-            position, "operator", cid, reason=f"operator {command.command} by {command.who}"
-        )
-        return f"exit {order.client_order_id} {order.state}" if order else "exit not placeable"
+        results = []
+        for position in subs:
+            key = (
+                symbol
+                if position.instance_id == DEFAULT_INSTANCE
+                else (f"{symbol}|{position.instance_id}")
+            )
+            source = f"op{command.id}" + hashlib.sha1(key.encode()).hexdigest()[:8]
+            cid = client_order_id(source, "operator")
+            if self.ledger.order(cid) is not None:
+                results.append(f"exit {cid} already placed")
+                continue
+            order = self._place_exit(
+                position, "operator", cid, reason=f"operator {command.command} by {command.who}"
+            )
+            results.append(
+                f"exit {order.client_order_id} {order.state}" if order else "exit not placeable"
+            )
+        if len(subs) == 1:
+            return results[0]
+        return ", ".join(f"{p.instance_id}: {r}" for p, r in zip(subs, results, strict=True))
 
     def _cancel_entries(self, symbol: str | None) -> int:
         canceled = 0
@@ -352,6 +385,7 @@ class Engine:
                 stop_loss=intent.stop_loss,
                 take_profit=intent.take_profit,
                 trailing_stop_pct=intent.trailing_stop_pct,
+                instance_id=order.instance_id or DEFAULT_INSTANCE,
             )
             self.backstop.keep_in_step(order.exchange, order.symbol)
 
@@ -492,6 +526,7 @@ class Engine:
             intent_id=order.intent_id,
             strategy=order.strategy,
             reason=f"reprice {order.attempt + 1} of {order.client_order_id}",
+            instance_id=order.instance_id,
         )
         created = self.ledger.create_order(
             replacement, accept_intent=True, reason=replacement.reason
@@ -507,13 +542,18 @@ class Engine:
         state = self.ledger.trading_state()
         now = self.market_now()
         step = timeframe_delta(self.options.protective_timeframe)
-        exiting = {o.symbol for o in self.ledger.orders(LIVE_STATES) if o.role in EXIT_ROLES}
+        exiting = {
+            (o.symbol, o.instance_id)
+            for o in self.ledger.orders(LIVE_STATES)
+            if o.role in EXIT_ROLES
+        }
         self.backstop.cancel_stale()
         for position in self._positions():
             protected = position.stop_loss or position.take_profit or position.trailing_stop_pct
             # Never before this position opened: the mark of an earlier one would replay
             # the candles in between against this position's levels.
-            checked, opened = self._checked_until.get(position.symbol), position.opened_at
+            watched = f"{position.symbol}|{position.instance_id}"
+            checked, opened = self._checked_until.get(watched), position.opened_at
             start = max(checked, opened) if checked and opened else checked or opened or now
             try:
                 candles = self.market.fetch_ohlcv(
@@ -532,16 +572,21 @@ class Engine:
             high_water = position.high_water or position.avg_entry_price
             trigger: tuple[str, datetime, float] | None = None
             for bar in candles.itertuples(index=False):
-                if protected and trigger is None and position.symbol not in exiting:
+                if (
+                    protected
+                    and trigger is None
+                    and (position.symbol, position.instance_id) not in exiting
+                ):
                     trigger = self._trigger(position, bar, high_water)
                     if trigger:
                         break
                 high_water = max(high_water, float(bar.high))
             last = candles.iloc[-1]
-            self._checked_until[position.symbol] = last.ts.to_pydatetime() + step
+            self._checked_until[watched] = last.ts.to_pydatetime() + step
             self.ledger.mark_price(
-                position.exchange, position.symbol, float(last.close), high_water
-            )
+                position.exchange, position.symbol, float(last.close), high_water,
+                position.instance_id,
+            )  # fmt: skip
             if trigger is None:
                 self.backstop.keep_in_step(position.exchange, position.symbol)  # trailing
                 continue
@@ -573,10 +618,10 @@ class Engine:
     def _protective_order_id(self, position: Position, role: str) -> str | None:
         """A fresh client order id for this position's exit: the next attempt after ones the
         exchange refused (None once ``max_reprices`` attempts have failed)."""
-        source = (
-            position.entry_intent_id
-            or hashlib.sha1(f"{position.symbol}{position.opened_at}".encode()).hexdigest()[:24]
-        )
+        key = f"{position.symbol}{position.opened_at}"
+        if position.instance_id != DEFAULT_INSTANCE:
+            key += f"|{position.instance_id}"
+        source = position.entry_intent_id or hashlib.sha1(key.encode()).hexdigest()[:24]
         for attempt in range(self.options.max_reprices + 1):
             cid = client_order_id(source, role, attempt)
             if self.ledger.order(cid) is None:
@@ -650,6 +695,7 @@ class Engine:
                 intent_id=intent.intent_id if intent else position.entry_intent_id,
                 strategy=position.strategy,
                 reason=reason,
+                instance_id=position.instance_id,
             ),
             accept_intent=intent is not None,
             reason=reason,
@@ -662,6 +708,8 @@ class Engine:
         return self.ledger.account(self.config.executor.quote_currency).equity
 
     def _check_drawdown(self, report: TickReport) -> None:
+        if self.protocol is not None:
+            return  # the protocol's drawdown stages replace the flat kill switch
         equity = self._equity()
         peak = self.ledger.update_peak_equity(equity)
         limit = self.config.risk.max_drawdown_pct
@@ -675,6 +723,34 @@ class Engine:
             )
             self.ledger.set_trading_state(TradingState.HALTED, reason, "risk")
             log.error("trading halted", extra={"reason": reason})
+
+    def _observe_protocol(self, report: TickReport) -> None:
+        """The protocol observes the account; capital preservation closes positions."""
+        if self.protocol is None:
+            return
+        now = self.market_now()
+        closing = set(self.protocol.observe(self._equity(), now))
+        if not closing:
+            return
+        stamp = hashlib.sha1(now.isoformat().encode()).hexdigest()[:10]
+        for position in self._positions():
+            if sub_key(position) not in closing or position.quantity <= 0:
+                continue
+            source = "cp" + stamp + hashlib.sha1(sub_key(position).encode()).hexdigest()[:10]
+            cid = client_order_id(source, "preservation")
+            if self.ledger.order(cid) is None:
+                self._place_exit(
+                    position, "preservation", cid, reason="capital preservation",
+                    at=self._market_at(None),
+                )  # fmt: skip
+                report.protective_exits += 1
+
+    def protocol_review(self, by: str) -> str:
+        """The operator's review after capital preservation (``trading control review``)."""
+        if self.protocol is None:
+            raise ValueError("the risk protocol is off (no strategies: list in the config)")
+        row = self.protocol.review(self._equity(), self.market_now(), by)
+        return f"reviewed: {row['kind']} {json.dumps(row['detail'], sort_keys=True)}"
 
     # ------------------------------------------------------------------------- intents
 
@@ -786,7 +862,32 @@ class Engine:
                 "executor", "late_exit", intent.intent_id, {"reason": admission.reason}
             )
         price = market_price if market_price is not None else (intent.reference_price or 0.0)
-        decision = check_intent(intent, self._risk_context(intent, price), self.config.risk)
+        context = self._risk_context(intent, price)
+        limits = self.config.risk
+        verdict = None
+        if (
+            self.protocol is not None
+            and intent.action == "open"
+            and context.trading_state == TradingState.ACTIVE
+            and price > 0
+        ):
+            verdict = self.protocol.decide(
+                intent, price, equity=context.equity, cash=context.cash,
+                exchange=self.broker.exchange,
+            )  # fmt: skip
+            if verdict.reasons:
+                self.ledger.audit("protocol", "entry_decision", intent.intent_id,
+                                  {"instance": intent.instance, **verdict.reasons})  # fmt: skip
+            if verdict.refusal is not None:
+                self.ledger.set_intent_status(intent.intent_id, "REJECTED_BY_RISK", verdict.refusal)
+                return None
+            if verdict.decision is not None:
+                intent = self._protocol_sized(intent, verdict.decision, price)
+                # The tiers and allocations bound the size and the positions now.
+                limits = limits.model_copy(
+                    update={"position_fraction": 1.0, "max_open_positions": 1_000_000}
+                )
+        decision = check_intent(intent, context, limits)
         if not decision.accepted:
             self.ledger.set_intent_status(intent.intent_id, "REJECTED_BY_RISK", decision.reason)
             log.info(
@@ -812,6 +913,9 @@ class Engine:
                 intent.intent_id, "REJECTED_BY_RISK", f"exchange rules: {exc}"
             )
             return None
+        reason = decision.reason
+        if verdict is not None and verdict.reasons:
+            reason = "protocol " + json.dumps(verdict.reasons, sort_keys=True)
         order = self.ledger.create_order(
             NewOrder(
                 client_order_id=client_order_id(intent.intent_id, "entry"),
@@ -825,15 +929,58 @@ class Engine:
                 post_only=(intent.post_only or self.options.post_only_limits) and limit is not None,
                 intent_id=intent.intent_id,
                 strategy=intent.strategy,
-                reason=decision.reason,
+                reason=reason,
+                instance_id=intent.instance or DEFAULT_INSTANCE,
             ),
             accept_intent=True,
-            reason=decision.reason,
+            reason=reason,
         )
         return self._submit(order, at, intent)
 
+    def _protocol_sized(
+        self, intent: OrderIntent, decision: EntryDecision, price: float
+    ) -> OrderIntent:
+        """The intent as the protocol sized it: value plus taker fee equals the decision's
+        notional, the protocol's stop, and the instance's take-profit / trailing stop
+        (``position_sizing.exit_levels``, as the backtester sets them)."""
+        assert decision.stop is not None
+        inst = self.protocol.instance(intent.instance) if self.protocol else None
+        risk = inst.resolved_risk() if inst else None
+        _, take = exit_levels(
+            price,
+            stop_loss=decision.stop.price,
+            take_profit=intent.take_profit,
+            default_take_fraction=risk.take_profit_pct if risk else None,
+        )
+        value = all_in_quantity(decision.notional, price, self.config.fees.taker) * price
+        return dataclasses.replace(
+            intent,
+            notional=value,
+            quantity=None,
+            stop_loss=decision.stop.price,
+            take_profit=take,
+            trailing_stop_pct=(
+                risk.trailing_stop_pct if risk and risk.trailing_stop_pct else
+                intent.trailing_stop_pct
+            ),
+        )  # fmt: skip
+
     def _handle_close(self, intent: OrderIntent, at: datetime | None) -> OrderRecord | None:
-        live = self.ledger.orders(LIVE_STATES, symbol=intent.symbol)
+        """Close the intent's instance's sub-position (other instances keep theirs)."""
+        instance = intent.instance or DEFAULT_INSTANCE
+        position = self.ledger.position(self.broker.exchange, intent.symbol, instance)
+        if position is None or position.quantity <= QTY_EPSILON:
+            self.ledger.set_intent_status(
+                intent.intent_id,
+                "REJECTED_BY_RISK",
+                f"instance {instance!r} holds no {intent.symbol} position to close",
+            )
+            return None
+        live = [
+            o
+            for o in self.ledger.orders(LIVE_STATES, symbol=intent.symbol)
+            if (o.instance_id or DEFAULT_INSTANCE) == instance
+        ]
         if any(o.role in EXIT_ROLES for o in live):
             self.ledger.set_intent_status(
                 intent.intent_id,
@@ -848,8 +995,8 @@ class Engine:
         ]
         for order in working:
             self._apply(order, self.broker.cancel(order))
-        position = self.ledger.position(self.broker.exchange, intent.symbol)
-        assert position is not None  # the risk gate checked it
+        position = self.ledger.position(self.broker.exchange, intent.symbol, instance)
+        assert position is not None  # checked above
         exit_order = self._place_exit(
             position,
             "exit",

@@ -36,6 +36,8 @@ MIN_AMOUNT = 1e-12
 MAX_AMOUNT = 1e15
 # Client order ids embed the intent id (executor.orders.client_order_id): alphanumeric, 24 max.
 INTENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9]{1,24}$")
+# Strategy instance ids, as trading_core.config_portfolio allows them in `strategies:`.
+INSTANCE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 # Unified ccxt symbols: BASE/QUOTE, optionally :SETTLE.
 SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?$")
 # The ledger's column widths.
@@ -89,6 +91,9 @@ class OrderIntent:
     # A limit entry that must rest on the book (maker only): refused rather than crossing.
     post_only: bool = False
     reasons: dict[str, Any] = field(default_factory=dict)
+    # The strategy instance (`strategies:` id) the intent is for. None: the ledger files it
+    # under `manual` (`trading intents submit`) or `default` (the single-strategy asset).
+    instance: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.intent_id, str) or not INTENT_ID_PATTERN.match(self.intent_id):
@@ -126,6 +131,13 @@ class OrderIntent:
             raise InvalidIntent(f"post_only must be true or false, got {_brief(self.post_only)}")
         if not isinstance(self.reasons, dict):
             raise InvalidIntent(f"reasons must be an object, got {_brief(self.reasons)}")
+        if self.instance is not None and (
+            not isinstance(self.instance, str) or not INSTANCE_ID_PATTERN.match(self.instance)
+        ):
+            raise InvalidIntent(
+                "instance must be a strategy instance id (lowercase letters, digits, '_' or "
+                f"'-', at most 40), got {_brief(self.instance)}"
+            )
         self._check_shape()
 
     def _check_shape(self) -> None:
@@ -146,8 +158,10 @@ class OrderIntent:
             )
 
     def to_row(self) -> dict[str, Any]:
+        """The ledger row's values (``instance`` is the ``instance_id`` column)."""
         row = asdict(self)
         row["reasons"] = json.dumps(self.reasons, sort_keys=True, default=str)
+        row["instance_id"] = row.pop("instance")
         return row
 
 

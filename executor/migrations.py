@@ -168,6 +168,38 @@ def carry_realized_pnl_over(conn: Connection) -> None:
         )  # fmt: skip
 
 
+def _strategy_instances(conn: Connection) -> None:
+    """Every intent, order, fill and position gets its strategy instance; today's rows are
+    the single-strategy ``default`` instance's (external orders and their fills keep none).
+    Positions become one sub-position per (exchange, symbol, instance)."""
+    width = sa.String(schema.INSTANCE_ID_LENGTH)
+    _add_column(conn, "intents", "instance_id", width, "NOT NULL DEFAULT 'default'")
+    _add_column(conn, "orders", "instance_id", width)
+    _add_column(conn, "fills", "instance_id", width)
+    conn.execute(sa.text("UPDATE orders SET instance_id = 'default' WHERE role <> 'external'"))
+    conn.execute(sa.text("UPDATE fills SET instance_id = 'default' WHERE applied"))
+    _add_column(conn, "risk_state", "protocol_state", sa.Text())
+    if conn.dialect.name == "postgresql":
+        _add_column(conn, "positions", "instance_id", width, "NOT NULL DEFAULT 'default'")
+        pk = sa.inspect(conn).get_pk_constraint("positions")["name"]
+        conn.execute(sa.text(f'ALTER TABLE positions DROP CONSTRAINT "{pk}"'))
+        conn.execute(
+            sa.text("ALTER TABLE positions ADD PRIMARY KEY (exchange, symbol, instance_id)")
+        )
+        return
+    # SQLite cannot change a primary key: rebuild the table and copy the rows over.
+    columns = ", ".join(c.name for c in schema.positions.columns if c.name != "instance_id")
+    conn.execute(sa.text("ALTER TABLE positions RENAME TO positions_v5"))
+    schema.positions.create(conn)
+    conn.execute(
+        sa.text(
+            f"INSERT INTO positions ({columns}, instance_id) "
+            f"SELECT {columns}, 'default' FROM positions_v5"
+        )
+    )
+    conn.execute(sa.text("DROP TABLE positions_v5"))
+
+
 # Steps from version N-1 to N, for N > 1 (version 1 is the initial schema).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "intents.post_only: a limit entry that must rest (maker only)",
@@ -180,6 +212,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "positions.realized_pnl_gross / realized_pnl_net / fees_quote replace "
                  "realized_pnl; fills.fee_price / fee_quote / fee_issue: one accounting core",
               _gross_and_net_pnl),
+    Migration(6, "intents/orders/fills/positions.instance_id: strategy instances, one "
+                 "sub-position per instance; today's rows become the 'default' instance's; "
+                 "risk_state.protocol_state",
+              _strategy_instances),
 )  # fmt: skip
 
 

@@ -115,6 +115,7 @@ ROLE_CODES: dict[str, str] = {
     "trailing_stop": "r",
     "operator": "o",
     "backstop": "b",
+    "preservation": "p",  # capital preservation closes (executor.protocol_gate)
 }
 
 # Binance's rule for newClientOrderId; every id we generate matches it.

@@ -102,6 +102,31 @@ SCHEMAS: dict[str, pa.Schema] = {"fills": FILLS_SCHEMA, "orders": ORDERS_SCHEMA}
 ASSET_KEYS: dict[str, str] = {"fills": "execution/fills", "orders": "execution/orders"}
 
 
+# Rows of a batch listed in its materialization's ``contents`` table (the rest are counted).
+CONTENTS_MAX_ROWS = 100
+
+
+def contents_table(stream: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a batch holds, one entry per row (at most ``CONTENTS_MAX_ROWS``): symbol, side,
+    price, quantity, fee, instance (the row's ``instance``, else its strategy label); orders
+    add their state, and their price is the average fill price, else the limit price."""
+    table = []
+    for row in rows[:CONTENTS_MAX_ROWS]:
+        price = row.get("price") if stream == "fills" else row.get("average_price")
+        entry = {
+            "symbol": row.get("symbol"),
+            "side": row.get("side"),
+            "price": price if price is not None else row.get("limit_price"),
+            "quantity": row.get("quantity"),
+            "fee": row.get("fee"),
+            "instance": row.get("instance") or row.get("strategy"),
+        }
+        if stream == "orders":
+            entry["state"] = row.get("state")
+        table.append(entry)
+    return table
+
+
 class ReportFailed(RuntimeError):
     """Dagster did not accept a report (down, or it answered with an error)."""
 
@@ -255,6 +280,7 @@ class Publisher:
                 "first_event_time": batch.first_event_time.isoformat(),
                 "last_event_time": batch.last_event_time.isoformat(),
                 "mode": self.ledger.mode,
+                "contents": contents_table(batch.stream, self.outbox.batch_rows(batch)),
             }
             try:
                 self.reporter.report(ASSET_KEYS[batch.stream], metadata, batch.batch_id)

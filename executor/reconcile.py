@@ -243,8 +243,9 @@ class Reconciler:
         balances = self.broker.balances()
         self.ledger.snapshot_balances(exchange, balances, "exchange")
         totals = {cur: total for cur, (_, _, total) in balances.items()}
+        # The exchange holds the sum of every instance's sub-position.
         positions = {
-            p.symbol: p.quantity for p in self.ledger.positions() if p.exchange == exchange
+            p.symbol: p.quantity for p in self.ledger.exchange_positions() if p.exchange == exchange
         }
         baseline = self.ledger.latest_balances(exchange, "baseline")
         if not baseline:

@@ -35,6 +35,8 @@ class Fill:
     strategy: str | None = None
     # Quote per unit of fee_currency at fill time, when the fee is in a third currency (BNB).
     fee_price: float | None = None
+    # The strategy instance the fill belongs to (its order's); None for external orders.
+    instance_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class NewOrder:
     intent_id: str | None = None
     strategy: str | None = None
     reason: str | None = None
+    # The strategy instance the order trades for (None: an external order).
+    instance_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class OrderRecord:
     lookups: int
     created_at: datetime
     updated_at: datetime
+    instance_id: str | None = None
 
     @property
     def remaining(self) -> float:
@@ -123,6 +128,8 @@ class Position:
     entry_intent_id: str | None
     opened_at: datetime | None
     updated_at: datetime
+    # A strategy instance's sub-position; the exchange holds the sum over instances.
+    instance_id: str = "default"
 
     @property
     def mark_price(self) -> float:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
+
+# Strategy instances (trading_core.config_portfolio): ids are at most 40 characters.
+INSTANCE_ID_LENGTH = 40
 
 metadata = sa.MetaData()
 
@@ -38,6 +41,11 @@ intents = sa.Table(
     sa.Column("trailing_stop_pct", sa.Double),
     sa.Column("post_only", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("reasons", sa.Text, nullable=False),
+    # The strategy instance the intent is for: `manual` for intents that name none
+    # (`trading intents submit`), `default` for the single-strategy asset's.
+    sa.Column(
+        "instance_id", sa.String(INSTANCE_ID_LENGTH), nullable=False, server_default="default"
+    ),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("status_reason", sa.Text),
     sa.Column("created_at", sa.DateTime, nullable=False),
@@ -79,6 +87,8 @@ orders = sa.Table(
     sa.Column("lookups", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # The strategy instance it trades for; NULL for an external order.
+    sa.Column("instance_id", sa.String(INSTANCE_ID_LENGTH)),
     sa.Index("ix_orders_state", "state"),
     sa.Index("ix_orders_intent", "intent_id"),
     sa.Index("ix_orders_created", "created_at"),
@@ -125,16 +135,23 @@ fills = sa.Table(
     sa.Column("mode", sa.String(8), nullable=False),
     # False for fills of external orders: they are kept, but do not move our positions.
     sa.Column("applied", sa.Boolean, nullable=False),
+    # Its order's strategy instance; NULL for a fill of an external order.
+    sa.Column("instance_id", sa.String(INSTANCE_ID_LENGTH)),
     # Trade ids are unique per symbol on Binance (and many others), not per exchange.
     sa.UniqueConstraint("exchange", "symbol", "trade_id", name="uq_fills_exchange_symbol_trade"),
     sa.Index("ix_fills_event_time", "event_time"),
 )
 
+# One sub-position per strategy instance and symbol: the exchange's position in a symbol is
+# the sum over instances (reconciliation per account, attribution per instance).
 positions = sa.Table(
     "positions",
     metadata,
     sa.Column("exchange", sa.String(32), primary_key=True),
     sa.Column("symbol", sa.String(32), primary_key=True),
+    sa.Column(
+        "instance_id", sa.String(INSTANCE_ID_LENGTH), primary_key=True, server_default="default"
+    ),
     sa.Column("strategy", sa.String(64)),
     sa.Column("quantity", sa.Double, nullable=False),
     # Average cost of the open quantity, gross of fees (trading_core.accounting).
@@ -189,6 +206,8 @@ risk_state = sa.Table(
     sa.Column("state", sa.String(10), nullable=False),
     sa.Column("reason", sa.Text),
     sa.Column("peak_equity", sa.Double),
+    # The risk protocol's state (executor.protocol_gate) as JSON, when the protocol is on.
+    sa.Column("protocol_state", sa.Text),
     sa.Column("updated_by", sa.String(64), nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )

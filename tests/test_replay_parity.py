@@ -5,14 +5,11 @@ conventions, on Binance BTC/USDT 1h (``../shared/data/market``; a 10-day window 
 auto warm-up). The contract is identical trades and the same ``trade_hash`` bit for bit.
 
 Where the two cannot agree yet and a named cause applies, the case xfails with the cause
-(the causes show only on some data: the cash drift from the second trade on, the level base
-where an open differs from the previous close), and
-``test_differences_are_confined_to_their_cause`` checks that nothing else differs:
+(the causes show only on some data: the level base where an open differs from the previous
+close), and ``test_differences_are_confined_to_their_cause`` checks that nothing else differs.
+(Both book an entry as the ledger does, ``cash -= value + fee``: the backtester's former
+``cash -= notional`` drifted by ulps from the second trade on.)
 
-- CASH_BOOKING: the backtester books an entry as ``cash -= notional`` while the ledger books
-  what the fill cost, ``value + fee``; the two differ in the last bits, so from the second
-  trade on the sizes drift by ulps. Against the backtester booking cash like the ledger
-  (``booked_like_the_ledger``) the replay is exact.
 - LIMIT_SIZING: the executor sizes a limit entry as ``notional / limit`` (no fee), the
   backtester all-in as ``notional / (limit * (1 + maker_fee))``.
 - LEVEL_BASE: default stop / take-profit fractions apply to the decision's close live
@@ -35,7 +32,6 @@ import pytest
 from executor.brokers.base import OrderRejected
 from executor.brokers.replay_fills import BarFillModel, BarSeries
 from trading_core.backtest import BacktestConfig, read_ohlcv_csv, run_backtest
-from trading_core.backtest import engine as backtest_engine
 from trading_core.backtest.result import BacktestResult
 from trading_core.strategies import get_strategy
 from trading_pipelines.cli import main
@@ -51,7 +47,6 @@ STRATEGIES = ("macd", "swing", "scalping", "grid", "composite")
 DEFAULT_LEVELS = {"macd", "swing", "grid", "composite"}  # strategies without levels of their own
 CASES = list(itertools.product(STRATEGIES, (False, True), ("close", "next_open")))
 
-CASH_BOOKING = "backtester books cash -= notional, the ledger value + fee (ulp drift)"
 LIMIT_SIZING = "executor sizes limit entries as notional / limit, the backtester all-in"
 LEVEL_BASE = "default stop fractions: of the decision close live, of the fill price backtested"
 
@@ -61,9 +56,9 @@ def _id(case: tuple[str, bool, str]) -> str:
     return f"{name}-{'stops' if stops else 'nostops'}-{fill}"
 
 
-def _causes(case: tuple[str, bool, str], booked: bool) -> list[str]:
+def _causes(case: tuple[str, bool, str]) -> list[str]:
     name, stops, fill = case
-    causes = [] if booked else [CASH_BOOKING]
+    causes = []
     if name == "grid":
         causes.append(LIMIT_SIZING)
     if stops and fill == "next_open" and name in DEFAULT_LEVELS:
@@ -103,21 +98,6 @@ def backtested(case: tuple[str, bool, str]) -> BacktestResult:
     return _run(case, run_backtest)
 
 
-@functools.cache
-def booked_like_the_ledger(case: tuple[str, bool, str]) -> BacktestResult:
-    """The backtest with an entry booked as the ledger books it: cash -= value + fee."""
-    buy = backtest_engine._Simulation.buy
-
-    def ledger_booking(self: Any, i: int, price: float, *args: Any, **kwargs: Any) -> None:
-        before = self.cash
-        buy(self, i, price, *args, **kwargs)
-        self.cash = before - (self.position.quantity * price + self.position.fee)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(backtest_engine._Simulation, "buy", ledger_booking)
-        return _run(case, run_backtest)
-
-
 def _assert_same(backtest: BacktestResult, replay: BacktestResult) -> None:
     assert len(replay.trades) == len(backtest.trades)
     pd.testing.assert_frame_equal(replay.trades, backtest.trades, check_exact=True)
@@ -126,7 +106,7 @@ def _assert_same(backtest: BacktestResult, replay: BacktestResult) -> None:
     assert replay.trade_log == backtest.trade_log
 
 
-def _parity(case: tuple[str, bool, str], backtest: BacktestResult, booked: bool) -> None:
+def _parity(case: tuple[str, bool, str], backtest: BacktestResult) -> None:
     """Bit-for-bit equality; where it does not hold and a named cause applies to the case,
     an xfail naming it (``test_differences_are_confined_to_their_cause`` proves nothing else
     differs); any other difference fails."""
@@ -134,7 +114,7 @@ def _parity(case: tuple[str, bool, str], backtest: BacktestResult, booked: bool)
     try:
         _assert_same(backtest, replay)
     except AssertionError:
-        causes = _causes(case, booked)
+        causes = _causes(case)
         if not causes:
             raise
         pytest.xfail("; ".join(causes))
@@ -151,20 +131,15 @@ IDS = [_id(c) for c in CASES]
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_replay_gives_the_backtests_trades_bit_for_bit(case) -> None:
-    _parity(case, backtested(case), booked=False)
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_replay_equals_the_backtest_booked_like_the_ledger(case) -> None:
-    _parity(case, booked_like_the_ledger(case), booked=True)
+    _parity(case, backtested(case))
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_differences_are_confined_to_their_cause(case) -> None:
     """Same trades in time, side and reason everywhere; only what the named causes move."""
-    backtest, replay = booked_like_the_ledger(case), replayed(case)
+    backtest, replay = backtested(case), replayed(case)
     same = ["entry_ts", "exit_ts", "entry_price", "bars_held", "entry_reason", "exit_reason"]
-    causes = _causes(case, booked=True)
+    causes = _causes(case)
     if LEVEL_BASE not in causes:
         same.append("exit_price")
     if not causes:

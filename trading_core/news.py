@@ -10,6 +10,10 @@ disk; feedparser parses both. Each entry becomes one row with the columns of
 - ``published_at``: ``published``, else ``updated``, in naive UTC (feedparser normalises
   every date format it understands to UTC);
 - ``summary``: plain text (markup removed); ``symbols`` and VADER sentiment from title + summary.
+Entries sharing an id with different content are all quarantined (none stored); an entry dated
+outside every partition (``horizon``), with a title/summary over
+:data:`~trading_core.quality.alt_records.MAX_TEXT_CHARS` characters, or with neither title nor
+description (RSS 2.0 requires one; typically the entry a broken tag damaged) is quarantined.
 An entry without a usable date is not dropped: it goes to the rejects with the reason (it cannot
 be placed in time, so every fetch reports it). A feed that cannot be parsed at all is one
 reject; a feed that cannot be downloaded raises :class:`SourceError`.
@@ -32,9 +36,10 @@ import pandas as pd
 import requests
 
 from trading_core.config import NewsConfig
+from trading_core.quality.alt_records import Horizon, check_text_length, quarantine_conflicts
 from trading_core.samples import ensure_samples
 from trading_core.social.http_session import retrying_session
-from trading_core.social.results import FetchResult, RejectLog, SourceError
+from trading_core.social.results import FetchResult, RecordRejected, RejectLog, SourceError
 from trading_core.social.sentiment import with_sentiment
 from trading_core.social.symbols import detect_symbols
 from trading_core.social.times import TimeLike, epoch_to_utc
@@ -53,9 +58,14 @@ class NewsSource(Protocol):
     """What every news backend offers."""
 
     def fetch_items(
-        self, start: TimeLike | None = None, end: TimeLike | None = None
+        self,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        *,
+        horizon: Horizon | None = None,
     ) -> FetchResult:
-        """Items published in ``[start, end)`` (naive UTC; None = unbounded), plus rejects."""
+        """Items published in ``[start, end)`` (naive UTC; None = unbounded), plus rejects
+        (including every item dated outside ``horizon``)."""
         ...
 
 
@@ -136,7 +146,11 @@ class NewsFeeds:
         return path.read_bytes(), {"content-type": _XML}
 
     def fetch_items(
-        self, start: TimeLike | None = None, end: TimeLike | None = None
+        self,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        *,
+        horizon: Horizon | None = None,
     ) -> FetchResult:
         lo = naive_utc(start) if start is not None else None
         hi = naive_utc(end) if end is not None else None
@@ -157,24 +171,45 @@ class NewsFeeds:
                 )
             feed = (parsed.feed.get("title") or "").strip() or _feed_label(location)
             for number, entry in enumerate(parsed.entries, start=1):
+                origin = f"{location}#entry{number}"
                 published = entry_published_at(entry)
                 if published is None:
-                    origin = f"{location}#entry{number}"
                     rejects.add(_date_problem(entry), origin=origin, record=_entry_record(entry))
+                    continue
+                stray = horizon.problem("published_at", published) if horizon else None
+                if stray is not None:
+                    rejects.add(stray, origin=origin, record=_entry_record(entry))
                     continue
                 if (lo is not None and published < lo) or (hi is not None and published >= hi):
                     continue
-                rows.append(
-                    {
-                        "item_id": entry_id(entry, feed),
-                        "feed": feed,
-                        "title": plain_text(entry.get("title")),
-                        "summary": plain_text(entry.get("summary")),
-                        "link": entry.get("link"),
-                        "published_at": published,
-                    }
-                )
-        return FetchResult(items_frame(rows, rejects.ingested_at), rejects.frame(), tuple(notes))
+                row = {
+                    "item_id": entry_id(entry, feed),
+                    "feed": feed,
+                    "title": plain_text(entry.get("title")),
+                    "summary": plain_text(entry.get("summary")),
+                    "link": entry.get("link"),
+                    "published_at": published,
+                }
+                try:
+                    if row["title"] is None and row["summary"] is None:
+                        raise RecordRejected(_incomplete(parsed))
+                    for field in ("title", "summary"):
+                        check_text_length(field, row[field])
+                except RecordRejected as exc:
+                    rejects.add(str(exc), origin=origin, record=_entry_record(entry))
+                    continue
+                rows.append(row)
+        frame = items_frame(rows, rejects.ingested_at, rejects=rejects)
+        return FetchResult(frame, rejects.frame(), tuple(notes))
+
+
+def _incomplete(parsed: Any) -> str:
+    """Why an entry with neither title nor description is refused (RSS 2.0 requires one); in a
+    feed that is not well-formed it is usually the entry the XML error broke."""
+    reason = "malformed entry: neither title nor description"
+    if parsed.bozo:
+        reason += f" (feed not well-formed: {parsed.get('bozo_exception')})"
+    return reason
 
 
 def _feed_label(location: str) -> str:
@@ -183,10 +218,19 @@ def _feed_label(location: str) -> str:
     return Path(location).stem
 
 
-def items_frame(rows: list[dict[str, Any]], ingested_at: datetime) -> pd.DataFrame:
-    """``raw.news_items`` rows: one per item id, in time order, with symbols and sentiment."""
+# What makes two entries with one id the same item (the feed name may differ: one article
+# syndicated by two feeds is one item, the first feed read is kept).
+CONTENT_FIELDS = ["title", "summary", "link", "published_at"]
+
+
+def items_frame(
+    rows: list[dict[str, Any]], ingested_at: datetime, *, rejects: RejectLog
+) -> pd.DataFrame:
+    """``raw.news_items`` rows: one per item id, in time order, with symbols and sentiment.
+    Entries sharing an id (guid) whose content differs go to ``rejects``, all of them."""
     base = ["item_id", "feed", "title", "summary", "link", "published_at"]
-    frame = pd.DataFrame(rows, columns=base).drop_duplicates("item_id", keep="first")
+    frame = pd.DataFrame(rows, columns=base)
+    frame = quarantine_conflicts(frame, ["item_id"], CONTENT_FIELDS, rejects)
     frame = frame.sort_values(["published_at", "item_id"], kind="stable").reset_index(drop=True)
     texts = [
         ". ".join(p for p in (t, s) if isinstance(p, str) and p)

@@ -14,6 +14,12 @@ Replay layout (``../shared/data/onchain``):
 - ``blockchaincom_<asset>_<metric>.csv`` with columns ``timestamp,<metric>``;
 - ``coinmetrics_<ASSET>_<frequency>.csv``, wide: ``timestamp`` and one column per metric.
   Empty cells are "not published" and skipped; a cell that is not a number is rejected.
+
+Quarantined, never dropped or overwritten: a line with the wrong number of fields (alone, by
+line number; the file's good lines are kept), a negative value of a metric that cannot be
+negative (only returns and net flows may be: ``ROI*``, ``FlowNet*``; see
+:func:`~trading_core.quality.alt_records.metric_may_be_negative`), a ``ts`` outside every
+partition, and every version of an (asset, metric, ts) read with different values.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -30,7 +37,14 @@ import pandas as pd
 import requests
 
 from trading_core.config import OnchainConfig
+from trading_core.quality.alt_records import (
+    Horizon,
+    metric_may_be_negative,
+    negative_value_problem,
+    quarantine_conflicts,
+)
 from trading_core.samples import ensure_samples
+from trading_core.social.csvlines import read_csv_lines
 from trading_core.social.http_session import retrying_session
 from trading_core.social.results import FetchResult, RejectLog, SourceError
 from trading_core.social.times import TimeLike, epoch_to_utc, utc_window
@@ -56,17 +70,36 @@ _COINMETRICS_FILE = re.compile(r"^coinmetrics_(?P<asset>[A-Za-z0-9]+)_\w+\.csv$"
 class OnchainSource(Protocol):
     """What every on-chain backend offers."""
 
-    def fetch_metrics(self, start: TimeLike, end: TimeLike) -> FetchResult:
-        """Values with ``ts`` in ``[start, end)`` (naive UTC), plus the records it rejected."""
+    def fetch_metrics(
+        self, start: TimeLike, end: TimeLike, *, horizon: Horizon | None = None
+    ) -> FetchResult:
+        """Values with ``ts`` in ``[start, end)`` (naive UTC), plus the records it rejected
+        (including every value it saw dated outside ``horizon``)."""
         ...
 
 
-def metrics_frame(parts: list[pd.DataFrame], *, source: str, ingested_at: datetime) -> pd.DataFrame:
-    """``raw.onchain_metrics`` rows from ``asset, metric, ts, value`` parts: one per
-    (asset, metric, ts), the later part winning, ordered."""
-    columns = ["asset", "metric", "ts", "value"]
+def metrics_frame(
+    parts: list[pd.DataFrame], *, source: str, ingested_at: datetime, rejects: RejectLog
+) -> pd.DataFrame:
+    """``raw.onchain_metrics`` rows from ``asset, metric, ts, value[, origin]`` parts: one per
+    (asset, metric, ts), ordered. Equal values collapse to one; when one (asset, metric, ts) has
+    different values, every one of them goes to ``rejects`` and none is stored. Then a negative
+    value of a metric that cannot be negative goes to ``rejects`` (conflicts are judged first,
+    so a -5 beside a 9 for the same ts quarantines both, not just the -5)."""
+    columns = ["asset", "metric", "ts", "value", "origin"]
     frame = pd.concat([pd.DataFrame(columns=columns), *parts], ignore_index=True)
-    frame = frame.drop_duplicates(["asset", "metric", "ts"], keep="last")
+    frame = quarantine_conflicts(
+        frame, ["asset", "metric", "ts"], ["value"], rejects, origin_column="origin"
+    )
+    metrics = frame["metric"].astype(str)
+    signed = metrics.isin([m for m in metrics.unique() if metric_may_be_negative(m)])
+    negative = (frame["value"].astype("float64") < 0) & ~signed
+    for _, row in frame[negative].iterrows():
+        problem = negative_value_problem(str(row["metric"]), float(row["value"]))
+        record = {"asset": row["asset"], "ts": row["ts"], row["metric"]: row["value"]}
+        rejects.add(problem or "negative value", origin=str(row["origin"]), record=record)
+    if negative.any():
+        frame = frame[~negative]
     frame = frame.sort_values(["asset", "metric", "ts"], kind="stable").reset_index(drop=True)
     frame = frame.astype({"asset": "str", "metric": "str", "value": "float64"})
     frame["source"] = source
@@ -145,10 +178,12 @@ class HttpOnchain:
             raise SourceError(f"onchain {metric} ({url}): 'values' is not a list")
         return values
 
-    def fetch_metrics(self, start: TimeLike, end: TimeLike) -> FetchResult:
+    def fetch_metrics(
+        self, start: TimeLike, end: TimeLike, *, horizon: Horizon | None = None
+    ) -> FetchResult:
         lo, hi = utc_window(start, end)
         rejects = RejectLog(ASSET_KEY, self._clock())
-        rows: list[tuple[str, str, datetime, float]] = []
+        rows: list[tuple[str, str, datetime, float, str]] = []
         for metric in self.metrics:
             for index, point in enumerate(self._get(metric, lo, hi)):
                 x = _number(point.get("x")) if isinstance(point, dict) else None
@@ -162,10 +197,16 @@ class HttpOnchain:
                     )
                     continue
                 ts = epoch_to_utc(x)
-                if lo <= ts < hi:
-                    rows.append((self.asset, metric, ts, y))
-        part = pd.DataFrame(rows, columns=["asset", "metric", "ts", "value"])
-        frame = metrics_frame([part], source="http", ingested_at=rejects.ingested_at)
+                origin = f"{self.base_url}/{metric}#{index}"
+                problem = horizon.problem("ts", ts) if horizon is not None else None
+                if problem is not None:
+                    rejects.add(problem, origin=origin, record=point)
+                elif lo <= ts < hi:
+                    rows.append((self.asset, metric, ts, y, origin))
+        part = pd.DataFrame(rows, columns=["asset", "metric", "ts", "value", "origin"])
+        frame = metrics_frame(
+            [part], source="http", ingested_at=rejects.ingested_at, rejects=rejects
+        )
         return FetchResult(frame, rejects.frame())
 
 
@@ -188,11 +229,19 @@ class ReplayOnchain:
         self.assets = {a.upper() for a in assets} if assets else None
         self._clock = clock
 
-    def fetch_metrics(self, start: TimeLike, end: TimeLike) -> FetchResult:
+    def fetch_metrics(
+        self, start: TimeLike, end: TimeLike, *, horizon: Horizon | None = None
+    ) -> FetchResult:
         lo, hi = utc_window(start, end)
         rejects = RejectLog(ASSET_KEY, self._clock())
-        parts = [self._read(path, lo, hi, rejects) for path in self._files() if self._wanted(path)]
-        frame = metrics_frame(parts, source="replay", ingested_at=rejects.ingested_at)
+        parts = [
+            self._read(path, Window(lo, hi, horizon), rejects)
+            for path in self._files()
+            if self._wanted(path)
+        ]
+        frame = metrics_frame(
+            parts, source="replay", ingested_at=rejects.ingested_at, rejects=rejects
+        )
         return FetchResult(frame, rejects.frame())
 
     def _files(self) -> list[Path]:
@@ -218,13 +267,16 @@ class ReplayOnchain:
         single = match.groupdict().get("metric")
         return self.metrics is None or single is None or single in self.metrics
 
-    def _read(self, path: Path, lo: datetime, hi: datetime, rejects: RejectLog) -> pd.DataFrame:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        if "timestamp" not in table.columns:
+    def _read(self, path: Path, window: Window, rejects: RejectLog) -> pd.DataFrame:
+        read = read_csv_lines(path, rejects)
+        if read is None:
+            return pd.DataFrame()
+        table = read.frame
+        if "timestamp" not in read.header:
             rejects.add(
                 "missing column: timestamp",
                 origin=path.name,
-                record={"columns": list(table.columns)},
+                record={"columns": read.header},
             )
             return pd.DataFrame()
         if match := _BLOCKCHAINCOM_FILE.match(path.name):
@@ -233,45 +285,53 @@ class ReplayOnchain:
                 rejects.add(
                     f"missing column: {metric}",
                     origin=path.name,
-                    record={"columns": list(table.columns)},
+                    record={"columns": read.header},
                 )
                 return pd.DataFrame()
-            long = table[["timestamp", metric]].rename(columns={metric: "raw"})
+            long = table[["timestamp", metric, "line"]].rename(columns={metric: "raw"})
             long["metric"] = metric
-            long["line"] = long.index + 2  # 1-based, after the header
             skip_empty = False
         else:
             match = _COINMETRICS_FILE.match(path.name)
             assert match is not None
             asset = match["asset"].upper()
             columns = [
-                c for c in table.columns if c != "timestamp" and c not in COINMETRICS_NON_METRICS
+                c for c in read.header if c != "timestamp" and c not in COINMETRICS_NON_METRICS
             ]
-            wide = table[["timestamp", *columns]].copy()
-            wide["line"] = wide.index + 2
+            wide = table[["timestamp", "line", *columns]]
             long = wide.melt(id_vars=["timestamp", "line"], var_name="metric", value_name="raw")
             long["metric"] = long["metric"].map(lambda c: COINMETRICS_EQUIVALENTS.get(c, c))
             if self.metrics is not None:
                 long = long[long["metric"].isin(self.metrics)]
             skip_empty = True  # a wide file leaves unpublished metrics empty
-        return _long_rows(long, asset, path.name, lo, hi, rejects, skip_empty=skip_empty)
+        return _long_rows(long, asset, path.name, window, rejects, skip_empty=skip_empty)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A fetch's ``[lo, hi)`` and the horizon outside which a value is quarantined."""
+
+    lo: datetime
+    hi: datetime
+    horizon: Horizon | None = None
 
 
 def _long_rows(
     long: pd.DataFrame,
     asset: str,
     origin: str,
-    lo: datetime,
-    hi: datetime,
+    window: Window,
     rejects: RejectLog,
     *,
     skip_empty: bool,
 ) -> pd.DataFrame:
     """Validated ``asset, metric, ts, value`` rows from a ``timestamp, metric, raw, line`` frame.
 
-    Bad rows go to ``rejects``: an unparseable timestamp always (it cannot be placed in any
-    window), a missing or non-numeric value when its timestamp is inside the window.
+    Bad rows go to ``rejects``: an unparseable timestamp or one outside the horizon always (no
+    window can hold it), a missing or non-numeric value when its timestamp is inside the window.
+    Negative values are judged later, by :func:`metrics_frame`, after conflicts.
     """
+    lo, hi, horizon = window.lo, window.hi, window.horizon
     if skip_empty:
         long = long[long["raw"].str.strip() != ""]
     stamps = pd.to_datetime(long["timestamp"], utc=True, errors="coerce", format="ISO8601")
@@ -280,12 +340,18 @@ def _long_rows(
     values = pd.to_numeric(raw, errors="coerce").astype("float64")
     finite = np.isfinite(values.to_numpy())
     bad_time = stamps.isna().to_numpy()
-    in_window = ((stamps >= lo) & (stamps < hi)).to_numpy()
+    stray = np.zeros(len(long), dtype=bool)
+    if horizon is not None:
+        stray = (~bad_time) & ~((stamps >= horizon.first) & (stamps < horizon.until)).to_numpy()
+    in_window = ((stamps >= lo) & (stamps < hi)).to_numpy() & ~stray
     bad_value = ~bad_time & ~finite & in_window
-    for position in np.flatnonzero(bad_time | bad_value):
+    for position in np.flatnonzero(bad_time | stray | bad_value):
         row = long.iloc[position]
         if bad_time[position]:
             reason = f"unparseable timestamp: {row['timestamp']!r}"
+        elif stray[position]:
+            assert horizon is not None
+            reason = horizon.problem("ts", stamps.iloc[position].to_pydatetime()) or "stray"
         elif raw.iloc[position] == "":
             reason = "missing value"
         else:
@@ -302,6 +368,7 @@ def _long_rows(
             "metric": long["metric"].to_numpy()[good],
             "ts": stamps.to_numpy()[good],
             "value": values.to_numpy()[good],
+            "origin": [f"{origin}:{line}" for line in long["line"].to_numpy()[good]],
         }
     )
 

@@ -91,8 +91,9 @@ refresh_job = dg.define_asset_job(
     "refresh_unpartitioned",
     selection=dg.AssetSelection.all()
     - dg.AssetSelection.assets(*MARKET_KEYS, *ALT_KEYS)
-    - dg.AssetSelection.groups("reports", "research", "execution"),
-    description="Every unpartitioned asset: all dbt models and the strategy's intents.",
+    - dg.AssetSelection.groups("reports", "research", "execution", "exports"),
+    description="Every unpartitioned asset: all dbt models, the strategy's intents and the "
+    "cockpit's snapshot (exports and reports run on request or on their schedule).",
 )
 
 research_job = dg.define_asset_job(

@@ -9,8 +9,12 @@ A past day is always fetched whole, so re-materializing it picks up corrections.
 
 Everything is fetched and validated first; then the run's partitions are replaced in ONE
 warehouse transaction, so a failure commits nothing and a re-run gives identical rows.
-Bad rows never reach raw.ohlcv silently: they go to raw.ohlcv_quarantine with their reason,
-and every Great Expectations check reports one result with failing counts and examples.
+Bad rows never reach raw.ohlcv silently: they go to raw.ohlcv_quarantine with their reason
+(a malformed source line alone, with its line number), and every check reports one result
+with failing counts and examples. A bar the spike policy (``trading_core.quality.
+spike_policy``) holds goes there too (reason ``spike_held``), so it never reaches stg_ohlcv,
+until later bars confirm it or an operator releases it (``trading data release``: a row of
+the release ledger this asset reads; the CLI never writes the warehouse).
 Missing candles are reported with their position (WARN); the gap policy
 (``trading_core.quality.gap_policy``) says which gaps block. A failed blocking check keeps
 that partition out of the signals (stg_ohlcv filters on raw.partition_checks) and out of
@@ -32,8 +36,10 @@ from assets.ingest.checks import (
     write_partition_checks,
 )
 from trading_core.market.ingest_plan import PartitionBatch, fetch_partition, in_progress
-from trading_core.market.ingest_write import read_stored, write_partitions
+from trading_core.config import trading_home
+from trading_core.market.ingest_write import read_held, read_stored, write_partitions
 from trading_core.quality import OHLCV_CHECKS
+from trading_core.quality.releases import ledger_path, read_releases
 from trading_core.warehouse import ensure_schema, transaction
 from trading_pipelines.partitions import day_window, split_key
 from trading_pipelines.resources.market import MarketDataResource
@@ -67,14 +73,22 @@ def build_ohlcv_asset(
         cfg = market.market_config()
         source = market.client()
         now = market.now()
+        releases = [r.key for r in read_releases(ledger_path(trading_home()))]
         batches: list[PartitionBatch] = []
         with warehouse.get_connection() as conn:
             ensure_schema(conn)
             for key in context.partition_keys:
                 day, symbol = split_key(key)
                 start, end = day_window(day)
-                stored = read_stored(conn, symbol, start, end) if in_progress(end, now) else None
-                batches.append(fetch_partition(source, cfg, key, symbol, (start, end), now, stored))
+                today = in_progress(end, now)
+                stored = read_stored(conn, symbol, start, end) if today else None
+                held = read_held(conn, symbol, start, end) if today else None
+                batches.append(
+                    fetch_partition(
+                        source, cfg, key, symbol, (start, end), now, stored,
+                        released=releases, held_from=held,
+                    )  # fmt: skip
+                )
             outcomes = {batch.key: batch.outcomes for batch in batches}
             with transaction(conn):
                 written = write_partitions(conn, batches)
@@ -90,6 +104,10 @@ def build_ohlcv_asset(
                 "rows": written.rows,
                 "candles_fetched": sum(batch.fetched for batch in batches),
                 "quarantined_rows": written.quarantined_rows,
+                "rejected_lines": sum(batch.rejected_lines for batch in batches),
+                "held_bars": dg.MetadataValue.json(
+                    [d.as_dict() for batch in batches for d in batch.spikes if d.held]
+                ),
                 "source": source.name,
                 "latest_bars": dg.MetadataValue.json(written.latest_bars()),
                 "gaps": dg.MetadataValue.json({batch.key: batch.gaps for batch in batches}),

@@ -16,7 +16,9 @@ from executor import schema
 from executor.ledger.audit import AuditLog
 from executor.ledger.db import LedgerDB
 
-COMMANDS: tuple[str, ...] = ("pause", "resume", "close-all", "close-position", "halt")
+COMMANDS: tuple[str, ...] = (
+    "pause", "resume", "close-all", "close-position", "halt", "review"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -179,8 +179,13 @@ class Ledger:
     def open_positions(self) -> list[Position]:
         return self._portfolio.open_positions()
 
-    def position(self, exchange: str, symbol: str) -> Position | None:
-        return self._portfolio.position(exchange, symbol)
+    def exchange_positions(self) -> list[Position]:
+        return self._portfolio.exchange_positions()
+
+    def position(
+        self, exchange: str, symbol: str, instance_id: str | None = None
+    ) -> Position | None:
+        return self._portfolio.position(exchange, symbol, instance_id)
 
     def set_protection(
         self,
@@ -190,6 +195,7 @@ class Ledger:
         stop_loss: float | None,
         take_profit: float | None,
         trailing_stop_pct: float | None,
+        instance_id: str | None = None,
     ) -> None:
         self._portfolio.set_protection(
             exchange,
@@ -197,10 +203,13 @@ class Ledger:
             stop_loss=stop_loss,
             take_profit=take_profit,
             trailing_stop_pct=trailing_stop_pct,
+            instance_id=instance_id,
         )
 
-    def mark_price(self, exchange: str, symbol: str, price: float, high: float) -> None:
-        self._portfolio.mark_price(exchange, symbol, price, high)
+    def mark_price(
+        self, exchange: str, symbol: str, price: float, high: float, instance_id: str | None = None
+    ) -> None:
+        self._portfolio.mark_price(exchange, symbol, price, high, instance_id)
 
     def ensure_account(self, exchange: str, currency: str, amount: float) -> bool:
         return self._portfolio.ensure_account(exchange, currency, amount)
@@ -244,6 +253,14 @@ class Ledger:
 
     def set_trading_state(self, state: TradingState | str, reason: str, actor: str) -> None:
         self._risk.set_trading_state(state, reason, actor)
+
+    def protocol_state(self) -> str | None:
+        return self._risk.protocol_state()
+
+    def save_protocol_state(
+        self, text: str, events: list[dict[str, Any]], actor: str = "protocol"
+    ) -> None:
+        self._risk.save_protocol_state(text, events, actor)
 
     def update_peak_equity(self, equity: float, *, reset: bool = False) -> float:
         return self._risk.update_peak_equity(equity, reset=reset)

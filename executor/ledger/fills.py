@@ -14,6 +14,7 @@ the accounting core refuses (NaN quantity, negative fee, unknown side) raises
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -62,6 +63,7 @@ class FillStore:
             values["exchange_order_id"] = fill.exchange_order_id or order.exchange_order_id
             values["intent_id"] = fill.intent_id or order.intent_id
             values["strategy"] = fill.strategy or order.strategy
+            values["instance_id"] = fill.instance_id or order.instance_id
         stmt = (
             insert(conn, schema.fills)
             .values(**values)
@@ -73,7 +75,7 @@ class FillStore:
         if applied:
             self.portfolio.apply_fill(
                 conn,
-                fill,
+                dataclasses.replace(fill, instance_id=values["instance_id"]),
                 entry_intent_id=values["intent_id"],
                 strategy=values["strategy"],
                 fee_valued=fee_issue is None,
@@ -155,4 +157,5 @@ def _fill_from_row(row: Any) -> Fill:
         intent_id=m["intent_id"],
         strategy=m["strategy"],
         fee_price=m["fee_price"],
+        instance_id=m["instance_id"],
     )

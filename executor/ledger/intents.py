@@ -20,6 +20,7 @@ from executor import schema
 from executor.intents import OrderIntent
 from executor.ledger.audit import AuditLog
 from executor.ledger.db import LedgerDB, insert
+from trading_core.config_portfolio import DEFAULT_INSTANCE, MANUAL_INSTANCE
 
 # NEW -> ACCEPTED -> DONE, or NEW -> one of the terminal refusals: REJECTED_BY_RISK (a rule
 # said no), EXPIRED (too old or the price moved away), INVALID (malformed), FAILED (the
@@ -53,22 +54,31 @@ class IntentStore:
         self.audit = audit
 
     def add_intents(self, intents: list[OrderIntent]) -> int:
-        """Insert intents as NEW; returns how many were new. An identical intent already
-        present is left alone; one with the same id and different content is refused and
-        audited (see ``submit_intents``)."""
+        """Insert a strategy's intents as NEW; returns how many were new. An intent naming
+        no instance is the single-strategy ``default`` instance's. An identical intent
+        already present is left alone; one with the same id and different content is
+        refused and audited (see ``submit_intents``)."""
         return sum(
             1
-            for result in self.submit_intents(intents, source="strategy")
+            for result in self.submit_intents(
+                intents, source="strategy", default_instance=DEFAULT_INSTANCE
+            )
             if result.accepted and result.reason == "new"
         )
 
     def submit_intents(
-        self, intents: Sequence[OrderIntent], *, source: str = "cli"
+        self,
+        intents: Sequence[OrderIntent],
+        *,
+        source: str = "cli",
+        default_instance: str = MANUAL_INSTANCE,
     ) -> list[IntentSubmission]:
         """Store intents as NEW, one answer per intent, in one transaction.
 
-        The same id with the same content is a harmless repeat (accepted, nothing stored);
-        the same id with different content is refused and audited, never silently ignored.
+        An intent naming no instance is filed under ``default_instance`` (``manual`` for
+        intents submitted by hand). The same id with the same content is a harmless repeat
+        (accepted, nothing stored); the same id with different content is refused and
+        audited, never silently ignored.
         """
         if not intents:
             return []
@@ -78,7 +88,7 @@ class IntentStore:
         new_ids: list[str] = []
         with self.db.transaction() as conn:
             for intent in intents:
-                row = _intent_row(intent)
+                row = _intent_row(intent, default_instance)
                 stmt = (
                     insert(conn, t)
                     .values(**row, status="NEW", created_at=now, updated_at=now)
@@ -239,11 +249,13 @@ def _intent_from_row(row: Any) -> IntentRecord:
         trailing_stop_pct=m["trailing_stop_pct"],
         post_only=bool(m["post_only"]),
         reasons=json.loads(m["reasons"]),
+        instance=m["instance_id"],
     )
     return IntentRecord(intent, m["status"], m["status_reason"])
 
 
-def _intent_row(intent: OrderIntent) -> dict[str, Any]:
+def _intent_row(intent: OrderIntent, default_instance: str) -> dict[str, Any]:
     row = intent.to_row()
     row["reference_price"] = row.get("reference_price") or 0.0
+    row["instance_id"] = row["instance_id"] or default_instance
     return row

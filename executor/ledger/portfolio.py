@@ -21,8 +21,10 @@ from sqlalchemy.engine import Connection
 from executor import schema
 from executor.ledger.audit import AuditLog
 from executor.ledger.db import LedgerDB, insert
+from executor.ledger.sub_positions import combine, split_fill
 from executor.records import QTY_EPSILON, Account, Fill, Position
 from trading_core.accounting import AccountingError, Book, Execution, apply_execution, fee_in_quote
+from trading_core.config_portfolio import DEFAULT_INSTANCE
 
 
 def base_currency(symbol: str) -> str:
@@ -79,17 +81,47 @@ class Portfolio:
         strategy: str | None,
         fee_valued: bool = True,
     ) -> None:
-        """Move the position and cash by one fill, in the caller's transaction.
+        """Move the fill's instance's sub-position and the cash by one fill, in the caller's
+        transaction. A fill naming no instance is shared among the sub-positions it reduces
+        (``sub_positions.split_fill``).
 
         ``fee_valued=False`` (a third-currency fee with no price, flagged on the fill row):
         the fee still debits its currency, but is not counted in ``fees_quote``.
         """
+        t = schema.positions
+        if fill.instance_id is None:
+            rows = conn.execute(
+                sa.select(t).where(t.c.exchange == fill.exchange, t.c.symbol == fill.symbol)
+            )
+            subs = [_position_from_row(r) for r in rows]
+            parts = split_fill(fill, subs, DEFAULT_INSTANCE)
+        else:
+            parts = [fill]
+        for part in parts:
+            self._apply_part(
+                conn, part, entry_intent_id=entry_intent_id, strategy=strategy,
+                fee_valued=fee_valued,
+            )  # fmt: skip
+
+    def _apply_part(
+        self,
+        conn: Connection,
+        fill: Fill,
+        *,
+        entry_intent_id: str | None,
+        strategy: str | None,
+        fee_valued: bool,
+    ) -> None:
         now = self.db.now()
         base, quote = base_currency(fill.symbol), quote_currency(fill.symbol)
         t = schema.positions
-        pos = conn.execute(
-            sa.select(t).where(t.c.exchange == fill.exchange, t.c.symbol == fill.symbol)
-        ).first()
+        instance = fill.instance_id or DEFAULT_INSTANCE
+        key = (
+            t.c.exchange == fill.exchange,
+            t.c.symbol == fill.symbol,
+            t.c.instance_id == instance,
+        )
+        pos = conn.execute(sa.select(t).where(*key)).first()
         book = (
             Book(pos.quantity, pos.avg_entry_price, pos.realized_pnl_gross, pos.fees_quote)
             if pos
@@ -121,13 +153,13 @@ class Portfolio:
         elif abs(after.quantity) <= QTY_EPSILON:
             values.update(stop_loss=None, take_profit=None, trailing_stop_pct=None, high_water=None)
         if pos is None:
-            conn.execute(t.insert().values(exchange=fill.exchange, symbol=fill.symbol, **values))
-        else:
             conn.execute(
-                t.update()
-                .where(t.c.exchange == fill.exchange, t.c.symbol == fill.symbol)
-                .values(**values)
+                t.insert().values(
+                    exchange=fill.exchange, symbol=fill.symbol, instance_id=instance, **values
+                )
             )
+        else:
+            conn.execute(t.update().where(*key).values(**values))
         self._move_cash(conn, fill.exchange, quote, applied.quote_delta)
         if applied.fee_asset not in (base, quote) and fill.fee:
             self._move_cash(conn, fill.exchange, applied.fee_asset, -fill.fee)
@@ -149,21 +181,35 @@ class Portfolio:
     # --------------------------------------------------------------------------- positions
 
     def positions(self) -> list[Position]:
+        """Every sub-position (one per exchange, symbol and instance)."""
+        t = schema.positions
         with self.db.transaction() as conn:
-            rows = conn.execute(sa.select(schema.positions).order_by(schema.positions.c.symbol))
+            rows = conn.execute(sa.select(t).order_by(t.c.symbol, t.c.exchange, t.c.instance_id))
             return [_position_from_row(r) for r in rows]
 
     def open_positions(self) -> list[Position]:
-        """Positions with a non-zero quantity."""
+        """Sub-positions with a non-zero quantity."""
         return [p for p in self.positions() if abs(p.quantity) > QTY_EPSILON]
 
-    def position(self, exchange: str, symbol: str) -> Position | None:
+    def exchange_positions(self) -> list[Position]:
+        """The positions the exchange holds: the sum of the sub-positions per symbol."""
+        by_key: dict[tuple[str, str], list[Position]] = {}
+        for p in self.positions():
+            by_key.setdefault((p.exchange, p.symbol), []).append(p)
+        return [combine(subs) for subs in by_key.values()]
+
+    def position(
+        self, exchange: str, symbol: str, instance_id: str | None = None
+    ) -> Position | None:
+        """One instance's sub-position, or (no instance named) the exchange position: the sum
+        of every instance's (``sub_positions.combine``)."""
         t = schema.positions
+        query = sa.select(t).where(t.c.exchange == exchange, t.c.symbol == symbol)
+        if instance_id is not None:
+            query = query.where(t.c.instance_id == instance_id)
         with self.db.transaction() as conn:
-            row = conn.execute(
-                sa.select(t).where(t.c.exchange == exchange, t.c.symbol == symbol)
-            ).first()
-        return _position_from_row(row) if row else None
+            rows = [_position_from_row(r) for r in conn.execute(query)]
+        return combine(rows) if rows else None
 
     def set_protection(
         self,
@@ -173,13 +219,18 @@ class Portfolio:
         stop_loss: float | None,
         take_profit: float | None,
         trailing_stop_pct: float | None,
+        instance_id: str | None = None,
     ) -> None:
-        """Attach protective exits (watched by the executor) to an open position."""
+        """Attach protective exits (watched by the executor) to an instance's open
+        sub-position (every instance's when none is named)."""
         t = schema.positions
+        where = [t.c.exchange == exchange, t.c.symbol == symbol]
+        if instance_id is not None:
+            where.append(t.c.instance_id == instance_id)
         with self.db.transaction() as conn:
             conn.execute(
                 t.update()
-                .where(t.c.exchange == exchange, t.c.symbol == symbol)
+                .where(*where)
                 .values(
                     stop_loss=stop_loss,
                     take_profit=take_profit,
@@ -188,13 +239,19 @@ class Portfolio:
                 )
             )
 
-    def mark_price(self, exchange: str, symbol: str, price: float, high: float) -> None:
-        """Record the latest price and the highest price seen since entry (trailing stops)."""
+    def mark_price(
+        self, exchange: str, symbol: str, price: float, high: float, instance_id: str | None = None
+    ) -> None:
+        """Record the latest price and the highest price seen since entry (trailing stops),
+        on one instance's sub-position or (none named) on every instance's."""
         t = schema.positions
+        where = [t.c.exchange == exchange, t.c.symbol == symbol]
+        if instance_id is not None:
+            where.append(t.c.instance_id == instance_id)
         with self.db.transaction() as conn:
             conn.execute(
                 t.update()
-                .where(t.c.exchange == exchange, t.c.symbol == symbol)
+                .where(*where)
                 .values(
                     last_price=price,
                     high_water=sa.func.coalesce(
@@ -258,13 +315,18 @@ class Portfolio:
     ) -> tuple[float, float, dict[str, Position]]:
         """The account part of the risk inputs, in the caller's transaction: cash in
         ``quote``, equity (that cash plus the open positions quoted in it) and the open
-        positions on ``exchange`` by symbol."""
+        positions on ``exchange`` by symbol (the exchange's: the instances' sub-positions
+        summed)."""
         cash = self.cash_in(conn, quote)
         held = [_position_from_row(r) for r in conn.execute(sa.select(schema.positions))]
         open_held = [x for x in held if abs(x.quantity) > QTY_EPSILON]
         quoted = [x for x in open_held if quote_currency(x.symbol) == quote]
         equity = cash + sum(x.market_value for x in quoted)
-        return cash, equity, {x.symbol: x for x in open_held if x.exchange == exchange}
+        by_symbol: dict[str, list[Position]] = {}
+        for x in open_held:
+            if x.exchange == exchange:
+                by_symbol.setdefault(x.symbol, []).append(x)
+        return cash, equity, {symbol: combine(subs) for symbol, subs in by_symbol.items()}
 
 
 def _position_from_row(row: Any) -> Position:

@@ -161,6 +161,26 @@ class RiskStateStore:
         before: str = row.state
         return before
 
+    def protocol_state(self) -> str | None:
+        """The risk protocol's stored state (JSON text), None before its first start."""
+        t = schema.risk_state
+        with self.db.transaction() as conn:
+            text: str | None = conn.execute(
+                sa.select(t.c.protocol_state).where(t.c.id == 1)
+            ).scalar()
+            return text
+
+    def save_protocol_state(
+        self, text: str, events: list[dict[str, Any]], actor: str = "protocol"
+    ) -> None:
+        """Store the protocol's state and audit its events, in one transaction."""
+        with self.db.transaction() as conn:
+            self._upsert_risk(conn, protocol_state=text)
+            for event in events:
+                self.audit.record(
+                    conn, actor, f"protocol_{event['kind']}"[:40], event.get("instance"), event
+                )
+
     def risk_inputs(
         self, exchange: str, quote: str, day_start: datetime, trades_cap: int
     ) -> RiskInputs:

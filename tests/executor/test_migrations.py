@@ -1,5 +1,6 @@
 """Schema migrations: a ledger written by an older executor is upgraded in place, data kept."""
 
+import dataclasses
 from datetime import datetime
 
 import pytest
@@ -37,10 +38,31 @@ def as_v4_positions_and_fills(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE fills DROP COLUMN {column}"))
 
 
+def as_v5_without_instances(conn: sa.Connection) -> None:
+    """v5 had no strategy instances: one position per (exchange, symbol)."""
+    for table in ("intents", "orders", "fills"):
+        conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN instance_id"))
+    if conn.dialect.name == "postgresql":
+        pk = sa.inspect(conn).get_pk_constraint("positions")["name"]
+        conn.execute(sa.text(f'ALTER TABLE positions DROP CONSTRAINT "{pk}"'))
+        conn.execute(sa.text("ALTER TABLE positions DROP COLUMN instance_id"))
+        conn.execute(sa.text("ALTER TABLE positions ADD PRIMARY KEY (exchange, symbol)"))
+        return
+    kept = [c for c in schema.positions.columns if c.name != "instance_id"]
+    v5 = sa.Table("positions", sa.MetaData(), *[c._copy() for c in kept])
+    names = ", ".join(c.name for c in kept)
+    conn.execute(sa.text("ALTER TABLE positions RENAME TO positions_v6"))
+    v5.create(conn)
+    conn.execute(sa.text(f"INSERT INTO positions ({names}) SELECT {names} FROM positions_v6"))
+    conn.execute(sa.text("DROP TABLE positions_v6"))
+
+
 def as_version(url: str, version: int) -> None:
     """What an executor of an older schema version left behind."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
+        if version < 6:
+            as_v5_without_instances(conn)
         if version < 5:
             as_v4_positions_and_fills(conn)
         if version < 3:
@@ -69,7 +91,11 @@ def test_a_version_1_ledger_is_upgraded_and_keeps_its_intents(ledger_url: str) -
     with engine.begin() as conn:
         conn.execute(
             schema.intents.insert().values(
-                {k: v for k, v in intent().to_row().items() if k != "post_only"}
+                {
+                    k: v
+                    for k, v in intent().to_row().items()
+                    if k not in ("post_only", "instance_id")
+                }
                 | {
                     "status": "NEW",
                     "created_at": datetime(2026, 1, 1),
@@ -332,7 +358,8 @@ def test_a_migrated_ledger_has_the_columns_of_a_fresh_one(ledger_url: str) -> No
     Ledger(ledger_url).close()
     engine = sa.create_engine(ledger_url)
     fresh = {t: [c["name"] for c in sa.inspect(engine).get_columns(t)] for t in ("positions",
-             "fills")}  # fmt: skip
+             "fills", "intents", "orders")}  # fmt: skip
+    fresh_pk = sa.inspect(engine).get_pk_constraint("positions")["constrained_columns"]
     engine.dispose()
     as_version(ledger_url, 4)
     Ledger(ledger_url).close()
@@ -340,5 +367,89 @@ def test_a_migrated_ledger_has_the_columns_of_a_fresh_one(ledger_url: str) -> No
     for table, columns in fresh.items():
         migrated = [c["name"] for c in sa.inspect(engine).get_columns(table)]
         assert sorted(migrated) == sorted(columns)
+    migrated_pk = sa.inspect(engine).get_pk_constraint("positions")["constrained_columns"]
+    assert sorted(migrated_pk) == sorted(fresh_pk) == ["exchange", "instance_id", "symbol"]
     assert "realized_pnl" not in fresh["positions"]
     engine.dispose()
+
+
+def test_a_version_5_ledger_with_open_orders_and_positions_becomes_the_default_instance(
+    ledger_url: str,
+) -> None:
+    """v5 -> v6: every intent, order, fill and position of today's ledger is the `default`
+    instance's (an external order and its fill keep none); the position keeps every value,
+    and a second instance can then hold its own sub-position in the same symbol."""
+    from executor.orders import OrderState
+    from executor.records import Fill, NewOrder, OrderUpdate
+
+    def btc_fill(trade_id: str, qty: float, price: float, **extra: object) -> Fill:
+        return Fill("sim", trade_id, "BTC/USDT", "buy", qty, price, 0.6, "USDT", "taker",
+                    datetime(2026, 1, 1, 10, 2), **extra)  # fmt: skip
+
+    old = Ledger(ledger_url)
+    old.ensure_account("sim", "USDT", 1_000.0)
+    old.add_intents([intent(minute=1), intent(minute=2)])
+    [first, second] = old.new_intents()
+    for cid, rec, order_type, price in (
+        ("cid-filled", first, "market", None),
+        ("cid-open", second, "limit", 59_000.0),
+    ):
+        old.create_order(
+            NewOrder(client_order_id=cid, exchange="sim", symbol="BTC/USDT", side="buy",
+                     order_type=order_type, role="entry", quantity=0.01, price=price,
+                     intent_id=rec.intent.intent_id, strategy="macd", instance_id="default"),
+            accept_intent=True,
+        )  # fmt: skip
+    old.apply_order_update(
+        "cid-filled",
+        OrderUpdate(OrderState.FILLED, filled_quantity=0.01, average_price=60_000.0),
+        [btc_fill("t1", 0.01, 60_000.0, client_order_id="cid-filled")],
+    )
+    old.apply_order_update("cid-open", OrderUpdate(OrderState.OPEN, exchange_order_id="x2"))
+    old.create_order(
+        NewOrder(client_order_id="ext-1", exchange="sim", symbol="BTC/USDT", side="buy",
+                 order_type="limit", role="external", quantity=1.0, price=50_000.0)
+    )  # fmt: skip
+    old.record_fills([btc_fill("t-ext", 1.0, 50_000.0)], applied=False)
+    old.set_protection("sim", "BTC/USDT", stop_loss=58_000.0, take_profit=None,
+                       trailing_stop_pct=None)  # fmt: skip
+    before = old.position("sim", "BTC/USDT")
+    cash = old.cash("USDT", "sim")
+    old.close()
+    as_version(ledger_url, 5)
+    engine = sa.create_engine(ledger_url)
+    with engine.begin() as conn:
+        assert "instance_id" not in {c["name"] for c in sa.inspect(conn).get_columns("orders")}
+    engine.dispose()
+
+    ledger = Ledger(ledger_url)  # opening upgrades
+    with ledger.transaction() as conn:
+        assert current_version(conn) == schema.SCHEMA_VERSION == 6
+        intents = dict(conn.execute(sa.select(schema.intents.c.intent_id,
+                                              schema.intents.c.instance_id)).all())  # fmt: skip
+        fills = dict(conn.execute(sa.select(schema.fills.c.trade_id,
+                                            schema.fills.c.instance_id)).all())  # fmt: skip
+    assert set(intents.values()) == {"default"} and len(intents) == 2
+    assert {o.client_order_id: o.instance_id for o in ledger.orders()} == {
+        "cid-filled": "default", "cid-open": "default", "ext-1": None,
+    }  # fmt: skip
+    assert ledger.order("cid-open").state == OrderState.OPEN
+    assert fills == {"t1": "default", "t-ext": None}
+    after = ledger.position("sim", "BTC/USDT", "default")
+    assert after == dataclasses.replace(before, instance_id="default")
+    assert after.stop_loss == 58_000.0 and after.quantity == pytest.approx(0.01)
+    assert ledger.cash("USDT", "sim") == cash
+    # trading goes on: the open order fills for `default`, another instance buys the symbol
+    ledger.apply_order_update(
+        "cid-open",
+        OrderUpdate(OrderState.FILLED, filled_quantity=0.01, average_price=59_000.0),
+        [btc_fill("t2", 0.01, 59_000.0, client_order_id="cid-open")],
+    )
+    ledger.record_fills([btc_fill("t3", 0.02, 61_000.0, instance_id="eth-swing")])
+    assert ledger.position("sim", "BTC/USDT", "default").quantity == pytest.approx(0.02)
+    assert ledger.position("sim", "BTC/USDT", "eth-swing").quantity == pytest.approx(0.02)
+    assert ledger.position("sim", "BTC/USDT").quantity == pytest.approx(0.04)
+    assert [(p.instance_id, p.quantity) for p in ledger.open_positions()] == [
+        ("default", pytest.approx(0.02)), ("eth-swing", pytest.approx(0.02)),
+    ]  # fmt: skip
+    ledger.close()

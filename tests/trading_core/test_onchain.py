@@ -19,6 +19,7 @@ from trading_core.onchain import (
     ReplayOnchain,
     onchain_source_from_config,
 )
+from trading_core.quality.alt_records import Horizon
 from trading_core.social.http_session import retrying_session
 from trading_core.social.results import SourceError
 from trading_core.warehouse import ensure_schema, replace_slice
@@ -200,3 +201,34 @@ def test_config_selects_the_backend(tmp_path: Path, shared_data: Path) -> None:
         OnchainConfig(source="live", base_url="http://127.0.0.1:9/charts"), samples_root=tmp_path
     )
     assert isinstance(live, HttpOnchain) and live.metrics == OnchainConfig().metrics
+
+
+@pytest.mark.integration
+def test_http_backend_quarantines_negative_conflicting_and_stray_points() -> None:
+    jan1, jan2, jan3 = 1735689600, 1735776000, 1735862400  # 2025-01-01, 01-02, 01-03 UTC
+    y2999 = 32472144000  # 2999-01-01 UTC
+    routes = {
+        ("GET", "/charts/hash-rate"): _chart(
+            [
+                {"x": jan1, "y": 7.5e8},
+                {"x": jan2, "y": -5},
+                {"x": jan3, "y": 7.0e8},
+                {"x": jan3, "y": 9},
+                {"x": y2999, "y": 1.0},
+            ]
+        ),
+    }
+    horizon = Horizon(datetime(2009, 1, 1), FIXED_NOW)
+    with FakeHTTPServer(routes) as server:
+        source = HttpOnchain(f"{server.url}/charts", ["hash_rate"], clock=lambda: FIXED_NOW)
+        result = source.fetch_metrics("2025-01-01", "2025-02-01", horizon=horizon)
+    assert result.frame[["ts", "value"]].values.tolist() == [[pd.Timestamp("2025-01-01"), 7.5e8]]
+    reasons = sorted(r.split(":")[0] for r in result.rejects["reason"])
+    assert reasons == [
+        "conflicting duplicate",
+        "conflicting duplicate",
+        "negative value",
+        "outside every partition",
+    ]
+    origins = [json.loads(p)["origin"] for p in result.rejects["payload"]]
+    assert any(o.endswith("/hash_rate#4") for o in origins)  # the 2999 point, by index

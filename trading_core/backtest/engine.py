@@ -107,6 +107,9 @@ class _Simulation:
         )
         quantity = position_sizing.all_in_quantity(spend, price, fee_rate)
         fee = fills.fee_amount(quantity * price, fee_rate)
+        # booked as the ledger books a fill (trading_core.accounting): value plus fee, which
+        # equals the committed cash to the last bits only
+        spend = quantity * price + fee
         self.cash -= spend
         self.fees_paid += fee
         self.entries += 1

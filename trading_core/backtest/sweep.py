@@ -28,7 +28,7 @@ imported on first use, so importing this module stays light. Kernels cache to
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -292,18 +292,18 @@ def _strategy_params(rows: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def _checked_levels(signals: pd.DataFrame, row: int) -> None:
+def _checked_levels(signals: Mapping[str, Any], row: int) -> None:
     """The engine refuses these levels on an entry bar (``position_sizing``); so do we."""
-    entry = signals["entry"].to_numpy()
+    entry = np.asarray(signals["entry"], dtype=bool)
     for column in ("stop_loss", "take_profit", "limit_price"):
-        values = signals[column].to_numpy(dtype=float)[entry]
+        values = np.asarray(signals[column], dtype=float)[entry]
         bad = ~np.isnan(values) & ~(np.isfinite(values) & (values > 0))
         if bad.any():
             raise ValueError(
                 f"{column} (row {row}): an entry's level must be a finite price > 0 or NaN, "
                 f"got {values[bad][0]}"
             )
-    fractions = signals["size_fraction"].to_numpy(dtype=float)[entry]
+    fractions = np.asarray(signals["size_fraction"], dtype=float)[entry]
     bad = ~(np.isfinite(fractions) & (fractions >= 0))
     if bad.any():
         raise ValueError(
@@ -311,10 +311,17 @@ def _checked_levels(signals: pd.DataFrame, row: int) -> None:
         )
 
 
-def _matrix(frames: list[pd.DataFrame], column: str, levels: bool) -> np.ndarray:
+def _uses_levels(arrays: dict[str, np.ndarray]) -> bool:
+    return bool(
+        not all(np.isnan(arrays[k]).all() for k in ("stop_loss", "take_profit", "limit_price"))
+        or (arrays["size_fraction"] != 1.0).any()
+    )
+
+
+def _matrix(batch: list[dict[str, np.ndarray]], column: str, levels: bool) -> np.ndarray:
     if not levels:
         return np.zeros((1, 0))
-    return np.ascontiguousarray(np.stack([f[column].to_numpy(float) for f in frames]))
+    return np.ascontiguousarray(np.stack([a[column] for a in batch]), dtype=np.float64)
 
 
 def _signals_raw(
@@ -328,29 +335,26 @@ def _signals_raw(
     chunk: int,
     progress: Callable[[int], None] | None,
 ) -> np.ndarray:
+    from trading_core.backtest.sweep_arrays import SignalSource
+
     ohlc = _ohlc(bars)
-    size = len(bars)
-    _, run_signals = _drivers(len(strategies) * size, parallel)
+    source = SignalSource(bars)
+    _, run_signals = _drivers(len(strategies) * len(bars), parallel)
     pieces: list[np.ndarray] = []
     for first in range(0, len(strategies), chunk):
-        batch = strategies[first : first + chunk]
-        signals = [s.signals(bars) for s in batch]
-        for k, frame in enumerate(signals):
-            _checked_levels(frame, first + k)
-        levels = not all(
-            frame[["stop_loss", "take_profit", "limit_price"]].isna().all().all()
-            and (frame["size_fraction"] == 1.0).all()
-            for frame in signals
-        )
+        batch = [source.arrays(s) for s in strategies[first : first + chunk]]
+        for k, arrays in enumerate(batch):
+            _checked_levels(arrays, first + k)
+        levels = any(_uses_levels(a) for a in batch)
         raw = run_signals(
             ohlc,
-            np.ascontiguousarray(np.stack([f["entry"].to_numpy(bool) for f in signals])),
-            np.ascontiguousarray(np.stack([f["exit"].to_numpy(bool) for f in signals])),
+            np.ascontiguousarray(np.stack([a["entry"] for a in batch]), dtype=np.bool_),
+            np.ascontiguousarray(np.stack([a["exit"] for a in batch]), dtype=np.bool_),
             levels,
-            _matrix(signals, "stop_loss", levels),
-            _matrix(signals, "take_profit", levels),
-            _matrix(signals, "limit_price", levels),
-            _matrix(signals, "size_fraction", levels),
+            _matrix(batch, "stop_loss", levels),
+            _matrix(batch, "take_profit", levels),
+            _matrix(batch, "limit_price", levels),
+            _matrix(batch, "size_fraction", levels),
             np.ascontiguousarray(rules[first : first + chunk]),
             int(start),
             _conventions(config, scale),

@@ -48,8 +48,11 @@ def run_signals_parallel(
     """``sweep_kernel.run_signals`` with the scenarios spread over the cores."""
     out = np.empty((entries.shape[0], len(OUT_FIELDS)))
     none = np.zeros(0)
+    # the level rows of each scenario (one shared empty row without levels); an array,
+    # because prange's unsigned index would turn ``s if levels else 0`` into a float
+    rows = np.arange(entries.shape[0]) if levels else np.zeros(entries.shape[0], np.int64)
     for s in prange(entries.shape[0]):
-        k = s if levels else 0
+        k = rows[s]
         simulate(
             ohlc[0], ohlc[1], ohlc[2], ohlc[3], False, none, none, 1, entries[s], exits[s],
             levels, stop_lv[k], take_lv[k], limit_lv[k], fraction_lv[k], start,

@@ -10,7 +10,7 @@ drops one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -43,11 +43,10 @@ CONVENTION_COLUMNS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Gaps:
+class Gaps(NamedTuple):
     """Missing candles of a series on its median spacing."""
 
-    count: int
+    number: int
     missing: int
     largest: int
 
@@ -129,9 +128,7 @@ def sweep_table(
     }
     for column, field in EXIT_RULE_COLUMNS.items():
         default = getattr(cfg, field)
-        given = (
-            pd.to_numeric(rows[column], errors="coerce") if column in rows.columns else None
-        )
+        given = pd.to_numeric(rows[column], errors="coerce") if column in rows.columns else None
         values = pd.Series(np.nan if default is None else default, index=rows.index)
         extra[column] = values if given is None else given.fillna(values)
     extra.update(
@@ -139,7 +136,7 @@ def sweep_table(
         warmup_bars=warmup.bars,
         warmup_bars_needed=warmup.needed,
         warmup_complete=warmup.complete,
-        gaps=gaps.count,
+        gaps=gaps.number,
         missing_candles=gaps.missing,
         largest_gap_candles=gaps.largest,
         min_trades=guard,

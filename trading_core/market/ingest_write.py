@@ -3,7 +3,8 @@
 Everything is fetched and validated first (``trading_core.market.ingest_plan``); then the
 run's partitions are replaced inside the caller's ONE transaction, so a failure commits
 nothing and a re-run gives identical rows. Bad rows never reach raw.ohlcv silently: they go
-to raw.ohlcv_quarantine with their reason.
+to raw.ohlcv_quarantine with their reason (malformed source lines with their line number,
+bars held by the spike policy with reason ``spike_held``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import duckdb
 import pandas as pd
 
 from trading_core.market.ingest_plan import PartitionBatch
-from trading_core.quality import quarantine_ohlcv
 from trading_core.series import SeriesKey
 from trading_core.warehouse import replace_rows, table_columns
 
@@ -31,6 +31,20 @@ def read_stored(
         "where symbol = ? and ts >= ? and ts < ? order by exchange, timeframe, ts",
         [symbol, start, end],
     ).df()
+
+
+def read_held(
+    conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime
+) -> dict[tuple[str, str], datetime]:
+    """Per (exchange, timeframe), the oldest bar of a partition window the spike hold keeps
+    in raw.ohlcv_quarantine: the day in progress re-fetches from it to re-judge it."""
+    rows = conn.execute(
+        "select exchange, timeframe, min(ts) from raw.ohlcv_quarantine "
+        "where symbol = ? and ts >= ? and ts < ? and reason like 'spike_held%' "
+        "group by exchange, timeframe",
+        [symbol, start, end],
+    ).fetchall()
+    return {(exchange, timeframe): ts for exchange, timeframe, ts in rows}
 
 
 @dataclass
@@ -49,7 +63,10 @@ class WriteSummary:
 
 def _quarantine_slice(batch: PartitionBatch) -> tuple[str, list[object]]:
     """The quarantined rows a partition replaces: all but those of its kept heads."""
-    kept = " or ".join(["(exchange = ? and timeframe = ? and ts < ?)"] * len(batch.kept_heads))
+    # a row without a time (a malformed source line) is never part of a kept head
+    kept = " or ".join(
+        ["(exchange = ? and timeframe = ? and coalesce(ts < ?, false))"] * len(batch.kept_heads)
+    )
     where = f"partition_key = ? and not ({kept})" if kept else "partition_key = ?"
     params: list[object] = [batch.key]
     for series, fetch_start in batch.kept_heads:
@@ -64,7 +81,7 @@ def write_partitions(
     (no transaction control: call inside ``trading_core.warehouse.transaction``)."""
     summary = WriteSummary()
     for batch in batches:
-        clean, bad = quarantine_ohlcv(batch.received)
+        clean, bad = batch.clean, batch.quarantined
         clean = clean.sort_values(["exchange", "timeframe", "ts"], kind="mergesort")
         summary.rows += replace_rows(
             conn,

@@ -38,6 +38,15 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from trading_core.market.base import OHLCV_COLUMNS, MarketDataError, OrderBook, empty_ohlcv
+from trading_core.market.candle_file import (
+    CandleFileError,
+    EPOCH_UNITS,
+    CandleRead,
+    empty_rejected,
+    epoch_to_times,
+    epoch_units,
+    read_candle_lines,
+)
 from trading_core.market.sim import stable_hash, synthesize_book, tick_for_price
 from trading_core.timeframes import TIMEFRAME_SECONDS, naive_utc, timeframe_delta
 
@@ -102,38 +111,94 @@ def scan_candle_files(directory: Path) -> dict[ReplaySeries, Path]:
     return files
 
 
-def _timestamps_to_naive_utc(column: pa.ChunkedArray) -> np.ndarray:
-    """Naive UTC ``datetime64[us]`` from a timestamp (aware or naive), epoch-ms or ISO column."""
+def _timestamps_to_naive_utc(column: pa.ChunkedArray, declared: str | None) -> np.ndarray | None:
+    """Naive UTC ``datetime64[us]`` from a timestamp (aware or naive), epoch or ISO column;
+    None when the column needs the line-by-line read (epoch numbers of more than one unit,
+    or not the declared one: ``trading_core.market.candle_file``)."""
     kind = column.type
     if pa.types.is_timestamp(kind):
+        if declared not in (None, "iso"):
+            return None
         # Aware timestamps are stored as UTC instants; dropping the zone keeps UTC wall time.
         return column.cast(pa.timestamp("us")).to_numpy().astype("datetime64[us]")
-    if pa.types.is_integer(kind):
-        return column.to_numpy().astype("datetime64[ms]").astype("datetime64[us]")
-    parsed = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        values = column.to_numpy(zero_copy_only=False).astype("float64")
+        units = epoch_units(values)
+        found = set(units.tolist())
+        if len(found) != 1 or "" in found or (declared is not None and found != {declared}):
+            return None
+        return epoch_to_times(values, units)
+    if declared not in (None, "iso"):
+        return None
+    try:
+        parsed = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
+    except (ValueError, TypeError):
+        return None
     return parsed.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
 
 
-def read_candle_file(path: Path) -> pd.DataFrame:
-    """``ts`` plus float ``open..volume`` in file order; a ``MarketDataError`` names a bad file."""
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        if handle.tell() == 0:
+            return True
+        handle.seek(-1, 2)
+        return handle.read(1) == b"\n"
+
+
+def _read_fast(path: Path, timestamp_unit: str | None) -> pd.DataFrame | None:
+    """The columnar read of a well-formed file; None when a line needs the tolerant read."""
+    if path.suffix != ".parquet" and not _ends_with_newline(path):
+        return None
     try:
         if path.suffix == ".parquet":
             table = pq.read_table(path)
         else:
             types = {name: pa.float64() for name in PRICE_COLUMNS}
             table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(column_types=types))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise MarketDataError(f"cannot read candle file {path}: {exc}") from exc
+    except pa.ArrowInvalid:
+        if path.suffix == ".parquet":
+            raise
+        return None
     missing = [c for c in ("timestamp", *PRICE_COLUMNS) if c not in table.column_names]
     if missing:
         raise MarketDataError(
             f"{path}: missing columns {missing}; "
             f"expected header timestamp,{','.join(PRICE_COLUMNS)}"
         )
-    frame = pd.DataFrame({"ts": _timestamps_to_naive_utc(table.column("timestamp"))})
+    ts = _timestamps_to_naive_utc(table.column("timestamp"), timestamp_unit)
+    if ts is None:
+        if path.suffix == ".parquet":
+            raise MarketDataError(
+                f"{path}: timestamps of mixed or undeclared units; declare timestamp_unit"
+            )
+        return None
+    frame = pd.DataFrame({"ts": ts})
     for name in PRICE_COLUMNS:
         frame[name] = table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    if not np.isfinite(frame[list(PRICE_COLUMNS)].fillna(0.0).to_numpy()).all():
+        return None  # nan / inf cells: rejected line by line with their line number
     return frame
+
+
+def read_candle_file(path: Path, timestamp_unit: str | None = None) -> pd.DataFrame:
+    """``ts`` plus float ``open..volume`` of the readable lines, in file order."""
+    return read_candles(path, timestamp_unit).frame
+
+
+def read_candles(path: Path, timestamp_unit: str | None = None) -> CandleRead:
+    """``ts`` plus float ``open..volume`` in file order, and the lines rejected alone (see
+    ``trading_core.market.candle_file``); a ``MarketDataError`` names a file that cannot be
+    read at all. ``timestamp_unit``: iso | s | ms | us | ns, or None to detect it."""
+    try:
+        frame = _read_fast(path, timestamp_unit)
+        if frame is not None:
+            unit = timestamp_unit or "detected"
+            return CandleRead(frame, empty_rejected(), unit)
+        read = read_candle_lines(path, timestamp_unit)
+    except (pa.ArrowInvalid, OSError, CandleFileError) as exc:
+        raise MarketDataError(f"cannot read candle file {path}: {exc}") from exc
+    return CandleRead(read.frame.drop(columns="line"), read.rejected, read.ts_unit)
 
 
 def _read_snapshot(path: Path, exchange: str, symbol: str) -> OrderBook:
@@ -164,8 +229,16 @@ class ReplayMarket:
         order_book_dir: Path | str | None = None,
         max_snapshot_age: timedelta = timedelta(minutes=5),
         seed: int = 7,
+        timestamp_unit: str | None = None,
     ) -> None:
-        """``order_book_dir`` defaults to ``<market_dir>/../orderbooks`` when it exists."""
+        """``order_book_dir`` defaults to ``<market_dir>/../orderbooks`` when it exists;
+        ``timestamp_unit`` declares the unit of epoch timestamps (default: detected)."""
+        if timestamp_unit not in (None, "iso", *EPOCH_UNITS):
+            raise MarketDataError(
+                f"timestamp_unit must be iso, {', '.join(EPOCH_UNITS)} or None (detect); "
+                f"got {timestamp_unit!r}"
+            )
+        self.timestamp_unit = timestamp_unit
         self.market_dir = Path(market_dir)
         if not self.market_dir.is_dir():
             raise MarketDataError(f"replay directory {self.market_dir} is not a directory")
@@ -180,6 +253,7 @@ class ReplayMarket:
         self._files = scan_candle_files(self.market_dir)
         self._snapshots = self._scan_snapshots()
         self._frames: dict[Path, tuple[pd.DataFrame, bool]] = {}
+        self._rejected: dict[Path, pd.DataFrame] = {}
         self._books: dict[Path, OrderBook] = {}
         self._lock = threading.Lock()
 
@@ -227,11 +301,38 @@ class ReplayMarket:
         with self._lock:
             cached = self._frames.get(path)
         if cached is None:
-            frame = read_candle_file(path)
+            read = read_candles(path, self.timestamp_unit)
+            frame = read.frame
             cached = (frame, bool(frame["ts"].is_monotonic_increasing and frame["ts"].is_unique))
             with self._lock:
                 self._frames[path] = cached
+                self._rejected[path] = read.rejected
         return cached
+
+    def rejected_lines(
+        self,
+        exchange: str,
+        symbol: str,
+        timeframe: str,
+        start: datetime,
+        end: datetime,
+        now: datetime | None = None,
+    ) -> pd.DataFrame:
+        """The series' file lines rejected alone (``trading_core.market.candle_file``) that
+        belong to ``[start, end)`` by their ``located`` open time (closed at ``now``), with
+        ``exchange``, ``symbol``, ``timeframe`` and the ``file`` name."""
+        self._parsed(exchange, symbol, timeframe)
+        path = self._files[ReplaySeries(exchange, symbol, timeframe)]
+        with self._lock:
+            rejected = self._rejected[path]
+        hi = naive_utc(end)
+        if now is not None:
+            hi = min(hi, naive_utc(now) - timeframe_delta(timeframe) + timedelta(microseconds=1))
+        located = rejected["located"]
+        window = rejected[(located >= naive_utc(start)) & (located < hi)]
+        return window.assign(
+            exchange=exchange, symbol=symbol, timeframe=timeframe, file=path.name
+        ).reset_index(drop=True)
 
     def fetch_ohlcv(
         self,

@@ -15,6 +15,7 @@ real market moves more often than not, the second are fixed by the writer's sort
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +33,9 @@ from trading_core.quality.outcome import (
     OutcomeBuilder,
     Severity,
     example_rows,
+    json_value,
 )
+from trading_core.quality.spike_policy import SpikeDecision
 from trading_core.timeframes import TIMEFRAME_SECONDS, timeframe_seconds
 
 SERIES_KEYS = ["exchange", "symbol", "timeframe"]
@@ -75,9 +78,26 @@ OHLCV_CHECK_SPECS: tuple[CheckSpec, ...] = (
         "warn",
         "|log return| between consecutive closes within the configured bound (flags only)",
     ),
+    CheckSpec(
+        "ohlcv_readable_lines",
+        "warn",
+        "every line of the source file reads as one candle; a line that does not (field "
+        "count, timestamp, unit, number, cut last line) is quarantined alone with its line "
+        "number and reason (its candle is then missing: the gap policy judges it)",
+    ),
+    CheckSpec(
+        "ohlcv_spike_hold",
+        "warn",
+        "no bar moves more than the spike limit against its neighbours (or a second venue) "
+        "unconfirmed; such a bar is held out of the signals (raw.ohlcv_quarantine, reason "
+        "spike_held) until later bars or an operator confirm it (trading_core.quality."
+        "spike_policy)",
+    ),
 )
 
 GAP_CHECKS = ("ohlcv_gap_limit", "ohlcv_missing_candles")  # judged by the gap policy
+# judged before the suite: by the file reader and by the spike policy
+SOURCE_CHECKS = ("ohlcv_readable_lines", "ohlcv_spike_hold")
 
 # Check name -> severity, e.g. to declare Dagster asset checks (``blocking`` for "error").
 OHLCV_CHECKS: dict[str, Severity] = {spec.name: spec.severity for spec in OHLCV_CHECK_SPECS}
@@ -89,7 +109,10 @@ OHLCV_QUARANTINE_REASONS: tuple[str, ...] = (
     "negative_volume",
     "high_low_inconsistent",
     "misaligned_ts",
-    "duplicate_ts",
+    "duplicate_ts",  # an identical copy of a candle kept once
+    "conflicting_duplicate",  # versions of one candle that differ: every version is kept aside
+    "malformed_line",  # a source line that is not one candle (with its line number)
+    "spike_held",  # held by the spike policy until confirmed
 )
 
 
@@ -271,6 +294,8 @@ def validate_ohlcv(
     gaps: GapReport | None = None,
     window: tuple[datetime, datetime] | None = None,
     now: datetime | None = None,
+    rejected: pd.DataFrame | None = None,
+    spikes: Sequence[SpikeDecision] = (),
 ) -> list[CheckOutcome]:
     """One outcome per check of ``OHLCV_CHECK_SPECS``, in that order.
 
@@ -281,7 +306,9 @@ def validate_ohlcv(
     gaps are those between each series' first and last candle. ``gaps``: the gap policy's
     report when the caller made it (with the candles beyond the window's edges, see
     ``trading_core.quality.gap_policy``); else it is made here from ``frame`` with
-    ``gap_policy`` (default: the default limits).
+    ``gap_policy`` (default: the default limits). ``rejected``: the source lines that did
+    not read as candles (``trading_core.market.candle_file``); ``spikes``: the spike policy's
+    decisions on the clean candles (``trading_core.quality.spike_policy``).
     """
     policy = gap_policy or GapPolicy()
     if timeframe is not None:
@@ -308,7 +335,7 @@ def validate_ohlcv(
         by_check.setdefault(result.check, []).append(result)
 
     for spec in OHLCV_CHECK_SPECS:
-        if spec.name in GAP_CHECKS:
+        if spec.name in GAP_CHECKS or spec.name in SOURCE_CHECKS:
             continue
         outcomes = by_check.get(spec.name, [])
         rows = sorted({row for r in outcomes for row in r.failing_rows})
@@ -343,15 +370,53 @@ def validate_ohlcv(
     if gaps is None:
         gaps = assess_frame(data, policy, SERIES_KEYS, window=window, now=now)
     _gap_outcomes(builder, gaps, policy)
+    _source_outcomes(builder, rejected, spikes)
     return builder.result()
+
+
+def _source_outcomes(
+    builder: OutcomeBuilder, rejected: pd.DataFrame | None, spikes: Sequence[SpikeDecision]
+) -> None:
+    lines = rejected if rejected is not None else pd.DataFrame(columns=["line", "reason"])
+    examples = [
+        {
+            "file": json_value(row.get("file")),
+            "line": json_value(row.get("line")),
+            "reason": json_value(row.get("line_reason", row.get("reason"))),
+            "text": json_value(row.get("text")),
+        }
+        for row in lines.head(MAX_EXAMPLES).to_dict("records")
+    ]
+    where = ", ".join(
+        f"line {e['line']} ({str(e['reason']).split(' ', 1)[0]})" for e in examples
+    )
+    builder.add(
+        "ohlcv_readable_lines",
+        lines.empty,
+        len(lines),
+        examples,
+        f"{len(lines)} source line(s) quarantined" + (f": {where}" if where else ""),
+    )
+    held = [d for d in spikes if d.held]
+    released = [d for d in spikes if not d.held]
+    shown = "; ".join(f"{d.series} {d.ts.isoformat()} {d.status}" for d in held[:MAX_EXAMPLES])
+    builder.add(
+        "ohlcv_spike_hold",
+        not held,
+        len(held),
+        [d.as_dict() for d in held],
+        f"{len(held)} bar(s) held, {len(released)} released" + (f": {shown}" if shown else ""),
+        float(max((abs(d.move) for d in spikes), default=0.0)),
+    )
 
 
 def quarantine_ohlcv(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split ``frame`` into ``(clean, quarantined)``; ``quarantined`` has a ``reason`` column
     (``OHLCV_QUARANTINE_REASONS``, several joined by ';'). ``len(clean) + len(quarantined) ==
-    len(frame)``; both keep the received order. Of duplicate candles otherwise valid, the last
-    received (the exchange's latest correction) stays clean and the earlier ones are
-    quarantined."""
+    len(frame)``; both keep the received order. Of identical copies of a candle otherwise
+    valid, the last received stays clean and the earlier ones are quarantined
+    (``duplicate_ts``); versions of one candle that differ in any price or the volume are ALL
+    quarantined (``conflicting_duplicate``): which one is right is unknown."""
     absent = [c for c in OHLCV_COLUMNS if c not in frame.columns]
     if absent:
         raise ValueError(f"cannot quarantine candles without columns {absent}")
@@ -374,8 +439,18 @@ def quarantine_ohlcv(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     reasons = join_reasons(len(data), masks)
     valid = reasons == ""
     keys = data[SERIES_KEYS].assign(ts=ts)
-    duplicate = keys[valid].duplicated(keep="last").reindex(data.index, fill_value=False)
-    reasons = join_reasons(len(data), {"duplicate_ts": duplicate}, reasons)
+    content = keys.assign(**{c: prices[c] for c in PRICE_COLUMNS}, volume=volume)
+    same_key = keys[valid].duplicated(keep=False)
+    versions = content[valid][same_key].groupby([*SERIES_KEYS, "ts"], dropna=False).transform(
+        "nunique"
+    )
+    differ = (versions > 1).any(axis=1).reindex(data.index, fill_value=False)
+    conflicting = same_key.reindex(data.index, fill_value=False) & differ
+    duplicate = keys[valid & ~conflicting].duplicated(keep="last")
+    duplicate = duplicate.reindex(data.index, fill_value=False)
+    reasons = join_reasons(
+        len(data), {"duplicate_ts": duplicate, "conflicting_duplicate": conflicting}, reasons
+    )
     bad = reasons != ""
     quarantined = data[bad].assign(reason=reasons[bad]).reset_index(drop=True)
     return data[~bad].reset_index(drop=True), quarantined

@@ -11,9 +11,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from trading_core.social.results import RecordRejected, RejectLog
+
+if TYPE_CHECKING:
+    from trading_core.quality.alt_records import Horizon
 
 Row = TypeVar("Row")
 
@@ -72,11 +75,14 @@ def rows_in_window(
     event_time: Callable[[Row], datetime],
     try_event_time: Callable[[dict[str, Any]], datetime | None],
     shown: Callable[[dict[str, Any]], Any] = lambda record: record,
+    horizon: Horizon | None = None,
+    time_column: str = "published_at",
 ) -> list[Row]:
     """The rows of ``lines`` whose event time lies in ``[lo, hi)``; every line that is not a
     row goes to ``rejects`` with its reason, except a dated record outside the window (it
-    belongs to another fetch's quarantine). ``shown`` is what a reject's payload keeps of the
-    record (e.g. without user names)."""
+    belongs to another fetch's quarantine). A record dated outside ``horizon`` (no partition
+    can hold it) is rejected by every fetch, like one without a usable date. ``shown`` is what a
+    reject's payload keeps of the record (e.g. without user names)."""
     rows = []
     for line in lines:
         if line.record is None:
@@ -86,9 +92,14 @@ def rows_in_window(
             row = parse(line.record)
         except RecordRejected as exc:
             when = try_event_time(line.record)
-            if when is None or lo <= when < hi:
+            stray = when is not None and horizon is not None and not horizon.contains(when)
+            if when is None or stray or lo <= when < hi:
                 rejects.add(str(exc), origin=line.origin, record=shown(line.record))
             continue
-        if lo <= event_time(row) < hi:
+        when = event_time(row)
+        problem = horizon.problem(time_column, when) if horizon is not None else None
+        if problem is not None:
+            rejects.add(problem, origin=line.origin, record=shown(line.record))
+        elif lo <= when < hi:
             rows.append(row)
     return rows

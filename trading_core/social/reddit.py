@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from trading_core.config import SocialConfig
+from trading_core.quality.alt_records import Horizon, check_text_length, quarantine_conflicts
 from trading_core.samples import ensure_samples
 from trading_core.social.credentials import require_env
 from trading_core.social.jsonlines import read_lines, replay_files, rows_in_window
@@ -56,8 +57,11 @@ REPLAY_PATTERN = "reddit_*.jsonl"
 class RedditSource(Protocol):
     """What every Reddit backend offers."""
 
-    def fetch_posts(self, start: TimeLike, end: TimeLike) -> FetchResult:
-        """Posts published in ``[start, end)`` (naive UTC), plus the records it rejected."""
+    def fetch_posts(
+        self, start: TimeLike, end: TimeLike, *, horizon: Horizon | None = None
+    ) -> FetchResult:
+        """Posts published in ``[start, end)`` (naive UTC), plus the records it rejected
+        (including every post it saw dated outside ``horizon``)."""
         ...
 
 
@@ -83,10 +87,20 @@ def author_pseudonym(name: str | None) -> str | None:
     return "u_" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
 
 
-def posts_frame(posts: Iterable[RedditPost], *, source: str, ingested_at: datetime) -> pd.DataFrame:
-    """``raw.reddit_posts`` rows: one per id, in time order, with symbols and sentiment."""
+# What makes two reads of a post the same post. score and num_comments are counters that move
+# as a post ages: reads differing only in them are one post, and the last read (the latest
+# replay file, sorted by name) is kept.
+CONTENT_FIELDS = ["subreddit", "title", "selftext", "url", "author_hash", "published_at"]
+
+
+def posts_frame(
+    posts: Iterable[RedditPost], *, source: str, ingested_at: datetime, rejects: RejectLog
+) -> pd.DataFrame:
+    """``raw.reddit_posts`` rows: one per id, in time order, with symbols and sentiment.
+    Versions of an id whose content differs go to ``rejects``, all of them, none stored."""
     frame = pd.DataFrame([vars(p) for p in posts], columns=list(RedditPost.__dataclass_fields__))
-    frame = frame.drop_duplicates("post_id", keep="first")
+    frame = frame.drop_duplicates(["post_id", *CONTENT_FIELDS], keep="last")
+    frame = quarantine_conflicts(frame, ["post_id"], CONTENT_FIELDS, rejects)
     frame = frame.sort_values(["published_at", "post_id"], kind="stable").reset_index(drop=True)
     texts = [_joined(t, s) for t, s in zip(frame["title"], frame["selftext"], strict=True)]
     frame["symbols"] = [detect_symbols(t) for t in texts]
@@ -110,6 +124,7 @@ def _text(record: dict[str, Any], field: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise RecordRejected(f"bad field {field}: expected text, got {type(value).__name__}")
+    check_text_length(field, value)
     return value
 
 
@@ -190,7 +205,9 @@ class ReplayReddit:
         self._zone = zone(source_timezone)
         self._clock = clock
 
-    def fetch_posts(self, start: TimeLike, end: TimeLike) -> FetchResult:
+    def fetch_posts(
+        self, start: TimeLike, end: TimeLike, *, horizon: Horizon | None = None
+    ) -> FetchResult:
         lo, hi = utc_window(start, end)
         rejects = RejectLog(ASSET_KEY, self._clock())
         posts = rows_in_window(
@@ -202,8 +219,11 @@ class ReplayReddit:
             event_time=lambda post: post.published_at,
             try_event_time=lambda record: _try_published_at(record, self._zone),
             shown=_public_record,
+            horizon=horizon,
         )
-        frame = posts_frame(posts, source="replay", ingested_at=rejects.ingested_at)
+        frame = posts_frame(
+            posts, source="replay", ingested_at=rejects.ingested_at, rejects=rejects
+        )
         return FetchResult(frame, rejects.frame())
 
 
@@ -267,7 +287,9 @@ class PrawReddit:
         )
         self._reddit.read_only = True
 
-    def fetch_posts(self, start: TimeLike, end: TimeLike) -> FetchResult:
+    def fetch_posts(
+        self, start: TimeLike, end: TimeLike, *, horizon: Horizon | None = None
+    ) -> FetchResult:
         import prawcore  # loaded with praw by __init__; named here for its exceptions
 
         lo, hi = utc_window(start, end)
@@ -286,6 +308,10 @@ class PrawReddit:
                     except RecordRejected as exc:
                         rejects.add(str(exc), origin=origin, record=_submission_record(submission))
                         continue
+                    stray = horizon.problem("published_at", post.published_at) if horizon else None
+                    if stray is not None:
+                        rejects.add(stray, origin=origin, record=_submission_record(submission))
+                        continue
                     if post.published_at < lo:
                         reached_start = True
                         break
@@ -298,7 +324,7 @@ class PrawReddit:
                     f"r/{name}: stopped at the limit of {self.limit} posts before reaching "
                     f"{lo.isoformat()}; older posts of the window were not fetched"
                 )
-        frame = posts_frame(posts, source="praw", ingested_at=rejects.ingested_at)
+        frame = posts_frame(posts, source="praw", ingested_at=rejects.ingested_at, rejects=rejects)
         return FetchResult(frame, rejects.frame(), tuple(notes))
 
 
@@ -313,6 +339,9 @@ def submission_to_post(submission: Any) -> RedditPost:
         raise RecordRejected(f"bad field created_utc: expected epoch seconds, got {created!r}")
     subreddit = fields.get("subreddit")
     author = fields.get("author")
+    for field in ("title", "selftext"):
+        if isinstance(fields.get(field), str):
+            check_text_length(field, fields[field])
     return RedditPost(
         post_id=str(post_id),
         subreddit=str(subreddit).lower() if subreddit is not None else None,

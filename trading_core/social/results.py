@@ -32,9 +32,24 @@ class RecordRejected(ValueError):
     """A record cannot become a row; the message is the quarantine reason."""
 
 
+# A quarantined record keeps at most this much of any one text (a 4 MB post would otherwise be
+# copied whole into raw.quarantine); the cut says how long the text was.
+PAYLOAD_TEXT_CHARS = 2_000
+
+
 def to_payload(value: Any) -> str:
     """A record as stable JSON text (sorted keys; dates and other objects as strings)."""
-    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    return json.dumps(_clipped(value), sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _clipped(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > PAYLOAD_TEXT_CHARS:
+        return f"{value[:PAYLOAD_TEXT_CHARS]}... [{len(value):,} characters in all]"
+    if isinstance(value, dict):
+        return {key: _clipped(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clipped(item) for item in value]
+    return value
 
 
 @dataclass

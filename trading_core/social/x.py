@@ -28,6 +28,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from trading_core.config import SocialConfig
+from trading_core.quality.alt_records import Horizon, check_text_length, quarantine_conflicts
 from trading_core.samples import ensure_samples
 from trading_core.social.credentials import require_env
 from trading_core.social.jsonlines import read_lines, replay_files, rows_in_window
@@ -51,8 +52,11 @@ RECENT_SEARCH_LAG = timedelta(seconds=10)
 class XSource(Protocol):
     """What every X backend offers."""
 
-    def fetch_posts(self, start: TimeLike, end: TimeLike) -> FetchResult:
-        """Posts published in ``[start, end)`` (naive UTC), plus the records it rejected."""
+    def fetch_posts(
+        self, start: TimeLike, end: TimeLike, *, horizon: Horizon | None = None
+    ) -> FetchResult:
+        """Posts published in ``[start, end)`` (naive UTC), plus the records it rejected
+        (including every post it saw dated outside ``horizon``)."""
         ...
 
 
@@ -69,10 +73,13 @@ def derived_post_id(created_at: str, text: str) -> str:
     return "h" + digest[:16]
 
 
-def posts_frame(posts: Iterable[XPost], *, source: str, ingested_at: datetime) -> pd.DataFrame:
-    """``raw.x_posts`` rows: one per id, in time order, with symbols and sentiment."""
+def posts_frame(
+    posts: Iterable[XPost], *, source: str, ingested_at: datetime, rejects: RejectLog
+) -> pd.DataFrame:
+    """``raw.x_posts`` rows: one per id, in time order, with symbols and sentiment. Copies of a
+    post collapse to one; versions of an id that differ go to ``rejects``, all of them."""
     frame = pd.DataFrame([vars(p) for p in posts], columns=list(XPost.__dataclass_fields__))
-    frame = frame.drop_duplicates("post_id", keep="first")
+    frame = quarantine_conflicts(frame, ["post_id"], ["text", "published_at"], rejects)
     frame = frame.sort_values(["published_at", "post_id"], kind="stable").reset_index(drop=True)
     frame["symbols"] = [detect_symbols(t) for t in frame["text"]]
     frame = with_sentiment(frame, frame["text"])
@@ -109,6 +116,7 @@ def record_to_post(record: dict[str, Any], source_zone: ZoneInfo) -> XPost:
     text = record.get("text")
     if not isinstance(text, str):
         raise RecordRejected("missing field: text" if text is None else "bad field text: not text")
+    check_text_length("text", text)
     post_id = record.get("id") or derived_post_id(str(record["created_at"]), text)
     return XPost(post_id=str(post_id), text=text, published_at=published)
 
@@ -131,7 +139,9 @@ class ReplayX:
         self._zone = zone(source_timezone)
         self._clock = clock
 
-    def fetch_posts(self, start: TimeLike, end: TimeLike) -> FetchResult:
+    def fetch_posts(
+        self, start: TimeLike, end: TimeLike, *, horizon: Horizon | None = None
+    ) -> FetchResult:
         lo, hi = utc_window(start, end)
         rejects = RejectLog(ASSET_KEY, self._clock())
         posts = rows_in_window(
@@ -142,8 +152,11 @@ class ReplayX:
             parse=lambda record: record_to_post(record, self._zone),
             event_time=lambda post: post.published_at,
             try_event_time=lambda record: _try_published_at(record, self._zone),
+            horizon=horizon,
         )
-        frame = posts_frame(posts, source="replay", ingested_at=rejects.ingested_at)
+        frame = posts_frame(
+            posts, source="replay", ingested_at=rejects.ingested_at, rejects=rejects
+        )
         return FetchResult(frame, rejects.frame())
 
 
@@ -217,7 +230,9 @@ class TweepyX:
         if api_url.rstrip("/") != TWEEPY_API_URL:
             self._client.session.mount(TWEEPY_API_URL, _RedirectAdapter(TWEEPY_API_URL, api_url))
 
-    def fetch_posts(self, start: TimeLike, end: TimeLike) -> FetchResult:
+    def fetch_posts(
+        self, start: TimeLike, end: TimeLike, *, horizon: Horizon | None = None
+    ) -> FetchResult:
         lo, hi = utc_window(start, end)
         now = self._clock()
         rejects = RejectLog(ASSET_KEY, now)
@@ -233,12 +248,17 @@ class TweepyX:
             )
         posts: list[XPost] = []
         if search_lo < search_hi:
-            posts = self._search(search_lo, search_hi, rejects, notes)
-        frame = posts_frame(posts, source="tweepy", ingested_at=now)
+            posts = self._search(search_lo, search_hi, rejects, notes, horizon)
+        frame = posts_frame(posts, source="tweepy", ingested_at=now, rejects=rejects)
         return FetchResult(frame, rejects.frame(), tuple(notes))
 
     def _search(
-        self, lo: datetime, hi: datetime, rejects: RejectLog, notes: list[str]
+        self,
+        lo: datetime,
+        hi: datetime,
+        rejects: RejectLog,
+        notes: list[str],
+        horizon: Horizon | None,
     ) -> list[XPost]:
         posts: list[XPost] = []
         token: str | None = None
@@ -248,7 +268,7 @@ class TweepyX:
             remaining = self.max_items - len(posts)
             response = self._page(lo, hi, token, max(10, min(self.page_size, remaining)))
             for tweet in response.data or []:
-                post = _tweet_to_post(tweet, rejects, origin=f"search page {page}")
+                post = _tweet_to_post(tweet, rejects, origin=f"search page {page}", horizon=horizon)
                 if post is not None and lo <= post.published_at < hi:
                     posts.append(post)
             token = (response.meta or {}).get("next_token")
@@ -295,13 +315,24 @@ def _rate_limit_wait(reset_epoch: int | None, now_epoch: float) -> float:
     return max(float(reset_epoch) - now_epoch, 0.0) + 1.0
 
 
-def _tweet_to_post(tweet: Any, rejects: RejectLog, *, origin: str) -> XPost | None:
+def _tweet_to_post(
+    tweet: Any, rejects: RejectLog, *, origin: str, horizon: Horizon | None = None
+) -> XPost | None:
     data = getattr(tweet, "data", {}) or {}
     created = getattr(tweet, "created_at", None)
     if created is None:
         rejects.add("missing field: created_at", origin=origin, record=data)
         return None
-    return XPost(post_id=str(tweet.id), text=tweet.text, published_at=naive_utc(created))
+    published = naive_utc(created)
+    problem = horizon.problem("published_at", published) if horizon is not None else None
+    try:
+        check_text_length("text", tweet.text)
+    except RecordRejected as exc:
+        problem = problem or str(exc)
+    if problem is not None:
+        rejects.add(problem, origin=origin, record=data)
+        return None
+    return XPost(post_id=str(tweet.id), text=tweet.text, published_at=published)
 
 
 def x_source_from_config(

@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         analysis,
         cockpit,
         control,
+        data,
         export,
         intents,
         replay,
@@ -41,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Research on OHLCV CSV files, order intents and operator control.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (research, replay, analysis, intents, control, export, cockpit, alerts):
+    for group in (research, replay, analysis, intents, control, export, cockpit, alerts, data):
         group.register(sub)
     return parser
 

@@ -104,7 +104,12 @@ def build_intent(obj: dict[str, Any], *, now: datetime, exchange: str) -> OrderI
     if "intent_id" in values:
         return intent_from_mapping(values)
     intent = intent_from_mapping({**values, "intent_id": "pending"})
-    content = {k: v for k, v in intent.to_row().items() if k != "intent_id"}
+    # An intent naming no instance hashes as it did before instances existed.
+    content = {
+        k: v
+        for k, v in intent.to_row().items()
+        if k != "intent_id" and not (k == "instance_id" and v is None)
+    }
     digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode())
     return dataclasses.replace(intent, intent_id=digest.hexdigest()[:24])
 

@@ -337,8 +337,8 @@ def sweep(args: argparse.Namespace) -> int:
     warm = "cold" if config.warmup == "cold" else f"warmup={config.warmup}"
     print(
         f"wrote {len(results)} scenarios to {args.out} (fill={config.fill}, "
-        f"stops_from={config.stops_from}, {warm}, window {head['window_start']} -> "
-        f"{head['window_end']}, {int(results['too_few_trades'].sum())} rows with fewer than "
+        f"stops_from={config.stops_from}, {warm}, window from {head['window_start']} to "
+        f"{head['window_end']}; {int(results['too_few_trades'].sum())} rows with fewer than "
         f"{args.min_trades} closed trades flagged)"
     )
     if head["gaps"]:

@@ -7,6 +7,19 @@ alone; the signals page reads the warehouse snapshot a Dagster run writes
 ``trading cockpit`` serve it.
 """
 
-from trading_pipelines.cockpit.app import create_app
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trading_pipelines.cockpit.app import create_app
 
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the ``trading`` parser registers ``cockpit`` (``.serve``) without importing
+    # FastAPI and the ledger for every other command.
+    if name == "create_app":
+        from trading_pipelines.cockpit.app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,9 @@ For each bar of the window, at its close on the market clock (never a wall-clock
 
 1. the executor's engine ticks (``executor.engine.Engine``): working limit orders are
    polled, the open position's stop-loss / take-profit / trailing stop are checked on the
-   bar, and the position is marked;
+   bar, and the position is marked. A bar on which the engine could only mark the position
+   (no working order, no protective level within reach: ``may_exit``) is not ticked; the
+   next tick checks and marks every bar since, as the engine does after any pause;
 2. the new-bar sensor's cursor (``sensors.new_bars.BarCursor``) takes the bar;
 3. the live decision (``assets.strategy.evaluate_bar``, the code of ``strategy/order_intents``)
    runs on the bars known at the close, with equity and cash from the ledger;

@@ -94,7 +94,7 @@ def test_signal_kernel_sweeps_swing_exactly(xrp_1d: pd.DataFrame) -> None:
         assert_same_metrics(swept.iloc[i], metrics, str(dict(row)))
 
 
-def test_sweeps_fall_back_to_the_backtester_where_kernels_do_not_apply(
+def test_grid_next_open_and_talib_macd_sweep_through_the_kernel_exactly(
     xrp_1d: pd.DataFrame,
 ) -> None:
     bars = xrp_1d.iloc[-800:]

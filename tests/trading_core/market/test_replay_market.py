@@ -133,9 +133,9 @@ def test_parquet_replays_like_csv_and_timestamps_are_utc(tmp_path: Path) -> None
 def test_files_are_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write(tmp_path, "binance_BTCUSDT_1h.csv", _hours(48))
     calls: list[Path] = []
-    real_read = replay_module.read_candle_file
+    real_read = replay_module.read_candles
     monkeypatch.setattr(
-        replay_module, "read_candle_file", lambda p: calls.append(p) or real_read(p)
+        replay_module, "read_candles", lambda p, unit: calls.append(p) or real_read(p, unit)
     )
     source = ReplayMarket(tmp_path)
     for day in (1, 2):

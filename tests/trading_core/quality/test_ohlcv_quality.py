@@ -20,7 +20,12 @@ from trading_core.quality import (
 )
 
 ALL = (datetime(2000, 1, 1), datetime(2100, 1, 1))
-WARNINGS = ("ohlcv_missing_candles", "ohlcv_outlier_returns")
+WARNINGS = (
+    "ohlcv_missing_candles",
+    "ohlcv_outlier_returns",
+    "ohlcv_readable_lines",
+    "ohlcv_spike_hold",
+)
 STRUCTURAL = [name for name in OHLCV_CHECKS if name not in ("ohlcv_gap_limit", *WARNINGS)]
 
 
@@ -60,6 +65,8 @@ def test_one_outcome_per_check_with_stable_names(three_days: pd.DataFrame) -> No
         "ohlcv_gap_limit",
         "ohlcv_missing_candles",
         "ohlcv_outlier_returns",
+        "ohlcv_readable_lines",
+        "ohlcv_spike_hold",
     ]
     assert all(o.passed for o in outcomes)
     assert {o.name for o in outcomes if o.severity == "warn"} == set(WARNINGS)

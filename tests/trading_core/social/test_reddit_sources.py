@@ -12,6 +12,7 @@ import pytest
 
 from tests.fakes.reddit_server import FakeReddit, submission
 from trading_core.config import ConfigError, SocialConfig
+from trading_core.quality.alt_records import Horizon
 from trading_core.social.reddit import (
     REDDIT_COLUMNS,
     PrawReddit,
@@ -291,3 +292,21 @@ def test_config_selects_the_backend(tmp_path: Path, shared_data: Path) -> None:
     )
     assert isinstance(live, PrawReddit)
     assert (live.subreddits, live.limit) == (["solana"], 30)
+
+
+@pytest.mark.integration
+def test_praw_quarantines_a_post_dated_2999_and_a_huge_one() -> None:
+    good = _hourly_posts(FIXED_NOW, 3)
+    future = submission("far1", "CryptoCurrency", 32472144000, "Bitcoin from the future")
+    huge = submission(
+        "big1", "CryptoCurrency", good[0]["created_utc"] - 30, "Long", selftext="hodl " * 30_000
+    )
+    horizon = Horizon(datetime(2020, 1, 1), FIXED_NOW + timedelta(minutes=5))
+    with FakeReddit({"CryptoCurrency": [future, huge, *good]}) as fake:
+        result = _praw(fake, ["CryptoCurrency"]).fetch_posts(
+            FIXED_NOW - timedelta(days=1), FIXED_NOW, horizon=horizon
+        )
+    assert sorted(result.frame["post_id"]) == ["p000", "p001", "p002"]
+    reasons = list(result.rejects["reason"])
+    assert reasons[0].startswith("outside every partition: published_at 2999-01-01T00:00:00")
+    assert reasons[1] == "text too long: selftext has 150,000 characters (limit 100,000 per field)"

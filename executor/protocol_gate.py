@@ -1,0 +1,267 @@
+"""The risk protocol (``trading_core.protocol``) in the executor: the same pure code the
+portfolio backtester calls, fed from the ledger.
+
+The protocol is on when the configuration lists ``strategies:`` (``protocol_enabled``);
+without the list the executor keeps today's flat risk gate and drawdown kill switch exactly.
+When on:
+
+- ``start`` loads the protocol's state from the ledger (``risk_state.protocol_state``) or
+  starts it at the account's equity (the capital the instances' allocations share);
+- ``observe`` (every tick, after the fills) records each sub-position that went flat since
+  the last look as one closed trade (``record_trade``, its net P&L), then lets the protocol
+  observe the account's equity: drawdown stages, capital preservation, tier changes. Each
+  event goes to the audit log (``protocol_<kind>``) and to the alerts at its level; on
+  ``capital_preservation_start`` it returns the sub-positions to close (all but winners up
+  more than ``preservation.keep_winners_above``);
+- ``decide`` answers an entry intent: ``decide_entry`` with the account, the instance (its
+  allocated capital plus its P&L, its open sub-positions) and the request (price, the
+  intent's stop, ``reasons.atr`` and ``reasons.size_fraction`` when the strategy gave them);
+- ``review`` is the operator's ``trading control review`` (``ValueError`` before the
+  cooldown ends).
+
+Intents of the implicit ``manual`` instance are the operator's own: the protocol does not
+size them, but refuses them during capital preservation. An instance id the configuration
+does not know is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from executor.intents import OrderIntent
+from executor.ledger import Ledger
+from executor.records import QTY_EPSILON, Position
+from trading_core.config import TradingConfig
+from trading_core.config_portfolio import MANUAL_INSTANCE, InstanceConfig, instances_of
+from trading_core.protocol import gate
+from trading_core.protocol.allocation import base_asset
+from trading_core.protocol.drawdown import DrawdownState, ReviewedBy, positions_to_close
+from trading_core.protocol.tiers import TierState
+
+# Alert sender: (level, title, message, at) - executor.alerts.Alerter.send's shape.
+AlertSender = Callable[[str, str, str, datetime], object]
+
+
+def protocol_enabled(config: TradingConfig) -> bool:
+    """The protocol runs for a portfolio (a ``strategies:`` list), not for today's single
+    strategy (whose flat limits stay exactly as they were)."""
+    return config.strategies.root is not None
+
+
+def sub_key(position: Position) -> str:
+    """``exchange:symbol:instance``, the protocol's name for a sub-position."""
+    return f"{position.exchange}:{position.symbol}:{position.instance_id}"
+
+
+@dataclass
+class StoredProtocol:
+    """What the ledger keeps: the protocol's state, the capital it started from, and each
+    sub-position's realized P&L already counted (at start, or at its last close)."""
+
+    state: gate.ProtocolState
+    capital: float
+    counted: dict[str, float] = field(default_factory=dict)
+    origin: dict[str, float] = field(default_factory=dict)  # realized before the start
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "tier": dataclasses.asdict(self.state.tier),
+                "drawdown": dataclasses.asdict(self.state.drawdown),
+                "capital": self.capital,
+                "counted": self.counted,
+                "origin": self.origin,
+            },
+            default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v),
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> StoredProtocol:
+        """Raises ``ValueError`` naming what is wrong with a stored state."""
+        try:
+            raw = json.loads(text)
+            tier = dict(raw["tier"])
+            tier["recent_pnl"] = tuple(tier.get("recent_pnl", ()))
+            dd = dict(raw["drawdown"])
+            for name in ("preservation_since", "cooldown_until"):
+                if dd.get(name) is not None:
+                    dd[name] = datetime.fromisoformat(dd[name])
+            state = gate.ProtocolState(TierState(**tier), DrawdownState(**dd))
+            capital = float(raw["capital"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"risk_state.protocol_state is not a protocol state: {exc!r}") from exc
+        if not math.isfinite(capital) or capital <= 0:
+            raise ValueError(f"risk_state.protocol_state: capital must be > 0, got {capital}")
+        return cls(state, capital, dict(raw.get("counted", {})), dict(raw.get("origin", {})))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An entry's answer: refused (``refusal`` says why) or sized (``decision``); manual
+    entries pass with neither (today's gate sizes them)."""
+
+    refusal: str | None = None
+    decision: gate.EntryDecision | None = None
+    reasons: dict[str, Any] = field(default_factory=dict)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+class ProtocolGate:
+    def __init__(self, ledger: Ledger, config: TradingConfig, *, alert: AlertSender | None = None):
+        self.ledger = ledger
+        self.config = config.protocol
+        self.instances: dict[str, InstanceConfig] = {i.id: i for i in instances_of(config)}
+        self.alert = alert
+        self.stored: StoredProtocol | None = None
+
+    @property
+    def state(self) -> gate.ProtocolState:
+        if self.stored is None:
+            raise RuntimeError("the protocol has not started (ProtocolGate.start)")
+        return self.stored.state
+
+    # ------------------------------------------------------------------------ life cycle
+
+    def start(self, equity: float, now: datetime) -> None:
+        text = self.ledger.protocol_state()
+        if text is not None:
+            self.stored = StoredProtocol.from_json(text)
+            return
+        if not math.isfinite(equity) or equity <= 0:
+            raise ValueError(f"the protocol needs a positive account equity, got {equity}")
+        realized = {sub_key(p): p.realized_pnl_net for p in self.ledger.positions()}
+        self.stored = StoredProtocol(
+            gate.start_state(self.config, equity, now), equity, dict(realized), dict(realized)
+        )
+        started = {"ts": now.isoformat() + "Z", "kind": "started", "instance": None,
+                   "detail": {"capital": equity, "tier": self.state.tier.index + 1}}  # fmt: skip
+        self.ledger.save_protocol_state(self.stored.to_json(), [started])
+
+    def observe(self, equity: float, now: datetime) -> list[str]:
+        """Count closed trades, observe the equity; the sub-positions (``sub_key``) that
+        capital preservation closes now."""
+        stored = self.stored
+        assert stored is not None, "ProtocolGate.start first"
+        changed = self._count_closed_trades(stored)
+        state, events = gate.observe(self.config, stored.state, equity, now)
+        closing: list[str] = []
+        rows = [ev.to_dict() for ev in events]
+        for ev in events:
+            if ev.kind == "capital_preservation_start":
+                closing = positions_to_close(
+                    self._open_returns(), self.config.preservation.keep_winners_above
+                )
+                rows.append({"ts": now.isoformat() + "Z", "kind": "positions_closed",
+                             "instance": None, "detail": {"closed": closing}})  # fmt: skip
+        if changed or events or state is not stored.state:
+            stored.state = state
+            self.ledger.save_protocol_state(stored.to_json(), rows)
+        for ev in events:
+            if ev.level and self.alert is not None:
+                self.alert(ev.level, f"risk protocol: {ev.kind}", json.dumps(dict(ev.detail)), now)
+        return closing
+
+    def review(
+        self, equity: float, now: datetime, by: str, reviewed_by: ReviewedBy = "operator"
+    ) -> dict[str, Any]:
+        """The operator's review after capital preservation; ``ValueError`` before the
+        cooldown ends (or outside preservation). The executor never reviews by itself:
+        ``reviewed_by="auto"`` is for a replay standing in for the backtest's automatic
+        review (the scenario runner)."""
+        stored = self.stored
+        assert stored is not None, "ProtocolGate.start first"
+        state, event = gate.review(self.config, stored.state, equity, now, reviewed_by)
+        row = {**event.to_dict(), "reviewed_by_operator": by}
+        stored.state = state
+        self.ledger.save_protocol_state(stored.to_json(), [row], actor=f"operator:{by}")
+        return row
+
+    def _count_closed_trades(self, stored: StoredProtocol) -> bool:
+        changed = False
+        for p in self.ledger.positions():
+            key = sub_key(p)
+            if abs(p.quantity) > QTY_EPSILON:
+                continue
+            pnl = p.realized_pnl_net - stored.counted.get(key, 0.0)
+            if key in stored.counted and abs(pnl) < 1e-12:
+                continue
+            stored.state = gate.record_trade(self.config, stored.state, pnl)
+            stored.counted[key] = p.realized_pnl_net
+            changed = True
+        return changed
+
+    def _open_returns(self) -> dict[str, float]:
+        return {
+            sub_key(p): p.market_value / (p.quantity * p.avg_entry_price) - 1.0
+            for p in self.ledger.open_positions()
+            if p.quantity > QTY_EPSILON and p.avg_entry_price > 0
+        }
+
+    # --------------------------------------------------------------------------- entries
+
+    def decide(
+        self, intent: OrderIntent, price: float, *, equity: float, cash: float, exchange: str
+    ) -> Verdict:
+        stored = self.stored
+        assert stored is not None, "ProtocolGate.start first"
+        instance_id = intent.instance or MANUAL_INSTANCE
+        if instance_id == MANUAL_INSTANCE:
+            if stored.state.drawdown.preserving:
+                return Verdict("protocol: capital_preservation: no entries, manual ones included")
+            return Verdict()
+        inst = self.instances.get(instance_id)
+        if inst is None:
+            return Verdict(
+                f"protocol: unknown instance {instance_id!r}; configured: "
+                f"{sorted(self.instances)} (and {MANUAL_INSTANCE!r})"
+            )
+        subs = self.ledger.positions()
+        held = [p for p in subs if abs(p.quantity) > QTY_EPSILON]
+        exposure: dict[str, float] = {}
+        for p in held:
+            exposure[base_asset(p.symbol)] = exposure.get(base_asset(p.symbol), 0.0) + (
+                p.market_value
+            )
+        mine = [p for p in subs if p.instance_id == instance_id and p.exchange == exchange]
+        mine_open = [p for p in mine if abs(p.quantity) > QTY_EPSILON]
+        realized = sum(p.realized_pnl_net - stored.origin.get(sub_key(p), 0.0) for p in mine)
+        unrealized = sum(p.unrealized_pnl for p in mine_open)
+        decision = gate.decide_entry(
+            self.config,
+            stored.state,
+            gate.AccountView(equity, cash, len(held), exposure),
+            gate.InstanceView(
+                instance_id,
+                inst.allocation * stored.capital + realized + unrealized,
+                sum(p.market_value for p in mine_open),
+                len(mine_open),
+                inst.resolved_risk(),
+            ),
+            gate.EntryRequest(
+                intent.symbol,
+                price,
+                strategy_stop=intent.stop_loss,
+                atr=_number(intent.reasons.get("atr")),
+                size_fraction=_number(intent.reasons.get("size_fraction")) or 1.0,
+            ),
+        )
+        reasons = decision.reasons.to_dict()
+        if not decision.allowed or decision.stop is None:
+            why = decision.reasons.refused_by or "no stop"
+            return Verdict(f"protocol: {why}: {decision.reasons.detail}", decision, reasons)
+        return Verdict(None, decision, reasons)
+
+    def instance(self, instance_id: str | None) -> InstanceConfig | None:
+        return self.instances.get(instance_id or MANUAL_INSTANCE)

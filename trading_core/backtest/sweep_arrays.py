@@ -1,0 +1,81 @@
+"""Per-scenario signal arrays for the sweep kernel, computing each indicator once per sweep.
+
+``SignalSource(bars).arrays(strategy)`` gives the columns the kernel reads (``entry``,
+``exit``, ``stop_loss``, ``take_profit``, ``limit_price``, ``size_fraction``) as NumPy arrays.
+For ``swing`` it evaluates ``SwingStrategy.compute``'s rules on indicators cached by their
+parameters (an RSI per period, a Bollinger band per period and width), calling the very
+indicator functions the strategy calls - a sweep over thresholds then costs a few array
+comparisons per row. Every other strategy goes through its own ``signals(bars)``. The
+sweep tests check every row of both paths against the reference backtester.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from trading_core.indicators import bollinger, rsi
+from trading_core.indicators._series import label
+from trading_core.strategies import Strategy
+from trading_core.strategies.swing import SwingParams
+
+SIGNAL_ARRAYS: tuple[str, ...] = (
+    "entry",
+    "exit",
+    "stop_loss",
+    "take_profit",
+    "limit_price",
+    "size_fraction",
+)
+
+
+class SignalSource:
+    """Signal arrays of many strategies on one frame of bars, indicators cached."""
+
+    def __init__(self, bars: pd.DataFrame) -> None:
+        self.bars = bars
+        self.close = bars["close"]
+        self._close = self.close.to_numpy(dtype=float)
+        self._rsi: dict[int, np.ndarray] = {}
+        self._bands: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
+
+    def arrays(self, strategy: Strategy) -> dict[str, np.ndarray]:
+        if isinstance(strategy.params, SwingParams) and strategy.name == "swing":
+            return self._swing(strategy.params)
+        frame = strategy.signals(self.bars)
+        return {
+            k: frame[k].to_numpy(dtype=bool if k in ("entry", "exit") else float)
+            for k in SIGNAL_ARRAYS
+        }
+
+    def _strength(self, period: int) -> np.ndarray:
+        if period not in self._rsi:
+            self._rsi[period] = rsi(self.close, period).to_numpy()
+        return self._rsi[period]
+
+    def _band(self, period: int, width: float) -> tuple[np.ndarray, np.ndarray]:
+        key = (period, width)
+        if key not in self._bands:
+            bands = bollinger(self.close, period, width)
+            suffix = f"{period}_{label(width)}"
+            self._bands[key] = (
+                bands[f"bb_lower_{suffix}"].to_numpy(),
+                bands[f"bb_middle_{suffix}"].to_numpy(),
+            )
+        return self._bands[key]
+
+    def _swing(self, p: SwingParams) -> dict[str, np.ndarray]:
+        close = self._close
+        strength = self._strength(p.rsi_period)
+        lower, middle = self._band(p.bb_period, p.bb_std)
+        nothing = np.full(close.shape, np.nan)
+        return {
+            "entry": (strength < p.oversold) & (close < lower),
+            "exit": (close >= middle) | (strength > p.overbought),
+            "stop_loss": nothing if p.stop_loss_pct is None else close * (1.0 - p.stop_loss_pct),
+            "take_profit": nothing
+            if p.take_profit_pct is None
+            else close * (1.0 + p.take_profit_pct),
+            "limit_price": nothing,
+            "size_fraction": np.ones(close.shape),
+        }
