@@ -875,7 +875,7 @@ class Engine:
                 intent, price, equity=context.equity, cash=context.cash,
                 exchange=self.broker.exchange,
             )  # fmt: skip
-            if verdict.reasons:
+            if verdict.refusal is not None and verdict.reasons:
                 self.ledger.audit("protocol", "entry_decision", intent.intent_id,
                                   {"instance": intent.instance, **verdict.reasons})  # fmt: skip
             if verdict.refusal is not None:
@@ -934,6 +934,10 @@ class Engine:
             ),
             accept_intent=True,
             reason=reason,
+            # the protocol's reasons, audited with the order (one commit)
+            decision={"instance": intent.instance, **verdict.reasons}
+            if verdict is not None and verdict.reasons
+            else None,
         )
         return self._submit(order, at, intent)
 

@@ -174,13 +174,18 @@ REQUIRED_FIELDS: tuple[str, ...] = tuple(
 def intent_from_mapping(obj: Mapping[str, Any]) -> OrderIntent:
     """An intent from JSON-ish input (a parsed JSON line, a ledger row's mapping).
 
-    Keys are exactly the ``OrderIntent`` fields: a missing required one or an unknown one
-    (a typo) is an error. ``bar_ts``/``decided_at`` are datetimes (naive = UTC) or ISO-8601
-    strings with an offset (``Z``, ``+00:00``, or any other, converted to UTC); ``reasons``
-    is an object or the ledger's JSON text of one. Raises ``InvalidIntent`` with the reason.
+    Keys are exactly the ``OrderIntent`` fields (``instance`` may be written ``instance_id``,
+    the ledger's column): a missing required one or an unknown one (a typo) is an error.
+    ``bar_ts``/``decided_at`` are datetimes (naive = UTC) or ISO-8601 strings with an offset
+    (``Z``, ``+00:00``, or any other, converted to UTC); ``reasons`` is an object or the
+    ledger's JSON text of one. Raises ``InvalidIntent`` with the reason.
     """
     if not isinstance(obj, Mapping):
         raise InvalidIntent(f"an intent must be an object, got {type(obj).__name__}")
+    if "instance_id" in obj:  # the ledger row's name of ``instance``
+        if "instance" in obj:
+            raise InvalidIntent("give instance or instance_id (the ledger's name), not both")
+        obj = {("instance" if k == "instance_id" else k): v for k, v in obj.items()}
     unknown = [key for key in obj if key not in INTENT_FIELDS]
     if unknown:
         raise InvalidIntent("; ".join(_unknown_field(key) for key in unknown))

@@ -31,7 +31,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from executor.intents import OrderIntent
@@ -44,6 +44,8 @@ from trading_core.protocol.allocation import base_asset
 from trading_core.protocol.drawdown import DrawdownState, ReviewedBy, positions_to_close
 from trading_core.protocol.tiers import TierState
 
+# Closed trades alone are saved at most this often (an event or a state change saves now).
+SAVE_EVERY = timedelta(seconds=60)
 # Alert sender: (level, title, message, at) - executor.alerts.Alerter.send's shape.
 AlertSender = Callable[[str, str, str, datetime], object]
 
@@ -125,6 +127,7 @@ class ProtocolGate:
         self.instances: dict[str, InstanceConfig] = {i.id: i for i in instances_of(config)}
         self.alert = alert
         self.stored: StoredProtocol | None = None
+        self._dirty_since: datetime | None = None  # trades counted, not yet saved
 
     @property
     def state(self) -> gate.ProtocolState:
@@ -165,9 +168,15 @@ class ProtocolGate:
                 )
                 rows.append({"ts": now.isoformat() + "Z", "kind": "positions_closed",
                              "instance": None, "detail": {"closed": closing}})  # fmt: skip
-        if changed or events or state is not stored.state:
+        if changed and self._dirty_since is None:
+            self._dirty_since = now
+        # Trades counted but nothing else changed: saved at most every SAVE_EVERY (a restart
+        # before that recounts them from the stored ``counted``, so none is lost or doubled).
+        due = self._dirty_since is not None and now - self._dirty_since >= SAVE_EVERY
+        if events or state is not stored.state or due:
             stored.state = state
             self.ledger.save_protocol_state(stored.to_json(), rows)
+            self._dirty_since = None
         for ev in events:
             if ev.level and self.alert is not None:
                 self.alert(ev.level, f"risk protocol: {ev.kind}", json.dumps(dict(ev.detail)), now)

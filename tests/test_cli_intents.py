@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,8 @@ def test_the_code_location_contract_and_utc_offsets(
     row |= {"bar_ts": "2025-03-03T14:00:00+02:00", "decided_at": "2025-03-03T12:01:00Z"}
     (result,) = submit([json.dumps(row)], ledger_url, tmp_path, capsys)
     assert (result["intent_id"], result["accepted"]) == (intent.intent_id, True), result
-    assert stored(ledger_url, intent.intent_id) == intent
+    # an intent naming no instance is filed under the implicit `manual` instance
+    assert stored(ledger_url, intent.intent_id) == replace(intent, instance="manual")
 
 
 def test_stdin_and_the_default_ledger_under_trading_home(

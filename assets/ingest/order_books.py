@@ -3,7 +3,9 @@
 Offline backends (sim, replay) can snapshot any past instant, so a day's partition holds the
 whole snapshot grid up to now and re-materializing it gives identical rows. ccxt can only
 snapshot the present: each run adds the current snapshot to today's partition and replaces
-nothing else. Structurally bad levels go to raw.order_book_quarantine with their reason.
+nothing else. Structurally bad levels go to raw.order_book_quarantine with their reason; a
+level entry of a recorded snapshot file that is not ``[price, amount]`` is quarantined alone
+(reason ``malformed_level`` with its side and position) while the other levels are stored.
 """
 
 from datetime import timedelta
@@ -15,6 +17,7 @@ from dagster_duckdb import DuckDBResource
 from assets.ingest.bar_close import wait_for_bar_close
 from assets.ingest.checks import check_results, check_specs, write_partition_checks
 from trading_core.market.base import ORDER_BOOK_COLUMNS
+from trading_core.market.replay import SYNTHETIC_SOURCE
 from trading_core.market.sim import order_book_times
 from trading_core.quality import ORDER_BOOK_CHECKS, quarantine_order_book, validate_order_book
 from trading_core.warehouse import ensure_schema, replace_rows, transaction
@@ -54,6 +57,8 @@ def build_order_book_asset(
         now = market.now()
         live_only = cfg.source == "ccxt"
         batches: dict[str, tuple[pd.DataFrame, str, list]] = {}
+        # level entries of a recorded snapshot that are not [price, amount]: quarantined alone
+        malformed: dict[str, pd.DataFrame] = {}
         for key in context.partition_keys:
             day, symbol = split_key(key)
             start, end = day_window(day)
@@ -65,12 +70,20 @@ def build_order_book_asset(
             else:
                 moments = order_book_times(start, end, SNAPSHOT_EVERY, now=now)
             frames = []
+            rejected_levels = getattr(source, "rejected_levels", None)
+            unread: list[dict] = []
             for exchange in cfg.exchanges:
                 for moment in moments:
                     book = source.fetch_order_book(exchange, symbol, cfg.order_book_depth, moment)
                     frame = book.to_frame()
                     frame["source"] = book.source or source.name
                     frames.append(frame)
+                    if rejected_levels is not None and book.source != SYNTHETIC_SOURCE:
+                        unread += [
+                            {"exchange": exchange, "symbol": symbol, "snapshot_ts": book.ts,
+                             "source": book.source or source.name, **entry}
+                            for entry in rejected_levels(exchange, symbol, book.ts)
+                        ]  # fmt: skip
             levels = (
                 pd.concat(frames, ignore_index=True)
                 if frames
@@ -85,6 +98,12 @@ def build_order_book_asset(
                 params = [symbol, start, end]
             # the same slice of snapshots is replaced in the table and in its quarantine
             batches[key] = (levels, where, params)
+            malformed[key] = pd.DataFrame(
+                unread, columns=["exchange", "symbol", "snapshot_ts", "source", "side", "level",
+                                 "reason"],
+            ).drop_duplicates(["exchange", "snapshot_ts", "side", "level"]).assign(
+                price=float("nan"), amount=float("nan"), ingested_at=now
+            )  # fmt: skip
         outcomes = {key: validate_order_book(levels) for key, (levels, _, _) in batches.items()}
         written = quarantined = 0
         with warehouse.get_connection() as conn:
@@ -92,6 +111,8 @@ def build_order_book_asset(
             with transaction(conn):
                 for key, (levels, where, params) in batches.items():
                     clean, bad = quarantine_order_book(levels)
+                    if len(malformed[key]):
+                        bad = pd.concat([bad, malformed[key][bad.columns]], ignore_index=True)
                     written += replace_rows(conn, "raw.order_book_snapshots", clean, where, params)
                     quarantined += replace_rows(
                         conn,

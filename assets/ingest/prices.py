@@ -35,7 +35,12 @@ from assets.ingest.checks import (
     check_specs,
     write_partition_checks,
 )
-from trading_core.market.ingest_plan import PartitionBatch, fetch_partition, in_progress
+from trading_core.market.ingest_plan import (
+    PartitionBatch,
+    fetch_partition,
+    in_progress,
+    settle_partitions,
+)
 from trading_core.config import trading_home
 from trading_core.market.ingest_write import read_held, read_stored, write_partitions
 from trading_core.quality import OHLCV_CHECKS
@@ -86,9 +91,11 @@ def build_ohlcv_asset(
                 batches.append(
                     fetch_partition(
                         source, cfg, key, symbol, (start, end), now, stored,
-                        released=releases, held_from=held,
+                        released=releases, held_from=held, validate=False,
                     )  # fmt: skip
                 )
+            # one quarantine split, spike hold and GE suite for the whole run
+            batches = settle_partitions(batches, source, cfg, released=releases)
             outcomes = {batch.key: batch.outcomes for batch in batches}
             with transaction(conn):
                 written = write_partitions(conn, batches)

@@ -118,9 +118,16 @@ class Ledger:
     # ------------------------------------------------------------------------------ orders
 
     def create_order(
-        self, order: NewOrder, *, accept_intent: bool = False, reason: str | None = None
+        self,
+        order: NewOrder,
+        *,
+        accept_intent: bool = False,
+        reason: str | None = None,
+        decision: dict[str, Any] | None = None,
     ) -> OrderRecord:
-        return self._orders.create_order(order, accept_intent=accept_intent, reason=reason)
+        return self._orders.create_order(
+            order, accept_intent=accept_intent, reason=reason, decision=decision
+        )
 
     def order(self, client_order_id: str) -> OrderRecord | None:
         return self._orders.order(client_order_id)

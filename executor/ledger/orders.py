@@ -37,9 +37,15 @@ class OrderStore:
         self.fills = fills
 
     def create_order(
-        self, order: NewOrder, *, accept_intent: bool = False, reason: str | None = None
+        self,
+        order: NewOrder,
+        *,
+        accept_intent: bool = False,
+        reason: str | None = None,
+        decision: dict[str, Any] | None = None,
     ) -> OrderRecord:
-        """Insert an order as PENDING_SUBMIT (and mark its intent ACCEPTED) in one transaction."""
+        """Insert an order as PENDING_SUBMIT (and mark its intent ACCEPTED) in one transaction;
+        ``decision`` (the risk protocol's reasons) is audited in it as ``entry_decision``."""
         now = self.db.now()
         values = {
             **order.__dict__,
@@ -67,6 +73,8 @@ class OrderStore:
             )
             if accept_intent and order.intent_id:
                 self.intents.write_intent_status(conn, order.intent_id, "ACCEPTED", reason)
+            if decision is not None:
+                self.audit.record(conn, "protocol", "entry_decision", order.intent_id, decision)
         return OrderRecord(
             id=new_id,
             **{**values, "state": OrderState.PENDING_SUBMIT},

@@ -312,9 +312,11 @@ def write_lake(home: Path, name: str, rows: list[dict], fee_prices: list | None)
 
     from executor.publish import FILLS_SCHEMA
 
-    table = pa.Table.from_pylist(rows, schema=FILLS_SCHEMA)
     if fee_prices is not None:
-        table = table.append_column("fee_price", pa.array(fee_prices, pa.float64()))
+        rows = [{**row, "fee_price": price} for row, price in zip(rows, fee_prices, strict=True)]
+    table = pa.Table.from_pylist(rows, schema=FILLS_SCHEMA)
+    if fee_prices is None:  # a batch from before the executor published fee prices
+        table = table.drop_columns(["fee_price", "fee_quote"])
     folder = home / "lake" / "execution" / "fills" / f"date={rows[0]['event_time']:%Y-%m-%d}"
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, folder / f"{name}.parquet")

@@ -108,6 +108,10 @@ def test_an_intent_from_json_keeps_its_instance() -> None:
     assert intent_from_mapping({**row, "instance": "btc-4h"}).instance == "btc-4h"
     with pytest.raises(InvalidIntent, match="instance"):
         intent_from_mapping({**row, "instance": "BTC 4h"})
+    ledger_row = {k: v for k, v in row.items() if k != "instance"}
+    assert intent_from_mapping({**ledger_row, "instance_id": "btc-4h"}).instance == "btc-4h"
+    with pytest.raises(InvalidIntent, match="not both"):
+        intent_from_mapping({**row, "instance": "a", "instance_id": "b"})
 
 
 def test_unnamed_intents_are_manual_by_hand_and_default_from_the_strategy(

@@ -42,6 +42,7 @@ def as_v5_without_instances(conn: sa.Connection) -> None:
     """v5 had no strategy instances: one position per (exchange, symbol)."""
     for table in ("intents", "orders", "fills"):
         conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN instance_id"))
+    conn.execute(sa.text("ALTER TABLE risk_state DROP COLUMN protocol_state"))
     if conn.dialect.name == "postgresql":
         pk = sa.inspect(conn).get_pk_constraint("positions")["name"]
         conn.execute(sa.text(f'ALTER TABLE positions DROP CONSTRAINT "{pk}"'))

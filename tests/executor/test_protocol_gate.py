@@ -120,7 +120,15 @@ def test_a_closed_trade_counts_for_the_tier(rig: Rig) -> None:
     rig.tick()
     rig.tick()
     assert rig.engine.protocol.state.tier.trades == 1
+    # not saved yet (trades alone are saved every minute): a restart now recounts it once
+    assert StoredProtocol.from_json(rig.ledger.protocol_state()).state.tier.trades == 0
+    restarted = Rig(rig.ledger.url, rig.clock)
+    restarted.engine.tick()
+    assert restarted.engine.protocol.state.tier.trades == 1
+    restarted.tick()  # a minute later: saved
     assert StoredProtocol.from_json(rig.ledger.protocol_state()).state.tier.trades == 1
+    restarted.tick()
+    assert restarted.engine.protocol.state.tier.trades == 1  # never counted twice
 
 
 def test_drawdown_to_preservation_closes_refuses_and_resumes_after_review(

@@ -80,7 +80,16 @@ def test_a_trade_with_an_unvalued_fee_is_counted_not_summed() -> None:
     assert summary.loc["macd", "realized_pnl_net"] == pytest.approx(-5.0)
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -1.0, "x"])
+def test_a_blown_account_is_a_drawdown_past_100_percent() -> None:
+    curve = journals.curve()
+    curve.loc[curve.index[-1], "equity"] = -26.0
+    assert equity_drawdown(curve)["drawdown"].iloc[-1] == pytest.approx(1 + 26 / 520)
+    curve["equity"] = 0.0
+    with pytest.raises(ReportDataError, match=r"fct_equity_curve\.equity must have been > 0"):
+        equity_drawdown(curve)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, "x", None])
 def test_a_bad_equity_value_names_the_column(bad) -> None:
     curve = journals.curve().astype({"equity": object})
     curve.loc[3, "equity"] = bad

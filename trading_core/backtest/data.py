@@ -3,10 +3,14 @@
 Research frames have ``ts`` (bar OPEN time, naive UTC ``datetime64``) and ``open``, ``high``,
 ``low``, ``close``, ``volume``, oldest first - the ``raw/ohlcv`` contract minus the key
 columns. A CSV's own time column (``timestamp`` in the shared data) is parsed into ``ts``.
+A CSV's bars go through the spike hold of ingest and live (``hold_spikes``), so a backtest
+never trades on a bar the live path holds out of the signals.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +18,10 @@ import numpy as np
 import pandas as pd
 
 from trading_core.indicators import PRICE_COLUMNS
+from trading_core.quality.spike_policy import SpikePolicy, assess_spikes, held_positions
+from trading_core.timeframes import TIMEFRAME_SECONDS
+
+log = logging.getLogger(__name__)
 
 CSV_HEADER = "timestamp,open,high,low,close,volume"
 SECONDS_PER_YEAR = 365 * 86_400
@@ -64,12 +72,50 @@ def parse_ohlcv(table: pd.DataFrame, origin: str = "bars") -> pd.DataFrame:
     bars.insert(0, "ts", ts)
     if bars[list(PRICE_COLUMNS)].isna().any().any():
         raise DataError(f"{origin}: empty price cells; every row needs {list(PRICE_COLUMNS)}")
-    return check_bars(bars, origin)
+    return hold_spikes(check_bars(bars, origin), origin=origin)
 
 
 def read_ohlcv_csv(path: Path | str) -> pd.DataFrame:
     """Bars from a CSV with header ``timestamp,open,high,low,close,volume`` (or ``ts,...``)."""
     return parse_ohlcv(read_csv_table(path), str(path))
+
+
+def bar_timeframe(ts: pd.Series) -> str | None:
+    """The timeframe whose length is the bars' median spacing (None when none is)."""
+    if len(ts) < 2:
+        return None
+    spacing = int(np.median(np.diff(ts.to_numpy().astype("datetime64[s]").astype(np.int64))))
+    return next((name for name, seconds in TIMEFRAME_SECONDS.items() if seconds == spacing), None)
+
+
+def hold_spikes(
+    bars: pd.DataFrame,
+    policy: SpikePolicy | None = None,
+    *,
+    timeframe: str | None = None,
+    released: Collection[datetime] = (),
+    origin: str = "bars",
+) -> pd.DataFrame:
+    """The bars without those the spike hold keeps out of the signals: the same policy as
+    ingest and live (``trading_core.quality.spike_policy``), so a CSV backtest skips the
+    same bad bar the live path never sees. Bars held are logged with their time and status.
+    ``timeframe``: default from the bars' spacing; ``released``: open times an operator
+    released."""
+    if bars.empty:
+        return bars
+    found = assess_spikes(
+        bars["ts"], bars["open"], bars["close"], policy or SpikePolicy(),
+        timeframe=timeframe or bar_timeframe(bars["ts"]), released=released,
+    )  # fmt: skip
+    held = held_positions(found)
+    if not held:
+        return bars
+    for decision in found:
+        if decision.held:
+            log.warning(
+                "%s: bar %s held out (%s)", origin, decision.ts.isoformat(), decision.reason
+            )
+    return bars.drop(index=bars.index[held]).reset_index(drop=True)
 
 
 def check_bars(bars: pd.DataFrame, origin: str = "bars") -> pd.DataFrame:

@@ -19,9 +19,8 @@ parameter table (fractions of the entry price; empty = the config's value) overr
 ``BacktestConfig.stop_loss_pct`` / ``take_profit_pct`` / ``trailing_stop_pct`` per row.
 
 Serial or parallel: a sweep runs the serial drivers unless its work (scenarios x bars)
-reaches ``PARALLEL_MIN_WORK``; only then is ``sweep_parallel`` (``prange``) imported, because
-loading numba's threading layer costs more than short sweeps take on 2 cores. numba itself is
-imported on first use, so importing this module stays light. Kernels cache to
+reaches ``PARALLEL_MIN_WORK``; only then is ``sweep_parallel`` (``prange``) imported and its
+threading layer started. The kernels are imported on first use. Kernels cache to
 ``__pycache__`` (``cache=True``); ``warm_up()`` compiles or loads them outside any timing.
 """
 
@@ -56,9 +55,11 @@ EXIT_RULE_COLUMNS: dict[str, str] = {
     "trailing_stop": "trailing_stop_pct",
 }
 
-# Scenarios x bars from which the parallel drivers pay for loading numba's threading layer
-# (measured on the 2-core machines: benchmarks/README.md, "Sweeps with every rule").
-PARALLEL_MIN_WORK = 2_000_000_000
+# Scenarios x bars from which the parallel drivers pay. Measured on the 2-core machines
+# (benchmarks/README.md, "Sweeps with every rule"): loading the cached ``prange`` drivers
+# (omp layer) costs ~0.03 s beyond numba's own first-call ~0.6 s, and a serial scenario
+# costs ~5 ns per bar, so from ~2e7 scenario-bars (~0.1 s serial) the second core wins.
+PARALLEL_MIN_WORK = 20_000_000
 
 
 def _drivers(work: int, parallel: bool | None) -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -312,6 +313,7 @@ def _checked_levels(signals: Mapping[str, Any], row: int) -> None:
 
 
 def _uses_levels(arrays: dict[str, np.ndarray]) -> bool:
+    """Whether the kernel must read per-bar levels (any level set, any partial size)."""
     return bool(
         not all(np.isnan(arrays[k]).all() for k in ("stop_loss", "take_profit", "limit_price"))
         or (arrays["size_fraction"] != 1.0).any()

@@ -38,6 +38,9 @@ class SignalSource:
         self._close = self.close.to_numpy(dtype=float)
         self._rsi: dict[int, np.ndarray] = {}
         self._bands: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
+        # shared, never written: "no level" and "all-in" for every row that sets none
+        self._nothing = np.full(self._close.shape, np.nan)
+        self._all_in = np.ones(self._close.shape)
 
     def arrays(self, strategy: Strategy) -> dict[str, np.ndarray]:
         if isinstance(strategy.params, SwingParams) and strategy.name == "swing":
@@ -68,7 +71,7 @@ class SignalSource:
         close = self._close
         strength = self._strength(p.rsi_period)
         lower, middle = self._band(p.bb_period, p.bb_std)
-        nothing = np.full(close.shape, np.nan)
+        nothing = self._nothing
         return {
             "entry": (strength < p.oversold) & (close < lower),
             "exit": (close >= middle) | (strength > p.overbought),
@@ -77,5 +80,5 @@ class SignalSource:
             if p.take_profit_pct is None
             else close * (1.0 + p.take_profit_pct),
             "limit_price": nothing,
-            "size_fraction": np.ones(close.shape),
+            "size_fraction": self._all_in,
         }

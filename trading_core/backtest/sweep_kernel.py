@@ -193,6 +193,8 @@ def simulate(
                 if filled:
                     spend = _entry_notional(cash, cash, pend_fraction, 1.0)
                     quantity = _all_in_quantity(spend, price, rate)
+                    # booked as the ledger and the backtester book it: value plus fee
+                    spend = quantity * price + abs(quantity * price) * rate
                     cash -= spend
                     holding = True
                     n_entries += 1
@@ -264,6 +266,7 @@ def simulate(
                 price = c[i] * buy_mult
                 spend = _entry_notional(cash, cash, entry_fraction, 1.0)
                 quantity = _all_in_quantity(spend, price, fee)
+                spend = quantity * price + abs(quantity * price) * fee
                 cash -= spend
                 holding = True
                 n_entries += 1

@@ -24,24 +24,36 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cache
 
 import pandas as pd
 
 from trading_core.config import MarketConfig
 from trading_core.market.base import MarketSource, empty_ohlcv
 from trading_core.market.ingest import fetch_window, incremental_start
-from trading_core.quality import CheckOutcome, blocks, quarantine_ohlcv, validate_ohlcv
+from trading_core.quality import CheckOutcome, blocks, quarantine_ohlcv
+from trading_core.quality.ohlcv import PartitionInput, validate_ohlcv_partitions
 from trading_core.quality.gap_policy import GapPolicy, GapReport, assess_series, merge_reports
 from trading_core.quality.spike_policy import SeriesBar, SpikeDecision, SpikePolicy, hold_frame
 from trading_core.series import SeriesKey
 from trading_core.timeframes import floor_time, timeframe_delta
 
 
-def empty_raw() -> pd.DataFrame:
-    """No rows, with the columns of raw.ohlcv."""
+@cache
+def _empty_raw() -> pd.DataFrame:
     return empty_ohlcv().assign(
         source=pd.Series(dtype=object), ingested_at=pd.Series(dtype="datetime64[us]")
     )
+
+
+def empty_raw() -> pd.DataFrame:
+    """No rows, with the columns of raw.ohlcv."""
+    return _empty_raw().copy()
+
+
+def empty_quarantine() -> pd.DataFrame:
+    """No rows, with the columns of raw.ohlcv_quarantine but ``partition_key``."""
+    return empty_raw().assign(reason=pd.Series(dtype=object))
 
 
 def in_progress(end: datetime, now: datetime) -> bool:
@@ -97,12 +109,13 @@ class PartitionBatch:
     kept_heads: list[tuple[SeriesKey, datetime]]
     gaps: list[dict[str, object]]  # missing candles per series, for the run's metadata
     clean: pd.DataFrame = field(default_factory=empty_raw)  # what raw.ohlcv gets
-    quarantined: pd.DataFrame = field(default_factory=empty_raw)  # with a reason per row
+    quarantined: pd.DataFrame = field(default_factory=lambda: empty_quarantine())
     spikes: list[SpikeDecision] = field(default_factory=list)
     rejected_lines: int = 0  # source lines quarantined alone
-    # what the validation needs besides ``received`` (``validate_partitions``)
+    # what the validation needs besides ``received`` (``settle_partitions``)
     report: GapReport = field(default_factory=GapReport)
     rejected: pd.DataFrame | None = None
+    validated_at: datetime | None = None  # the ``now`` of the run
 
     @property
     def blocked(self) -> bool:
@@ -159,6 +172,8 @@ def source_rejects(
     if rejected_lines is None:
         return empty_raw().assign(reason=pd.Series(dtype=object))
     lines = rejected_lines(series.exchange, series.symbol, series.timeframe, *window, now=now)
+    if lines.empty:
+        return empty_raw().assign(reason=pd.Series(dtype=object))
     reason = (
         "malformed_line: line " + lines["line"].astype(str) + " of " + lines["file"].astype(str)
         + ": " + lines["reason"].astype(str) + "; text: " + lines["text"].astype(str)
@@ -207,8 +222,8 @@ def fetch_partition(
     one partition window. ``stored``: the partition's rows already in the warehouse (needed
     for the day in progress only); ``held_from``: per (exchange, timeframe) the oldest bar of
     the day in progress the spike hold keeps (re-fetched from there); ``released``: bars an
-    operator released. ``validate=False`` leaves ``outcomes`` empty for
-    ``validate_partitions`` (one suite for the run's partitions)."""
+    operator released. ``validate=False`` leaves the quarantine split, the spike hold and
+    the outcomes to ``settle_partitions``, which does them once for the run's partitions."""
     start, end = window
     stored = empty_raw() if stored is None else stored
     policy = GapPolicy(cfg.max_gap_candles, cfg.max_gap_ratio)
@@ -244,36 +259,84 @@ def fetch_partition(
             reports.append(series_gaps(source, series, window, now, present, policy))
     received = pd.concat([p for p in parts if len(p)] or [empty_raw()], ignore_index=True)
     rejected = pd.concat([r for r in rejects if len(r)] or [rejects[0]], ignore_index=True)
-    clean, bad = quarantine_ohlcv(received)
-    kept, held_rows, spikes = hold_frame(clean, spikes_policy, released=released)
-    pending = [d for d in spikes if d.status == "held_pending"]
-    if pending and not in_progress(end, now):
-        beyond = _beyond(source, cfg, symbol, end, now, pending, spikes_policy.confirm_bars)
-        kept, held_rows, spikes = hold_frame(
-            clean, spikes_policy, released=released, beyond=beyond
-        )
-    quarantined = pd.concat(
-        [q for q in (bad, held_rows, rejected[[*bad.columns]]) if len(q)] or [bad],
-        ignore_index=True,
-    )
     report = merge_reports(reports)
     gaps = [gap.as_dict() for gap in report.gaps]
     batch = PartitionBatch(
         key, symbol, start, end, received, [], fetched, kept_heads, gaps,
-        clean=kept, quarantined=quarantined, spikes=spikes, rejected_lines=len(rejected),
-        report=report, rejected=rejected,
+        rejected_lines=len(rejected), report=report, rejected=rejected, validated_at=now,
     )  # fmt: skip
     if not validate:
         return batch
-    outcomes = validate_ohlcv(
-        received,
-        None,
+    return settle_partitions([batch], source, cfg, released=released, spike_policy=spike_policy)[0]
+
+
+def _spikes_of(batch: PartitionBatch, spikes: list[SpikeDecision]) -> list[SpikeDecision]:
+    return [
+        d
+        for d in spikes
+        if batch.start <= d.ts < batch.end and d.series.split("|")[1] == batch.symbol
+    ]
+
+
+def settle_partitions(
+    batches: list[PartitionBatch],
+    source: MarketSource,
+    cfg: MarketConfig,
+    *,
+    released: Collection[SeriesBar] = (),
+    spike_policy: SpikePolicy | None = None,
+) -> list[PartitionBatch]:
+    """Quarantine split, spike hold and validation of a run's partitions, each done ONCE for
+    the whole run (a backfill of a year pays pandas' and Great Expectations' fixed costs once,
+    not per partition), then split back by partition. The spike hold sees a series across the
+    run's partitions, so a day's first bar is measured from the previous day's last one; a bar
+    pending at the end of a closed window is judged with the candles beyond it."""
+    if not batches:
+        return []
+    policy = spike_policy or SpikePolicy(cfg.max_abs_log_return)
+    tagged = [b.received.assign(_partition=b.key) for b in batches]
+    received = pd.concat(tagged, ignore_index=True)
+    clean, bad = quarantine_ohlcv(received)
+    stored, held_rows, spikes = hold_frame(clean, policy, released=released)
+    pending = [d for d in spikes if d.status == "held_pending"]
+    last = max(batches, key=lambda b: b.end)
+    if pending and last.validated_at is not None and not in_progress(last.end, last.validated_at):
+        beyond = _beyond(
+            source, cfg, last.symbol, last.end, last.validated_at, pending, policy.confirm_bars
+        )
+        stored, held_rows, spikes = hold_frame(clean, policy, released=released, beyond=beyond)
+    outcomes = validate_ohlcv_partitions(
+        [
+            PartitionInput(
+                b.key, b.received, b.report, (b.start, b.end), b.validated_at, b.rejected,
+                _spikes_of(b, spikes),
+            )
+            for b in batches
+        ],
         cfg.max_abs_log_return,
-        gap_policy=policy,
-        gaps=report,
-        window=(start, end),
-        now=now,
-        rejected=rejected,
-        spikes=spikes,
-    )
-    return replace(batch, outcomes=outcomes)
+        gap_policy=GapPolicy(cfg.max_gap_candles, cfg.max_gap_ratio),
+    )  # fmt: skip
+    settled = []
+    for batch in batches:
+        key = batch.key
+        lines = batch.rejected if batch.rejected is not None else bad.iloc[:0]
+        parts = (
+            bad[bad["_partition"] == key].drop(columns="_partition"),
+            held_rows[held_rows["_partition"] == key].drop(columns="_partition"),
+            lines.reindex(columns=[c for c in bad.columns if c != "_partition"]),
+        )
+        quarantined = pd.concat([q for q in parts if len(q)] or [parts[0]], ignore_index=True)
+        settled.append(
+            replace(
+                batch,
+                outcomes=outcomes[key],
+                clean=stored[stored["_partition"] == key]
+                .drop(columns="_partition")
+                .reset_index(drop=True),
+                quarantined=quarantined,
+                spikes=_spikes_of(batch, spikes),
+            )
+        )
+    return settled
+
+

@@ -201,21 +201,58 @@ def read_candles(path: Path, timestamp_unit: str | None = None) -> CandleRead:
     return CandleRead(read.frame.drop(columns="line"), read.rejected, read.ts_unit)
 
 
-def _read_snapshot(path: Path, exchange: str, symbol: str) -> OrderBook:
-    data = json.loads(path.read_text())
+def _levels(entries: object, side: str, path: Path) -> tuple[list[tuple[float, float]], list[dict]]:
+    """The readable ``[price, amount]`` levels of one side, and each entry that is not one
+    (kept alone with its position and reason: ``malformed_level``)."""
+    if not isinstance(entries, list):
+        raise MarketDataError(f"{path}: '{side}s' must be a list of [price, amount]")
+    levels: list[tuple[float, float]] = []
+    rejected: list[dict] = []
+    for position, entry in enumerate(entries):
+        try:
+            if not isinstance(entry, list | tuple) or len(entry) != 2:
+                raise ValueError("not a [price, amount] pair")
+            price, amount = float(entry[0]), float(entry[1])
+            if not (math.isfinite(price) and math.isfinite(amount)):
+                raise ValueError("not a finite number")
+        except (TypeError, ValueError) as err:
+            rejected.append(
+                {
+                    "side": side,
+                    "level": position,
+                    "reason": f"malformed_level: {side}s[{position}] of {path.name}: {err}; "
+                    f"entry: {json.dumps(entry)[:100]}",
+                }
+            )
+            continue
+        levels.append((price, amount))
+    return levels, rejected
+
+
+def _read_snapshot(path: Path, exchange: str, symbol: str) -> tuple[OrderBook, list[dict]]:
+    """The snapshot and its malformed level entries; a file that is not a JSON object with
+    a time is refused (it cannot be read at all)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise MarketDataError(f"cannot read order book snapshot {path}: {err}") from err
+    if not isinstance(data, dict):
+        raise MarketDataError(f"{path}: an order book snapshot must be a JSON object")
     raw_ts = next((data[k] for k in _SNAPSHOT_TIME_KEYS if data.get(k)), None)
     if raw_ts is None:
         raise MarketDataError(f"{path}: no snapshot time (one of {_SNAPSHOT_TIME_KEYS})")
-    ts = pd.Timestamp(raw_ts)
+    try:
+        ts = pd.Timestamp(raw_ts)
+    except (ValueError, TypeError) as err:
+        raise MarketDataError(f"{path}: snapshot time {raw_ts!r} is not a time") from err
     ts = ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
-    return OrderBook(
-        exchange=exchange,
-        symbol=symbol,
-        ts=ts.to_pydatetime(),
-        bids=[(float(p), float(a)) for p, a in data.get("bids", [])],
-        asks=[(float(p), float(a)) for p, a in data.get("asks", [])],
+    bids, bad_bids = _levels(data.get("bids", []), "bid", path)
+    asks, bad_asks = _levels(data.get("asks", []), "ask", path)
+    book = OrderBook(
+        exchange=exchange, symbol=symbol, ts=ts.to_pydatetime(), bids=bids, asks=asks,
         source="replay",
-    )
+    )  # fmt: skip
+    return book, bad_bids + bad_asks
 
 
 class ReplayMarket:
@@ -255,6 +292,7 @@ class ReplayMarket:
         self._frames: dict[Path, tuple[pd.DataFrame, bool]] = {}
         self._rejected: dict[Path, pd.DataFrame] = {}
         self._books: dict[Path, OrderBook] = {}
+        self._book_rejects: dict[Path, list[dict]] = {}
         self._lock = threading.Lock()
 
     def _scan_snapshots(self) -> dict[tuple[str, str], list[Path]]:
@@ -325,6 +363,8 @@ class ReplayMarket:
         path = self._files[ReplaySeries(exchange, symbol, timeframe)]
         with self._lock:
             rejected = self._rejected[path]
+        if rejected.empty:
+            return rejected.assign(exchange=exchange, symbol=symbol, timeframe=timeframe, file="")
         hi = naive_utc(end)
         if now is not None:
             hi = min(hi, naive_utc(now) - timeframe_delta(timeframe) + timedelta(microseconds=1))
@@ -387,10 +427,21 @@ class ReplayMarket:
         with self._lock:
             book = self._books.get(path)
         if book is None:
-            book = _read_snapshot(path, exchange, symbol)
+            book, rejected = _read_snapshot(path, exchange, symbol)
             with self._lock:
                 self._books[path] = book
+                self._book_rejects[path] = rejected
         return book
+
+    def rejected_levels(self, exchange: str, symbol: str, snapshot_ts: datetime) -> list[dict]:
+        """The malformed level entries of the recorded snapshot taken at ``snapshot_ts``
+        (``side``, ``level`` = position in the file, ``reason``); none for synthetic books."""
+        out: list[dict] = []
+        for path in self._snapshots.get((exchange, symbol), []):
+            if self._snapshot(path, exchange, symbol).ts == naive_utc(snapshot_ts):
+                with self._lock:
+                    out += self._book_rejects.get(path, [])
+        return out
 
     def _matching_snapshot(
         self, exchange: str, symbol: str, at: datetime | None

@@ -28,6 +28,7 @@ class ExpectationResult:
     failing_rows: list[int]  # row positions GE reports as unexpected
     observed: Any  # observed_value for aggregate expectations
     error: str | None  # GE raised while evaluating
+    row_level: bool = False  # GE judged row by row (reported unexpected rows, maybe none)
 
 
 def _import(module: str) -> Any:
@@ -75,6 +76,7 @@ def run_suite(frame: pd.DataFrame, suite_name: str, items: list[Any]) -> list[Ex
                 failing_rows=[int(i) for i in item.result.get("unexpected_index_list") or []],
                 observed=item.result.get("observed_value"),
                 error=info.get("exception_message") if raised else None,
+                row_level="unexpected_index_list" in item.result,
             )
         )
     return results

@@ -46,7 +46,9 @@ ORDER_BOOK_QUARANTINE_REASONS: tuple[str, ...] = (
     "invalid_side",
     "non_positive_price",
     "non_positive_amount",
-    "duplicate_level",
+    "duplicate_level",  # an identical copy of a level kept once
+    "conflicting_duplicate",  # versions of one level that differ: every version kept aside
+    "malformed_level",  # a snapshot file's entry that is not [price, amount]
     "unordered_levels",  # the whole snapshot side: a level breaks the price order
     "crossed_book",  # the whole snapshot: best bid >= best ask
 )
@@ -192,8 +194,9 @@ def quarantine_order_book(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     """Split ``frame`` into ``(clean, quarantined)`` with a ``reason`` column
     (``ORDER_BOOK_QUARANTINE_REASONS``); ``len(clean) + len(quarantined) == len(frame)``.
 
-    Row faults first (missing value, invalid side, non-positive price or amount; of duplicate
-    levels the last received stays). Then, on the remaining rows, a snapshot side whose prices
+    Row faults first (missing value, invalid side, non-positive price or amount; of identical
+    copies of a level the last received stays, versions that differ are all quarantined as
+    ``conflicting_duplicate``). Then, on the remaining rows, a snapshot side whose prices
     are out of level order is quarantined as a whole (``unordered_levels``), and so is a
     crossed snapshot (``crossed_book``): a partial or crossed book would mislead every
     depth and imbalance figure computed from it."""
@@ -214,8 +217,15 @@ def quarantine_order_book(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     )
     valid = reasons == ""
     keys = data[[*SNAPSHOT_KEYS, "side", "level"]]
-    duplicate = keys[valid].duplicated(keep="last").reindex(data.index, fill_value=False)
-    reasons = join_reasons(len(data), {"duplicate_level": duplicate}, reasons)
+    same_key = keys[valid].duplicated(keep=False)
+    content = keys.assign(price=price, amount=amount)[valid][same_key]
+    versions = content.groupby([*SNAPSHOT_KEYS, "side", "level"], dropna=False).transform("nunique")
+    conflicting = ((versions > 1).any(axis=1)).reindex(data.index, fill_value=False)
+    duplicate = keys[valid & ~conflicting].duplicated(keep="last")
+    duplicate = duplicate.reindex(data.index, fill_value=False)
+    reasons = join_reasons(
+        len(data), {"duplicate_level": duplicate, "conflicting_duplicate": conflicting}, reasons
+    )
 
     kept = data[reasons == ""]
     kept_price = price[reasons == ""]

@@ -72,10 +72,15 @@ def equity_drawdown(curve: pd.DataFrame) -> pd.DataFrame:
             f"fct_equity_curve has {int(repeated.sum())} duplicate (mode, as_of) row(s), "
             f"first ({row['mode']}, {row['as_of']})"
         )
-    if (frame["equity"] <= 0).any():
-        raise ReportDataError("fct_equity_curve.equity must be > 0 to measure a drawdown")
     frame = frame.sort_values(["mode", "as_of"], kind="stable").reset_index(drop=True)
     frame["peak"] = frame.groupby("mode")["equity"].cummax()
+    # equity at or below 0 (a blown account) is a drawdown >= 100 %; a peak that never was
+    # positive has no drawdown to measure
+    if (frame["peak"] <= 0).any():
+        raise ReportDataError(
+            "fct_equity_curve.equity must have been > 0 before any instant to measure a "
+            "drawdown (the curve starts from the starting cash)"
+        )
     frame["drawdown"] = 1.0 - frame["equity"] / frame["peak"]
     return frame[["mode", "as_of", "equity", "peak", "drawdown"]]
 

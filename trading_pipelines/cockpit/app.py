@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from trading_core.config import Paths, TradingConfig
 from trading_pipelines.cockpit.api import build_api, error
 from trading_pipelines.cockpit.context import Cockpit
+from trading_pipelines.cockpit.pages_reports import build_report_pages
 from trading_pipelines.cockpit.pages_signals import build_signal_pages
 from trading_pipelines.cockpit.pages_trading import build_trading_pages
 from trading_pipelines.cockpit.security import host_allowed, load_write_token
@@ -108,5 +109,6 @@ def create_app(
     app.include_router(build_api())
     app.include_router(build_trading_pages())
     app.include_router(build_signal_pages())
+    app.include_router(build_report_pages())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -13,6 +13,7 @@ NAV = (
     ("/positions", "Positions"),
     ("/trades", "Trades"),
     ("/signals", "Signals"),
+    ("/reports", "Reports"),
     ("/actions", "Actions"),
 )
 

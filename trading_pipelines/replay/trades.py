@@ -2,11 +2,11 @@
 
 Every round trip is an entry fill (a buy of the replay's one symbol) and the exit fill that
 closes it, in the ledger's recorded order. The columns are the backtester's
-(``trading_core.backtest.result.TRADE_COLUMNS``) computed from the fills: ``cost`` is the
-notional the entry intent committed (the all-in cash, fee included), ``proceeds`` the exit
-value less its fee, ``pnl = proceeds - cost``; times are the open times of the bars the fills
-are booked on (``ReplayPaperBroker.bar_of_order``). The result goes through
-``build_result`` and ``build_trade_log``, the backtester's own report code.
+(``trading_core.backtest.result.TRADE_COLUMNS``) computed from the fills: ``cost`` is what
+the ledger booked for the entry fill (value plus fee, as the backtester books it),
+``proceeds`` the exit value less its fee, ``pnl = proceeds - cost``; times are the open
+times of the bars the fills are booked on (``ReplayPaperBroker.bar_of_order``). The result
+goes through ``build_result`` and ``build_trade_log``, the backtester's own report code.
 """
 
 from __future__ import annotations
@@ -108,7 +108,9 @@ def ledger_trades(
             if record is None or record.intent.notional is None:
                 raise RuntimeError(f"entry fill {fill.trade_id} has no notional intent")
             why = record.intent.reasons.get("why", "") if record.intent.reasons else ""
-            entry = _Entry(i, fill, record.intent.notional, str(why), order.order_type)
+            # what the ledger booked for it (trading_core.accounting), as the backtester books
+            cost = fill.quantity * fill.price + fill.fee
+            entry = _Entry(i, fill, cost, str(why), order.order_type)
             entries += 1
             continue
         if entry is None:

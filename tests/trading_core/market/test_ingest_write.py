@@ -11,7 +11,7 @@ import pytest
 
 from trading_core.config import MarketConfig
 from trading_core.market.ingest import partition_window
-from trading_core.market.ingest_plan import PartitionBatch, fetch_partition
+from trading_core.market.ingest_plan import PartitionBatch, fetch_partition, settle_partitions
 from trading_core.market.ingest_write import WriteSummary, read_stored, write_partitions
 from trading_core.market.sim import SimMarket
 from trading_core.series import SeriesKey
@@ -36,10 +36,12 @@ def run(
     conn: duckdb.DuckDBPyConnection, now: datetime, bad_volume_at: int | None = None
 ) -> tuple[PartitionBatch, WriteSummary]:
     stored = read_stored(conn, "BTC/USDT", START, END)
-    batch = fetch_partition(SimMarket(), CFG, KEY, "BTC/USDT", (START, END), now, stored)
+    source = SimMarket()
+    batch = fetch_partition(source, CFG, KEY, "BTC/USDT", (START, END), now, stored, validate=False)
     if bad_volume_at is not None:  # the source sent a bad candle at that hour
         at = batch.received["ts"] == T0 + timedelta(hours=bad_volume_at)
         batch.received.loc[at, "volume"] = -1.0
+    (batch,) = settle_partitions([batch], source, CFG)
     with transaction(conn):
         return batch, write_partitions(conn, [batch])
 
@@ -47,13 +49,15 @@ def run(
 def test_clean_rows_are_written_and_bad_rows_quarantined(conn) -> None:
     _, summary = run(conn, END + timedelta(hours=1), bad_volume_at=4)  # 04:00 is in both series
     assert (summary.rows, summary.quarantined_rows) == (24 + 6 - 2, 2)
-    assert summary.latest_bars() == {
+    # the bad candle is validated with the rest: the partition is blocked, so no new bar
+    assert summary.latest_bars() == {}
+    reasons = conn.execute("select timeframe, reason from raw.ohlcv_quarantine order by 1")
+    assert reasons.fetchall() == [("1h", "negative_volume"), ("4h", "negative_volume")]
+    again, clean = run(conn, END + timedelta(hours=1))  # a re-run replaces, never appends
+    assert clean.latest_bars() == {
         "sim|BTC/USDT|1h": "2025-01-01T23:00:00",
         "sim|BTC/USDT|4h": "2025-01-01T20:00:00",
     }
-    reasons = conn.execute("select timeframe, reason from raw.ohlcv_quarantine order by 1")
-    assert reasons.fetchall() == [("1h", "negative_volume"), ("4h", "negative_volume")]
-    again, _ = run(conn, END + timedelta(hours=1))  # a re-run replaces, never appends
     assert conn.execute("select count(*) from raw.ohlcv").fetchone() == (30,)
     assert conn.execute("select count(*) from raw.ohlcv_quarantine").fetchone() == (0,)
     assert again.kept_heads == []

@@ -287,3 +287,33 @@ def test_quarantine_keeps_outliers_and_order_and_names_several_reasons(
     assert quarantined["reason"].tolist() == ["non_positive_price;negative_volume"]
     with pytest.raises(ValueError, match=r"\['volume'\]"):
         quarantine_ohlcv(three_days.drop(columns=["volume"]))
+
+
+def test_one_suite_for_many_partitions_gives_each_partition_its_own_outcomes(
+    shared_data,
+) -> None:
+    from trading_core.market.replay import ReplayMarket
+    from trading_core.quality.ohlcv import PartitionInput, validate_ohlcv_partitions
+
+    source = ReplayMarket(shared_data / "market")
+    parts = []
+    for day in range(1, 6):
+        start = datetime(2022, 3, day)
+        window = (start, start + pd.Timedelta(days=1))
+        frame = source.fetch_ohlcv("binance", "BTC/USDT", "1h", *window)
+        if day == 2:
+            frame.loc[4, "high"] = frame.loc[4, "low"] - 1
+        if day == 3:
+            frame = pd.concat([frame, frame.iloc[[7]]], ignore_index=True)
+        if day == 4:
+            frame.loc[3, "volume"] = -1.0
+        if day == 5:
+            frame["ts"] = frame["ts"].astype(object)  # a schema fault of one partition
+        parts.append(PartitionInput(f"d{day}", frame, window=window))
+    together = validate_ohlcv_partitions(parts)
+    for part in parts:
+        alone = validate_ohlcv(part.frame, None, window=part.window)
+        assert together[part.key] == alone, part.key
+    assert _failed(together["d1"]) == set()
+    assert "ohlcv_high_ge_open_close" in _failed(together["d2"])
+    assert together["d2"][list(OHLCV_CHECKS).index("ohlcv_high_ge_open_close")].examples[0]["row"] == 4

@@ -1,0 +1,141 @@
+"""The spike hold on real candles: what is held, what later bars, a second venue or an
+operator release, and hostile inputs."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trading_core.backtest.data import hold_spikes, read_ohlcv_csv
+from trading_core.quality.releases import (
+    ReleaseError,
+    append_release,
+    make_release,
+    read_releases,
+)
+from trading_core.quality.spike_policy import SpikePolicy, assess_spikes, hold_frame
+
+NOW = datetime(2026, 12, 1, 12)
+
+
+@pytest.fixture(scope="module")
+def btc(shared_data: Path) -> pd.DataFrame:
+    return read_ohlcv_csv(shared_data / "market" / "binance_BTCUSDT_1h.csv").head(500)
+
+
+def statuses(bars: pd.DataFrame, **kw) -> list[tuple[int, str]]:
+    found = assess_spikes(bars["ts"], bars["open"], bars["close"], SpikePolicy(), **kw)
+    return [(d.position, d.status) for d in found]
+
+
+@pytest.mark.parametrize("name", ["BTCUSDT_1h", "XRPUSDT_1h", "ETHUSDT_4h", "ADAUSDT_1d"])
+def test_no_real_bar_is_held_and_a_10x_bar_is(shared_data: Path, name: str) -> None:
+    bars = read_ohlcv_csv(shared_data / "market" / f"binance_{name}.csv")
+    timeframe = name.split("_")[1]
+    found = assess_spikes(bars["ts"], bars["open"], bars["close"], SpikePolicy(), timeframe=timeframe)
+    assert not [d for d in found if d.held]
+    spiked = bars.copy()
+    spiked.loc[300, "close"] *= 10
+    assert [(d.position, d.status) for d in assess_spikes(
+        spiked["ts"], spiked["open"], spiked["close"], SpikePolicy(), timeframe=timeframe
+    ) if d.held] == [(300, "held_reverted")]  # fmt: skip
+
+
+def test_a_new_level_is_pending_then_released_by_the_next_bars(btc: pd.DataFrame) -> None:
+    shifted = btc.copy()
+    shifted.loc[200:, ["open", "high", "low", "close"]] *= 2  # a real-looking level shift
+    assert statuses(shifted.iloc[:201]) == [(200, "held_pending")]
+    # the next bar is as unconfirmed as the first at the new level: measured from bar 199
+    assert statuses(shifted.iloc[:202]) == [(200, "held_pending"), (201, "held_pending")]
+    assert statuses(shifted.iloc[:203]) == [(200, "released_confirmed")]
+    assert statuses(shifted) == [(200, "released_confirmed")]
+
+
+def test_after_a_held_bar_the_next_is_measured_from_the_last_kept(btc: pd.DataFrame) -> None:
+    spiked = btc.copy()
+    spiked.loc[100, "close"] *= 10
+    spiked.loc[101, "open"] = spiked.loc[100, "close"]  # the next bar opens at the bad print
+    assert statuses(spiked) == [(100, "held_reverted")]  # bar 101 is back at the old level
+
+
+def test_a_second_venue_confirms_or_contradicts(btc: pd.DataFrame) -> None:
+    spiked = btc.copy()
+    spiked.loc[100, "close"] *= 10
+    same = spiked.set_index("ts")["close"]
+    # the venue saw the bar, and the way back too
+    assert statuses(spiked, other_venue=same) == [(100, "released_venue"), (101, "released_venue")]
+    other = btc.set_index("ts")["close"]
+    assert statuses(spiked, other_venue=other) == [(100, "held_venue")]
+
+
+def test_an_operator_release_wins(btc: pd.DataFrame) -> None:
+    spiked = btc.copy()
+    spiked.loc[100, "close"] *= 10
+    at = spiked.loc[100, "ts"].to_pydatetime()
+    # once released, the way back is a move of its own, confirmed by the bars after it
+    assert statuses(spiked, released={at}) == [
+        (100, "released_operator"),
+        (101, "released_confirmed"),
+    ]
+    assert len(hold_spikes(spiked)) == len(spiked) - 1
+    assert len(hold_spikes(spiked, released={at})) == len(spiked)
+
+
+def test_hold_frame_uses_another_exchange_as_the_second_venue(btc: pd.DataFrame) -> None:
+    frame = btc.assign(exchange="binance", symbol="BTC/USDT", timeframe="1h")
+    spiked = frame.copy()
+    spiked.loc[100, "close"] *= 10
+    kept, held, _ = hold_frame(spiked, SpikePolicy())
+    assert list(held["ts"]) == [frame.loc[100, "ts"]] and len(kept) == len(frame) - 1
+    both = pd.concat([spiked, frame.assign(exchange="kraken")], ignore_index=True)
+    kept, held, found = hold_frame(both, SpikePolicy())
+    assert [d.status for d in found] == ["held_venue"] and len(held) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_abs_log_move", math.nan),
+        ("max_abs_log_move", -0.1),
+        ("max_abs_log_move", "0.2"),
+        ("max_venue_log_diff", math.inf),
+        ("confirm_bars", 0),
+        ("confirm_bars", 2.5),
+        ("confirm_bars", True),
+    ],
+)
+def test_bad_policies_name_the_field(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        SpikePolicy(**{field: value})  # type: ignore[arg-type]
+
+
+def test_bad_series_are_refused_not_guessed(btc: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="closes must be finite"):
+        assess_spikes(btc["ts"], btc["open"], btc["close"].where(btc.index != 5, np.nan), SpikePolicy())
+    with pytest.raises(ValueError, match="closes must be finite"):
+        assess_spikes(btc["ts"], btc["open"], -btc["close"], SpikePolicy())
+    with pytest.raises(ValueError, match="strictly increasing"):
+        twice = pd.concat([btc.iloc[:3], btc.iloc[2:4]])
+        assess_spikes(twice["ts"], twice["open"], twice["close"], SpikePolicy())
+    with pytest.raises(ValueError, match="same length"):
+        assess_spikes(btc["ts"], btc["open"][:3], btc["close"], SpikePolicy())
+
+
+def test_the_release_ledger_round_trips_and_names_bad_rows(tmp_path: Path) -> None:
+    path = tmp_path / "operator" / "data_releases.jsonl"
+    release = make_release("binance", "BTC/USDT", "1h", "2023-06-01T09:00:00Z", "ops", "ok", NOW)
+    append_release(path, release)
+    append_release(path, release)  # an audit trail: a second release is a second row
+    assert [r.key for r in read_releases(path)] == [release.key] * 2
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    with path.open("a") as out:
+        out.write('{"exchange": "binance"}\n')
+    with pytest.raises(ReleaseError, match="line 3: missing or non-text fields"):
+        read_releases(path)
+    with pytest.raises(ReleaseError, match="released_by"):
+        make_release("binance", "BTC/USDT", "1h", "2023-06-01T09:00:00", " ", "ok", NOW)
