@@ -1,9 +1,10 @@
 """Benchmark: a year of one symbol backfilled into raw/ohlcv as ONE Dagster run.
 
 Replay of ../shared/data/market/binance_BTCUSDT_1h.csv for 2022 (365 daily partitions,
-8,760 hourly candles) through the real asset: fetch, Great Expectations checks per
-partition, quarantine split, one warehouse transaction. Reports wall time, candles/s and
-peak RSS; then re-materializes one day and checks the rows are identical (idempotence).
+8,760 hourly candles) through the real asset: fetch, one Great Expectations suite for the
+run's partitions, quarantine split and spike hold, one warehouse transaction. Reports wall
+time, candles/s and peak RSS; then re-materializes one day and checks the rows are
+identical (idempotence).
 
     .venv/bin/python benchmarks/backfill_year.py [--json]
 """

@@ -35,13 +35,13 @@ from assets.ingest.checks import (
     check_specs,
     write_partition_checks,
 )
+from trading_core.config import trading_home
 from trading_core.market.ingest_plan import (
     PartitionBatch,
     fetch_partition,
     in_progress,
     settle_partitions,
 )
-from trading_core.config import trading_home
 from trading_core.market.ingest_write import read_held, read_stored, write_partitions
 from trading_core.quality import OHLCV_CHECKS
 from trading_core.quality.releases import ledger_path, read_releases
@@ -90,9 +90,17 @@ def build_ohlcv_asset(
                 held = read_held(conn, symbol, start, end) if today else None
                 batches.append(
                     fetch_partition(
-                        source, cfg, key, symbol, (start, end), now, stored,
-                        released=releases, held_from=held, validate=False,
-                    )  # fmt: skip
+                        source,
+                        cfg,
+                        key,
+                        symbol,
+                        (start, end),
+                        now,
+                        stored,
+                        released=releases,
+                        held_from=held,
+                        validate=False,
+                    )
                 )
             # one quarantine split, spike hold and GE suite for the whole run
             batches = settle_partitions(batches, source, cfg, released=releases)

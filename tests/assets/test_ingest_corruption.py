@@ -78,9 +78,13 @@ def test_epoch_seconds_among_milliseconds_are_quarantined_never_read_wrong(
     assert result.success
     bad = quarantine(trading_home)
     assert len(bad) == 72 and len(stored(trading_home)) == 96  # nothing lost
-    assert bad["reason"].str.contains(
-        "ts_unit_mismatch (epoch seconds in a file of epoch milliseconds)", regex=False
-    ).all()
+    assert (
+        bad["reason"]
+        .str.contains(
+            "ts_unit_mismatch (epoch seconds in a file of epoch milliseconds)", regex=False
+        )
+        .all()
+    )
     # each lands in the partition of its own (seconds) time, with its line number
     assert sorted(bad["partition_key"].unique()) == keys("2023-06-02", 3)
     assert bad["reason"].str.contains(r"^malformed_line: line \d+ of binance_BTCUSDT_1h\.csv").all()
@@ -178,8 +182,8 @@ def test_a_10x_spike_is_held_out_of_the_signals_until_an_operator_releases_it(
     held = result.asset_materializations_for_node("raw__ohlcv")[0].metadata["held_bars"].value
     assert [h["ts"] for h in held] == [at.isoformat()]
 
-    assert trading(["data", "release", "binance", "BTC-USDT", "1h", at.isoformat(),
-                    "--reason", "checked on the exchange", "--by", "ops", "--json"]) == 0  # fmt: skip
+    release = ["data", "release", "binance", "BTC-USDT", "1h", at.isoformat()]
+    assert trading([*release, "--reason", "checked on the exchange", "--by", "ops", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["released_by"] == "ops" and row["partition"] == "2023-06-01|BTC-USDT"
     ledger = (trading_home / "operator" / "data_releases.jsonl").read_text().splitlines()

@@ -32,8 +32,8 @@ from trading_core.config import MarketConfig
 from trading_core.market.base import MarketSource, empty_ohlcv
 from trading_core.market.ingest import fetch_window, incremental_start
 from trading_core.quality import CheckOutcome, blocks, quarantine_ohlcv
-from trading_core.quality.ohlcv import PartitionInput, validate_ohlcv_partitions
 from trading_core.quality.gap_policy import GapPolicy, GapReport, assess_series, merge_reports
+from trading_core.quality.ohlcv import PartitionInput, validate_ohlcv_partitions
 from trading_core.quality.spike_policy import SeriesBar, SpikeDecision, SpikePolicy, hold_frame
 from trading_core.series import SeriesKey
 from trading_core.timeframes import floor_time, timeframe_delta
@@ -227,7 +227,6 @@ def fetch_partition(
     start, end = window
     stored = empty_raw() if stored is None else stored
     policy = GapPolicy(cfg.max_gap_candles, cfg.max_gap_ratio)
-    spikes_policy = spike_policy or SpikePolicy(cfg.max_abs_log_return)
     parts: list[pd.DataFrame] = []
     rejects: list[pd.DataFrame] = []
     kept_heads: list[tuple[SeriesKey, datetime]] = []
@@ -338,5 +337,3 @@ def settle_partitions(
             )
         )
     return settled
-
-

@@ -80,20 +80,32 @@ def write_partitions(
     """Replace each partition's candles by its clean rows and its quarantine by its bad rows
     (no transaction control: call inside ``trading_core.warehouse.transaction``)."""
     summary = WriteSummary()
+    batches = list(batches)
+    # one DELETE per slice, then ONE insert per table for the whole run: a year's backfill
+    # pays the insert's fixed cost once, not once per partition
+    conn.executemany(
+        "DELETE FROM raw.ohlcv WHERE symbol = ? and ts >= ? and ts < ?",
+        [[batch.symbol, batch.start, batch.end] for batch in batches],
+    )
+    whole = [b for b in batches if not b.kept_heads]
+    if whole:
+        conn.executemany(
+            "DELETE FROM raw.ohlcv_quarantine WHERE partition_key = ?", [[b.key] for b in whole]
+        )
     for batch in batches:
-        clean, bad = batch.clean, batch.quarantined
-        clean = clean.sort_values(["exchange", "timeframe", "ts"], kind="mergesort")
-        summary.rows += replace_rows(
-            conn,
-            "raw.ohlcv",
-            clean,
-            "symbol = ? and ts >= ? and ts < ?",
-            [batch.symbol, batch.start, batch.end],
+        if batch.kept_heads:
+            where, params = _quarantine_slice(batch)
+            conn.execute(f"DELETE FROM raw.ohlcv_quarantine WHERE {where}", params)
+    cleans = [
+        b.clean.sort_values(["exchange", "timeframe", "ts"], kind="mergesort") for b in batches
+    ]
+    bads = [b.quarantined.assign(partition_key=b.key) for b in batches]
+    if batches:
+        summary.rows = replace_rows(conn, "raw.ohlcv", pd.concat(cleans), "false")
+        summary.quarantined_rows = replace_rows(
+            conn, "raw.ohlcv_quarantine", pd.concat(bads), "false"
         )
-        where, params = _quarantine_slice(batch)
-        summary.quarantined_rows += replace_rows(
-            conn, "raw.ohlcv_quarantine", bad.assign(partition_key=batch.key), where, params
-        )
+    for batch, clean in zip(batches, cleans, strict=True):
         if batch.blocked:
             continue
         for (exchange, timeframe), rows in clean.groupby(["exchange", "timeframe"]):

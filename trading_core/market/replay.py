@@ -3,7 +3,12 @@ live backends.
 
 Layout (the one of ``../shared/data/market``): ``{exchange}_{BASEQUOTE}_{timeframe}.csv`` or
 ``.parquet`` with columns ``timestamp,open,high,low,close,volume``; ``timestamp`` is the candle
-OPEN time, ISO-8601 UTC (naive ISO strings are read as UTC, integers as epoch milliseconds).
+OPEN time, ISO-8601 UTC (naive ISO strings are read as UTC) or epoch numbers whose unit is
+detected from their magnitude or declared (``timestamp_unit``): a line in another unit is
+rejected, never read in the wrong one. A well-formed file is read columnar (pyarrow); any
+other goes line by line (``trading_core.market.candle_file``): each bad line is rejected alone
+with its line number and reason (``rejected_lines``), and a file is refused only when no line
+of it can be read.
 File symbols map to unified ones with a list of known quote currencies (``BTCUSDT`` ->
 ``BTC/USDT``; a ``PERP`` suffix marks a linear perpetual: ``XRPUSDTPERP`` -> ``XRP/USDT:USDT``).
 Files whose names do not follow the layout are ignored (they are not candles, e.g. funding).
@@ -39,8 +44,8 @@ import pyarrow.parquet as pq
 
 from trading_core.market.base import OHLCV_COLUMNS, MarketDataError, OrderBook, empty_ohlcv
 from trading_core.market.candle_file import (
-    CandleFileError,
     EPOCH_UNITS,
+    CandleFileError,
     CandleRead,
     empty_rejected,
     epoch_to_times,

@@ -414,9 +414,7 @@ def _source_outcomes(
         }
         for row in lines.head(MAX_EXAMPLES).to_dict("records")
     ]
-    where = ", ".join(
-        f"line {e['line']} ({str(e['reason']).split(' ', 1)[0]})" for e in examples
-    )
+    where = ", ".join(f"line {e['line']} ({str(e['reason']).split(' ', 1)[0]})" for e in examples)
     builder.add(
         "ohlcv_readable_lines",
         lines.empty,
@@ -468,8 +466,8 @@ def quarantine_ohlcv(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     keys = data[SERIES_KEYS].assign(ts=ts)
     content = keys.assign(**{c: prices[c] for c in PRICE_COLUMNS}, volume=volume)
     same_key = keys[valid].duplicated(keep=False)
-    versions = content[valid][same_key].groupby([*SERIES_KEYS, "ts"], dropna=False).transform(
-        "nunique"
+    versions = (
+        content[valid][same_key].groupby([*SERIES_KEYS, "ts"], dropna=False).transform("nunique")
     )
     differ = (versions > 1).any(axis=1).reindex(data.index, fill_value=False)
     conflicting = same_key.reindex(data.index, fill_value=False) & differ

@@ -145,5 +145,8 @@ def released_bars(
     releases: list[Release], exchange: str, symbol: str, timeframe: str
 ) -> set[datetime]:
     """Open times released for one series."""
-    return {r.ts for r in releases if (r.exchange, r.symbol, r.timeframe) == (exchange, symbol, timeframe)}
-
+    return {
+        r.ts
+        for r in releases
+        if (r.exchange, r.symbol, r.timeframe) == (exchange, symbol, timeframe)
+    }

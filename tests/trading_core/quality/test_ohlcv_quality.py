@@ -316,4 +316,6 @@ def test_one_suite_for_many_partitions_gives_each_partition_its_own_outcomes(
         assert together[part.key] == alone, part.key
     assert _failed(together["d1"]) == set()
     assert "ohlcv_high_ge_open_close" in _failed(together["d2"])
-    assert together["d2"][list(OHLCV_CHECKS).index("ohlcv_high_ge_open_close")].examples[0]["row"] == 4
+    assert (
+        together["d2"][list(OHLCV_CHECKS).index("ohlcv_high_ge_open_close")].examples[0]["row"] == 4
+    )

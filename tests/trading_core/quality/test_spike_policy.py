@@ -37,7 +37,9 @@ def statuses(bars: pd.DataFrame, **kw) -> list[tuple[int, str]]:
 def test_no_real_bar_is_held_and_a_10x_bar_is(shared_data: Path, name: str) -> None:
     bars = read_ohlcv_csv(shared_data / "market" / f"binance_{name}.csv")
     timeframe = name.split("_")[1]
-    found = assess_spikes(bars["ts"], bars["open"], bars["close"], SpikePolicy(), timeframe=timeframe)
+    found = assess_spikes(
+        bars["ts"], bars["open"], bars["close"], SpikePolicy(), timeframe=timeframe
+    )
     assert not [d for d in found if d.held]
     spiked = bars.copy()
     spiked.loc[300, "close"] *= 10
@@ -116,7 +118,9 @@ def test_bad_policies_name_the_field(field: str, value: object) -> None:
 
 def test_bad_series_are_refused_not_guessed(btc: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="closes must be finite"):
-        assess_spikes(btc["ts"], btc["open"], btc["close"].where(btc.index != 5, np.nan), SpikePolicy())
+        assess_spikes(
+            btc["ts"], btc["open"], btc["close"].where(btc.index != 5, np.nan), SpikePolicy()
+        )
     with pytest.raises(ValueError, match="closes must be finite"):
         assess_spikes(btc["ts"], btc["open"], -btc["close"], SpikePolicy())
     with pytest.raises(ValueError, match="strictly increasing"):
