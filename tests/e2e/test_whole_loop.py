@@ -127,7 +127,8 @@ def test_a_new_bar_becomes_a_fill_in_the_trade_journal(
         alt_models = [
             dg.AssetKey(name)
             for name in ("stg_reddit_posts", "stg_x_posts", "stg_news_items",
-                         "int_sentiment_hourly", "stg_order_intents")
+                         "int_sentiment_hourly", "stg_order_intents",
+                         "stg_onchain_metrics", "int_onchain_daily")
         ]  # fmt: skip
         assert (
             defs.resolve_implicit_global_asset_job_def()
