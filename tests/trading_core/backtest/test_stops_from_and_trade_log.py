@@ -10,44 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.trading_core.backtest.test_backtest_conventions import Scripted, make_bars
 from trading_core.backtest import BacktestConfig, read_ohlcv_csv, run_backtest, window
 from trading_core.backtest.trade_log import market_conditions
-from trading_core.strategies import Strategy, StrategyParams, get_strategy
-
-
-class NoParams(StrategyParams):
-    pass
-
-
-class Scripted(Strategy):
-    name = "scripted"
-    params_model = NoParams
-
-    def __init__(self, **columns: list) -> None:
-        super().__init__()
-        self.columns = columns
-
-    @property
-    def warmup(self) -> int:
-        return 0
-
-    def compute(self, bars: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame(self.columns, index=bars.index)
-
-
-def make_bars(rows: list[tuple[float, float, float, float]]) -> pd.DataFrame:
-    o, h, lo, c = zip(*rows, strict=True)
-    return pd.DataFrame(
-        {
-            "ts": pd.date_range("2025-01-01", periods=len(rows), freq="D"),
-            "open": o,
-            "high": h,
-            "low": lo,
-            "close": c,
-            "volume": 1.0,
-        }
-    )
-
+from trading_core.strategies import get_strategy
 
 # Signal at bar 0's close; next_open entry at bar 1's open (100). Bar 1 dips to 96 (a 3 %
 # stop at 97 is touched on the fill bar) and closes at 104; bar 2 never goes below 101; bar 3
