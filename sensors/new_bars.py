@@ -35,6 +35,7 @@ from trading_core.series import BarKey, SeriesKey
 from trading_core.timeframes import naive_utc, symbol_to_key, timeframe_delta, utc_now
 from trading_pipelines.in_flight import EVALUATION_LANE, lane_tags, runs_in_flight
 from trading_pipelines.jobs import AssetJob
+from trading_pipelines.partitions import market_range_tags
 from trading_pipelines.resources.strategy import StrategyResource
 
 OHLCV_KEY = dg.AssetKey(["raw", "ohlcv"])
@@ -115,10 +116,7 @@ def _range_tags(bars: list[BarKey], symbols: list[str], timeframe: str) -> dict[
     the newest bar closes in (its order-book snapshot lands there)."""
     first = min(bar.ts for bar in bars).date()
     last = max(bar.ts + timeframe_delta(timeframe) for bar in bars).date()
-    return {
-        "dagster/asset_partition_range_start": f"{first.isoformat()}|{symbols[0]}",
-        "dagster/asset_partition_range_end": f"{last.isoformat()}|{symbols[-1]}",
-    }
+    return market_range_tags(first, last, symbols)
 
 
 def _read_events(context: dg.SensorEvaluationContext, cursor: BarCursor, timeframe: str) -> None:

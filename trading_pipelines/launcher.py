@@ -134,6 +134,7 @@ def bootstrap(days: int = BOOTSTRAP_DAYS) -> None:
     # backfill_policy is a beta parameter of @asset; its notice is not for the user
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from trading_pipelines.definitions import build_definitions
+    from trading_pipelines.partitions import market_range_tags
 
     cfg = config()
     defs = build_definitions(cfg, paths())
@@ -152,10 +153,7 @@ def bootstrap(days: int = BOOTSTRAP_DAYS) -> None:
         steps = [
             (
                 "ingest_market",
-                {
-                    "dagster/asset_partition_range_start": f"{first.isoformat()}|{symbols[0]}",
-                    "dagster/asset_partition_range_end": f"{last.isoformat()}|{symbols[-1]}",
-                },
+                market_range_tags(first, last, symbols),
                 None,
             ),
             (

@@ -42,6 +42,15 @@ def split_key(partition_key: str | dg.MultiPartitionKey) -> tuple[date, str]:
     return date.fromisoformat(keys[DATE_DIMENSION]), key_to_symbol(keys[SYMBOL_DIMENSION])
 
 
+def market_range_tags(first: date, last: date, symbol_keys: list[str]) -> dict[str, str]:
+    """Run tags for the market partitions of every symbol from ``first`` to ``last``: one run
+    over the range (symbol keys in the partitions definition's order)."""
+    return {
+        "dagster/asset_partition_range_start": f"{first.isoformat()}|{symbol_keys[0]}",
+        "dagster/asset_partition_range_end": f"{last.isoformat()}|{symbol_keys[-1]}",
+    }
+
+
 def partition_key_for(day: date, symbol: str) -> str:
     return f"{day.isoformat()}|{symbol_to_key(symbol)}"
 

@@ -18,6 +18,7 @@ from trading_core.series import SeriesKey
 from trading_core.timeframes import symbol_to_key, timeframe_delta, timeframe_seconds
 from trading_pipelines.in_flight import LIVE_INGEST_LANE, lane_tags, runs_in_flight
 from trading_pipelines.jobs import EVALUATE_STRATEGY, AssetJob
+from trading_pipelines.partitions import market_range_tags
 
 # A day's last candle closes at midnight: right after it, the run also covers yesterday.
 ROLLOVER_MARGIN = timedelta(minutes=10)
@@ -116,8 +117,7 @@ def live_market_schedule(
             )
         return dg.RunRequest(
             tags={
-                "dagster/asset_partition_range_start": f"{first_day.isoformat()}|{symbols[0]}",
-                "dagster/asset_partition_range_end": f"{last_day.isoformat()}|{symbols[-1]}",
+                **market_range_tags(first_day, last_day, symbols),
                 **lane,
                 **trigger,
             }
