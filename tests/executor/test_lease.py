@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -154,6 +155,26 @@ def _wait(condition, timeout: float = 30.0):  # type: ignore[no-untyped-def]
     raise AssertionError(f"condition not met within {timeout}s")
 
 
+def _freeze_between_transactions(process: subprocess.Popen[str], db_path: Path) -> None:
+    """SIGSTOP ``process`` at a moment it holds no SQLite write lock.
+
+    A holder frozen inside a write transaction keeps the file locked for everyone (that is
+    SQLite, not the lease); the scenario under test is a holder frozen between ticks."""
+    for _ in range(50):
+        process.send_signal(signal.SIGSTOP)
+        probe = sqlite3.connect(db_path, timeout=0.5)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.rollback()
+            return
+        except sqlite3.OperationalError:
+            process.send_signal(signal.SIGCONT)
+            time.sleep(0.05)
+        finally:
+            probe.close()
+    raise AssertionError("the holder never paused outside a write transaction")
+
+
 def _holder_pid(url: str) -> int | None:
     ledger = Ledger(url)
     try:
@@ -193,14 +214,15 @@ def test_a_holder_stopped_past_its_lease_places_nothing_after_it_resumes(
 ) -> None:
     """SIGSTOP the owner, let its lease expire, start a second executor (it takes over),
     SIGCONT the first: it notices it lost the ledger and exits 2 without placing anything."""
-    url = f"sqlite:///{tmp_path / 'shared-ledger.sqlite'}"
+    db_path = tmp_path / "shared-ledger.sqlite"
+    url = f"sqlite:///{db_path}"
     config = tmp_path / "trading.yaml"
     config.write_text("executor:\n  lease_seconds: 2\n")
     first = _start(tmp_path / "a", url, TRADING_CONFIG=str(config))
     second: subprocess.Popen[str] | None = None
     try:
         _wait(lambda: _holder_pid(url) == first.pid)
-        first.send_signal(signal.SIGSTOP)
+        _freeze_between_transactions(first, db_path)
         time.sleep(2.5)
         second = _start(tmp_path / "b", url, TRADING_CONFIG=str(config))
         _wait(lambda: _holder_pid(url) == second.pid)
