@@ -24,6 +24,9 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field, field_validator
 
 from trading_core.reports.build import BuiltReport, ReportInputs, build_report
+from trading_core.reports.drift_ledger import LedgerReadError
+from trading_core.reports.drift_run import DriftReport, DriftSetup
+from trading_core.reports.drift_section import with_drift
 from trading_core.reports.llm import SummaryProvider, provider_from_env
 from trading_core.reports.render import data_uri, markdown, to_html
 from trading_core.reports.window import PERIODS, ReportWindow, window_for, windows_ending_on
@@ -141,9 +144,11 @@ def build_daily_report_asset(
     *,
     summary_provider: SummaryProvider | None = None,
     alerts_path: Path | None = None,
+    drift: DriftSetup | None = None,
 ) -> dg.AssetsDefinition:
     """``summary_provider``: the LLM summary's provider; None reads the environment
-    (``TRADING_REPORT_LLM_URL``; unset: no LLM summary)."""
+    (``TRADING_REPORT_LLM_URL``; unset: no LLM summary). ``drift``: with it, each report has
+    the drift section (``assets.drift.window_drift``, the code of ``reports/drift``)."""
     alerts_file = alerts_path or reports_dir.parent / "alerts.jsonl"
 
     @dg.asset(
@@ -172,8 +177,16 @@ def build_daily_report_asset(
         now = utc_now().replace(tzinfo=None)
         metadata: dict[str, Any] = {}
         for window in windows:
+            drifted: DriftReport | None = None
             with warehouse.get_connection() as conn:
                 inputs = read_inputs(conn, window, alerts_file)
+                if drift is not None:
+                    from assets.drift import window_drift
+
+                    try:
+                        drifted = window_drift(conn, drift, window.start, window.end, now)
+                    except LedgerReadError as exc:  # the report goes out without the section
+                        context.log.warning(f"no drift section: {exc}")
             inputs = replace(inputs, backtest_pnl_per_day=config.backtest_pnl_per_day)
             built = build_report(
                 window,
@@ -183,6 +196,8 @@ def build_daily_report_asset(
                 conventions=CONVENTIONS,
                 provider=provider,
             )
+            if drifted is not None:
+                built = replace(built, content=with_drift(built.content, drifted))
             md_path, html_path, inline = write_report(built, reports_dir)
             if window.period == "daily":
                 (reports_dir / "latest.html").write_text(html_path.read_text())

@@ -20,7 +20,8 @@ exits (they reduce exposure), and its outcome says why.
 """
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -28,8 +29,10 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from executor.intents import InvalidIntent, OrderIntent, make_intent_id
+from assets.strategy_instances import InstancePlan, atr_lookback, plans
+from executor.intents import Action, InvalidIntent, OrderIntent, Side, make_intent_id
 from trading_core import position_sizing
+from trading_core.indicators import atr
 from trading_core.series import BarKey, SeriesKey
 from trading_core.strategies import Decision, Strategy
 from trading_core.timeframes import timeframe_delta, utc_now
@@ -119,10 +122,17 @@ def intent_for(
     cfg: SizingSettings,
     equity: float,
     cash: float | None = None,
+    *,
+    instance: str | None = None,
+    extra_reasons: dict[str, Any] | None = None,
 ) -> OrderIntent:
     """The intent for a strategy decision: entries sized by ``position_sizing.entry_notional``
     (a share of equity, never above cash), with the strategy's protective levels or, where
-    it sets none, the configured fractions (``position_sizing.exit_levels``)."""
+    it sets none, the configured fractions (``position_sizing.exit_levels``). ``instance``
+    names the strategy instance (its id is part of the intent id, except ``default``'s);
+    ``extra_reasons`` are added to the reasons (what the protocol sizes from)."""
+    action: Action
+    side: Side
     if decision.action == "enter":
         action, side = "open", "buy"
         notional: float | None = position_sizing.entry_notional(
@@ -135,14 +145,16 @@ def intent_for(
             decision.price,
             stop_loss=decision.stop_loss,
             take_profit=decision.take_profit,
-            default_stop_fraction=cfg.stop_loss_pct,
-            default_take_fraction=cfg.take_profit_pct,
-        )
+        )  # the strategy's own levels; the executor applies the fractions to the fill price
+        fractions = (cfg.stop_loss_pct, cfg.take_profit_pct)
         trailing = cfg.trailing_stop_pct
     else:
         action, side, notional, stop, take, trailing = "close", "sell", None, None, None, None
+        fractions = (None, None)
     return OrderIntent(
-        intent_id=make_intent_id(cfg.name, bar.exchange, bar.symbol, bar.timeframe, bar.ts, action),
+        intent_id=make_intent_id(
+            cfg.name, bar.exchange, bar.symbol, bar.timeframe, bar.ts, action, instance=instance
+        ),
         strategy=cfg.name,
         exchange=bar.exchange,
         symbol=bar.symbol,
@@ -158,8 +170,27 @@ def intent_for(
         stop_loss=stop,
         take_profit=take,
         trailing_stop_pct=trailing,
-        reasons={"strategy": cfg.name, "params": cfg.params, "why": decision.reason},
+        notional_includes_fee=notional is not None,  # all-in: value + fee == notional
+        stop_loss_pct=fractions[0],
+        take_profit_pct=fractions[1],
+        reasons={
+            "strategy": cfg.name,
+            "params": cfg.params,
+            "why": decision.reason,
+            **({"instance": instance} if instance is not None else {}),
+            **(extra_reasons or {}),
+        },
+        instance=instance,
     )
+
+
+def last_atr(history: pd.DataFrame, period: int) -> float | None:
+    """Wilder's ATR(``period``) at the last bar of ``history`` (None before it exists), the
+    portfolio backtester's ATR stop input (``trading_core.indicators.atr``)."""
+    if len(history) <= period:
+        return None
+    value = float(atr(history["high"], history["low"], history["close"], period).iloc[-1])
+    return value if math.isfinite(value) and value > 0 else None
 
 
 @dataclass(frozen=True)
@@ -181,6 +212,9 @@ def evaluate_bar(
     cash: float,
     cfg: SizingSettings,
     market_now: datetime,
+    instance: str | None = None,
+    atr_period: int | None = None,
+    protocol: bool = False,
 ) -> BarEvaluation:
     """The live decision for ``bar``: the strategy on ``history`` (the bars known at its
     close, oldest first, ending with ``bar``), then the intent. The asset and ``trading
@@ -188,7 +222,11 @@ def evaluate_bar(
 
     A bar that is not the last row of ``history`` yields nothing (it is not in
     fct_signals); an entry on a bar too old for the market clock is skipped (``stale_entry``);
-    an invalid intent (e.g. a NaN price) is reported in ``invalid``, never raised."""
+    an invalid intent (e.g. a NaN price) is reported in ``invalid``, never raised.
+
+    ``instance`` names the strategy instance; ``protocol`` (a ``strategies:`` instance):
+    the entry carries ``reasons.size_fraction`` and, with ``atr_period``, ``reasons.atr``
+    (the executor's risk protocol sizes it from them)."""
     if history.empty or history["ts"].iloc[-1] != pd.Timestamp(bar.ts):
         return BarEvaluation(
             None,
@@ -200,11 +238,99 @@ def evaluate_bar(
     too_late = stale_entry(bar, market_now) if decision.action == "enter" else None
     if too_late:
         return BarEvaluation(None, too_late)
+    extra: dict[str, Any] = {}
+    if protocol and decision.action == "enter":
+        extra["size_fraction"] = decision.size_fraction
+        if atr_period is not None:
+            extra["atr"] = last_atr(history, atr_period)
     try:
-        intent = intent_for(bar, decision, cfg, equity, cash)
+        intent = intent_for(
+            bar, decision, cfg, equity, cash, instance=instance, extra_reasons=extra
+        )
     except (InvalidIntent, ValueError) as exc:  # e.g. a NaN price: kept with its reason
         return BarEvaluation(None, f"invalid intent: {exc}", invalid=repr(decision))
     return BarEvaluation(intent, f"{intent.action} {intent.side}")
+
+
+def _instance_bars(conn, plan: InstancePlan, named: list[BarKey]) -> list[BarKey]:
+    """The bars ``plan`` evaluates: those the sensor named on its series, or (none named at
+    all) the latest bar of each of its series."""
+    if named:
+        return [b for b in named if plan.trades(b.exchange, b.symbol, b.timeframe)]
+    return [
+        b
+        for b in _latest_bars(conn, plan.timeframe)
+        if plan.trades(b.exchange, b.symbol, b.timeframe)
+    ]
+
+
+def _lookback(plan: InstancePlan) -> int:
+    bars = evaluation_lookback(plan.strategy, plan.configured_lookback)
+    return max(bars, atr_lookback(plan.atr_period)) if plan.atr_period else bars
+
+
+@dataclass
+class InstanceRun:
+    """What one instance did in a run (the asset's instance-keyed metadata)."""
+
+    plan: InstancePlan
+    bars: int = 0
+    intents: list[OrderIntent] = field(default_factory=list)
+    new: int = 0
+    outcomes: list[dict[str, str]] = field(default_factory=list)
+
+    def summary(self, equity: float) -> dict[str, Any]:
+        p = self.plan
+        return {
+            "strategy": p.sizing.name,
+            "timeframe": p.timeframe,
+            "series": sorted(f"{e}|{s}" for e, s in p.series) if p.series else "all",
+            "allocation": p.allocation,
+            "equity_used_for_sizing": equity * p.allocation,
+            "bars_evaluated": self.bars,
+            "intents": len(self.intents),
+            "new_intents": self.new,
+            "intent_ids": [i.intent_id for i in self.intents],
+            "outcomes": self.outcomes,
+        }
+
+
+def evaluate_instances(
+    conn, book, named: list[BarKey], runs: list[InstanceRun], equity: float, cash: float,
+    market_now: datetime,
+) -> None:  # fmt: skip
+    """Every instance on its bars, in the configuration's order; intents go to the ledger
+    instance by instance (so each instance's new-intent count is its own)."""
+    held = {(p.exchange, p.symbol, p.instance_id) for p in book.open_positions()}
+    for run in runs:
+        plan = run.plan
+        lookback = _lookback(plan)
+        bars = _instance_bars(conn, plan, named)
+        run.bars = len(bars)
+        for bar in bars:
+            result = evaluate_bar(
+                _load_bars(conn, bar, lookback),
+                bar,
+                plan.strategy,
+                in_position=(bar.exchange, bar.symbol, plan.id) in held,
+                equity=equity * plan.allocation,
+                cash=cash,
+                cfg=plan.sizing,
+                market_now=market_now,
+                instance=plan.id,
+                atr_period=plan.atr_period,
+                protocol=plan.protocol,
+            )
+            if result.invalid is not None:
+                book.quarantine_intent(
+                    json.dumps({"bar": str(bar), "instance": plan.id, "decision": result.invalid}),
+                    result.outcome,
+                    source="strategy",
+                )
+            if result.intent is not None:
+                run.intents.append(result.intent)
+            run.outcomes.append({"bar": str(bar), "outcome": result.outcome})
+        run.new = book.add_intents(run.intents) if run.intents else 0
 
 
 @dg.asset(
@@ -214,9 +340,11 @@ def evaluate_bar(
     kinds={"python", "duckdb"},
     pool="duckdb_warehouse",
     description=(
-        "Order intents from evaluating the live strategy on each new bar. Written to the "
-        "executor's ledger (idempotent intent ids: a bar never yields two intents) and to "
-        "strategy.order_intents in the warehouse with the strategy's reasons."
+        "Order intents from evaluating every strategy instance (the `strategies:` list, else "
+        "the single strategy as instance `default`) on each new bar, in one run. Written to "
+        "the executor's ledger (idempotent intent ids: an instance's bar never yields two "
+        "intents) and to strategy.order_intents in the warehouse with the reasons (their "
+        "`instance` key names the instance). Metadata `instances` is keyed by instance id."
     ),
 )
 def order_intents(
@@ -227,41 +355,18 @@ def order_intents(
     strategy: StrategyResource,
     market: MarketDataResource,
 ) -> dg.MaterializeResult:
-    live = strategy.build()
-    lookback = evaluation_lookback(live, strategy.lookback_bars)
+    runs = [InstanceRun(plan) for plan in plans(strategy)]
     evaluated_at = utc_now()
     market_now = market.now()
-    intents: list[OrderIntent] = []
-    outcomes: list[dict[str, str]] = []
+    named = [BarKey.parse(b) for b in config.bars]
     with ledger.open() as book, warehouse.get_connection() as conn:
         ensure_schema(conn)
-        bars = [BarKey.parse(b) for b in config.bars] or _latest_bars(conn, strategy.timeframe)
         account = book.account(strategy.quote_currency)
         seeded = account.equity > 0
         equity = account.equity if seeded else strategy.starting_cash
         cash = account.cash if seeded else strategy.starting_cash
-        held = {(p.exchange, p.symbol) for p in book.open_positions()}
-        for bar in bars:
-            result = evaluate_bar(
-                _load_bars(conn, bar, lookback),
-                bar,
-                live,
-                in_position=(bar.exchange, bar.symbol) in held,
-                equity=equity,
-                cash=cash,
-                cfg=strategy,
-                market_now=market_now,
-            )
-            if result.invalid is not None:
-                book.quarantine_intent(
-                    json.dumps({"bar": str(bar), "decision": result.invalid}),
-                    result.outcome,
-                    source="strategy",
-                )
-            if result.intent is not None:
-                intents.append(result.intent)
-            outcomes.append({"bar": str(bar), "outcome": result.outcome})
-        new = book.add_intents(intents)
+        evaluate_instances(conn, book, named, runs, equity, cash, market_now)
+        intents = [i for run in runs for i in run.intents]
         frame = pd.DataFrame([i.to_row() for i in intents])
         if not frame.empty:
             frame["run_id"] = context.run.run_id
@@ -274,15 +379,18 @@ def order_intents(
                     f"intent_id in ({', '.join('?' * len(frame))})",
                     list(frame["intent_id"]),
                 )
+    outcomes = [{"instance": run.plan.id, **outcome} for run in runs for outcome in run.outcomes]
     for outcome in outcomes:
-        context.log.info(f"{outcome['bar']}: {outcome['outcome']}")
+        context.log.info(f"{outcome['instance']} {outcome['bar']}: {outcome['outcome']}")
     return dg.MaterializeResult(
         metadata={
-            "strategy": strategy.name,
-            "bars_evaluated": len(bars),
+            "strategy": strategy.name if not strategy.instances else "portfolio",
+            "instance_ids": [run.plan.id for run in runs],
+            "instances": dg.MetadataValue.json({run.plan.id: run.summary(equity) for run in runs}),
+            "bars_evaluated": sum(run.bars for run in runs),
             "market_clock": market_now.isoformat(),
             "intents": len(intents),
-            "new_intents": new,
+            "new_intents": sum(run.new for run in runs),
             "equity_used_for_sizing": equity,
             "outcomes": dg.MetadataValue.json(outcomes),
             "intent_rows": dg.MetadataValue.md(

@@ -35,8 +35,7 @@ from executor.alert_channels import (
     WebhookChannel,
     wants,
 )
-from executor.secrets import SecretError
-from executor.secrets import _read as read_secret
+from executor.secrets import SecretError, read_secret
 from trading_core.config_alerts import ALERT_LEVELS, AlertsConfig
 from trading_core.timeframes import utc_now
 

@@ -1,5 +1,6 @@
 """Operator commands: ``pause | resume | close-all | close-position SYMBOL | halt | review |
-status``.
+status`` and the operator overrides ``set-risk | blacklist SYMBOL | unblacklist SYMBOL |
+force-exit SYMBOL | pause-instance ID | resume-instance ID`` (``executor.overrides``).
 
 A command is a row in the ledger (who, when, why), audited when issued and again when the
 running executor applies it, at the start of its next tick. It works the same whether the
@@ -14,7 +15,19 @@ executor is running or not: a command issued while it is down is applied when it
 - ``review``: the operator's review that ends capital preservation once its cooldown is
   over (risk protocol on: a ``strategies:`` list); entries resume at the reduced size.
   Refused, with the reason in the command's result, before the cooldown ends.
-- ``status``: print the state, account, positions, recent commands and health as JSON.
+- ``set-risk --scale X | --risk-per-trade F | --clear [--for 2h | --until TIME]``: scale
+  (or set) the risk per trade the risk protocol sizes entries with; never above the tier's
+  unless ``overrides.allow_above_tier`` (then at most ``overrides.max_scale``).
+- ``blacklist SYMBOL [--for | --until]`` / ``unblacklist SYMBOL``: no new entries in it.
+- ``force-exit SYMBOL [--instance ID]``: cancel its working entries and sell the position
+  at market (exit reason ``force_exit``).
+- ``pause-instance ID [--for | --until]`` / ``resume-instance ID``: no new entries for one
+  strategy instance; its exits keep working.
+- ``status``: print the state, account, positions, overrides, recent commands and health.
+
+A command the executor would refuse (an unknown symbol or instance, a scale that is NaN,
+not positive or above the cap, a time already past, a duplicate of a pending command, a
+symbol already blacklisted) is an error here (exit 2), and nothing is recorded.
 
 ``trading control ...`` (the project CLI) calls ``main(argv)``.
 """
@@ -30,11 +43,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from executor import override_ledger
 from executor.health import read_health
 from executor.ledger import Ledger
+from executor.ledger.controls import OVERRIDE_COMMANDS
+from executor.overrides import OverrideError
 from trading_core.config import ConfigError, get_config, get_paths
 
-COMMANDS_WITH_EFFECT: tuple[str, ...] = ("pause", "resume", "close-all", "halt", "review")
+COMMANDS_WITH_EFFECT: dict[str, str] = {
+    "pause": "exits only (REDUCING)",
+    "resume": "trade again (ACTIVE); the drawdown peak restarts at the equity",
+    "close-all": "cancel working entries and sell every position",
+    "halt": "nothing new at all (HALTED); cancel working entries",
+    "review": "the operator's review: leave capital preservation once its cooldown is over",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,11 +78,50 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait up to SECONDS for the executor to apply the command",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMANDS_WITH_EFFECT:
-        sub.add_parser(name, parents=[common], help=f"{name} trading")
+    timed = argparse.ArgumentParser(add_help=False)
+    when = timed.add_mutually_exclusive_group()
+    when.add_argument(
+        "--for",
+        dest="duration",
+        metavar="DURATION",
+        help="for how long, e.g. 30m, 2h, 1d (default: until lifted)",
+    )
+    when.add_argument("--until", metavar="TIME",
+                      help="until an ISO time, UTC unless it names an offset")  # fmt: skip
+    symbol_help = "unified symbol, e.g. BTC/USDT (BTC-USDT also accepted)"
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, what in COMMANDS_WITH_EFFECT.items():
+        sub.add_parser(name, parents=[common], help=what, description=what)
     close = sub.add_parser("close-position", parents=[common], help="close one position")
-    close.add_argument("symbol", help="unified symbol, e.g. BTC/USDT (BTC-USDT also accepted)")
+    close.add_argument("symbol", help=symbol_help)
+    risk = sub.add_parser(
+        "set-risk", parents=[common, timed],
+        help="scale or set the risk per trade (never above the tier's unless configured)",
+    )  # fmt: skip
+    how = risk.add_mutually_exclusive_group(required=True)
+    how.add_argument("--scale", type=float, help="a multiple of the tier's risk per trade")
+    how.add_argument("--risk-per-trade", type=float, metavar="FRACTION",
+                     help="risk per trade as a fraction of equity, e.g. 0.005")  # fmt: skip
+    how.add_argument("--clear", action="store_true", help="back to the tier's risk per trade")
+    for name, what in (
+        ("blacklist", "no new entries in SYMBOL (exits keep working)"),
+        ("unblacklist", "allow entries in SYMBOL again"),
+    ):
+        one = sub.add_parser(name, parents=[common, timed] if name == "blacklist" else [common],
+                             help=what)  # fmt: skip
+        one.add_argument("symbol", help=symbol_help)
+    force = sub.add_parser("force-exit", parents=[common],
+                           help="sell SYMBOL's position now (exit reason force_exit)")  # fmt: skip
+    force.add_argument("symbol", help=symbol_help)
+    force.add_argument("--instance", help="only this strategy instance's sub-position")
+    for name, what in (
+        ("pause-instance", "no new entries for one strategy instance (exits keep working)"),
+        ("resume-instance", "entries again for a paused strategy instance"),
+    ):
+        one = sub.add_parser(
+            name, parents=[common, timed] if name == "pause-instance" else [common], help=what
+        )
+        one.add_argument("instance", help="the instance id (strategies: list, or default)")
     sub.add_parser("status", parents=[common], help="print state, positions and commands")
     return parser
 
@@ -85,6 +146,7 @@ def status(ledger: Ledger) -> dict[str, Any]:
         "by": risk.updated_by,
         "peak_equity": risk.peak_equity,
         "protocol": json.loads(ledger.protocol_state() or "null"),
+        "overrides": _overrides(ledger),
         "account": vars(account),
         "positions": [
             {
@@ -106,6 +168,34 @@ def status(ledger: Ledger) -> dict[str, Any]:
         "recent_commands": [vars(c) for c in ledger.commands(limit=10)],
         "health": read_health(get_paths().executor_state),
     }
+
+
+def _overrides(ledger: Ledger) -> dict[str, Any]:
+    try:
+        return override_ledger.load(ledger).summary(ledger.now())
+    except OverrideError as exc:
+        return {"error": str(exc)}
+
+
+def _record(ledger: Ledger, args: argparse.Namespace, who: str) -> int:
+    """The command's id, once checked (``OverrideError`` / ``ValueError``: not recorded)."""
+    if args.command in OVERRIDE_COMMANDS:
+        return override_ledger.issue(
+            ledger,
+            get_config(),
+            args.command,
+            who=who,
+            why=args.reason,
+            symbol=getattr(args, "symbol", None),
+            instance=getattr(args, "instance", None),
+            scale=getattr(args, "scale", None),
+            risk_per_trade=getattr(args, "risk_per_trade", None),
+            clear=getattr(args, "clear", False),
+            duration=getattr(args, "duration", None),
+            until=getattr(args, "until", None),
+        )
+    symbol = _normalize_symbol(args.symbol) if args.command == "close-position" else None
+    return ledger.add_command(args.command, who, args.reason, symbol)
 
 
 def _wait_applied(ledger: Ledger, command_id: int, seconds: float) -> str | None:
@@ -134,13 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             print(json.dumps(status(ledger), default=str, indent=2))
             return 0
-        try:
-            symbol = _normalize_symbol(args.symbol) if args.command == "close-position" else None
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
         who = args.who or getpass.getuser()
-        command_id = ledger.add_command(args.command, who, args.reason, symbol)
+        try:
+            command_id = _record(ledger, args, who)
+        except ValueError as exc:  # OverrideError too
+            print(f"trading control {args.command}: error: {exc}", file=sys.stderr)
+            return 2
         print(
             f"command {command_id} ({args.command}) recorded; the executor applies it on "
             "its next tick"

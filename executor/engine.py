@@ -33,6 +33,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+
+from executor import override_ledger, schema
 from executor.admission import IntentLimits, admit
 from executor.backstop import Backstop
 from executor.brokers.base import (
@@ -47,6 +50,7 @@ from executor.intents import OrderIntent
 from executor.lease import Lease, LeaseLost
 from executor.ledger import IntentRecord, Ledger, OperatorCommand
 from executor.orders import LIVE_STATES, OrderState, client_order_id
+from executor.overrides import STATE_COMMANDS
 from executor.protocol_gate import AlertSender, ProtocolGate, protocol_enabled, sub_key
 from executor.records import QTY_EPSILON, NewOrder, OrderRecord, OrderUpdate, Position
 from executor.risk import RiskContext, check_intent, drawdown, drawdown_breached
@@ -71,7 +75,7 @@ from trading_core.timeframes import timeframe_delta, utc_now
 log = logging.getLogger("executor.engine")
 
 EXIT_ROLES: frozenset[str] = frozenset(
-    {"exit", "stop_loss", "take_profit", "trailing_stop", "operator", "preservation"}
+    {"exit", "stop_loss", "take_profit", "trailing_stop", "operator", "preservation", "force_exit"}
 )
 
 
@@ -277,49 +281,95 @@ class Engine:
             )
 
     def _apply_command(self, command: OperatorCommand) -> str:
-        actor = f"operator:{command.who}"
-        why = command.why
-        state = self.ledger.trading_state()
-        if command.command == "pause":
-            if state == TradingState.HALTED:
-                return "already HALTED: pause does not loosen a halt (resume first)"
-            self.ledger.set_trading_state(TradingState.REDUCING, f"paused: {why}", actor)
-            return "REDUCING: exits only"
-        if command.command == "resume":
-            equity = self._equity()
-            self.ledger.set_trading_state(TradingState.ACTIVE, f"resumed: {why}", actor)
-            self.ledger.update_peak_equity(equity, reset=True)
-            return f"ACTIVE; drawdown peak reset to equity {equity:.2f}"
-        if command.command == "halt":
-            self.ledger.set_trading_state(TradingState.HALTED, f"halted: {why}", actor)
+        """One command's result. A command the executor cannot carry out is refused with
+        the reason (never retried for ever: it would hold back every command after it); an
+        unreachable exchange (``BrokerError``) leaves it pending for the next tick."""
+        try:
+            actor = f"operator:{command.who}"
+            why = command.why
+            state = self.ledger.trading_state()
+            if command.command in STATE_COMMANDS:
+                tier = self.protocol.state.tier.index if self.protocol is not None else None
+                outcome = override_ledger.apply_command(self.ledger, self.config, command, tier)
+                if outcome.cancel_symbol or outcome.cancel_instance:
+                    canceled = self._cancel_entries(
+                        outcome.cancel_symbol, instance=outcome.cancel_instance
+                    )
+                    return f"{outcome.result}; canceled {canceled} working entry order(s)"
+                return outcome.result
+            if command.command == "force-exit":
+                symbol = command.symbol or ""
+                instance = command.args.get("instance")
+                canceled = self._cancel_entries(symbol, instance=instance)
+                exited = self._close_position(
+                    symbol, command, role="force_exit", instance=instance
+                )
+                return f"{symbol}: {exited}; canceled {canceled} working entry order(s)"
+            if command.command == "pause":
+                if state == TradingState.HALTED:
+                    return "already HALTED: pause does not loosen a halt (resume first)"
+                self.ledger.set_trading_state(TradingState.REDUCING, f"paused: {why}", actor)
+                return "REDUCING: exits only"
+            if command.command == "resume":
+                equity = self._equity()
+                self.ledger.set_trading_state(TradingState.ACTIVE, f"resumed: {why}", actor)
+                self.ledger.update_peak_equity(equity, reset=True)
+                return f"ACTIVE; drawdown peak reset to equity {equity:.2f}"
+            if command.command == "halt":
+                self.ledger.set_trading_state(TradingState.HALTED, f"halted: {why}", actor)
+                canceled = self._cancel_entries(None)
+                return f"HALTED; canceled {canceled} working entry order(s)"
+            if command.command == "review":
+                try:
+                    return self.protocol_review(command.who)
+                except ValueError as exc:
+                    return f"refused: {exc}"
+            if command.command == "close-position":
+                symbol = command.symbol or ""
+                canceled = self._cancel_entries(symbol)
+                return (
+                    f"{symbol}: {self._close_position(symbol, command)}; canceled {canceled} "
+                    "working entry order(s)"
+                )
+            if command.command != "close-all":
+                return f"refused: unknown command {command.command!r}"
+            # close-all: no new entries afterwards (a halt stays a halt).
+            if state == TradingState.ACTIVE:
+                self.ledger.set_trading_state(TradingState.REDUCING, f"close-all: {why}", actor)
             canceled = self._cancel_entries(None)
-            return f"HALTED; canceled {canceled} working entry order(s)"
-        if command.command == "review":
-            try:
-                return self.protocol_review(command.who)
-            except ValueError as exc:
-                return f"refused: {exc}"
-        if command.command == "close-position":
-            symbol = command.symbol or ""
-            canceled = self._cancel_entries(symbol)
-            return (
-                f"{symbol}: {self._close_position(symbol, command)}; canceled {canceled} "
-                "working entry order(s)"
-            )
-        # close-all: no new entries afterwards (a halt stays a halt).
-        if state == TradingState.ACTIVE:
-            self.ledger.set_trading_state(TradingState.REDUCING, f"close-all: {why}", actor)
-        canceled = self._cancel_entries(None)
-        closed = [
-            f"{p.symbol}: {self._close_position(p.symbol, command)}" for p in self._positions()
-        ]
-        return "; ".join([*closed, f"canceled {canceled} working entry order(s)"])
+            closed = [
+                f"{p.symbol}: {self._close_position(p.symbol, command)}" for p in self._positions()
+            ]
+            return "; ".join([*closed, f"canceled {canceled} working entry order(s)"])
+        except (LeaseLost, BrokerError):
+            raise
+        except Exception as exc:
+            log.exception("operator command failed", extra={"command": command.command})
+            return f"failed: {type(exc).__name__}: {exc}"
 
-    def _close_position(self, symbol: str, command: OperatorCommand) -> str:
-        """Close every instance's sub-position in ``symbol`` (one exit order each)."""
-        subs = [p for p in self._positions() if p.symbol == symbol and p.quantity > 0]
+    def _close_position(
+        self,
+        symbol: str,
+        command: OperatorCommand,
+        *,
+        role: str = "operator",
+        instance: str | None = None,
+    ) -> str:
+        """Close every instance's sub-position in ``symbol`` (one exit order each), or only
+        ``instance``'s. A force-exit (role ``force_exit``) leaves a sub-position whose exit
+        is already working alone (it would sell twice)."""
+        subs = [
+            p
+            for p in self._positions()
+            if p.symbol == symbol and p.quantity > 0 and instance in (None, p.instance_id)
+        ]
         if not subs:
-            return "no open position"
+            return "no open position" + (f" of instance {instance}" if instance else "")
+        exiting = {
+            o.instance_id
+            for o in self.ledger.orders(LIVE_STATES, symbol=symbol)
+            if o.role in EXIT_ROLES
+        }
         results = []
         for position in subs:
             key = (
@@ -328,12 +378,15 @@ class Engine:
                 else (f"{symbol}|{position.instance_id}")
             )
             source = f"op{command.id}" + hashlib.sha1(key.encode()).hexdigest()[:8]
-            cid = client_order_id(source, "operator")
+            cid = client_order_id(source, role)
             if self.ledger.order(cid) is not None:
                 results.append(f"exit {cid} already placed")
                 continue
+            if role == "force_exit" and position.instance_id in exiting:
+                results.append("an exit is already working")
+                continue
             order = self._place_exit(
-                position, "operator", cid, reason=f"operator {command.command} by {command.who}"
+                position, role, cid, reason=f"operator {command.command} by {command.who}"
             )
             results.append(
                 f"exit {order.client_order_id} {order.state}" if order else "exit not placeable"
@@ -342,12 +395,13 @@ class Engine:
             return results[0]
         return ", ".join(f"{p.instance_id}: {r}" for p, r in zip(subs, results, strict=True))
 
-    def _cancel_entries(self, symbol: str | None) -> int:
+    def _cancel_entries(self, symbol: str | None, *, instance: str | None = None) -> int:
+        """Cancel the working entry orders (of ``symbol``, of ``instance``; None: all)."""
         canceled = 0
         for order in self.ledger.orders(
             [OrderState.OPEN, OrderState.PARTIALLY_FILLED], symbol=symbol
         ):
-            if order.role == "entry":
+            if order.role == "entry" and instance in (None, order.instance_id or DEFAULT_INSTANCE):
                 self._apply(order, self.broker.cancel(order))
                 canceled += 1
         return canceled
@@ -372,22 +426,51 @@ class Engine:
         return after
 
     def _protect(self, order: OrderRecord, intent: OrderIntent | None) -> None:
-        """Attach the entry intent's protective exits to the position it opened."""
+        """Attach the entry intent's protective exits to the position it opened: its absolute
+        levels, else its fractions of the entry's fill price (``exit_levels``, the function
+        the backtester calls with its fill price)."""
         if intent is None and order.intent_id:
             record = self.ledger.intent(order.intent_id)
             intent = record.intent if record else None
         if intent is None:
             return
-        if intent.stop_loss or intent.take_profit or intent.trailing_stop_pct:
+        stop, take = intent.stop_loss, intent.take_profit
+        if (stop is None and intent.stop_loss_pct) or (take is None and intent.take_profit_pct):
+            stop, take = exit_levels(
+                self._entry_fill_price(order),
+                stop_loss=stop,
+                take_profit=take,
+                default_stop_fraction=intent.stop_loss_pct,
+                default_take_fraction=intent.take_profit_pct,
+            )
+        if stop or take or intent.trailing_stop_pct:
             self.ledger.set_protection(
                 order.exchange,
                 order.symbol,
-                stop_loss=intent.stop_loss,
-                take_profit=intent.take_profit,
+                stop_loss=stop,
+                take_profit=take,
                 trailing_stop_pct=intent.trailing_stop_pct,
                 instance_id=order.instance_id or DEFAULT_INSTANCE,
             )
             self.backstop.keep_in_step(order.exchange, order.symbol)
+
+    def _entry_fill_price(self, order: OrderRecord) -> float:
+        """The price the entry filled at: its one fill's price exactly (the order's average,
+        ``sum(q * p) / sum(q)``, can differ from it in the last bit), else the volume-weighted
+        average of its fills, else the order's average price."""
+        t = schema.fills
+        with self.ledger.transaction() as conn:
+            rows = conn.execute(
+                sa.select(t.c.quantity, t.c.price)
+                .where(t.c.client_order_id == order.client_order_id)
+                .order_by(t.c.id)
+            ).all()
+        if len(rows) == 1:
+            return float(rows[0].price)
+        filled = sum(r.quantity for r in rows)
+        if filled > 0:
+            return float(sum(r.quantity * r.price for r in rows) / filled)
+        return float(order.average_price or order.price or 0.0)
 
     def _submit(
         self, order: OrderRecord, at: datetime | None, intent: OrderIntent | None = None
@@ -786,7 +869,39 @@ class Engine:
                 intent.intent_id, "FAILED", f"executor error while handling it: {exc!r}"
             )
 
+    def _entry_fee(self, intent: OrderIntent) -> float:
+        """The fee rate an all-in notional holds (``notional_includes_fee``): the maker fee for
+        a limit entry, the taker fee for a market one, as the backtester sizes them; 0 for a
+        notional that is the order's value."""
+        if not intent.notional_includes_fee:
+            return 0.0
+        fees = self.config.fees
+        return fees.maker if intent.order_type == "limit" else fees.taker
+
+    def _note_minimum(self, symbol: str) -> None:
+        """Keep the market's minimum order in the ledger (once per symbol and process), so
+        that a holding below it counts as dust, not as an open position
+        (``executor.ledger.dust``): it would block a re-entry."""
+        noted: set[str] = self.__dict__.setdefault("_minimums_noted", set())
+        if symbol in noted:
+            return
+        try:
+            rules = self.broker.market_rules(symbol)
+        except BrokerUnavailable:
+            raise
+        except Exception as exc:  # no rules for it: no dust rule either
+            log.warning("no market rules", extra={"symbol": symbol, "error": str(exc)})
+            return
+        self.ledger.set_market_minimum(
+            self.broker.exchange,
+            symbol,
+            min_quantity=rules.min_quantity,
+            amount_step=rules.amount_step,
+        )
+        noted.add(symbol)
+
     def _risk_context(self, intent: OrderIntent, price: float) -> RiskContext:
+        self._note_minimum(intent.symbol)
         day_start = self.market_now().replace(hour=0, minute=0, second=0, microsecond=0)
         inputs = self.ledger.risk_inputs(
             self.broker.exchange,
@@ -804,7 +919,8 @@ class Engine:
             position_quantity=position.quantity if position else 0.0,
             busy_symbols=frozenset(inputs.positions) | inputs.live_entry_symbols,
             trades_today=inputs.trades_today,
-            taker_fee=fees.taker,
+            # An all-in notional already holds its fee: the gate reserves none on top.
+            taker_fee=0.0 if intent.notional_includes_fee else fees.taker,
             # A market buy walks the book up to max_slippage_bps above the price it was
             # sized at: the gate keeps that much cash in hand.
             slippage_reserve=fees.max_slippage_bps / 10_000
@@ -824,6 +940,10 @@ class Engine:
                 f"intent for exchange {intent.exchange!r}; this executor trades "
                 f"{self.broker.exchange!r}",
             )
+            return None
+        refusal = override_ledger.refuse_entry(self.ledger, intent)  # blacklist, paused
+        if refusal is not None:
+            self.ledger.set_intent_status(intent.intent_id, "REJECTED_BY_RISK", refusal)
             return None
         held = self.ledger.position(self.broker.exchange, intent.symbol)
         holding = held is not None and held.quantity > 0
@@ -883,6 +1003,8 @@ class Engine:
                 return None
             if verdict.decision is not None:
                 intent = self._protocol_sized(intent, verdict.decision, price)
+                # its notional is the order's value, the fee on top
+                intent = dataclasses.replace(intent, notional_includes_fee=False)
                 # The tiers and allocations bound the size and the positions now.
                 limits = limits.model_copy(
                     update={"position_fraction": 1.0, "max_open_positions": 1_000_000}
@@ -906,7 +1028,9 @@ class Engine:
             quantity = (
                 floor_quantity(intent.quantity, rules)
                 if intent.quantity
-                else entry_quantity(intent.notional or 0.0, limit or price, rules)
+                else entry_quantity(
+                    intent.notional or 0.0, limit or price, rules, fee_rate=self._entry_fee(intent)
+                )
             )
         except OrderNotPlaceable as exc:
             self.ledger.set_intent_status(
@@ -946,7 +1070,9 @@ class Engine:
     ) -> OrderIntent:
         """The intent as the protocol sized it: value plus taker fee equals the decision's
         notional, the protocol's stop, and the instance's take-profit / trailing stop
-        (``position_sizing.exit_levels``, as the backtester sets them)."""
+        (``position_sizing.exit_levels``, as the backtester sets them). An operator's
+        ``set-risk`` scales the notional (``executor.overrides``): down always, up only when
+        no cap bound the decision and the configuration allows it."""
         assert decision.stop is not None
         inst = self.protocol.instance(intent.instance) if self.protocol else None
         risk = inst.resolved_risk() if inst else None
@@ -956,7 +1082,21 @@ class Engine:
             take_profit=intent.take_profit,
             default_take_fraction=risk.take_profit_pct if risk else None,
         )
-        value = all_in_quantity(decision.notional, price, self.config.fees.taker) * price
+        notional = decision.notional
+        if self.protocol is not None:
+            tier = self.protocol.config.tiers[self.protocol.state.tier.index]
+            override = override_ledger.risk_override(
+                self.ledger, tier.risk_per_trade, self.config.overrides.scale_cap
+            )
+            if override is not None:
+                scale, detail = override
+                if scale > 1.0 and decision.reasons.caps:
+                    scale, detail["held_at_1"] = 1.0, list(decision.reasons.caps)
+                notional *= scale
+                self.ledger.audit("operator", "risk_override_applied", intent.intent_id,
+                                  {**detail, "notional": notional,
+                                   "protocol_notional": decision.notional})  # fmt: skip
+        value = all_in_quantity(notional, price, self.config.fees.taker) * price
         return dataclasses.replace(
             intent,
             notional=value,

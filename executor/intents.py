@@ -38,6 +38,9 @@ MAX_AMOUNT = 1e15
 INTENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9]{1,24}$")
 # Strategy instance ids, as trading_core.config_portfolio allows them in `strategies:`.
 INSTANCE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+# The single-strategy instance (trading_core.config_portfolio.DEFAULT_INSTANCE): its intent
+# ids are the ones made before instances existed.
+DEFAULT_INSTANCE_ID = "default"
 # Unified ccxt symbols: BASE/QUOTE, optionally :SETTLE.
 SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?$")
 # The ledger's column widths.
@@ -51,6 +54,7 @@ PRICE_FIELDS: tuple[str, ...] = (
     "take_profit",
 )
 DATETIME_FIELDS: tuple[str, ...] = ("bar_ts", "decided_at")
+FRACTION_FIELDS: tuple[str, ...] = ("trailing_stop_pct", "stop_loss_pct", "take_profit_pct")
 
 
 class InvalidIntent(ValueError):
@@ -58,10 +62,28 @@ class InvalidIntent(ValueError):
 
 
 def make_intent_id(
-    strategy: str, exchange: str, symbol: str, timeframe: str, bar_ts: datetime, action: str
+    strategy: str,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    bar_ts: datetime,
+    action: str,
+    *,
+    instance: str | None = None,
 ) -> str:
-    """Deterministic id of the decision taken by ``strategy`` on one bar."""
-    key = "|".join([strategy, exchange, symbol, timeframe, bar_ts.isoformat(), action])
+    """Deterministic id of the decision taken by ``strategy`` (of strategy ``instance``) on
+    one bar. Two instances on the same symbol and bar get different ids; the single-strategy
+    ``default`` instance (or none named) keeps the ids it had before instances existed, so
+    existing ledgers stay idempotent across the upgrade."""
+    parts = [strategy, exchange, symbol, timeframe, bar_ts.isoformat(), action]
+    if instance is not None and instance != DEFAULT_INSTANCE_ID:
+        if not isinstance(instance, str) or not INSTANCE_ID_PATTERN.match(instance):
+            raise InvalidIntent(
+                "instance must be a strategy instance id (lowercase letters, digits, '_' or "
+                f"'-', at most 40), got {_brief(instance)}"
+            )
+        parts.append(f"instance={instance}")
+    key = "|".join(parts)
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
@@ -94,6 +116,14 @@ class OrderIntent:
     # The strategy instance (`strategies:` id) the intent is for. None: the ledger files it
     # under `manual` (`trading intents submit`) or `default` (the single-strategy asset).
     instance: str | None = None
+    # The all-in convention of the single-strategy asset and replays (issue 11): the notional
+    # is the cash the entry commits with its fee (value + fee == notional: the taker fee for a
+    # market entry, the maker fee for a limit), and the stop / take-profit fractions are
+    # applied to the fill price once the entry fills (``position_sizing.exit_levels``; an
+    # absolute stop_loss / take_profit, the strategy's own, wins over its fraction).
+    notional_includes_fee: bool = False
+    stop_loss_pct: float | None = None
+    take_profit_pct: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.intent_id, str) or not INTENT_ID_PATTERN.match(self.intent_id):
@@ -120,12 +150,16 @@ class OrderIntent:
         _check_choice("side", self.side, Side)
         _check_choice("action", self.action, Action)
         _check_choice("order_type", self.order_type, OrderType)
-        for name in (*PRICE_FIELDS, "trailing_stop_pct"):
+        for name in (*PRICE_FIELDS, *FRACTION_FIELDS):
             object.__setattr__(self, name, _amount(name, getattr(self, name)))
-        if self.trailing_stop_pct is not None and not self.trailing_stop_pct < 1:
+        for name in ("trailing_stop_pct", "stop_loss_pct"):
+            value = getattr(self, name)
+            if value is not None and not value < 1:
+                raise InvalidIntent(f"{name} must be a fraction in (0, 1), got {_brief(value)}")
+        if not isinstance(self.notional_includes_fee, bool):
             raise InvalidIntent(
-                "trailing_stop_pct must be a fraction in (0, 1), got "
-                f"{_brief(self.trailing_stop_pct)}"
+                f"notional_includes_fee must be true or false, got "
+                f"{_brief(self.notional_includes_fee)}"
             )
         if not isinstance(self.post_only, bool):
             raise InvalidIntent(f"post_only must be true or false, got {_brief(self.post_only)}")
@@ -156,6 +190,8 @@ class OrderIntent:
             raise InvalidIntent(
                 "a close intent is sized by quantity (or none: the whole position), not notional"
             )
+        if self.notional_includes_fee and self.notional is None:
+            raise InvalidIntent("notional_includes_fee needs a notional (an opening intent's)")
 
     def to_row(self) -> dict[str, Any]:
         """The ledger row's values (``instance`` is the ``instance_id`` column)."""

@@ -200,6 +200,14 @@ def _strategy_instances(conn: Connection) -> None:
     conn.execute(sa.text("DROP TABLE positions_v5"))
 
 
+def _intent_sizing_conventions(conn: Connection) -> None:
+    """Intents say whether their notional includes the fee and carry stop / take-profit
+    fractions of the fill price; today's intents do neither."""
+    _add_column(conn, "intents", "notional_includes_fee", sa.Boolean(), "NOT NULL DEFAULT FALSE")
+    _add_column(conn, "intents", "stop_loss_pct", sa.Double())
+    _add_column(conn, "intents", "take_profit_pct", sa.Double())
+
+
 # Steps from version N-1 to N, for N > 1 (version 1 is the initial schema).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "intents.post_only: a limit entry that must rest (maker only)",
@@ -216,6 +224,9 @@ MIGRATIONS: tuple[Migration, ...] = (
                  "sub-position per instance; today's rows become the 'default' instance's; "
                  "risk_state.protocol_state",
               _strategy_instances),
+    Migration(7, "intents.notional_includes_fee / stop_loss_pct / take_profit_pct: the "
+                 "all-in sizing and fill-price levels of backtests and replays",
+              _intent_sizing_conventions),
 )  # fmt: skip
 
 

@@ -116,6 +116,7 @@ ROLE_CODES: dict[str, str] = {
     "operator": "o",
     "backstop": "b",
     "preservation": "p",  # capital preservation closes (executor.protocol_gate)
+    "force_exit": "f",  # trading control force-exit (exit reason force_exit)
 }
 
 # Binance's rule for newClientOrderId; every id we generate matches it.

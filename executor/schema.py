@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Strategy instances (trading_core.config_portfolio): ids are at most 40 characters.
 INSTANCE_ID_LENGTH = 40
@@ -40,6 +40,11 @@ intents = sa.Table(
     sa.Column("take_profit", sa.Double),
     sa.Column("trailing_stop_pct", sa.Double),
     sa.Column("post_only", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The all-in convention (executor.intents.OrderIntent): fee inside the notional, and
+    # stop / take-profit fractions of the fill price.
+    sa.Column("notional_includes_fee", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("stop_loss_pct", sa.Double),
+    sa.Column("take_profit_pct", sa.Double),
     sa.Column("reasons", sa.Text, nullable=False),
     # The strategy instance the intent is for: `manual` for intents that name none
     # (`trading intents submit`), `default` for the single-strategy asset's.

@@ -47,7 +47,9 @@ def validate_secret(name: str, value: str) -> str:
     return value
 
 
-def _read(name: str, environ: dict[str, str] | os._Environ[str]) -> str | None:
+def read_secret(name: str, environ: dict[str, str] | os._Environ[str]) -> str | None:
+    """The secret ``name`` from ``environ``, given as ``NAME`` or as a file named by
+    ``NAME_FILE`` (not both), stripped and validated; None when neither is set."""
     value = environ.get(name)
     file = environ.get(f"{name}_FILE")
     if value and file:
@@ -68,7 +70,7 @@ def _read(name: str, environ: dict[str, str] | os._Environ[str]) -> str | None:
 def load_api_keys(environ: dict[str, str] | os._Environ[str] | None = None) -> ApiKeys | None:
     """The keys, or None when neither is set."""
     env = os.environ if environ is None else environ
-    key, secret = _read("TRADING_API_KEY", env), _read("TRADING_API_SECRET", env)
+    key, secret = read_secret("TRADING_API_KEY", env), read_secret("TRADING_API_SECRET", env)
     if key is None and secret is None:
         return None
     if key is None or secret is None:

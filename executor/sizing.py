@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from trading_core.fills import all_in_arithmetic
+
 
 @dataclass(frozen=True)
 class MarketRules:
@@ -73,11 +75,20 @@ def is_dust(quantity: float, price: float, rules: MarketRules) -> bool:
     return below_minimum(floor_quantity(abs(quantity), rules), price, rules) is not None
 
 
-def entry_quantity(notional: float, price: float, rules: MarketRules) -> float:
-    """Base quantity buying ``notional`` quote at ``price``, floored to the lot step."""
+def entry_quantity(
+    notional: float, price: float, rules: MarketRules, *, fee_rate: float = 0.0
+) -> float:
+    """Base quantity buying ``notional`` quote at ``price``, floored to the lot step.
+
+    ``fee_rate`` > 0: the notional includes the fee (all-in), so the quantity is
+    ``notional / (price * (1 + fee_rate))`` (``trading_core.fills.all_in_arithmetic``, the
+    backtester's formula); 0: ``notional / price`` (the same formula, bit for bit).
+    """
     if price <= 0 or not math.isfinite(price):
         raise OrderNotPlaceable(f"no usable price for {rules.symbol} (got {price})")
-    quantity = floor_quantity(notional / price, rules)
+    if not (math.isfinite(fee_rate) and 0.0 <= fee_rate < 1.0):
+        raise ValueError(f"fee_rate must be a fraction in [0, 1), got {fee_rate!r}")
+    quantity = floor_quantity(all_in_arithmetic(notional, price, fee_rate), rules)
     reason = below_minimum(quantity, price, rules)
     if reason:
         raise OrderNotPlaceable(reason)

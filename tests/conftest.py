@@ -20,7 +20,10 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Parse the dbt project when its manifest is missing or older than any dbt file: the
-    code location loads the manifest at import (`make test` prepares it too)."""
+    code location loads the manifest at import (`make test` prepares it too). Under
+    pytest-xdist only the controller parses, before the workers start."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     project = REPO_ROOT / "dbt_project"
     manifest = project / "target" / "manifest.json"
     sources = [

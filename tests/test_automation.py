@@ -112,3 +112,33 @@ def test_the_condition_depends_on_tags_not_on_name_or_folder(tags, expected) -> 
     ]:
         props = {"resource_type": "model", "name": name, "fqn": fqn, "tags": tags}
         assert TRANSLATOR.get_automation_condition(props) == expected
+
+
+def test_the_cockpit_snapshot_follows_signals_on_a_cron_not_every_bar() -> None:
+    """After each 5-minute cron tick the first fct_signals refresh asks for one snapshot run;
+    later refreshes before the next tick ask for none (an eager snapshot would queue one run
+    per 1m bar)."""
+    from datetime import datetime, timedelta, timezone
+
+    from assets.cockpit_snapshot import SNAPSHOT_KEY
+
+    defs = code_location()
+    snapshot = SNAPSHOT_KEY.to_user_string()
+    start = datetime(2026, 3, 2, 12, 0, 30, tzinfo=timezone.utc)
+    with dg.instance_for_test() as instance:
+        report(instance, *[node.key.path for node in defs.resolve_asset_graph().asset_nodes])
+        tick = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, evaluation_time=start
+        )
+        asked = []
+        for minute in range(1, 8):
+            report(instance, ["fct_signals"])
+            tick = dg.evaluate_automation_conditions(
+                defs=defs,
+                instance=instance,
+                cursor=tick.cursor,
+                evaluation_time=start + timedelta(minutes=minute),
+            )
+            asked.append(snapshot in requested(tick))
+        # the tick at 12:05: the refresh of 12:05:30 asks, those before and after it do not
+        assert [m for m, yes in zip(range(1, 8), asked, strict=True) if yes] == [5]

@@ -37,13 +37,17 @@ from pydantic import (
 
 from trading_core.config_alerts import ALERT_ENV_OVERRIDES, AlertsConfig
 from trading_core.config_cockpit import CockpitConfig
+from trading_core.config_drift import DriftConfig
 from trading_core.config_fees import PaperFeeCurrency
+from trading_core.config_overrides import OverridesConfig
 from trading_core.quality.gap_policy import DEFAULT_MAX_GAP_CANDLES, DEFAULT_MAX_GAP_RATIO
+from trading_core.quality.spike_policy import DEFAULT_CONFIRM_BARS, MAX_CONFIRM_BARS
 from trading_core.timeframes import TIMEFRAME_SECONDS, naive_utc, utc_now
 
 MarketSource = Literal["sim", "replay", "ccxt"]
 SocialSource = Literal["replay", "live"]
 ExecutorMode = Literal["paper", "testnet", "live"]
+TimestampUnit = Literal["iso", "s", "ms", "us", "ns"]  # candle_file.EPOCH_UNITS + iso
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +101,13 @@ class MarketConfig(_Model):
     max_gap_candles: int = Field(default=DEFAULT_MAX_GAP_CANDLES, ge=0)
     max_gap_ratio: float = Field(default=DEFAULT_MAX_GAP_RATIO, ge=0, le=1)
     max_abs_log_return: float = Field(default=0.25, gt=0)
+    # Spike hold (trading_core/quality/spike_policy.py): a held bar is released once this
+    # many later bars confirm its level (none reverts toward the old one).
+    spike_confirm_bars: int = Field(default=DEFAULT_CONFIRM_BARS, ge=1, le=MAX_CONFIRM_BARS)
+    # Unit of epoch timestamps in replay files: iso | s | ms | us | ns; None: detected from
+    # their magnitude (trading_core/market/candle_file.py). A line in another unit is
+    # quarantined, never read in the wrong unit.
+    timestamp_unit: TimestampUnit | None = None
     # View the market as of this instant (naive UTC): only candles closed by then exist.
     # Paper trading over history (replay, sim) sets it; None: the wall clock. `make run`
     # plays the market forward from it (trading_core.market.clock).
@@ -124,6 +135,16 @@ class MarketConfig(_Model):
         return value
 
     _unique = field_validator("exchanges", "symbols", "timeframes")(_no_duplicates)
+
+    @field_validator("spike_confirm_bars", mode="before")
+    @classmethod
+    def _whole_bars(cls, value: object) -> object:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(
+                f"must be a whole number of bars; allowed: an integer from 1 to "
+                f"{MAX_CONFIRM_BARS}"
+            )
+        return value
 
     @field_validator("start_date")
     @classmethod
@@ -452,6 +473,8 @@ class TradingConfig(_Model):
     retention: RetentionConfig = RetentionConfig()
     alerts: AlertsConfig = AlertsConfig()
     cockpit: CockpitConfig = CockpitConfig()
+    drift: DriftConfig = DriftConfig()
+    overrides: OverridesConfig = OverridesConfig()  # operator overrides' limits
 
 
 def _csv(value: str) -> list[str]:

@@ -11,7 +11,10 @@ prices wherever it is evaluated.
   ``size_fraction`` of cash, as they always did.
 - ``all_in_quantity``: the quantity whose value plus the taker fee equals the notional.
 - ``exit_levels``: the strategy's own levels win; otherwise the configured default fractions
-  of the entry price; otherwise no level.
+  of the entry price, which is the fill price everywhere: the backtester passes its fill,
+  and the executor its entry fill (the live intent carries the fractions,
+  ``OrderIntent.stop_loss_pct`` / ``take_profit_pct``, and the executor applies them when
+  the entry fills); otherwise no level.
 
 Pure functions: no I/O, no pandas. Bad input is a ``ValueError`` naming the argument.
 ``notional_arithmetic`` and ``quantity_arithmetic`` are the unchecked formulas the public
@@ -115,8 +118,9 @@ def exit_levels(
 
     The strategy's ``stop_loss`` / ``take_profit`` prices are used when set (None or NaN:
     not set); otherwise ``entry_price * (1 - default_stop_fraction)`` and
-    ``entry_price * (1 + default_take_fraction)``; otherwise None (no level). The live asset
-    passes the decision's reference close, the backtester the fill price.
+    ``entry_price * (1 + default_take_fraction)``; otherwise None (no level). Both the
+    backtester and the executor pass the fill price (the executor once the entry fills), so
+    the levels agree under ``next_open`` too, where the fill differs from the decision close.
     Raises ``ValueError`` naming the argument on a non-finite or non-positive price, a stop
     fraction outside (0, 1) or a take fraction <= 0.
     """

@@ -17,6 +17,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets.cockpit_snapshot import build_cockpit_snapshot_asset
 from assets.dbt_models import dbt_models
+from assets.drift import build_drift_report_asset
 from assets.execution import EXECUTION_SPECS
 from assets.exports import build_tax_csv_asset
 from assets.ingest.alt_data import build_alt_data_assets
@@ -28,6 +29,7 @@ from assets.strategy import order_intents
 from sensors.alerts import build_executor_health_sensor, run_failure_alert
 from sensors.new_bars import build_new_bar_sensor
 from trading_core.config import Paths, TradingConfig
+from trading_core.reports.drift_run import DriftSetup
 from trading_pipelines.dbt import dbt_resource
 from trading_pipelines.jobs import (
     evaluate_strategy_job,
@@ -55,7 +57,8 @@ from trading_pipelines.settings import config, paths
 def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
     market_parts = market_partitions(cfg.market)
     days = daily_partitions(cfg.market)
-    daily_report = build_daily_report_asset(days, root.reports)
+    drift = DriftSetup.from_config(cfg, root.ledger_url())
+    daily_report = build_daily_report_asset(days, root.reports, drift=drift)
     ingest_market = ingest_market_job(market_parts)
     evaluate_strategy = evaluate_strategy_job(market_parts)
     ingest_alt_data = ingest_alt_data_job(days)
@@ -68,6 +71,7 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
             order_intents,
             *EXECUTION_SPECS,
             daily_report,
+            build_drift_report_asset(days, drift, root.reports),
             *build_research_assets(root.reports),
             build_cockpit_snapshot_asset(root.home / "snapshots" / "cockpit.duckdb"),
             build_tax_csv_asset(root.home / "exports"),
@@ -103,7 +107,12 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
             "market": MarketDataResource.from_config(cfg.market),
             "ledger": LedgerResource(url=root.ledger_url(), mode=cfg.executor.mode),
             "strategy": StrategyResource.from_config(
-                cfg.strategy, cfg.risk, cfg.executor.quote_currency, cfg.executor.starting_cash
+                cfg.strategy,
+                cfg.risk,
+                cfg.executor.quote_currency,
+                cfg.executor.starting_cash,
+                # the enabled `strategies:` instances (None: the single strategy, `default`)
+                [i for i in cfg.strategies.root if i.enabled] if cfg.strategies.root else None,
             ),
             "alerts": AlertResource(path=str(root.home / "alerts.jsonl")),
             **alt_data_resources(cfg, root),

@@ -16,10 +16,10 @@ path fills exactly where ``trading_core.backtest.engine`` does:
   that bar (the level, or the open on a gap): a stop-loss or trailing stop with slippage and
   the taker fee, a take-profit at its level with the maker fee, as the backtester does.
 
-Sizing: the engine sizes a notional entry as ``notional / reference_price``. The
-backtester's all-in entry is ``notional / (price * (1 + taker))`` (value plus fee equals the
-notional), so the reference price of a buy here is the all-in price ``price * (1 + taker)``;
-the fill itself is at ``price``. Quantities are not floored (no lot step), as in a backtest.
+Sizing: the live asset's intents are all-in (``OrderIntent.notional_includes_fee``), so the
+engine sizes an entry as the backtester does, ``notional / (price * (1 + fee))`` with the
+taker fee at the market price (the reference price here: where the order fills) and the
+maker fee at a limit. Quantities are not floored (no lot step), as in a backtest.
 
 ``bar_of_order`` maps each filled order's client order id to the open time of the bar the
 backtester books the fill on (a close or intrabar fill: that bar; a next-open fill: the bar it
@@ -99,10 +99,6 @@ class BarFillModel:
         bar_ts, price = found
         return bar_ts, slipped_price(side, price, self.slippage_bps)
 
-    def all_in_price(self, at: datetime) -> float:
-        """The price per unit a buy spends with its taker fee: the engine sizes at it."""
-        return self.market_price("buy", at)[1] * (1.0 + self.taker_fee)
-
     def fees(self) -> FeesConfig:
         return FeesConfig(
             maker=self.maker_fee,
@@ -140,10 +136,9 @@ class ReplayPaperBroker(PaperBroker):
         self.bar_of_order: dict[str, datetime] = {}
 
     def reference_price(self, symbol: str, side: str, at: datetime | None = None) -> float:
+        """Where a market order sent now fills (the engine sizes an entry at it)."""
         moment = at or self._clock()
-        if side == "buy":
-            return self.model.all_in_price(moment)
-        return self.model.market_price("sell", moment)[1]
+        return self.model.market_price("buy" if side == "buy" else "sell", moment)[1]
 
     def submit(self, order: OrderRecord, at: datetime | None = None) -> OrderSnapshot:
         protective = order.role in PROTECTIVE_ROLES and order.stop_price is not None

@@ -186,6 +186,16 @@ class Ledger:
     def open_positions(self) -> list[Position]:
         return self._portfolio.open_positions()
 
+    def dust_positions(self) -> list[Position]:
+        return self._portfolio.dust_positions()
+
+    def set_market_minimum(
+        self, exchange: str, symbol: str, *, min_quantity: float, amount_step: float | None
+    ) -> bool:
+        return self._portfolio.set_market_minimum(
+            exchange, symbol, min_quantity=min_quantity, amount_step=amount_step
+        )
+
     def exchange_positions(self) -> list[Position]:
         return self._portfolio.exchange_positions()
 
@@ -274,14 +284,29 @@ class Ledger:
 
     # ------------------------------------------------------------------- operator commands
 
-    def add_command(self, command: str, who: str, why: str, symbol: str | None = None) -> int:
-        return self._controls.add_command(command, who, why, symbol)
+    def add_command(
+        self,
+        command: str,
+        who: str,
+        why: str,
+        symbol: str | None = None,
+        args: dict[str, Any] | None = None,
+    ) -> int:
+        return self._controls.add_command(command, who, why, symbol, args)
 
     def commands(self, *, pending_only: bool = False, limit: int = 50) -> list[OperatorCommand]:
         return self._controls.commands(pending_only=pending_only, limit=limit)
 
     def mark_command_applied(self, command_id: int, result: str) -> None:
         self._controls.mark_command_applied(command_id, result)
+
+    def operator_overrides(self) -> str | None:
+        return self._controls.overrides_text()
+
+    def save_operator_overrides(
+        self, text: str, actor: str, event: str, subject: str | None, detail: dict[str, Any]
+    ) -> None:
+        self._controls.save_overrides(text, actor, event, subject, detail)
 
     # ------------------------------------------------------------------------------- audit
 

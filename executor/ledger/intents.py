@@ -250,6 +250,9 @@ def _intent_from_row(row: Any) -> IntentRecord:
         post_only=bool(m["post_only"]),
         reasons=json.loads(m["reasons"]),
         instance=m["instance_id"],
+        notional_includes_fee=bool(m["notional_includes_fee"]),
+        stop_loss_pct=m["stop_loss_pct"],
+        take_profit_pct=m["take_profit_pct"],
     )
     return IntentRecord(intent, m["status"], m["status_reason"])
 

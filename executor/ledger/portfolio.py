@@ -7,6 +7,16 @@ the cash, and one in a third currency (BNB) is valued at the fill's ``fee_price`
 that currency's cash. A position keeps its realized P&L gross and net of fees, and the fees
 valued in quote. Positions carry their protective exits (stop-loss, take-profit, trailing
 stop) and the highest price seen since entry.
+
+Dust: a holding below the market's minimum order (its quantity, floored to the lot step,
+below ``min_quantity``, e.g. what a full exit leaves when the buy's fee was paid in the base
+asset) can be sold by no order. It is not an open position: ``open_positions``, the
+account's open count and the risk gate's positions leave it out (it would block a re-entry
+on Binance spot), ``dust_positions`` reports it, and its value still counts in equity. A
+buy on top of dust opens a new position (entry time, high-water mark); an exit that leaves
+dust clears the protective exits. The minimums are the executor's markets
+(``set_market_minimum``, kept in ``ledger_meta`` so every process reading the ledger, the
+code location too, applies them); a market without one has no dust.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from sqlalchemy.engine import Connection
 from executor import schema
 from executor.ledger.audit import AuditLog
 from executor.ledger.db import LedgerDB, insert
+from executor.ledger.dust import is_dust, minimum_key, read_minimums, write_minimum
 from executor.ledger.sub_positions import combine, split_fill
 from executor.records import QTY_EPSILON, Account, Fill, Position
 from trading_core.accounting import AccountingError, Book, Execution, apply_execution, fee_in_quote
@@ -122,6 +133,7 @@ class Portfolio:
             t.c.instance_id == instance,
         )
         pos = conn.execute(sa.select(t).where(*key)).first()
+        rules = read_minimums(conn).get(minimum_key(fill.exchange, fill.symbol))
         book = (
             Book(pos.quantity, pos.avg_entry_price, pos.realized_pnl_gross, pos.fees_quote)
             if pos
@@ -142,7 +154,11 @@ class Portfolio:
             "updated_at": now,
         }
         old_qty = book.quantity
-        opening = abs(old_qty) <= QTY_EPSILON and abs(after.quantity) > QTY_EPSILON
+        was_flat = abs(old_qty) <= QTY_EPSILON or is_dust(old_qty, rules)
+        opening = (
+            was_flat and abs(after.quantity) > QTY_EPSILON and not is_dust(after.quantity, rules)
+        )
+        left_dust = abs(after.quantity) < abs(old_qty) and is_dust(after.quantity, rules)
         if opening:
             values.update(
                 opened_at=fill.event_time,
@@ -150,7 +166,7 @@ class Portfolio:
                 strategy=strategy,
                 high_water=fill.price,
             )
-        elif abs(after.quantity) <= QTY_EPSILON:
+        elif abs(after.quantity) <= QTY_EPSILON or left_dust:
             values.update(stop_loss=None, take_profit=None, trailing_stop_pct=None, high_water=None)
         if pos is None:
             conn.execute(
@@ -188,8 +204,34 @@ class Portfolio:
             return [_position_from_row(r) for r in rows]
 
     def open_positions(self) -> list[Position]:
-        """Sub-positions with a non-zero quantity."""
-        return [p for p in self.positions() if abs(p.quantity) > QTY_EPSILON]
+        """Sub-positions with a non-zero quantity that is not dust."""
+        return self._held()[0]
+
+    def dust_positions(self) -> list[Position]:
+        """Sub-positions below their market's minimum order (module docstring)."""
+        return self._held()[1]
+
+    def _held(self) -> tuple[list[Position], list[Position]]:
+        """(open, dust): the non-flat sub-positions, split by the markets' minimums."""
+        t = schema.positions
+        with self.db.transaction() as conn:
+            minimums = read_minimums(conn)
+            rows = conn.execute(sa.select(t).order_by(t.c.symbol, t.c.exchange, t.c.instance_id))
+            held = [p for p in map(_position_from_row, rows) if abs(p.quantity) > QTY_EPSILON]
+        open_held: list[Position] = []
+        dust: list[Position] = []
+        for p in held:
+            rules = minimums.get(minimum_key(p.exchange, p.symbol))
+            (dust if is_dust(p.quantity, rules) else open_held).append(p)
+        return open_held, dust
+
+    def set_market_minimum(
+        self, exchange: str, symbol: str, *, min_quantity: float, amount_step: float | None
+    ) -> bool:
+        """Store a market's minimum order (what makes a holding dust); False when unchanged.
+        Raises ``ValueError`` naming the field for a negative, NaN or infinite value."""
+        with self.db.transaction() as conn:
+            return write_minimum(conn, exchange, symbol, min_quantity, amount_step, self.db.now())
 
     def exchange_positions(self) -> list[Position]:
         """The positions the exchange holds: the sum of the sub-positions per symbol."""
@@ -305,10 +347,12 @@ class Portfolio:
 
         Cash is zero until the executor has seeded the account (``ensure_account``).
         """
-        held = [p for p in self.open_positions() if quote_currency(p.symbol) == quote]
+        open_held, dust = self._held()
+        held = [p for p in open_held + dust if quote_currency(p.symbol) == quote]
         cash = self.cash(quote)
-        value = sum(p.market_value for p in held)
-        return Account(quote, cash, value, cash + value, len(held))
+        value = sum(p.market_value for p in held)  # dust is worth something too
+        count = sum(1 for p in open_held if quote_currency(p.symbol) == quote)
+        return Account(quote, cash, value, cash + value, count)
 
     def risk_account(
         self, conn: Connection, exchange: str, quote: str
@@ -316,8 +360,11 @@ class Portfolio:
         """The account part of the risk inputs, in the caller's transaction: cash in
         ``quote``, equity (that cash plus the open positions quoted in it) and the open
         positions on ``exchange`` by symbol (the exchange's: the instances' sub-positions
-        summed)."""
+        summed). A symbol whose summed holding is dust is not among the positions (it
+        would count against ``max_open_positions`` and block a re-entry); its value is
+        in the equity."""
         cash = self.cash_in(conn, quote)
+        minimums = read_minimums(conn)
         held = [_position_from_row(r) for r in conn.execute(sa.select(schema.positions))]
         open_held = [x for x in held if abs(x.quantity) > QTY_EPSILON]
         quoted = [x for x in open_held if quote_currency(x.symbol) == quote]
@@ -326,7 +373,16 @@ class Portfolio:
         for x in open_held:
             if x.exchange == exchange:
                 by_symbol.setdefault(x.symbol, []).append(x)
-        return cash, equity, {symbol: combine(subs) for symbol, subs in by_symbol.items()}
+        combined = {symbol: combine(subs) for symbol, subs in by_symbol.items()}
+        return (
+            cash,
+            equity,
+            {
+                symbol: p
+                for symbol, p in combined.items()
+                if not is_dust(p.quantity, minimums.get(minimum_key(exchange, symbol)))
+            },
+        )
 
 
 def _position_from_row(row: Any) -> Position:

@@ -10,7 +10,6 @@ never trades on a bar the live path holds out of the signals.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from trading_core.indicators import PRICE_COLUMNS
-from trading_core.quality.spike_policy import SpikePolicy, assess_spikes, held_positions
+from trading_core.quality.spike_policy import SpikePolicy, held_at_close, held_positions
 from trading_core.timeframes import TIMEFRAME_SECONDS
 
 log = logging.getLogger(__name__)
@@ -53,8 +52,12 @@ def time_column(table: pd.DataFrame) -> str:
     return "ts" if "ts" in table.columns and "timestamp" not in table.columns else "timestamp"
 
 
-def parse_ohlcv(table: pd.DataFrame, origin: str = "bars") -> pd.DataFrame:
-    """Research bars (``ts`` + prices) from a table with a time column and OHLCV columns."""
+def parse_ohlcv(
+    table: pd.DataFrame, origin: str = "bars", spike_policy: SpikePolicy | None = None
+) -> pd.DataFrame:
+    """Research bars (``ts`` + prices) from a table with a time column and OHLCV columns,
+    without the bars the spike hold held at their close (``hold_spikes``; ``spike_policy``
+    default: ``SpikePolicy()``, the defaults of ``market.*``)."""
     source = time_column(table)
     missing = [c for c in (source, *PRICE_COLUMNS) if c not in table.columns]
     if missing:
@@ -72,12 +75,12 @@ def parse_ohlcv(table: pd.DataFrame, origin: str = "bars") -> pd.DataFrame:
     bars.insert(0, "ts", ts)
     if bars[list(PRICE_COLUMNS)].isna().any().any():
         raise DataError(f"{origin}: empty price cells; every row needs {list(PRICE_COLUMNS)}")
-    return hold_spikes(check_bars(bars, origin), origin=origin)
+    return hold_spikes(check_bars(bars, origin), spike_policy, origin=origin)
 
 
-def read_ohlcv_csv(path: Path | str) -> pd.DataFrame:
+def read_ohlcv_csv(path: Path | str, spike_policy: SpikePolicy | None = None) -> pd.DataFrame:
     """Bars from a CSV with header ``timestamp,open,high,low,close,volume`` (or ``ts,...``)."""
-    return parse_ohlcv(read_csv_table(path), str(path))
+    return parse_ohlcv(read_csv_table(path), str(path), spike_policy)
 
 
 def bar_timeframe(ts: pd.Series) -> str | None:
@@ -93,28 +96,25 @@ def hold_spikes(
     policy: SpikePolicy | None = None,
     *,
     timeframe: str | None = None,
-    released: Collection[datetime] = (),
     origin: str = "bars",
 ) -> pd.DataFrame:
-    """The bars without those the spike hold keeps out of the signals: the same policy as
-    ingest and live (``trading_core.quality.spike_policy``), so a CSV backtest skips the
-    same bad bar the live path never sees. Bars held are logged with their time and status.
-    ``timeframe``: default from the bars' spacing; ``released``: open times an operator
-    released."""
+    """The bars a backtest may decide on: without those the spike hold of ingest and live
+    (``trading_core.quality.spike_policy``) held when they closed. Live never decides on
+    such a bar (it is not in the signals at its close), even when later bars or an operator
+    release it, so the backtest does not either (``held_at_close``: each bar judged with
+    the bars up to it only, never with later ones). Bars left out are logged with their time
+    and status. ``timeframe``: default from the bars' spacing."""
     if bars.empty:
         return bars
-    found = assess_spikes(
+    found = held_at_close(
         bars["ts"], bars["open"], bars["close"], policy or SpikePolicy(),
-        timeframe=timeframe or bar_timeframe(bars["ts"]), released=released,
+        timeframe=timeframe or bar_timeframe(bars["ts"]),
     )  # fmt: skip
     held = held_positions(found)
     if not held:
         return bars
     for decision in found:
-        if decision.held:
-            log.warning(
-                "%s: bar %s held out (%s)", origin, decision.ts.isoformat(), decision.reason
-            )
+        log.warning("%s: bar %s held out (%s)", origin, decision.ts.isoformat(), decision.reason)
     return bars.drop(index=bars.index[held]).reset_index(drop=True)
 
 

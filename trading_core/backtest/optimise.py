@@ -1,9 +1,16 @@
-"""Bayesian parameter search with optuna (TPE), seeded and deterministic.
+"""Parameter search with optuna, seeded and deterministic: TPE, or NSGA-II for several
+objectives at once.
 
-Each trial is one ``sweep_strategy`` row, so MACD trials run on the compiled kernel. A trial
-with fewer than ``min_trades`` entries is pruned (it says nothing about the parameters), and
-the search stops early once ``patience`` trials in a row brought no improvement. Optuna's own
-logging is turned down to warnings for the duration of the search.
+Each trial is one ``sweep_strategy`` row, so every built-in strategy's trials run on the
+compiled kernel; the exit rules ``stop_loss``, ``take_profit`` and ``trailing_stop`` can be
+search dimensions like any strategy parameter (they become the sweep's exit-rule columns).
+Objectives (``OBJECTIVES``): ``sharpe``, ``sortino``, ``calmar``, ``profit_over_drawdown``
+(total return / |max drawdown|) and ``total_return``, all maximised. A trial with fewer than
+``min_trades`` closed trades, or whose objective is undefined, is pruned (it says nothing
+about the parameters) and counted by reason. The search stops early once ``patience`` trials
+in a row brought no new best (for several objectives: no new best in any of them), or at
+``timeout`` seconds; ``stop_reason`` says which, in words. Optuna's own logging is turned
+down to warnings for the duration of the search.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import optuna
@@ -20,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trading_core.backtest.config import BacktestConfig
 from trading_core.backtest.sweep import sweep_strategy
+from trading_core.research.objectives import Objective, objective_value
 
 # A dimension: (low, high) integers or floats (inclusive), or a list of choices.
 Dimension = tuple[int, int] | tuple[float, float] | Sequence[Any]
@@ -28,15 +36,32 @@ MACD_SPACE: dict[str, Dimension] = {"fast": (2, 40), "slow": (3, 80), "signal": 
 MACD_ORDER: dict[str, str] = {"slow": "fast"}
 
 
+SAMPLERS: tuple[str, ...] = ("tpe", "nsga2")
+
+
 class OptimiseConfig(BaseModel):
+    """``objective`` alone uses TPE; ``objectives`` (two or more) use NSGA-II and give a
+    Pareto front. ``min_trades`` counts closed trades."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     n_trials: int = Field(200, ge=1)
     seed: int = 0
-    objective: Literal["sharpe", "total_return"] = "sharpe"
+    objective: Objective = "sharpe"
+    objectives: tuple[Objective, ...] | None = None
+    sampler: Literal["tpe", "nsga2"] | None = None
     min_trades: int = Field(5, ge=0)
     patience: int = Field(50, ge=1)
     startup_trials: int = Field(10, ge=1)
+    timeout: float | None = Field(None, gt=0)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(self.objectives) if self.objectives else (self.objective,)
+
+    @property
+    def sampler_name(self) -> str:
+        return self.sampler or ("nsga2" if len(self.targets) > 1 else "tpe")
 
 
 @dataclass(frozen=True)
@@ -45,6 +70,11 @@ class OptimiseResult:
     best_value: float
     trials: pd.DataFrame
     stopped_early: bool
+    stop_reason: str = ""
+    objectives: tuple[str, ...] = ("sharpe",)
+    sampler: str = "tpe"
+    pareto: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @contextmanager
@@ -76,23 +106,48 @@ def _suggest(
 
 
 class _EarlyStop:
-    """Stops the study after ``patience`` completed-or-pruned trials without a new best."""
+    """Stops the study after ``patience`` completed-or-pruned trials without a new best (in
+    any objective)."""
 
-    def __init__(self, patience: int) -> None:
+    def __init__(self, patience: int, objectives: int) -> None:
         self.patience = patience
-        self.best = -math.inf
+        self.best = [-math.inf] * objectives
         self.since = 0
         self.stopped = False
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        value = trial.value if trial.state == optuna.trial.TrialState.COMPLETE else None
-        if value is not None and value > self.best:
-            self.best, self.since = value, 0
-            return
+        values = trial.values if trial.state == optuna.trial.TrialState.COMPLETE else None
+        if values is not None:
+            better = [v > b for v, b in zip(values, self.best, strict=True)]
+            if any(better):
+                self.best = [max(v, b) for v, b in zip(values, self.best, strict=True)]
+                self.since = 0
+                return
         self.since += 1
         if self.since >= self.patience:
             self.stopped = True
             study.stop()
+
+
+def _stop_reason(
+    stopper: _EarlyStop, settings: OptimiseConfig, ran: int, counts: dict[str, int]
+) -> str:
+    if stopper.stopped:
+        return (
+            f"stopped early after {ran} of {settings.n_trials} trials: {settings.patience} "
+            "trials in a row found no better value (patience)"
+        )
+    if ran < settings.n_trials:
+        return (
+            f"stopped after {ran} of {settings.n_trials} trials: the {settings.timeout:g} s timeout"
+        )
+    if counts["complete"] == 0:
+        return (
+            f"ran all {ran} trials but every one was pruned ({counts['too_few_trades']} with "
+            f"fewer than {settings.min_trades} closed trades, {counts['undefined']} with an "
+            "undefined objective): no result"
+        )
+    return f"ran all {ran} trials"
 
 
 def optimise(
@@ -102,42 +157,74 @@ def optimise(
     config: BacktestConfig | None = None,
     opt: OptimiseConfig | None = None,
     above: Mapping[str, str] | None = None,
+    start: int = 0,
 ) -> OptimiseResult:
-    """Search ``space`` for the parameters maximising ``opt.objective`` on ``bars``.
+    """Search ``space`` for the parameters maximising ``opt``'s objective(s) on ``bars``.
 
     ``above`` maps a parameter to one it must exceed (MACD: slow > fast), which narrows the
     sampled range instead of wasting trials on invalid combinations. For ``macd`` both default
-    to ``MACD_SPACE`` / ``MACD_ORDER``.
+    to ``MACD_SPACE`` / ``MACD_ORDER``. Bars before ``start`` only warm up the indicators.
+    With several objectives ``best_params`` / ``best_value`` are the Pareto trial best in the
+    first objective, and ``pareto`` lists the whole front.
     """
     if space is None:
         if strategy != "macd":
             raise ValueError(f"give a search space for strategy {strategy!r}")
         space = MACD_SPACE
+    if not space:
+        raise ValueError("the search space has no dimensions")
     order = above if above is not None else (MACD_ORDER if strategy == "macd" else {})
     settings = opt or OptimiseConfig()
+    targets = settings.targets
     cfg = config or BacktestConfig()
+    counts = {"complete": 0, "too_few_trades": 0, "undefined": 0}
 
-    def objective(trial: optuna.Trial) -> float:
+    def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
         params = _suggest(trial, space, order)
-        row = sweep_strategy(bars, strategy, pd.DataFrame([params]), cfg).iloc[0]
-        trial.set_user_attr("entries", int(row["entries"]))
-        trial.set_user_attr("total_return", float(row["total_return"]))
-        value = float(row[settings.objective])
-        if row["entries"] < settings.min_trades or math.isnan(value):
+        row = sweep_strategy(bars, strategy, pd.DataFrame([params]), cfg, start=start).iloc[0]
+        for key in ("entries", "closed_trades"):
+            trial.set_user_attr(key, int(row[key]))
+        for key in ("total_return", "max_drawdown", "sharpe", "sortino", "calmar"):
+            trial.set_user_attr(key, float(row[key]))
+        values = tuple(objective_value(row, name) for name in targets)
+        if row["closed_trades"] < settings.min_trades:
+            counts["too_few_trades"] += 1
             raise optuna.TrialPruned()
-        return value
+        if any(math.isnan(v) or math.isinf(v) for v in values):
+            counts["undefined"] += 1
+            raise optuna.TrialPruned()
+        counts["complete"] += 1
+        return values if len(values) > 1 else values[0]
 
-    sampler = optuna.samplers.TPESampler(
-        seed=settings.seed, n_startup_trials=settings.startup_trials
-    )
-    stopper = _EarlyStop(settings.patience)
+    if settings.sampler_name == "nsga2":
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.NSGAIISampler(seed=settings.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(
+            seed=settings.seed, n_startup_trials=settings.startup_trials
+        )
+    stopper = _EarlyStop(settings.patience, len(targets))
     with _quiet_optuna():
-        study = optuna.create_study(direction="maximize", sampler=sampler)
-        study.optimize(objective, n_trials=settings.n_trials, callbacks=[stopper])
+        study = optuna.create_study(directions=["maximize"] * len(targets), sampler=sampler)
+        study.optimize(
+            objective, n_trials=settings.n_trials, callbacks=[stopper], timeout=settings.timeout
+        )
     frame = study.trials_dataframe(attrs=("number", "value", "params", "state", "user_attrs"))
+    ran = len(study.trials)
+    reason = _stop_reason(stopper, settings, ran, counts)
+    common = {
+        "stop_reason": reason,
+        "objectives": targets,
+        "sampler": settings.sampler_name,
+        "counts": {**counts, "trials": ran},
+    }
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
-        return OptimiseResult(None, math.nan, frame, stopper.stopped)
+        return OptimiseResult(None, math.nan, frame, stopper.stopped, **common)
+    front = study.best_trials
+    pareto = [
+        {"number": t.number, **t.params, **dict(zip(targets, t.values, strict=True))} for t in front
+    ]
+    best = max(front, key=lambda t: (t.values[0], -t.number))
     return OptimiseResult(
-        dict(study.best_trial.params), float(study.best_value), frame, stopper.stopped
+        dict(best.params), float(best.values[0]), frame, stopper.stopped, pareto=pareto, **common
     )

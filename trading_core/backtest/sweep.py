@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,8 @@ SWEEP_METRICS: tuple[str, ...] = (
     "win_rate",
     "max_drawdown",
     "sharpe",
+    "sortino",
+    "calmar",
 )
 
 # Parameter-table columns that are exit rules (fractions of the entry price), not strategy
@@ -137,11 +139,26 @@ def _conventions(config: BacktestConfig, bars_per_year: float) -> np.ndarray:
     )
 
 
-def _to_frame(raw: np.ndarray) -> pd.DataFrame:
+def _moments(scenarios: int, blocks: int) -> np.ndarray:
+    """The kernel's per-block sums (scenarios x blocks x 2; zero blocks: none kept)."""
+    if blocks < 0:
+        raise ValueError(f"blocks must be >= 0, got {blocks}")
+    return np.zeros((scenarios, blocks, 2))
+
+
+def _to_frame(raw: np.ndarray, bars: int, scale: float) -> pd.DataFrame:
+    """The kernel's ``OUT_FIELDS`` as ``SWEEP_METRICS`` over a window of ``bars`` bars;
+    Calmar = CAGR / |max drawdown| as ``backtest.metrics`` computes it."""
+    from trading_core.backtest import metrics
+
     wins = raw[:, 3]
     closed = raw[:, 2]
     win_rate = np.full(closed.shape, np.nan)
     np.divide(wins, closed, out=win_rate, where=closed > 0)
+    calmar = [
+        metrics.calmar_ratio(metrics.cagr(float(total), bars, scale), float(worst))
+        for total, worst in zip(raw[:, 0], raw[:, 4], strict=True)
+    ]
     return pd.DataFrame(
         {
             "total_return": raw[:, 0],
@@ -150,6 +167,8 @@ def _to_frame(raw: np.ndarray) -> pd.DataFrame:
             "win_rate": win_rate,
             "max_drawdown": raw[:, 4],
             "sharpe": raw[:, 5],
+            "sortino": raw[:, 6],
+            "calmar": np.asarray(calmar, dtype=float).reshape(-1),
         }
     )
 
@@ -162,6 +181,7 @@ def _macd_raw(
     scale: float,
     start: int,
     parallel: bool | None,
+    moments: np.ndarray,
 ) -> np.ndarray:
     from trading_core.indicators._kernels import ema_pandas
 
@@ -183,6 +203,7 @@ def _macd_raw(
             np.ascontiguousarray(rules, dtype=np.float64),
             int(start),
             _conventions(config, scale),
+            moments,
         )
     )
 
@@ -212,8 +233,9 @@ def sweep_macd(
     checked = check_bars(bars)
     scale = bars_per_year or cfg.bars_per_year or infer_bars_per_year(checked["ts"])
     rules = _exit_rules(params, cfg)
-    raw = _macd_raw(checked, grid, rules, cfg, scale, start, parallel)
-    return pd.concat([params.reset_index(drop=True), _to_frame(raw)], axis=1)
+    raw = _macd_raw(checked, grid, rules, cfg, scale, start, parallel, _moments(len(grid), 0))
+    frame = _to_frame(raw, len(checked) - start, scale)
+    return pd.concat([params.reset_index(drop=True), frame], axis=1)
 
 
 def sweep_signals(
@@ -248,8 +270,9 @@ def sweep_signals(
         np.full((entries.shape[0], 3), np.nan),
         int(start),
         _conventions(BacktestConfig(fee=fee, initial_cash=initial_cash), float(bars_per_year)),
+        _moments(entries.shape[0], 0),
     )
-    return _to_frame(np.asarray(raw))
+    return _to_frame(np.asarray(raw), close.shape[0] - int(start), float(bars_per_year))
 
 
 def macd_grid(
@@ -336,6 +359,7 @@ def _signals_raw(
     parallel: bool | None,
     chunk: int,
     progress: Callable[[int], None] | None,
+    moments: np.ndarray,
 ) -> np.ndarray:
     from trading_core.backtest.sweep_arrays import SignalSource
 
@@ -360,11 +384,12 @@ def _signals_raw(
             np.ascontiguousarray(rules[first : first + chunk]),
             int(start),
             _conventions(config, scale),
+            moments[first : first + chunk],
         )
         pieces.append(np.asarray(raw))
         if progress:
             progress(len(batch))
-    return np.concatenate(pieces) if pieces else np.empty((0, 6))
+    return np.concatenate(pieces) if pieces else np.empty((0, 7))
 
 
 def sweep_strategy(
@@ -387,6 +412,42 @@ def sweep_strategy(
     "all" keeps the warm-up of the row needing the most (``backtest.warmup``).
     ``parallel``: None chooses by size (``PARALLEL_MIN_WORK``).
     """
+    return sweep_blocks(
+        bars, strategy, params, config, progress, chunk, start, parallel=parallel
+    ).table
+
+
+class BlockSweep(NamedTuple):
+    """A sweep plus, per scenario, the sums of its per-bar returns and of their squares in
+    ``blocks`` equal slices of the window (``moments``: scenarios x blocks x 2; ``counts``:
+    bars per block) - what CSCV needs to rebuild any block combination's Sharpe ratio."""
+
+    table: pd.DataFrame
+    moments: np.ndarray
+    counts: np.ndarray
+    bars_per_year: float
+
+
+def block_counts(bars: int, blocks: int) -> np.ndarray:
+    """Bars per block when ``bars`` bars are cut as the kernel cuts them."""
+    if blocks == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.bincount(np.arange(bars) * blocks // bars, minlength=blocks)
+
+
+def sweep_blocks(
+    bars: pd.DataFrame,
+    strategy: str,
+    params: pd.DataFrame,
+    config: BacktestConfig | None = None,
+    progress: Callable[[int], None] | None = None,
+    chunk: int = 64,
+    start: int = 0,
+    *,
+    parallel: bool | None = None,
+    blocks: int = 0,
+) -> BlockSweep:
+    """``sweep_strategy`` keeping ``blocks`` per-block return sums per scenario (0: none)."""
     cfg = config or BacktestConfig()
     bars = check_bars(bars)
     if not 0 <= start < len(bars):
@@ -402,6 +463,10 @@ def sweep_strategy(
         longest = max(strategies, key=lambda s: s.warmup_bars)
         bars, start, _ = apply_warmup(bars, start, longest, cfg.warmup)
     scale = cfg.bars_per_year or infer_bars_per_year(bars["ts"])
+    window = len(bars) - start
+    if blocks > window:
+        raise ValueError(f"blocks ({blocks}) cannot exceed the window's {window} bars")
+    moments = _moments(len(rows), blocks)
     macd_params = [s.params for s in strategies if isinstance(s.params, MacdParams)]
     if (
         strategy == "macd"
@@ -412,9 +477,12 @@ def sweep_strategy(
         grid = pd.DataFrame(
             [(p.fast, p.slow, p.signal) for p in macd_params], columns=["fast", "slow", "signal"]
         )
-        raw = _macd_raw(bars, grid, rules, cfg, scale, start, parallel)
+        raw = _macd_raw(bars, grid, rules, cfg, scale, start, parallel, moments)
         if progress:
             progress(len(rows))
     else:
-        raw = _signals_raw(bars, strategies, rules, cfg, scale, start, parallel, chunk, progress)
-    return pd.concat([rows, _to_frame(raw)], axis=1)
+        raw = _signals_raw(
+            bars, strategies, rules, cfg, scale, start, parallel, chunk, progress, moments
+        )
+    table = pd.concat([rows, _to_frame(raw, window, scale)], axis=1)
+    return BlockSweep(table, moments, block_counts(window, blocks), float(scale))

@@ -45,7 +45,39 @@ OUT_FIELDS: tuple[str, ...] = (
     "wins",
     "max_drawdown",
     "sharpe",
+    "sortino",
 )
+
+
+@njit(cache=True)
+def mark(
+    marked: float,
+    value: float,
+    total: float,
+    squares: float,
+    downside: float,
+    peak: float,
+    worst: float,
+    moments: np.ndarray,
+    block: int,
+) -> tuple[float, float, float, float, float, float]:
+    """The one mark-to-market step: the bar's return into the running sums (and into the
+    block's sums when ``moments`` has rows), the peak and the worst drawdown. Returns the
+    new value, total, squares, downside squares, peak and worst drawdown."""
+    change = marked / value - 1.0
+    total += change
+    squares += change * change
+    if change < 0.0:
+        downside += change * change
+    if moments.shape[0] > 0:
+        moments[block, 0] += change
+        moments[block, 1] += change * change
+    if marked > peak:
+        peak = marked
+    drawdown = marked / peak - 1.0
+    if drawdown < worst:
+        worst = drawdown
+    return marked, total, squares, downside, peak, worst
 
 
 @njit(cache=True)
@@ -78,8 +110,12 @@ def simulate(
     initial_cash: float,
     bars_per_year: float,
     out: np.ndarray,
+    moments: np.ndarray,
 ) -> None:
-    """One scenario; exit-rule fractions ``stop_pct``/``take_pct``/``trail_pct`` NaN = none."""
+    """One scenario; exit-rule fractions ``stop_pct``/``take_pct``/``trail_pct`` NaN = none.
+    ``moments`` (blocks x 2, or no rows): the sums of the per-bar returns and of their
+    squares in each of ``blocks`` equal slices of the window (CSCV, ``research.overfitting``);
+    bar ``i`` falls in block ``(i - start) * blocks // (bars - start)``."""
     size = c.shape[0]
     factor = slippage_bps / 10_000.0
     buy_mult = 1.0 + factor
@@ -121,7 +157,11 @@ def simulate(
     worst = 0.0
     total = 0.0
     squares = 0.0
+    downside = 0.0
     last = size - 1
+    count = size - start
+    blocks = moments.shape[0]
+    block = 0
     for i in range(start if not macd else 0, size):
         if macd:
             # the MACD line, its signal line (ema_pandas's arithmetic) and their crossings
@@ -150,17 +190,13 @@ def simulate(
             if peak == -np.inf:
                 peak = value
             continue
+        if blocks > 0:
+            block = (i - start) * blocks // count
         if holding and not protect and not leave and not pend_exit and i != last:
-            marked = cash + quantity * c[i]
-            change = marked / value - 1.0
-            value = marked
-            total += change
-            squares += change * change
-            if value > peak:
-                peak = value
-            drawdown = value / peak - 1.0
-            if drawdown < worst:
-                worst = drawdown
+            value, total, squares, downside, peak, worst = mark(
+                cash + quantity * c[i], value, total, squares, downside, peak, worst,
+                moments, block,
+            )  # fmt: skip
             continue
         traded = False
         # 1. at the open
@@ -290,30 +326,27 @@ def simulate(
             traded = True
         if holding or traded:
             marked = cash + quantity * c[i] if holding else cash + 0.0
-            change = marked / value - 1.0
-            value = marked
-            total += change
-            squares += change * change
-            if value > peak:
-                peak = value
-            drawdown = value / peak - 1.0
-            if drawdown < worst:
-                worst = drawdown
+            value, total, squares, downside, peak, worst = mark(
+                marked, value, total, squares, downside, peak, worst, moments, block
+            )
         elif peak == -np.inf:
             peak = value
-    count = size - start
     sharpe = np.nan
+    sortino = np.nan
     if count > 1:
         mean = total / count
         variance = (squares - total * mean) / (count - 1)
         if variance > 0:
             sharpe = mean / np.sqrt(variance) * np.sqrt(bars_per_year)
+    if count > 0 and downside > 0:
+        sortino = total / count / np.sqrt(downside / count) * np.sqrt(bars_per_year)
     out[0] = value / initial_cash - 1.0
     out[1] = n_entries
     out[2] = n_closed
     out[3] = n_wins
     out[4] = worst
     out[5] = sharpe
+    out[6] = sortino
 
 
 @njit(cache=True)
@@ -326,14 +359,17 @@ def run_macd(
     rules: np.ndarray,
     start: int,
     conventions: np.ndarray,
+    moments: np.ndarray,
 ) -> np.ndarray:
     """MACD scenarios (rows of ``emas`` for fast and slow, signal span); ``rules`` holds each
     scenario's stop-loss, take-profit and trailing fractions (NaN = none); ``conventions``:
     fee, maker fee, slippage bps, next_open, stops delay, close_at_end, initial cash, bars
-    per year."""
+    per year; ``moments``: scenarios x blocks x 2 (zero blocks: none kept)."""
     out = np.empty((signal.shape[0], len(OUT_FIELDS)))
     for s in range(signal.shape[0]):
-        macd_scenario(ohlc, emas, fast_row, slow_row, signal, rules, start, conventions, s, out)
+        macd_scenario(
+            ohlc, emas, fast_row, slow_row, signal, rules, start, conventions, s, out, moments
+        )
     return out
 
 
@@ -349,7 +385,9 @@ def macd_scenario(
     conventions: np.ndarray,
     s: int,
     out: np.ndarray,
+    moments: np.ndarray,
 ) -> None:
+    """Scenario ``s`` of ``run_macd`` (the serial and the parallel driver share it)."""
     flags = np.zeros(0, dtype=np.bool_)
     none = np.zeros(0)
     simulate(
@@ -357,7 +395,37 @@ def macd_scenario(
         signal[s], flags, flags, False, none, none, none, none, start, conventions[0],
         conventions[1], conventions[2], conventions[3] != 0.0, int(conventions[4]),
         conventions[5] != 0.0, rules[s, 0], rules[s, 1], rules[s, 2], conventions[6],
-        conventions[7], out[s],
+        conventions[7], out[s], moments[s],
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def signals_scenario(
+    ohlc: np.ndarray,
+    entries: np.ndarray,
+    exits: np.ndarray,
+    levels: bool,
+    stop_lv: np.ndarray,
+    take_lv: np.ndarray,
+    limit_lv: np.ndarray,
+    fraction_lv: np.ndarray,
+    rules: np.ndarray,
+    start: int,
+    conventions: np.ndarray,
+    s: int,
+    k: int,
+    out: np.ndarray,
+    moments: np.ndarray,
+) -> None:
+    """Scenario ``s`` of ``run_signals``, reading level row ``k`` (the serial and the
+    parallel driver share it)."""
+    none = np.zeros(0)
+    simulate(
+        ohlc[0], ohlc[1], ohlc[2], ohlc[3], False, none, none, 1, entries[s], exits[s],
+        levels, stop_lv[k], take_lv[k], limit_lv[k], fraction_lv[k], start,
+        conventions[0], conventions[1], conventions[2], conventions[3] != 0.0,
+        int(conventions[4]), conventions[5] != 0.0, rules[s, 0], rules[s, 1], rules[s, 2],
+        conventions[6], conventions[7], out[s], moments[s],
     )  # fmt: skip
 
 
@@ -374,18 +442,14 @@ def run_signals(
     rules: np.ndarray,
     start: int,
     conventions: np.ndarray,
+    moments: np.ndarray,
 ) -> np.ndarray:
     """Scenarios given as rows of ``entries``/``exits`` (and, ``levels=True``, of the four
-    level matrices); ``rules`` as in ``run_macd``."""
+    level matrices); ``rules`` and ``moments`` as in ``run_macd``."""
     out = np.empty((entries.shape[0], len(OUT_FIELDS)))
-    none = np.zeros(0)
     for s in range(entries.shape[0]):
-        k = s if levels else 0
-        simulate(
-            ohlc[0], ohlc[1], ohlc[2], ohlc[3], False, none, none, 1, entries[s], exits[s],
-            levels, stop_lv[k], take_lv[k], limit_lv[k], fraction_lv[k], start,
-            conventions[0], conventions[1], conventions[2], conventions[3] != 0.0,
-            int(conventions[4]), conventions[5] != 0.0, rules[s, 0], rules[s, 1], rules[s, 2],
-            conventions[6], conventions[7], out[s],
+        signals_scenario(
+            ohlc, entries, exits, levels, stop_lv, take_lv, limit_lv, fraction_lv, rules,
+            start, conventions, s, s if levels else 0, out, moments,
         )  # fmt: skip
     return out

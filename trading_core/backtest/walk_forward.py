@@ -15,12 +15,20 @@ ends flat and the folds chain into one out-of-sample equity curve starting from
 Reported: one row per fold (windows, winner, its in-sample and out-of-sample numbers), the
 combined out-of-sample metrics (plus ``efficiency`` = out-of-sample CAGR / mean in-sample
 CAGR of the winners, NaN when the latter is <= 0), and a parameter-stability table.
+
+Honest about overfitting: in every fold all candidates are also swept out-of-sample, and
+``is_oos_rank_correlation`` is the Spearman correlation of their in-sample and
+out-of-sample objective; ``overfitting`` holds the mean of those correlations, the Spearman
+correlation of the winners' in-sample and out-of-sample objective across folds, PBO by
+CSCV over the candidates on the walk-forward span (``pbo_blocks`` blocks, 0 = skip) and the
+deflated Sharpe ratio of the chained out-of-sample returns against the candidates' Sharpe
+ratios, with the verdict of ``research.overfitting.robustness``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pandas as pd
@@ -32,6 +40,7 @@ from trading_core.backtest.data import check_bars, infer_bars_per_year
 from trading_core.backtest.engine import run_backtest
 from trading_core.backtest.result import TRADE_COLUMNS, json_safe
 from trading_core.backtest.sweep import sweep_strategy
+from trading_core.research.objectives import Objective, objective_column
 from trading_core.strategies import get_strategy
 
 
@@ -41,9 +50,10 @@ class WalkForwardConfig(BaseModel):
     in_sample_bars: int = Field(gt=10)
     out_of_sample_bars: int = Field(gt=1)
     mode: Literal["rolling", "expanding"] = "rolling"
-    objective: Literal["sharpe", "total_return"] = "sharpe"
+    objective: Objective = "sharpe"
     min_trades: int = Field(3, ge=0)
     history_bars: int = Field(1000, ge=0)
+    pbo_blocks: int = Field(16, ge=0)
 
 
 @dataclass(frozen=True)
@@ -79,12 +89,14 @@ class WalkForwardResult:
     equity: pd.Series
     trades: pd.DataFrame
     metrics: dict[str, float | int]
+    overfitting: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
             {
                 **self.header,
                 "metrics": self.metrics,
+                "overfitting": self.overfitting,
                 "folds": self.folds.to_dict(orient="records"),
                 "stability": self.stability.reset_index().to_dict(orient="records"),
             }
@@ -118,10 +130,20 @@ class WalkForwardResult:
 
 
 def _pick(results: pd.DataFrame, objective: str, min_trades: int) -> pd.Series | None:
-    eligible = results[(results["entries"] >= min_trades) & results[objective].notna()]
+    values = objective_column(results, objective)
+    eligible = values[(results["entries"] >= min_trades) & values.notna()]
     if eligible.empty:
         return None
-    return eligible.loc[eligible[objective].idxmax()]
+    return results.loc[eligible.idxmax()]
+
+
+def _rank_correlation(a: pd.Series, b: pd.Series) -> float:
+    """Spearman correlation of two columns over rows where both are defined; NaN with
+    fewer than 3 such rows or no spread."""
+    both = pd.concat([a, b], axis=1).dropna()
+    if len(both) < 3 or both.nunique().min() < 2:
+        return math.nan
+    return float(both.iloc[:, 0].rank().corr(both.iloc[:, 1].rank()))
 
 
 def _annualised(total_return: float, bars: int, bars_per_year: float) -> float:
@@ -185,12 +207,19 @@ def walk_forward(
         oos_first = max(0, fold.is_end - wf.history_bars)
         oos_bars = bars.iloc[oos_first : fold.oos_end]
         oos_ts = bars["ts"].iloc[fold.is_end : fold.oos_end]
+        out_sample = sweep_strategy(
+            oos_bars, strategy, params, fold_cfg, start=fold.is_end - oos_first
+        )
         row: dict[str, Any] = {
             "fold": fold.number,
             "is_start": bars["ts"].iloc[fold.is_start],
             "is_end": bars["ts"].iloc[fold.is_end - 1],
             "oos_start": oos_ts.iloc[0],
             "oos_end": oos_ts.iloc[-1],
+            "is_oos_rank_correlation": _rank_correlation(
+                objective_column(in_sample, wf.objective),
+                objective_column(out_sample, wf.objective),
+            ),
         }
         if best is None:
             equity_parts.append(pd.Series(cash, index=pd.DatetimeIndex(oos_ts)))
@@ -213,7 +242,12 @@ def walk_forward(
             {
                 **row,
                 **{k: best[k] for k in params.columns},
-                f"is_{wf.objective}": best[wf.objective],
+                f"is_{wf.objective}": float(
+                    objective_column(in_sample.iloc[[int(best.name)]], wf.objective).iloc[0]
+                ),
+                f"oos_{wf.objective}_swept": float(
+                    objective_column(out_sample.iloc[[int(best.name)]], wf.objective).iloc[0]
+                ),
                 "is_total_return": best["total_return"],
                 "is_cagr": _annualised(best["total_return"], is_bars, scale),
                 "is_entries": int(best["entries"]),
@@ -270,6 +304,9 @@ def walk_forward(
         },
     }
     chosen = pd.DataFrame(chosen_rows, columns=params.columns)
+    overfitting = _overfitting(
+        bars, strategy, params, cfg, wf, fold_table, equity, scale, oos_start
+    )
     return WalkForwardResult(
         header=header,
         folds=fold_table,
@@ -277,4 +314,53 @@ def walk_forward(
         equity=equity,
         trades=trades,
         metrics=combined,
+        overfitting=overfitting,
     )
+
+
+def _overfitting(
+    bars: pd.DataFrame,
+    strategy: str,
+    params: pd.DataFrame,
+    cfg: BacktestConfig,
+    wf: WalkForwardConfig,
+    folds: pd.DataFrame,
+    equity: pd.Series,
+    scale: float,
+    oos_start: int,
+) -> dict[str, Any]:
+    """The statistics of the module docstring's last paragraph."""
+    from trading_core.backtest.sweep import sweep_blocks
+    from trading_core.research.overfitting import pbo_cscv, robustness
+    from trading_core.research.selection import selection_dsr
+
+    mean_corr = float(folds["is_oos_rank_correlation"].mean()) if len(folds) else math.nan
+    is_col, oos_col = f"is_{wf.objective}", f"oos_{wf.objective}_swept"
+    winners = _rank_correlation(folds[is_col], folds[oos_col]) if is_col in folds else math.nan
+    first = max(0, oos_start - wf.history_bars)
+    span = bars.iloc[first:]
+    window = len(bars) - oos_start
+    blocks = wf.pbo_blocks - wf.pbo_blocks % 2
+    swept = sweep_blocks(
+        span,
+        strategy,
+        params,
+        cfg,
+        start=oos_start - first,
+        blocks=blocks if window >= 2 * blocks else 0,
+    )
+    pbo = None
+    if len(params) >= 2 and swept.counts.size >= 2:
+        pbo = pbo_cscv(swept.moments, swept.counts).summary()
+    returns = metrics.per_bar_returns(equity.to_numpy(dtype=float), cfg.initial_cash)
+    dsr = selection_dsr(returns, swept.table["sharpe"].to_numpy(), scale)
+    verdict = robustness(
+        pbo=None if pbo is None else pbo["pbo"], dsr=dsr["dsr"], is_oos_correlation=mean_corr
+    )
+    return {
+        "is_oos_rank_correlation_mean": mean_corr,
+        "winners_is_oos_rank_correlation": winners,
+        "pbo": pbo,
+        "deflated_sharpe": dsr,
+        **verdict,
+    }

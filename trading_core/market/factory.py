@@ -31,7 +31,8 @@ def make_market_source(cfg: MarketConfig, **overrides: Any) -> MarketSource:
                 f"market.replay_dir (env TRADING_REPLAY_DIR) is {cfg.replay_dir}, "
                 "which is not a directory"
             )
-        return ReplayMarket(cfg.replay_dir, **{"seed": cfg.sim_seed, **overrides})
+        defaults = {"seed": cfg.sim_seed, "timestamp_unit": cfg.timestamp_unit}
+        return ReplayMarket(cfg.replay_dir, **{**defaults, **overrides})
     if cfg.source == "ccxt":
         import ccxt  # only the live backend pays for importing ccxt
 

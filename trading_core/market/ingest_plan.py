@@ -269,6 +269,11 @@ def fetch_partition(
     return settle_partitions([batch], source, cfg, released=released, spike_policy=spike_policy)[0]
 
 
+def market_spike_policy(cfg: MarketConfig) -> SpikePolicy:
+    """The spike hold of ``cfg``: ``max_abs_log_return`` and ``spike_confirm_bars``."""
+    return SpikePolicy(cfg.max_abs_log_return, cfg.spike_confirm_bars)
+
+
 def _spikes_of(batch: PartitionBatch, spikes: list[SpikeDecision]) -> list[SpikeDecision]:
     return [
         d
@@ -292,7 +297,7 @@ def settle_partitions(
     pending at the end of a closed window is judged with the candles beyond it."""
     if not batches:
         return []
-    policy = spike_policy or SpikePolicy(cfg.max_abs_log_return)
+    policy = spike_policy or market_spike_policy(cfg)
     tagged = [b.received.assign(_partition=b.key) for b in batches]
     received = pd.concat(tagged, ignore_index=True)
     clean, bad = quarantine_ohlcv(received)

@@ -14,10 +14,12 @@ from trading_core import fills, position_sizing
 from trading_core.accounting import Book, Execution, apply_execution
 from trading_core.config import FeesConfig
 from trading_core.config_portfolio import InstanceConfig, ProtocolConfig
+from trading_core.portfolio_backtest.history import CloseHistory
 from trading_core.portfolio_backtest.lanes import Lane, OpenPosition
-from trading_core.protocol import gate
+from trading_core.protocol import adaptive, exits, gate
 from trading_core.protocol.allocation import base_asset
 from trading_core.protocol.drawdown import auto_review_due, positions_to_close
+from trading_core.protocol.trades import ClosedTrade
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -54,20 +56,21 @@ class PortfolioAccount:
         self.trades: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.state = gate.start_state(protocol, starting_cash, EPOCH)
+        self.history = CloseHistory(lanes, protocol.correlation)
 
     # -- marking -------------------------------------------------------------------------
     def account_equity(self) -> float:
         equity = self.cash
         for lane in self.lanes:
             if lane.position is not None:
-                equity += lane.position.quantity * lane.last_close
+                equity += lane.position.remaining * lane.last_close
         return equity
 
     def instance_equity(self, inst: InstanceConfig) -> float:
         unrealized = 0.0
         for lane in self.lanes_of[inst.id]:
             if lane.position is not None:
-                unrealized += lane.position.quantity * lane.last_close - lane.position.spend
+                unrealized += lane.value() - lane.position.cost()
         return inst.allocation * self.starting_cash + self.realized[inst.id] + unrealized
 
     def event(self, moment: datetime, kind: str, instance: str | None, detail: dict) -> None:
@@ -88,10 +91,24 @@ class PortfolioAccount:
         price = fills.slipped_price("buy", lane.c[i], self.slippage)
         atr_value = lane.atr[i] if lane.atr is not None else None
         strategy_stop = lane.stop_col[i]
+        held = {x.key: x.symbol for x in self.lanes if x.position is not None}
+        score = lane.score[i] if lane.score is not None else None
+        n = adaptive.bars_needed(self.protocol.adaptive)
+        lo = max(0, i + 1 - n)
+        volatility = adaptive.volatility_percentile(
+            lane.h[lo : i + 1], lane.low[lo : i + 1], lane.c[lo : i + 1], self.protocol.adaptive
+        )
         decision = gate.decide_entry(
             self.protocol,
             self.state,
-            gate.AccountView(equity, self.cash, sum(1 for x in self.lanes if x.position), exposure),
+            gate.AccountView(
+                equity,
+                self.cash,
+                len(held),
+                exposure,
+                held,
+                self.history.closes_at(moment, held.values(), lane.symbol) if held else {},
+            ),
             gate.InstanceView(
                 inst.id,
                 self.instance_equity(inst),
@@ -105,6 +122,9 @@ class PortfolioAccount:
                 strategy_stop=None if np.isnan(strategy_stop) else strategy_stop,
                 atr=atr_value,
                 size_fraction=lane.fraction[i],
+                now=moment,
+                score=None if score is None or np.isnan(score) else score,
+                volatility=volatility,
             ),
         )
         reasons = decision.reasons.to_dict()
@@ -129,6 +149,16 @@ class PortfolioAccount:
             take_profit=None if np.isnan(take) else take,
             default_take_fraction=lane.risk.take_profit_pct,
         )
+        plan = exits.make_plan(
+            price,
+            quantity,
+            moment,
+            stop=decision.stop.price,
+            stop_source=decision.stop.source,
+            take=take_price,
+            trailing_pct=lane.risk.trailing_stop_pct,
+            config=self.protocol.exits,
+        )
         lane.position = OpenPosition(
             entry_ts=moment,
             entry_price=price,
@@ -144,34 +174,61 @@ class PortfolioAccount:
             tier=decision.reasons.tier,
             size_multiplier=decision.reasons.size_multiplier,
             reasons=reasons,
+            plan=plan,
+            remaining=quantity,
         )
 
     def sell(
-        self, lane: Lane, price: float, fee_rate: float, reason: str, moment: datetime
+        self,
+        lane: Lane,
+        price: float,
+        fee_rate: float,
+        reason: str,
+        moment: datetime,
+        quantity: float | None = None,
     ) -> None:
+        """Sell ``quantity`` (all that is held by default); the position closes, and the
+        protocol records the trade, when nothing is left."""
         pos = lane.position
         assert pos is not None
-        fee = fills.fee_amount(pos.quantity * price, fee_rate)
+        amount = pos.remaining if quantity is None else min(quantity, pos.remaining)
+        if pos.remaining - amount <= exits.EPS:
+            amount = pos.remaining
+        fee = fills.fee_amount(amount * price, fee_rate)
         base, quote = lane.symbol.split("/")
-        applied = apply_execution(
-            pos.book, Execution("sell", pos.quantity, price, fee), base, quote
-        )
+        applied = apply_execution(pos.book, Execution("sell", amount, price, fee), base, quote)
+        pos.book = applied.book
+        pos.remaining -= amount
         self.cash += applied.quote_delta
-        pnl = applied.book.realized_net
+        self.realized[lane.instance.id] += applied.book.realized_net - pos.booked
+        pos.booked = applied.book.realized_net
         pos.exits.append(
             {
                 "ts": iso(moment),
                 "price": price,
-                "quantity": pos.quantity,
+                "quantity": amount,
                 "fee": fee,
                 "reason": reason,
                 "pnl": applied.realized_net,
             }
         )
-        self.realized[lane.instance.id] += pnl
+        if pos.remaining > exits.EPS:
+            return
+        pnl = applied.book.realized_net
         self.trades.append(self.trade_row(lane, pos, moment, price, reason, pnl))
         lane.position = None
-        self.state = gate.record_trade(self.protocol, self.state, pnl)
+        trade = ClosedTrade(
+            lane.instance.id,
+            lane.symbol,
+            moment,
+            pnl,
+            pnl / pos.spend if pos.spend > 0 else 0.0,
+            reason,
+        )
+        self.state, raised = gate.record_close(
+            self.protocol, self.state, trade, lane.instance.timeframe
+        )
+        self.events.extend(ev.to_dict() for ev in raised)
 
     def trade_row(
         self,
@@ -207,25 +264,26 @@ class PortfolioAccount:
     def bar(self, lane: Lane, i: int, moment: datetime) -> None:
         pos = lane.position
         if pos is not None and i >= pos.checks_from:
-            stop, label = pos.stop, "stop_loss"
-            trailing = lane.risk.trailing_stop_pct
-            if trailing is not None:
-                trail = fills.trailing_stop_level("buy", pos.highest, trailing)
-                if stop is None or trail > stop:
-                    stop, label = trail, "trailing_stop"
-            hit = fills.intrabar_exit("buy", lane.o[i], lane.h[i], lane.low[i], stop, pos.take)
-            if hit is None:
+            orders = exits.intrabar(
+                pos.plan,
+                pos.remaining,
+                pos.highest,
+                (lane.o[i], lane.h[i], lane.low[i]),
+                min_quantity=self.protocol.exits.min_exit_quantity,
+                min_notional=self.protocol.exits.min_exit_notional,
+            )
+            for order in orders:
+                if order.kind == "stop":
+                    price = fills.slipped_price("sell", order.price, self.slippage)
+                    self.sell(lane, price, self.taker, order.reason, moment, order.quantity)
+                else:
+                    self.sell(lane, order.price, self.maker, order.reason, moment, order.quantity)
+            if lane.position is not None:
                 pos.highest = max(pos.highest, lane.h[i])
-            elif hit[0] == "stop_loss":
-                self.sell(
-                    lane,
-                    fills.slipped_price("sell", hit[1], self.slippage),
-                    self.taker,
-                    label,
-                    moment,
-                )
-            else:
-                self.sell(lane, hit[1], self.maker, "take_profit", moment)
+                timed = exits.at_close(pos.plan, pos.remaining, moment, lane.c[i])
+                if timed is not None:
+                    price = fills.slipped_price("sell", lane.c[i], self.slippage)
+                    self.sell(lane, price, self.taker, timed.reason, moment)
         lane.last_close = lane.c[i]
         if lane.position is not None and lane.exit[i]:
             price = fills.slipped_price("sell", lane.c[i], self.slippage)
@@ -244,9 +302,9 @@ class PortfolioAccount:
 
     def preserve(self, moment: datetime) -> None:
         returns = {
-            lane.key: lane.value() / lane.position.spend - 1.0
+            lane.key: lane.value() / lane.position.cost() - 1.0
             for lane in self.lanes
-            if lane.position is not None
+            if lane.position is not None and lane.position.cost() > 0
         }
         keep = self.protocol.preservation.keep_winners_above
         closing = set(positions_to_close(returns, keep))

@@ -4,11 +4,17 @@ the risk protocol (``trading_core.protocol``) deciding every entry.
 Conventions (the single-strategy backtester's, through the same functions):
 - every lane's bar is processed when it closes (open time + timeframe); bars closing at the
   same instant go in the configuration's instance order, then symbol order;
-- inside a bar: the open position's stop-loss / take-profit / trailing stop intrabar
-  (``fills.intrabar_exit``, stop first on a tie, a gap fills at the open), from the bar after
-  the entry; then at the close the strategy's exit, else (flat) its entry, filled at the
+- inside a bar: the open position's exits intrabar (``protocol.exits.intrabar``: stop,
+  ATR stop, trailing stop, the take-profit or its tiers as partial exits; stop first on a
+  tie, a gap fills at the open), from the bar after the entry; then at the close the time
+  stop (``exits.at_close``), then the strategy's exit, else (flat) its entry, filled at the
   close (``fill: close``) with the taker fee and ``fees.slippage_bps`` against the trader;
   take-profits fill at their level with the maker fee;
+- a position closes when nothing is left: the protocol records the trade
+  (``gate.record_close``: tier record, losing streaks, locks, adaptive record; events
+  ``streak_phase`` and ``lock``); entries are decided with the instant (locks), the
+  strategy's composite score when it gives one (``scores``), the symbol's volatility
+  percentile and the open positions' closes (the correlation limit);
 - an entry commits ``notional`` from ``protocol.decide_entry`` (fee included);
   ``position_sizing.all_in_quantity`` makes value plus fee equal it; fills move the position
   through the accounting core (``accounting.apply_execution``, fees in quote);
@@ -106,9 +112,8 @@ def run_portfolio(
     for lane in lanes:
         if lane.position is not None:
             pos = lane.position
-            book.trades.append(
-                book.trade_row(lane, pos, None, None, None, lane.value() - pos.spend)
-            )
+            unrealized = pos.booked + lane.value() - pos.cost()
+            book.trades.append(book.trade_row(lane, pos, None, None, None, unrealized))
     book.trades.sort(key=lambda t: (t["entry_ts"], t["instance"], t["symbol"]))
     return PortfolioRun(
         instances=instances,

@@ -2,7 +2,8 @@
 
 Signals are computed once over every bar up to the window's end (earlier bars warm up the
 indicators: the ``all`` warm-up), then read bar by bar; each row only uses its bar and
-earlier ones (the strategy contract), so nothing looks ahead.
+earlier ones (the strategy contract), so nothing looks ahead. A strategy may also offer
+``scores(bars)``, a composite score per bar (the losing-streak phases' threshold).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from trading_core.accounting import Book
 from trading_core.backtest.data import DataError, check_bars
 from trading_core.config_portfolio import InstanceConfig, RiskSettings
 from trading_core.indicators import atr
+from trading_core.protocol.exits import ExitPlan
 from trading_core.strategies import get_strategy
 from trading_core.timeframes import timeframe_seconds
 
@@ -38,7 +40,16 @@ class OpenPosition:
     tier: int
     size_multiplier: float
     reasons: dict[str, Any]
+    plan: ExitPlan
+    remaining: float  # base quantity still held (partial exits sell some)
+    booked: float = 0.0  # the book's realized net P&L already counted for the instance
     exits: list[dict[str, Any]] = field(default_factory=list)
+
+    def cost(self) -> float:
+        """Quote cost of what is still held (the entry fee inside until an exit books it)."""
+        if not self.exits:
+            return self.spend
+        return self.remaining * self.book.average_cost
 
 
 @dataclass
@@ -59,6 +70,8 @@ class Lane:
     fraction: list[float]
     reason: list[str]
     atr: list[float] | None
+    score: list[float] | None  # the strategy's composite score per bar, when it gives one
+    ts_ns: np.ndarray  # bar open instants, ns
     first: int  # first bar of the window
     last: int  # last bar of the window (inclusive)
     position: OpenPosition | None = None
@@ -70,7 +83,7 @@ class Lane:
 
     def value(self) -> float:
         pos = self.position
-        return pos.quantity * self.last_close if pos is not None else 0.0
+        return pos.remaining * self.last_close if pos is not None else 0.0
 
 
 def build_lane(
@@ -107,6 +120,10 @@ def build_lane(
     risk = instance.resolved_risk()
     step = np.int64(timeframe_seconds(instance.timeframe)) * np.int64(1_000_000_000)
     close_ns = bars["ts"].to_numpy().astype("datetime64[ns]").astype(np.int64) + step
+    score = None
+    scores = getattr(strategy, "scores", None)  # optional: a composite score per bar
+    if callable(scores):
+        score = pd.Series(scores(bars), index=bars.index).to_numpy(dtype=float).tolist()
     atr_values = None
     if risk.stop == "atr":
         atr_values = atr(bars["high"], bars["low"], bars["close"], risk.atr_period).tolist()
@@ -127,6 +144,8 @@ def build_lane(
         fraction=signals["size_fraction"].to_numpy(dtype=float).tolist(),
         reason=signals["reason"].tolist(),
         atr=atr_values,
+        score=score,
+        ts_ns=close_ns - step,
         first=first,
         last=len(bars) - 1,
     )

@@ -6,18 +6,29 @@ The executor's risk gate and the portfolio backtester call the same functions:
 - ``observe(config, state, equity, now)`` whenever the account is marked (each bar close in
   a backtest, each tick in the executor): drawdown stages, capital preservation, tier
   changes, as ``ProtocolEvent``s with their alert levels;
-- ``record_trade(config, state, pnl)`` when a position closes (the tier's record);
+- ``record_close(config, state, trade, timeframe)`` when a position closes: the tier's
+  record, the losing streaks, the locks, the adaptive record (``rules``), with the
+  ``streak_phase`` and ``lock`` events it raised (``record_trade``: the tier's record only);
 - ``review(config, state, equity, now, by)`` for the operator's command (or the backtest's
   automatic review);
 - ``decide_entry(config, state, account, instance, request)`` for every entry intent.
 
 **How multipliers combine** (the documented rule): each rule contributes at most one
 multiplier - the drawdown rule the strictest of its current stage and its resume size (a
-deeper stage replaces the shallower ones), the strategy its ``size_fraction`` - and the
-final size is ``min(method size, tier cap) x product of the rules' multipliers``, then
-capped by the instance's free capital, the allocation limits and the cash. One trigger
-therefore never counts twice. Every decision carries ``Reasons``: tier, stage, each
-multiplier, the caps that bound it and the rule that refused it.
+deeper stage replaces the shallower ones), the strategy its ``size_fraction``, the losing
+streak the stricter of the instance's and the account's phase, the win-rate cut
+(``low_win``), the extreme-volatility cut and the win-rate boost (``high_win``). The streak
+and the win-rate cut read the same losses, so the stricter of the two applies, not their
+product; the boost applies only when no rule cuts (drawdown, streak, win rate, volatility
+all 1). The size is ``min(method size, tier cap) x drawdown x strategy x min(streak,
+low_win) x volatility x boost``, never above the tier cap, then capped by the instance's
+free capital, the allocation limits and the cash. One trigger therefore never counts
+twice. Every decision carries ``Reasons``: tier, stage, each multiplier, the caps that
+bound it and the rule that refused it.
+
+Refusals besides the tiers' and the drawdown's: ``lock`` (a protection's lock on the
+symbol or the instance), ``streak_demoted`` / ``streak_score`` (the streak phases),
+``kelly_no_edge``, ``correlation`` (``correlation.check``).
 """
 
 from __future__ import annotations
@@ -28,13 +39,15 @@ from datetime import datetime
 from typing import Any
 
 from trading_core.config_portfolio import ProtocolConfig, RiskSettings
-from trading_core.protocol import allocation, drawdown, sizing, tiers
+from trading_core.protocol import allocation, correlation, drawdown, rules, sizing, tiers
+from trading_core.protocol.trades import ClosedTrade
 
 
 @dataclass(frozen=True)
 class ProtocolState:
     tier: tiers.TierState
     drawdown: drawdown.DrawdownState
+    rules: rules.RulesState = field(default_factory=rules.RulesState)
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,8 @@ class AccountView:
     cash: float
     open_positions: int
     exposure: Mapping[str, float]  # market value per base asset
+    positions: Mapping[str, str] = field(default_factory=dict)  # open position key -> symbol
+    closes: Mapping[str, correlation.Closes] = field(default_factory=dict)  # per symbol
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,9 @@ class EntryRequest:
     strategy_stop: float | None = None
     atr: float | None = None
     size_fraction: float = 1.0
+    now: datetime | None = None  # the decision's instant (the locks)
+    score: float | None = None  # the setup's composite score (the streak phases)
+    volatility: float | None = None  # adaptive.volatility_percentile of the symbol
 
 
 @dataclass(frozen=True)
@@ -136,13 +154,38 @@ def observe(
                 {"from": change.from_tier, "to": change.to_tier, "reason": change.reason},
             )
         )
-    if tier is state.tier and dd is state.drawdown:
+    record = state.rules
+    if equity > state.drawdown.peak:  # a new equity high: the win-rate cuts end
+        record = rules.on_new_high(record)
+    if tier is state.tier and dd is state.drawdown and record is state.rules:
         return state, events
-    return ProtocolState(tier, dd), events
+    return ProtocolState(tier, dd, record), events
 
 
 def record_trade(config: ProtocolConfig, state: ProtocolState, pnl: float) -> ProtocolState:
     return replace(state, tier=tiers.record_trade(state.tier, pnl, config.promotion))
+
+
+def record_close(
+    config: ProtocolConfig, state: ProtocolState, trade: ClosedTrade, timeframe: str
+) -> tuple[ProtocolState, list[ProtocolEvent]]:
+    """A position closed: every record it feeds, and the events (``streak_phase``,
+    ``lock``) it raised, stamped with the close."""
+    tier = tiers.record_trade(state.tier, trade.pnl, config.promotion)
+    record, raised = rules.on_close(config, state.rules, trade, timeframe)
+    events = [ProtocolEvent(trade.closed_at, e.kind, e.instance, e.detail) for e in raised]
+    return ProtocolState(tier, state.drawdown, record), events
+
+
+def review_instance(
+    state: ProtocolState, instance: str, now: datetime
+) -> tuple[ProtocolState, ProtocolEvent | None]:
+    """The operator's review of an instance: its losing-streak record (a demotion) ends."""
+    record, event = rules.review_instance(state.rules, instance)
+    if event is None:
+        return state, None
+    reviewed = ProtocolEvent(now, event.kind, event.instance, event.detail)
+    return replace(state, rules=record), reviewed
 
 
 def review(
@@ -174,9 +217,18 @@ def decide_entry(
         "drawdown": drawdown.size_multiplier(dd, config),
         "strategy": min(max(request.size_fraction, 0.0), 1.0),
     }
-    combined = 1.0
-    for value in multipliers.values():
-        combined *= value
+    verdict = rules.entry_rules(
+        config,
+        state.rules,
+        instance=instance.id,
+        symbol=request.symbol,
+        now=request.now,
+        score=request.score,
+        volatility=request.volatility,
+        kelly_sizing=instance.risk.sizing == "kelly",
+    )
+    multipliers.update(verdict.multipliers)
+    combined, boosted = combine(multipliers)
     reasons = Reasons(state.tier.number, dd.stage, multipliers, combined)
     if dd.preserving:
         until = dd.cooldown_until.isoformat() + "Z" if dd.cooldown_until else "?"
@@ -201,19 +253,41 @@ def decide_entry(
             f"{instance.open_positions} open, the instance allows "
             f"{instance.risk.max_open_positions}",
         )
+    if verdict.refused_by is not None:
+        return _refused(reasons, verdict.refused_by, verdict.detail)
+    if account.positions:
+        corr = correlation.check(
+            request.symbol, account.positions, account.closes, config.correlation
+        )
+        if corr.refused:
+            return _refused(reasons, "correlation", corr.detail)
     if instance.equity <= 0 or account.equity <= 0:
         return _refused(reasons, "no_capital", "the instance or the account has no equity")
     stop = sizing.stop_for(
         request.price, instance.risk, strategy_stop=request.strategy_stop, atr=request.atr
     )
     reasons = replace(reasons, stop_source=stop.source)
-    wanted = sizing.raw_notional(instance.risk, tier, instance.equity, stop)
     caps: list[str] = []
+    notes = list(verdict.notes)
+    if verdict.kelly is not None and verdict.kelly.fraction is not None:
+        wanted = verdict.kelly.fraction * instance.equity
+        notes.append(f"kelly {verdict.kelly.fraction:.4f}: {verdict.kelly.detail}")
+    else:
+        wanted = sizing.raw_notional(instance.risk, tier, instance.equity, stop)
+        if verdict.kelly is not None:
+            notes.append(f"kelly not yet ({verdict.kelly.detail}): risk-based")
     cap = sizing.tier_cap(tier, account.equity)
+    cap_rule = f"tier {state.tier.number} max position {tier.max_position:.0%}"
     if wanted > cap:
         wanted = cap
-        caps.append(f"tier {state.tier.number} max position {tier.max_position:.0%}")
+        caps.append(cap_rule)
     notional = wanted * combined
+    if boosted and notional > cap:
+        notional = cap
+        if cap_rule not in caps:
+            caps.append(cap_rule)
+    if notes:
+        reasons = replace(reasons, detail="; ".join(notes))
     limits: list[tuple[str, float]] = [
         ("instance capital", max(0.0, instance.equity - instance.open_value)),
         ("cash", max(0.0, account.cash)),
@@ -236,3 +310,16 @@ def decide_entry(
             f"size {notional:.2f} below the minimum notional {config.min_notional:g}",
         )
     return EntryDecision(True, notional, stop, reasons)
+
+
+CUTS: tuple[str, ...] = ("drawdown", "streak", "low_win", "volatility")
+
+
+def combine(multipliers: Mapping[str, float]) -> tuple[float, bool]:
+    """The documented rule: ``drawdown x strategy x min(streak, low_win) x volatility``,
+    times the ``high_win`` boost only when none of the cuts is below 1. Also whether the
+    boost applied."""
+    m = {"streak": 1.0, "low_win": 1.0, "volatility": 1.0, "high_win": 1.0, **multipliers}
+    combined = m["drawdown"] * m["strategy"] * min(m["streak"], m["low_win"]) * m["volatility"]
+    boosted = m["high_win"] > 1.0 and all(m[k] >= 1.0 for k in CUTS)
+    return (combined * m["high_win"] if boosted else combined), boosted

@@ -43,6 +43,7 @@ from trading_core.timeframes import timeframe_seconds
 
 DEFAULT_MAX_ABS_LOG_MOVE = 0.25
 DEFAULT_CONFIRM_BARS = 2
+MAX_CONFIRM_BARS = 100  # market.spike_confirm_bars: 1..100
 DEFAULT_MAX_VENUE_LOG_DIFF = 0.05
 
 SpikeStatus = Literal[
@@ -72,8 +73,10 @@ class SpikePolicy:
                 raise ValueError(f"{name} must be a finite number > 0, got {value}")
         if isinstance(self.confirm_bars, bool) or not isinstance(self.confirm_bars, int):
             raise ValueError(f"confirm_bars must be an integer, got {self.confirm_bars!r}")
-        if self.confirm_bars < 1:
-            raise ValueError(f"confirm_bars must be >= 1, got {self.confirm_bars}")
+        if not 1 <= self.confirm_bars <= MAX_CONFIRM_BARS:
+            raise ValueError(
+                f"confirm_bars must be from 1 to {MAX_CONFIRM_BARS}, got {self.confirm_bars}"
+            )
 
     def limit(self, timeframe: str | None = None) -> float:
         """The largest |log move| of one bar of ``timeframe`` that is not a candidate."""
@@ -202,6 +205,47 @@ def assess_spikes(
         if not decision.held:
             last_kept = float(close[j])
     return decisions
+
+
+def held_at_close(
+    ts: pd.Series | np.ndarray,
+    opens: pd.Series | np.ndarray,
+    closes: pd.Series | np.ndarray,
+    policy: SpikePolicy,
+    *,
+    timeframe: str | None = None,
+    other_venue: pd.Series | None = None,
+) -> list[SpikeDecision]:
+    """The bars of ONE series that were held when they closed: each judged by
+    ``assess_spikes`` on the bars up to it and no later one, i.e. what the live path knew
+    at the bar's close, when it decides. A bar held then is no decision point, even when
+    later bars (or an operator) release it: live skipped it (README, data quality).
+
+    Only bars within ``confirm_bars`` after a candidate of the whole series can differ from
+    the whole-series verdict (a verdict needs at most ``confirm_bars`` later bars), so only
+    those are judged again. The first bar of the data given keeps the whole-series verdict:
+    it has no previous close (its own open stands in), it is the data's edge, not a bar
+    whose neighbours were known."""
+    found = assess_spikes(
+        ts, opens, closes, policy, timeframe=timeframe, other_venue=other_venue
+    )  # also validates the inputs
+    stamps, open_, close = np.asarray(ts), np.asarray(opens), np.asarray(closes)
+    n = len(close)
+    near = sorted(
+        {i for d in found for i in range(d.position, min(n, d.position + policy.confirm_bars + 1))}
+    )
+    held = [d for d in found if d.position == 0 and d.held]
+    # a first bar released by the whole series is kept when the later bars are judged
+    edge = [pd.Timestamp(stamps[0])] if any(d.position == 0 and not d.held for d in found) else []
+    for i in near:
+        if i == 0:
+            continue
+        then = assess_spikes(
+            stamps[: i + 1], open_[: i + 1], close[: i + 1], policy,
+            timeframe=timeframe, released=edge, other_venue=other_venue,
+        )  # fmt: skip
+        held += [d for d in then if d.position == i and d.held]
+    return held
 
 
 def held_positions(decisions: Collection[SpikeDecision]) -> list[int]:

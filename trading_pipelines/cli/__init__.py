@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         intents,
         replay,
         research,
+        robustness,
     )
 
     parser = argparse.ArgumentParser(
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for group in (research, replay, analysis, intents, control, export, cockpit, alerts, data):
         group.register(sub)
+    robustness.register(sub)
     return parser
 
 

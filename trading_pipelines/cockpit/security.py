@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from executor.secrets import SecretError, _read
+from executor.secrets import SecretError, read_secret
 
 TOKEN_ENV = "TRADING_COCKPIT_TOKEN"
 TOKEN_HEADER = "x-trading-token"
@@ -63,7 +63,7 @@ class WriteToken:
 def load_write_token(environ: dict[str, str] | os._Environ[str] | None = None) -> WriteToken:
     """The write token from the environment or its file; none set: read-only."""
     env = os.environ if environ is None else environ
-    return WriteToken(_read(TOKEN_ENV, env))
+    return WriteToken(read_secret(TOKEN_ENV, env))
 
 
 def host_allowed(host_header: str | None, allowed: list[str]) -> bool:

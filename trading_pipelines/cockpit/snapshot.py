@@ -28,7 +28,7 @@ SIGNAL_COLUMNS = (
 )  # fmt: skip
 NO_SNAPSHOT = (
     "No warehouse snapshot yet: signals appear after a Dagster run materializes "
-    "cockpit/warehouse_snapshot (it follows each refresh of fct_signals)."
+    "cockpit/warehouse_snapshot (within 5 minutes of a refresh of fct_signals)."
 )
 
 

@@ -129,9 +129,16 @@ def executor_config(config: BacktestConfig, timeframe: str) -> TradingConfig:
                 "min_notional": 0.0,
                 "max_notional": NO_CAP,
             },
-            # The fill model charges the run's fees; the gate's fee reserve is left out
-            # because the all-in entry already prices its fee in (replay_fills docstring).
-            "fees": {"maker": 0.0, "taker": 0.0, "slippage_bps": 0.0, "max_slippage_bps": 0.0},
+            # The run's fees: the fill model charges them, and the executor sizes the
+            # all-in entries with them (``notional_includes_fee``: value + fee == notional,
+            # the maker fee for a limit, the taker fee for a market entry; the gate reserves
+            # no fee on top). Slippage is the fill model's; no reserve for it.
+            "fees": {
+                "maker": config.maker,
+                "taker": config.fee,
+                "slippage_bps": 0.0,
+                "max_slippage_bps": 0.0,
+            },
             "executor": {
                 "mode": "paper",
                 "exchange": EXCHANGE,

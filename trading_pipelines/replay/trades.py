@@ -34,6 +34,7 @@ EXIT_REASONS: dict[str, str] = {
     "take_profit": "take_profit",
     "trailing_stop": "trailing_stop",
     "operator": "operator",
+    "force_exit": "force_exit",
 }
 
 

@@ -31,6 +31,8 @@ class MarketDataResource(ConfigSection, dg.ConfigurableResource):
     max_gap_candles: int
     max_gap_ratio: float
     max_abs_log_return: float
+    spike_confirm_bars: int
+    timestamp_unit: str | None
     as_of: str | None
     replay_pace_seconds: float
     replay_started_at: str | None

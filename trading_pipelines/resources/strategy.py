@@ -22,12 +22,21 @@ class StrategyResource(dg.ConfigurableResource):
     trailing_stop_pct: float | None
     quote_currency: str
     starting_cash: float
+    # The `strategies:` list (InstanceConfig dumps, enabled ones); empty: the single strategy
+    # above is the one instance `default` (assets/strategy.py evaluates every instance).
+    instances: list[dict[str, Any]] = []
 
     @classmethod
     def from_config(
-        cls, strategy: StrategyConfig, risk: RiskConfig, quote: str, starting_cash: float
+        cls,
+        strategy: StrategyConfig,
+        risk: RiskConfig,
+        quote: str,
+        starting_cash: float,
+        instances: list[Any] | None = None,
     ) -> StrategyResource:
         return cls(
+            instances=[i.model_dump() for i in instances or []],
             name=strategy.name,
             timeframe=strategy.timeframe,
             params=dict(strategy.params),

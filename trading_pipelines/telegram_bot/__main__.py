@@ -13,8 +13,7 @@ import sys
 
 from executor.alerts import TELEGRAM_TOKEN_ENV
 from executor.logs import configure_logging
-from executor.secrets import SecretError
-from executor.secrets import _read as read_secret
+from executor.secrets import SecretError, read_secret
 
 log = logging.getLogger("trading_pipelines.telegram_bot")
 

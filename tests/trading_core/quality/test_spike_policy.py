@@ -18,7 +18,12 @@ from trading_core.quality.releases import (
     make_release,
     read_releases,
 )
-from trading_core.quality.spike_policy import SpikePolicy, assess_spikes, hold_frame
+from trading_core.quality.spike_policy import (
+    SpikePolicy,
+    assess_spikes,
+    held_at_close,
+    hold_frame,
+)
 
 NOW = datetime(2026, 12, 1, 12)
 
@@ -84,8 +89,64 @@ def test_an_operator_release_wins(btc: pd.DataFrame) -> None:
         (100, "released_operator"),
         (101, "released_confirmed"),
     ]
-    assert len(hold_spikes(spiked)) == len(spiked) - 1
-    assert len(hold_spikes(spiked, released={at})) == len(spiked)
+    # the backtest still takes no decision on it: live had it held at its close
+    assert at not in set(hold_spikes(spiked)["ts"]) and len(hold_spikes(spiked)) == len(spiked) - 1
+
+
+def test_a_bar_held_at_its_close_is_no_decision_point_even_once_released(
+    btc: pd.DataFrame,
+) -> None:
+    shifted = btc.copy()
+    shifted.loc[200:, ["open", "high", "low", "close"]] *= 2  # released by bars 201 and 202
+    assert statuses(shifted) == [(200, "released_confirmed")]
+    found = held_at_close(shifted["ts"], shifted["open"], shifted["close"], SpikePolicy())
+    # bar 201 too: at its close bar 200 was pending, so it was measured from bar 199
+    assert [(d.position, d.status) for d in found] == [(200, "held_pending"), (201, "held_pending")]
+    kept = hold_spikes(shifted)
+    assert len(kept) == len(shifted) - 2
+    assert not set(shifted.loc[[200, 201], "ts"]) & set(kept["ts"])
+    # three confirming bars: bar 202 is held at its close as well
+    three = held_at_close(
+        shifted["ts"], shifted["open"], shifted["close"], SpikePolicy(confirm_bars=3)
+    )
+    assert [d.position for d in three] == [200, 201, 202]
+    # a reverted spike is held at its close and for good; the bar after it is not
+    spiked = btc.copy()
+    spiked.loc[100, "close"] *= 10
+    assert [d.position for d in held_at_close(
+        spiked["ts"], spiked["open"], spiked["close"], SpikePolicy()
+    )] == [100]  # fmt: skip
+
+
+def test_held_at_close_agrees_with_each_prefix_judged_alone(btc: pd.DataFrame) -> None:
+    """The shortcut (only bars near a candidate are judged again) equals judging every
+    prefix: a spike, a level shift and a spike right after the shift."""
+    bars = btc.head(140).copy()
+    bars.loc[30, "close"] *= 10
+    bars.loc[60:, ["open", "high", "low", "close"]] *= 3
+    bars.loc[63, "close"] /= 5
+    policy = SpikePolicy()
+    brute = [
+        i
+        for i in range(1, len(bars))
+        if any(
+            d.position == i and d.held
+            for d in assess_spikes(
+                bars["ts"][: i + 1], bars["open"][: i + 1], bars["close"][: i + 1], policy
+            )
+        )
+    ]
+    found = held_at_close(bars["ts"], bars["open"], bars["close"], policy)
+    assert [d.position for d in found] == brute and brute
+
+
+def test_the_first_bar_keeps_the_whole_series_verdict(shared_data: Path) -> None:
+    """XRPUSDT 1h opens at 0.50 and closes its first bar at 0.92: measured from its own open
+    it is a candidate, confirmed by the next bars; it and the bars after it are kept."""
+    bars = read_ohlcv_csv(shared_data / "market" / "binance_XRPUSDT_1h.csv").head(50)
+    assert statuses(bars) == [(0, "released_confirmed")]
+    assert held_at_close(bars["ts"], bars["open"], bars["close"], SpikePolicy()) == []
+    assert len(hold_spikes(bars)) == 50
 
 
 def test_hold_frame_uses_another_exchange_as_the_second_venue(btc: pd.DataFrame) -> None:
@@ -109,6 +170,8 @@ def test_hold_frame_uses_another_exchange_as_the_second_venue(btc: pd.DataFrame)
         ("confirm_bars", 0),
         ("confirm_bars", 2.5),
         ("confirm_bars", True),
+        ("confirm_bars", 101),
+        ("confirm_bars", -1),
     ],
 )
 def test_bad_policies_name_the_field(field: str, value: object) -> None:
