@@ -2,6 +2,8 @@
 models follow their data. Conditions come from dbt tags, so the same behaviour holds when the
 models are renamed."""
 
+from datetime import UTC, datetime, timedelta
+
 import dagster as dg
 import pytest
 
@@ -118,13 +120,11 @@ def test_the_cockpit_snapshot_follows_signals_on_a_cron_not_every_bar() -> None:
     """After each 5-minute cron tick the first fct_signals refresh asks for one snapshot run;
     later refreshes before the next tick ask for none (an eager snapshot would queue one run
     per 1m bar)."""
-    from datetime import datetime, timedelta, timezone
-
     from assets.cockpit_snapshot import SNAPSHOT_KEY
 
     defs = code_location()
     snapshot = SNAPSHOT_KEY.to_user_string()
-    start = datetime(2026, 3, 2, 12, 0, 30, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)
     with dg.instance_for_test() as instance:
         report(instance, *[node.key.path for node in defs.resolve_asset_graph().asset_nodes])
         tick = dg.evaluate_automation_conditions(
