@@ -12,7 +12,6 @@ difference above 0.5 % of the instance's equity, by default), and the alert goes
 the one alert module (``AlertResource``) to every channel.
 """
 
-
 import json
 from datetime import date, datetime, timedelta
 from pathlib import Path

@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.research_portfolio import portfolio_enabled, portfolio_results
 from assets.research_runs import (
     ResearchConfig,
     WalkForwardRunConfig,
@@ -71,7 +72,9 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
         description=(
             "Multi-scope backtests: the strategy on every market and timeframe of the candle "
             "snapshot, over the whole history and its most recent half; Monte Carlo checks "
-            "(trade shuffle: drawdown risk; bootstrap: outcome spread) of the best run."
+            "(trade shuffle: drawdown risk; bootstrap: outcome spread) of the best run. With "
+            "a `strategies:` list, also the portfolio backtest of every instance (shared "
+            "cash, protocol on): research.portfolio_instances / _trades / _events."
         ),
     )
     def backtests(
@@ -81,11 +84,14 @@ def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
         strategy: StrategyResource,
     ) -> dg.MaterializeResult:
         config = config.resolved(strategy)
-        return dg.MaterializeResult(
-            metadata=research_warehouse.run(
-                lambda: backtest_results(context, config, research_warehouse, reports)
-            )
-        )
+
+        def work() -> dict[str, Any]:
+            metadata = backtest_results(context, config, research_warehouse, reports)
+            if portfolio_enabled(strategy):  # `strategies:`: the portfolio backtest too
+                metadata.update(portfolio_results(context, strategy, research_warehouse))
+            return metadata
+
+        return dg.MaterializeResult(metadata=research_warehouse.run(work))
 
     @dg.asset(
         key=["research", "sweeps"],

@@ -65,11 +65,16 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
 
-def _command(strategy: str, params: Path, rules: list[str], out: Path) -> list[str]:
+def _command(
+    strategy: str, params: Path, rules: list[str], out: Path, pbo_blocks: int = 0
+) -> list[str]:
+    """The issue's ``trading sweep`` contract; ``pbo_blocks`` 0 leaves out the overfitting
+    statistics (PBO, deflated Sharpe), which the command computes by default (16)."""
     return [
         "/usr/bin/time", "-f", "%M %U %S", str(ROOT / ".venv" / "bin" / "trading"), "sweep",
         "--ohlcv", str(SERIES), "--strategy", strategy, "--params-file", str(params),
-        "--fee", "0.001", "--fill", "close", *rules, "--out", str(out),
+        "--fee", "0.001", "--fill", "close", *rules, "--pbo-blocks", str(pbo_blocks),
+        "--out", str(out),
     ]  # fmt: skip
 
 
@@ -200,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
                     ]
                     case["one_scenario_command_s"] = _median([w for w, _, _ in fixed])
                     case["one_scenario_command_cpu_s"] = _median([c for _, c, _ in fixed])
+                    judged = [
+                        _run_command(_command(strategy, params, flags, out, pbo_blocks=16))
+                        for _ in range(args.repeats)
+                    ]
+                    case["command_with_overfitting_s"] = _median([w for w, _, _ in judged])
+                    case["command_with_overfitting_cpu_s"] = _median([c for _, c, _ in judged])
                 if args.vectorbt:
                     with tempfile.TemporaryDirectory() as vtmp:
                         signals = Path(vtmp) / "s.npz"

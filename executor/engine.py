@@ -46,6 +46,8 @@ from executor.brokers.base import (
     OrderSnapshot,
     SubmitOutcomeUnknown,
 )
+from executor.engine_alerts import EngineAlerts
+from executor.exits import PROTOCOL_EXIT_ROLES, minimums, plan_for, watched
 from executor.intents import OrderIntent
 from executor.lease import Lease, LeaseLost
 from executor.ledger import IntentRecord, Ledger, OperatorCommand
@@ -69,6 +71,7 @@ from trading_core.config_portfolio import DEFAULT_INSTANCE
 from trading_core.fills import intrabar_exit, trailing_stop_level
 from trading_core.market.base import MarketSource
 from trading_core.position_sizing import all_in_quantity, exit_levels
+from trading_core.protocol.exits import ExitOrder, ExitPlan, at_close, intrabar
 from trading_core.protocol.gate import EntryDecision
 from trading_core.timeframes import timeframe_delta, utc_now
 
@@ -76,7 +79,7 @@ log = logging.getLogger("executor.engine")
 
 EXIT_ROLES: frozenset[str] = frozenset(
     {"exit", "stop_loss", "take_profit", "trailing_stop", "operator", "preservation", "force_exit"}
-)
+) | PROTOCOL_EXIT_ROLES
 
 
 class StartupRefused(RuntimeError):
@@ -154,6 +157,7 @@ class Engine:
         # moves with it, so stops are watched as the market moves, not only at new intents.
         self._market_clock = market_clock
         self.lease = lease
+        self.alerts = EngineAlerts(alert, config)  # the executor's own events (engine_alerts)
         self.mode = config.executor.mode
         self.limits = IntentLimits.from_config(config.executor)
         self.markets = frozenset(config.market.symbols)
@@ -237,6 +241,7 @@ class Engine:
         if self.lease is not None:
             self.lease.check()  # LeaseLost: another executor owns the ledger now
         fills_before = self.ledger.fill_count()
+        began = self.alerts.tick_started()
         steps: list[tuple[str, Callable[[TickReport], None]]] = [
             ("commands", self._apply_commands),
             ("reconcile", self._reconcile_if_due),
@@ -257,14 +262,17 @@ class Engine:
                 # The exchange is unreachable or unhappy: log it, the next tick retries.
                 report.errors.append(f"{name}: {exc}")
                 log.warning("tick step failed", extra={"step": name, "error": str(exc)})
+                self.alerts.step_failed(name, exc, report.errors[-1], report.started_at)
             except Exception as exc:  # a bug or a full disk: the other steps still run
                 report.errors.append(f"{name}: {exc!r}")
                 log.exception("tick step crashed", extra={"step": name})
+                self.alerts.step_failed(name, exc, report.errors[-1], report.started_at)
         try:
             report.trading_state = self.ledger.trading_state()
             report.fills_recorded = self.ledger.fill_count() - fills_before
         except Exception as exc:
             report.errors.append(f"report: {exc!r}")
+        self.alerts.tick_done(began, report, self.ledger, fills_before)
         self.last_report = report
         return report
 
@@ -435,9 +443,18 @@ class Engine:
         if intent is None:
             return
         stop, take = intent.stop_loss, intent.take_profit
-        if (stop is None and intent.stop_loss_pct) or (take is None and intent.take_profit_pct):
+        wants_fraction = (stop is None and intent.stop_loss_pct) or (
+            take is None and intent.take_profit_pct
+        )
+        fill_price = self._entry_fill_price(order) if wants_fraction else 0.0
+        if wants_fraction and fill_price <= 0:
+            log.error(
+                "entry fill price unknown: no default levels",
+                extra={"order": order.client_order_id},
+            )
+        elif wants_fraction:
             stop, take = exit_levels(
-                self._entry_fill_price(order),
+                fill_price,
                 stop_loss=stop,
                 take_profit=take,
                 default_stop_fraction=intent.stop_loss_pct,
@@ -632,11 +649,22 @@ class Engine:
         }
         self.backstop.cancel_stale()
         for position in self._positions():
-            protected = position.stop_loss or position.take_profit or position.trailing_stop_pct
+            # The protocol's exits (executor.exits): partial take-profits, ATR and time
+            # stops, through the function the portfolio backtester calls.
+            plan = (
+                plan_for(self.ledger, position, self.config.protocol.exits)
+                if self.protocol is not None
+                else None
+            )
+            protected = (
+                watched(plan)
+                if plan is not None
+                else position.stop_loss or position.take_profit or position.trailing_stop_pct
+            )
             # Never before this position opened: the mark of an earlier one would replay
             # the candles in between against this position's levels.
-            watched = f"{position.symbol}|{position.instance_id}"
-            checked, opened = self._checked_until.get(watched), position.opened_at
+            watched_key = f"{position.symbol}|{position.instance_id}"
+            checked, opened = self._checked_until.get(watched_key), position.opened_at
             start = max(checked, opened) if checked and opened else checked or opened or now
             try:
                 candles = self.market.fetch_ohlcv(
@@ -653,19 +681,20 @@ class Engine:
             if candles.empty:
                 continue
             high_water = position.high_water or position.avg_entry_price
+            busy = (position.symbol, position.instance_id) in exiting
+            if plan is not None:
+                last_ts = self._watch_plan(position, plan, candles, busy, state, report)
+                self._checked_until[watched_key] = last_ts + step
+                continue
             trigger: tuple[str, datetime, float] | None = None
             for bar in candles.itertuples(index=False):
-                if (
-                    protected
-                    and trigger is None
-                    and (position.symbol, position.instance_id) not in exiting
-                ):
+                if protected and trigger is None and not busy:
                     trigger = self._trigger(position, bar, high_water)
                     if trigger:
                         break
                 high_water = max(high_water, float(bar.high))
             last = candles.iloc[-1]
-            self._checked_until[watched] = last.ts.to_pydatetime() + step
+            self._checked_until[watched_key] = last.ts.to_pydatetime() + step
             self.ledger.mark_price(
                 position.exchange, position.symbol, float(last.close), high_water,
                 position.instance_id,
@@ -697,6 +726,88 @@ class Engine:
                 stop_price=level,
             )
             report.protective_exits += 1
+
+    def _watch_plan(
+        self,
+        position: Position,
+        plan: ExitPlan,
+        candles: Any,
+        busy: bool,
+        state: TradingState,
+        report: TickReport,
+    ) -> datetime:
+        """Play the candles against the position's exit plan (``trading_core.protocol.exits``)
+        and place the exits they trigger: each intrabar exit at the candle that triggered it
+        (``at``: its open time, ``stop_price``: its level), a time stop at market. Stops at the
+        first candle that placed one (the next tick goes on from the candle after); returns
+        the open time of the last candle played."""
+        step = timeframe_delta(self.options.protective_timeframe)
+        rules = self.broker.market_rules(position.symbol)
+        least = minimums(rules, self.config.protocol.exits)
+        remaining = position.quantity
+        high_water = position.high_water or position.avg_entry_price
+        last_ts: datetime = candles.iloc[-1].ts.to_pydatetime()
+        close = float(candles.iloc[-1].close)
+        for bar in candles.itertuples(index=False):
+            candle_ts: datetime = bar.ts.to_pydatetime()
+            orders = []
+            if not busy:
+                orders = intrabar(
+                    plan,
+                    remaining,
+                    high_water,
+                    (float(bar.open), float(bar.high), float(bar.low)),
+                    min_quantity=least.quantity,
+                    min_notional=least.notional,
+                )
+            placed: list[tuple[ExitOrder, datetime | None]] = [(o, candle_ts) for o in orders]
+            remaining -= sum(o.quantity for o in orders)
+            if remaining > QTY_EPSILON:
+                high_water = max(high_water, float(bar.high))
+                closed_at = candle_ts + step
+                timed = None if busy else at_close(plan, remaining, closed_at, float(bar.close))
+                if timed is not None:
+                    placed.append((timed, None))
+            if not placed:
+                continue
+            self.ledger.mark_price(
+                position.exchange, position.symbol, float(bar.close), high_water,
+                position.instance_id,
+            )  # fmt: skip
+            for order, at in placed:
+                if state == TradingState.HALTED:
+                    self.ledger.audit(
+                        "executor",
+                        "protective_exit_suppressed",
+                        position.symbol,
+                        {"role": order.reason, "level": order.level, "reason": "trading is HALTED"},
+                    )
+                    continue
+                cid = self._protective_order_id(position, order.reason)
+                if cid is None:
+                    report.errors.append(f"{position.symbol}: {order.reason} exits keep failing")
+                    break
+                current = self.ledger.position(
+                    position.exchange, position.symbol, position.instance_id
+                )
+                if current is None or current.quantity <= QTY_EPSILON:
+                    break
+                self._place_exit(
+                    current,
+                    order.reason,
+                    cid,
+                    reason=f"{order.reason} at {order.level:g} triggered",
+                    at=at if at is not None else self._market_at(None),
+                    stop_price=order.level if at is not None else None,
+                    quantity=order.quantity,
+                )
+                report.protective_exits += 1
+            return candle_ts
+        self.ledger.mark_price(
+            position.exchange, position.symbol, close, high_water, position.instance_id
+        )
+        self.backstop.keep_in_step(position.exchange, position.symbol)  # trailing
+        return last_ts
 
     def _protective_order_id(self, position: Position, role: str) -> str | None:
         """A fresh client order id for this position's exit: the next attempt after ones the
@@ -742,8 +853,10 @@ class Engine:
         at: datetime | None = None,
         intent: OrderIntent | None = None,
         stop_price: float | None = None,
+        quantity: float | None = None,
     ) -> OrderRecord | None:
-        """Sell a long position (all of it, or the intent's quantity) at market.
+        """Sell a long position (all of it, ``quantity`` of it - a partial exit - or the
+        intent's quantity) at market.
 
         ``stop_price`` is the protective level that triggered the exit, if any.
         """
@@ -755,7 +868,10 @@ class Engine:
         rules = self.broker.market_rules(position.symbol)
         try:
             quantity = exit_quantity(
-                position.quantity, intent.quantity if intent else None, position.mark_price, rules
+                position.quantity,
+                intent.quantity if intent else quantity,
+                position.mark_price,
+                rules,
             )
         except OrderNotPlaceable as exc:
             self.ledger.audit(
@@ -796,6 +912,7 @@ class Engine:
         equity = self._equity()
         peak = self.ledger.update_peak_equity(equity)
         limit = self.config.risk.max_drawdown_pct
+        self.alerts.drawdown(drawdown(equity, peak), peak, equity, report.started_at)
         if (
             drawdown_breached(equity, peak, limit)
             and self.ledger.trading_state() != TradingState.HALTED
@@ -806,12 +923,17 @@ class Engine:
             )
             self.ledger.set_trading_state(TradingState.HALTED, reason, "risk")
             log.error("trading halted", extra={"reason": reason})
+            self.alerts.halted(reason, report.started_at)
 
     def _observe_protocol(self, report: TickReport) -> None:
         """The protocol observes the account; capital preservation closes positions."""
         if self.protocol is None:
             return
         now = self.market_now()
+        try:  # the closes and bars the correlation and volatility rules read
+            self.protocol.refresh_market(self.market, self.broker.exchange, now)
+        except Exception as exc:  # market data trouble: the rules decide without it
+            report.errors.append(f"protocol market data: {exc}")
         closing = set(self.protocol.observe(self._equity(), now))
         if not closing:
             return
@@ -1090,9 +1212,13 @@ class Engine:
             )
             if override is not None:
                 scale, detail = override
-                if scale > 1.0 and decision.reasons.caps:
-                    scale, detail["held_at_1"] = 1.0, list(decision.reasons.caps)
                 notional *= scale
+                if scale > 1.0:  # the protocol's own limits stay hard (not the tier's cap)
+                    room = override_ledger.scale_up_room(
+                        self.ledger, self.protocol, intent, self.broker.exchange,
+                        self.config.executor.quote_currency,
+                    )  # fmt: skip
+                    notional = max(decision.notional, min(notional, room))
                 self.ledger.audit("operator", "risk_override_applied", intent.intent_id,
                                   {**detail, "notional": notional,
                                    "protocol_notional": decision.notional})  # fmt: skip
@@ -1167,3 +1293,4 @@ class Engine:
         except Exception as exc:  # publishing must never stop trading
             report.errors.append(f"publish: {exc}")
             log.warning("publishing failed", extra={"error": str(exc)})
+            self.alerts.publish_failed(exc, report.started_at)

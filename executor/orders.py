@@ -117,6 +117,12 @@ ROLE_CODES: dict[str, str] = {
     "backstop": "b",
     "preservation": "p",  # capital preservation closes (executor.protocol_gate)
     "force_exit": "f",  # trading control force-exit (exit reason force_exit)
+    # The protocol's exits (executor.exits), each role its exit reason.
+    "atr_stop": "a",
+    "time_stop": "m",
+    "take_profit_1": "1",
+    "take_profit_2": "2",
+    "take_profit_3": "3",
 }
 
 # Binance's rule for newClientOrderId; every id we generate matches it.

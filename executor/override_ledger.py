@@ -33,8 +33,11 @@ from executor.overrides import (
     project,
     risk_scale,
 )
+from executor.protocol_gate import ProtocolGate, StoredProtocol, sub_key
+from executor.records import QTY_EPSILON
 from trading_core.config import TradingConfig
 from trading_core.config_portfolio import DEFAULT_INSTANCE, MANUAL_INSTANCE, instances_of
+from trading_core.protocol.allocation import base_asset, headrooms
 
 
 def load(ledger: Ledger) -> Overrides:
@@ -47,8 +50,6 @@ def stored_tier_index(ledger: Ledger) -> int | None:
     text = ledger.protocol_state()
     if text is None:
         return None
-    from executor.protocol_gate import StoredProtocol
-
     try:
         return StoredProtocol.from_json(text).state.tier.index
     except ValueError:
@@ -202,6 +203,32 @@ def issue(
 ) -> int:
     """Check and record one override command (``trading control``, a Dagster control job,
     the Telegram bot); its id. ``OverrideError`` names what is wrong, nothing recorded."""
+    symbol, args = prepare(
+        ledger, config, command, who=who, why=why, symbol=symbol, instance=instance,
+        scale=scale, risk_per_trade=risk_per_trade, clear=clear, duration=duration,
+        until=until, source=source, run_id=run_id,
+    )  # fmt: skip
+    return ledger.add_command(command, who, why, symbol, args)
+
+
+def prepare(
+    ledger: Ledger,
+    config: TradingConfig,
+    command: str,
+    *,
+    who: str,
+    why: str,
+    symbol: str | None = None,
+    instance: str | None = None,
+    scale: float | None = None,
+    risk_per_trade: float | None = None,
+    clear: bool = False,
+    duration: str | None = None,
+    until: str | None = None,
+    source: str = "cli",
+    run_id: str | None = None,
+) -> tuple[str | None, dict[str, Any]]:
+    """``issue``'s checks without recording: the command's symbol and arguments."""
     if not who or len(who) > 64:
         raise OverrideError(f"who must be 1..64 characters, got {len(who or '')}")
     if not why.strip() or len(why) > 1000:
@@ -261,4 +288,33 @@ def issue(
     elif symbol is not None:
         raise OverrideError(f"{command} takes no symbol")
     check_new(ledger, config, command, symbol, args, who, why)
-    return ledger.add_command(command, who, why, symbol, args)
+    return symbol, args
+
+
+def scale_up_room(
+    ledger: Ledger, gate: ProtocolGate, intent: OrderIntent, exchange: str, quote: str
+) -> float:
+    """The most an entry scaled above 1 may commit: the room the protocol's own limits
+    leave (the instance's free capital, the allocation limits, the cash), recomputed as
+    ``ProtocolGate.decide`` computes them. Only the tier's max position may be exceeded."""
+    stored = gate.stored
+    inst = gate.instances.get(intent.instance or MANUAL_INSTANCE)
+    if stored is None or inst is None:
+        return 0.0
+    subs = ledger.positions()
+    held = [p for p in subs if abs(p.quantity) > QTY_EPSILON]
+    exposure: dict[str, float] = {}
+    for p in held:
+        exposure[base_asset(p.symbol)] = exposure.get(base_asset(p.symbol), 0.0) + p.market_value
+    mine = [p for p in subs if p.instance_id == inst.id and p.exchange == exchange]
+    mine_open = [p for p in mine if abs(p.quantity) > QTY_EPSILON]
+    realized = sum(p.realized_pnl_net - stored.origin.get(sub_key(p), 0.0) for p in mine)
+    capital = inst.allocation * stored.capital + realized + sum(p.unrealized_pnl for p in mine_open)
+    account = ledger.account(quote)
+    rooms = [capital - sum(p.market_value for p in mine_open), account.cash]
+    if account.equity > 0:
+        rooms += [
+            r.room
+            for r in headrooms(intent.symbol, exposure, account.equity, gate.config.allocation)
+        ]
+    return max(0.0, min(rooms))

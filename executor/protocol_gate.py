@@ -8,16 +8,24 @@ When on:
 - ``start`` loads the protocol's state from the ledger (``risk_state.protocol_state``) or
   starts it at the account's equity (the capital the instances' allocations share);
 - ``observe`` (every tick, after the fills) records each sub-position that went flat since
-  the last look as one closed trade (``record_trade``, its net P&L), then lets the protocol
-  observe the account's equity: drawdown stages, capital preservation, tier changes. Each
-  event goes to the audit log (``protocol_<kind>``) and to the alerts at its level; on
-  ``capital_preservation_start`` it returns the sub-positions to close (all but winners up
-  more than ``preservation.keep_winners_above``);
-- ``decide`` answers an entry intent: ``decide_entry`` with the account, the instance (its
-  allocated capital plus its P&L, its open sub-positions) and the request (price, the
-  intent's stop, ``reasons.atr`` and ``reasons.size_fraction`` when the strategy gave them);
+  the last look as one closed trade (``record_close``: its net P&L, its exit reason from
+  the role of its last exit order, its close time: the tier's record, the losing streaks,
+  the locks, the adaptive record), then lets the protocol observe the account's equity:
+  drawdown stages, capital preservation, tier changes. Each event (``streak_phase`` and
+  ``lock`` included) goes to the audit log (``protocol_<kind>``) and to the alerts at its
+  level; on ``capital_preservation_start`` it returns the sub-positions to close (all but
+  winners up more than ``preservation.keep_winners_above``);
+- ``refresh_market`` (every tick, before the intents) reads from the market what the rules
+  need: each configured symbol's closes at ``correlation.timeframe`` and the last
+  ``adaptive.bars_needed`` bars at each instance's timeframe (the volatility percentile),
+  the bars the portfolio backtester reads at the same instant;
+- ``decide`` answers an entry intent: ``decide_entry`` with the account (its open
+  sub-positions and their closes for the correlation limit), the instance (its allocated
+  capital plus its P&L, its open sub-positions) and the request (price, the intent's stop,
+  ``reasons.atr``, ``reasons.size_fraction`` and ``reasons.score``, the composite score,
+  when the strategy gave them; the instant of the last observation, for the locks);
 - ``review`` is the operator's ``trading control review`` (``ValueError`` before the
-  cooldown ends).
+  cooldown ends); ``review_instance`` ends an instance's losing-streak demotion.
 
 Intents of the implicit ``manual`` instance are the operator's own: the protocol does not
 size them, but refuses them during capital preservation. An instance id the configuration
@@ -36,16 +44,23 @@ from typing import Any
 
 from executor.intents import OrderIntent
 from executor.ledger import Ledger
-from executor.records import QTY_EPSILON, Position
+from executor.orders import OrderState
+from executor.records import QTY_EPSILON, OrderRecord, Position
 from trading_core.config import TradingConfig
 from trading_core.config_portfolio import MANUAL_INSTANCE, InstanceConfig, instances_of
-from trading_core.protocol import gate
+from trading_core.market.base import MarketSource
+from trading_core.protocol import adaptive, correlation, gate
 from trading_core.protocol.allocation import base_asset
 from trading_core.protocol.drawdown import DrawdownState, ReviewedBy, positions_to_close
+from trading_core.protocol.rules import RulesState
 from trading_core.protocol.tiers import TierState
+from trading_core.protocol.trades import ClosedTrade
+from trading_core.timeframes import timeframe_delta, timeframe_seconds
 
 # Closed trades alone are saved at most this often (an event or a state change saves now).
 SAVE_EVERY = timedelta(seconds=60)
+# The ledger order's role -> the trade's exit reason (the backtester's names).
+EXIT_REASON_OF_ROLE = {"exit": "signal", "preservation": "capital_preservation"}
 # Alert sender: (level, title, message, at) - executor.alerts.Alerter.send's shape.
 AlertSender = Callable[[str, str, str, datetime], object]
 
@@ -76,6 +91,7 @@ class StoredProtocol:
             {
                 "tier": dataclasses.asdict(self.state.tier),
                 "drawdown": dataclasses.asdict(self.state.drawdown),
+                "rules": self.state.rules.to_dict(),
                 "capital": self.capital,
                 "counted": self.counted,
                 "origin": self.origin,
@@ -95,7 +111,8 @@ class StoredProtocol:
             for name in ("preservation_since", "cooldown_until"):
                 if dd.get(name) is not None:
                     dd[name] = datetime.fromisoformat(dd[name])
-            state = gate.ProtocolState(TierState(**tier), DrawdownState(**dd))
+            record = RulesState.from_dict(raw.get("rules", {}))
+            state = gate.ProtocolState(TierState(**tier), DrawdownState(**dd), record)
             capital = float(raw["capital"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"risk_state.protocol_state is not a protocol state: {exc!r}") from exc
@@ -125,9 +142,16 @@ class ProtocolGate:
         self.ledger = ledger
         self.config = config.protocol
         self.instances: dict[str, InstanceConfig] = {i.id: i for i in instances_of(config)}
+        self._quote = config.executor.quote_currency
         self.alert = alert
         self.stored: StoredProtocol | None = None
         self._dirty_since: datetime | None = None  # trades counted, not yet saved
+        self.order = {iid: n for n, iid in enumerate(self.instances)}
+        self.now: datetime | None = None  # the last observation's instant
+        # What refresh_market read: closes per symbol, bars per (timeframe, symbol).
+        self.closes: dict[str, correlation.Closes] = {}
+        self.volatility: dict[tuple[str, str], float] = {}
+        self._fetched: dict[tuple[str, str], datetime] = {}
 
     @property
     def state(self) -> gate.ProtocolState:
@@ -157,8 +181,12 @@ class ProtocolGate:
         capital preservation closes now."""
         stored = self.stored
         assert stored is not None, "ProtocolGate.start first"
-        changed = self._count_closed_trades(stored)
+        self.now = now
+        before = stored.state
+        closed = self._count_closed_trades(stored)
+        changed = bool(closed) or stored.state is not before
         state, events = gate.observe(self.config, stored.state, equity, now)
+        events = closed + events
         closing: list[str] = []
         rows = [ev.to_dict() for ev in events]
         for ev in events:
@@ -197,8 +225,28 @@ class ProtocolGate:
         self.ledger.save_protocol_state(stored.to_json(), [row], actor=f"operator:{by}")
         return row
 
-    def _count_closed_trades(self, stored: StoredProtocol) -> bool:
-        changed = False
+    def review_instance(self, instance_id: str, now: datetime, by: str) -> dict[str, Any]:
+        """The operator's review of an instance: a losing-streak demotion ends (its streak
+        record starts afresh). ``ValueError`` for an instance the configuration lacks."""
+        stored = self.stored
+        assert stored is not None, "ProtocolGate.start first"
+        if instance_id not in self.instances:
+            raise ValueError(
+                f"review: unknown instance {instance_id!r}; configured: {sorted(self.instances)}"
+            )
+        state, event = gate.review_instance(stored.state, instance_id, now)
+        if event is None:
+            return {"kind": "streak_phase", "instance": instance_id, "detail": {"unchanged": True}}
+        row = {**event.to_dict(), "reviewed_by_operator": by}
+        stored.state = state
+        self.ledger.save_protocol_state(stored.to_json(), [row], actor=f"operator:{by}")
+        return row
+
+    def _count_closed_trades(self, stored: StoredProtocol) -> list[gate.ProtocolEvent]:
+        """Record each sub-position gone flat since the last look (in close order, then the
+        configuration's instance order, as the backtester meets them); their events."""
+        closes: list[tuple[tuple[datetime, int, str], Position, float]] = []
+        sells: dict[tuple[str, str], OrderRecord] | None = None
         for p in self.ledger.positions():
             key = sub_key(p)
             if abs(p.quantity) > QTY_EPSILON:
@@ -206,10 +254,96 @@ class ProtocolGate:
             pnl = p.realized_pnl_net - stored.counted.get(key, 0.0)
             if key in stored.counted and abs(pnl) < 1e-12:
                 continue
-            stored.state = gate.record_trade(self.config, stored.state, pnl)
-            stored.counted[key] = p.realized_pnl_net
-            changed = True
-        return changed
+            if sells is None:
+                sells = self._last_exits()
+            last = sells.get((p.symbol, p.instance_id))
+            at = last.updated_at if last is not None else p.updated_at
+            closes.append(((at, self.order.get(p.instance_id, len(self.order)), p.symbol), p, pnl))
+        events: list[gate.ProtocolEvent] = []
+        for (at, _, _), p, pnl in sorted(closes, key=lambda c: c[0]):
+            assert sells is not None
+            last = sells.get((p.symbol, p.instance_id))
+            role = last.role if last is not None else "exit"
+            entry = self._entry_value(p)
+            trade = ClosedTrade(
+                p.instance_id,
+                p.symbol,
+                at,
+                pnl,
+                pnl / entry if entry > 0 else 0.0,
+                EXIT_REASON_OF_ROLE.get(role, role),
+            )
+            inst = self.instances.get(p.instance_id)
+            timeframe = inst.timeframe if inst is not None else "1m"
+            stored.state, raised = gate.record_close(self.config, stored.state, trade, timeframe)
+            events += raised
+            stored.counted[sub_key(p)] = p.realized_pnl_net
+        return events
+
+    def _last_exits(self) -> dict[tuple[str, str], OrderRecord]:
+        """The latest filled sell order per (symbol, instance)."""
+        out: dict[tuple[str, str], OrderRecord] = {}
+        for o in self.ledger.orders([OrderState.FILLED]):
+            if o.side != "sell":
+                continue
+            key = (o.symbol, o.instance_id or "default")
+            if key not in out or (o.updated_at, o.id) >= (out[key].updated_at, out[key].id):
+                out[key] = o
+        return out
+
+    def _entry_value(self, position: Position) -> float:
+        """Quote spent on the position's entry (fill value and fee), from its entry order."""
+        if not position.entry_intent_id:
+            return 0.0
+        for o in self.ledger.orders(intent_id=position.entry_intent_id):
+            if o.role == "entry" and o.filled_quantity > 0:
+                return o.filled_quantity * (o.average_price or 0.0) + (
+                    o.fee if o.fee_currency in (None, self._quote) else 0.0
+                )
+        return 0.0
+
+    # --------------------------------------------------------------------------- market
+
+    def refresh_market(self, market: MarketSource, exchange: str, now: datetime) -> None:
+        """Read the closes (correlation) and the bars (volatility) the rules need at ``now``;
+        each series again only once a new bar of its timeframe has closed."""
+        symbols = sorted({s for inst in self.instances.values() for s in inst.symbols})
+        corr = self.config.correlation
+        if corr.enabled:
+            for symbol in symbols:
+                if not self._due(corr.timeframe, symbol, now):
+                    continue
+                bars = market.fetch_ohlcv(
+                    exchange, symbol, corr.timeframe, correlation.window_start(now, corr), now,
+                    now=now,
+                )  # fmt: skip
+                ns = bars["ts"].astype("datetime64[ns]").astype("int64").tolist()
+                self.closes[symbol] = (ns, bars["close"].astype(float).tolist())
+        a = self.config.adaptive
+        if a.enabled:
+            needed = adaptive.bars_needed(a)
+            for inst in self.instances.values():
+                for symbol in inst.symbols:
+                    if not self._due(inst.timeframe, symbol, now):
+                        continue
+                    start = now - timeframe_delta(inst.timeframe) * (2 * needed)
+                    bars = market.fetch_ohlcv(exchange, symbol, inst.timeframe, start, now, now=now)
+                    self.volatility[(inst.timeframe, symbol)] = adaptive.volatility_percentile(
+                        bars["high"].astype(float).tolist()[-needed:],
+                        bars["low"].astype(float).tolist()[-needed:],
+                        bars["close"].astype(float).tolist()[-needed:],
+                        a,
+                    )
+
+    def _due(self, timeframe: str, symbol: str, now: datetime) -> bool:
+        step = timeframe_seconds(timeframe)
+        epoch = datetime(1970, 1, 1)
+        bucket = epoch + timedelta(seconds=(now - epoch).total_seconds() // step * step)
+        key = (timeframe, symbol)
+        if self._fetched.get(key) == bucket:
+            return False
+        self._fetched[key] = bucket
+        return True
 
     def _open_returns(self) -> dict[str, float]:
         return {
@@ -247,10 +381,13 @@ class ProtocolGate:
         mine_open = [p for p in mine if abs(p.quantity) > QTY_EPSILON]
         realized = sum(p.realized_pnl_net - stored.origin.get(sub_key(p), 0.0) for p in mine)
         unrealized = sum(p.unrealized_pnl for p in mine_open)
+        positions = {f"{p.instance_id}:{p.symbol}": p.symbol for p in held}
+        wanted = {*positions.values(), intent.symbol}
+        closes = {s: c for s, c in self.closes.items() if s in wanted} if positions else {}
         decision = gate.decide_entry(
             self.config,
             stored.state,
-            gate.AccountView(equity, cash, len(held), exposure),
+            gate.AccountView(equity, cash, len(held), exposure, positions, closes),
             gate.InstanceView(
                 instance_id,
                 inst.allocation * stored.capital + realized + unrealized,
@@ -264,6 +401,9 @@ class ProtocolGate:
                 strategy_stop=intent.stop_loss,
                 atr=_number(intent.reasons.get("atr")),
                 size_fraction=_number(intent.reasons.get("size_fraction")) or 1.0,
+                now=self.now or intent.decided_at,
+                score=_number(intent.reasons.get("score")),
+                volatility=self.volatility.get((inst.timeframe, intent.symbol)),
             ),
         )
         reasons = decision.reasons.to_dict()

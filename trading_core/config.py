@@ -103,11 +103,15 @@ class MarketConfig(_Model):
     max_abs_log_return: float = Field(default=0.25, gt=0)
     # Spike hold (trading_core/quality/spike_policy.py): a held bar is released once this
     # many later bars confirm its level (none reverts toward the old one).
-    spike_confirm_bars: int = Field(default=DEFAULT_CONFIRM_BARS, ge=1, le=MAX_CONFIRM_BARS)
+    spike_confirm_bars: int = DEFAULT_CONFIRM_BARS
     # Unit of epoch timestamps in replay files: iso | s | ms | us | ns; None: detected from
     # their magnitude (trading_core/market/candle_file.py). A line in another unit is
     # quarantined, never read in the wrong unit.
     timestamp_unit: TimestampUnit | None = None
+    # Binance history from its public kline archive (trading_core/market/archive_source.py)
+    # when market.source is ccxt: the archive's base URL (https://data.binance.vision), or
+    # None for REST only. Files are verified by sha256 and cached in TRADING_HOME/archive.
+    archive_url: str | None = None
     # View the market as of this instant (naive UTC): only candles closed by then exist.
     # Paper trading over history (replay, sim) sets it; None: the wall clock. `make run`
     # plays the market forward from it (trading_core.market.clock).
@@ -117,6 +121,15 @@ class MarketConfig(_Model):
     # The wall instant (naive UTC) at which the played market stood at as_of: set by
     # `make run` for the processes it starts. None: the market stands still at as_of.
     replay_started_at: datetime | None = None
+
+    @field_validator("archive_url")
+    @classmethod
+    def _archive_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"archive_url {value!r} is not an http(s) URL; e.g. https://data.binance.vision"
+            )
+        return value
 
     @field_validator("timeframes")
     @classmethod
@@ -138,13 +151,17 @@ class MarketConfig(_Model):
 
     @field_validator("spike_confirm_bars", mode="before")
     @classmethod
-    def _whole_bars(cls, value: object) -> object:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+    def _whole_bars(cls, value: object) -> int:
+        bars = value.strip() if isinstance(value, str) else value
+        if isinstance(bars, str) and bars.lstrip("-").isdigit():
+            bars = int(bars)
+        if isinstance(bars, float) and bars.is_integer():
+            bars = int(bars)
+        if isinstance(bars, bool) or not isinstance(bars, int) or not 1 <= bars <= MAX_CONFIRM_BARS:
             raise ValueError(
-                f"must be a whole number of bars; allowed: an integer from 1 to "
-                f"{MAX_CONFIRM_BARS}"
+                f"must be a whole number of bars; allowed: an integer from 1 to {MAX_CONFIRM_BARS}"
             )
-        return value
+        return bars
 
     @field_validator("start_date")
     @classmethod
@@ -492,6 +509,7 @@ ENV_OVERRIDES: dict[str, tuple[str, Any]] = {
     "TRADING_TIMEFRAMES": ("market.timeframes", _csv),
     "TRADING_START_DATE": ("market.start_date", str),
     "TRADING_REPLAY_DIR": ("market.replay_dir", str),
+    "TRADING_ARCHIVE_URL": ("market.archive_url", str),
     "TRADING_SIM_SEED": ("market.sim_seed", int),
     "TRADING_MARKET_AS_OF": ("market.as_of", str),
     "TRADING_REPLAY_PACE": ("market.replay_pace_seconds", float),

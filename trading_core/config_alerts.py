@@ -80,6 +80,8 @@ class AlertsConfig(BaseModel):
     # Remote sends per process and minute; EMERGENCY is never held back.
     max_alerts_per_minute: int = Field(default=20, ge=1, le=1_000)
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # An executor tick slower than this (seconds; its exchange calls included) is a WARNING.
+    latency_warning_seconds: float = Field(default=5.0, gt=0, le=3_600)
     # Drawdown stage (percent below the peak) -> level, until the portfolio protocol owns it.
     drawdown_stages: list[DrawdownStage] = Field(
         default_factory=lambda: list(DEFAULT_DRAWDOWN_STAGES)

@@ -306,8 +306,8 @@ class AdaptiveConfig(_Model):
     high_win_rate: float = Field(default=0.65, ge=0, le=1)  # strictly above
     high_win_window: int = Field(default=50, ge=1, le=100_000)
     high_win_multiplier: float = Field(default=1.2, ge=1, le=3)
-    # Extreme volatility: ATR(atr_period) / close at or above the extreme_percentile of its
-    # last volatility_window values.
+    # Extreme volatility: ATR(atr_period) / close above at least extreme_percentile of its
+    # previous volatility_window values.
     atr_period: int = Field(default=14, ge=2, le=500)
     volatility_window: int = Field(default=100, ge=5, le=10_000)
     extreme_percentile: float = Field(default=0.95, gt=0, le=1)
@@ -352,7 +352,7 @@ class TieredTakeProfitConfig(_Model):
 
     enabled: bool = False
     tiers: list[TakeProfitTier] = Field(
-        default_factory=lambda: list(DEFAULT_TAKE_PROFIT_TIERS), min_length=1, max_length=10
+        default_factory=lambda: list(DEFAULT_TAKE_PROFIT_TIERS), min_length=1, max_length=3
     )
     trailing_pct: float = Field(default=0.05, gt=0, lt=1)
 

@@ -23,6 +23,7 @@ from pydantic import Field
 from executor.ledger import Ledger
 from executor.overrides import OverrideError
 from trading_core.config import get_config
+from trading_pipelines.jobs import LIVE_PRIORITY, PRIORITY_TAG
 from trading_pipelines.resources.ledger import LedgerResource
 
 SOURCE = "dagster"
@@ -132,7 +133,8 @@ def _job(
         name=name,
         description=f"trading control {command}, from the launchpad (who and why required). "
         + UI_WARNING,
-        tags={"trading/control": command},
+        # first out of the run queue: an operator waits for it
+        tags={"trading/control": command, PRIORITY_TAG: LIVE_PRIORITY},
     )
     def control_job() -> None:
         record()

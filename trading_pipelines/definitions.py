@@ -30,6 +30,7 @@ from sensors.alerts import build_executor_health_sensor, run_failure_alert
 from sensors.new_bars import build_new_bar_sensor
 from trading_core.config import Paths, TradingConfig
 from trading_core.reports.drift_run import DriftSetup
+from trading_pipelines.control_jobs import CONTROL_JOBS
 from trading_pipelines.dbt import dbt_resource
 from trading_pipelines.jobs import (
     evaluate_strategy_job,
@@ -83,6 +84,7 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
             signal_checks_job,
             refresh_job,
             research_job,
+            *CONTROL_JOBS,  # operator overrides from the launchpad (control_jobs.py)
         ],
         schedules=[
             live_market_schedule(ingest_market, cfg.market, cfg.operations),
@@ -113,6 +115,8 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
                 cfg.executor.starting_cash,
                 # the enabled `strategies:` instances (None: the single strategy, `default`)
                 [i for i in cfg.strategies.root if i.enabled] if cfg.strategies.root else None,
+                cfg.protocol,
+                cfg.fees,
             ),
             "alerts": AlertResource(path=str(root.home / "alerts.jsonl")),
             **alt_data_resources(cfg, root),

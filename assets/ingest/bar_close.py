@@ -9,6 +9,7 @@ does not wait.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 import dagster as dg
@@ -22,7 +23,7 @@ MAX_WAIT_TAG = "trading/max_wait_seconds"
 DEFAULT_MAX_WAIT_SECONDS = 60.0
 
 
-def _seconds(tags: dict[str, str], key: str, default: float) -> float:
+def _seconds(tags: Mapping[str, str], key: str, default: float) -> float:
     try:
         value = float(tags.get(key, default))
     except ValueError:

@@ -14,7 +14,9 @@ Every description is made from the same numbers as its metadata.
 """
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -26,7 +28,7 @@ LISTED_PARTITIONS = 50  # partitions named in a result's metadata (counts cover 
 DESCRIBED_PARTITIONS = 3  # partitions whose findings the description spells out
 
 
-def check_specs(asset_key: dg.AssetKey, checks: dict[str, str]) -> list[dg.AssetCheckSpec]:
+def check_specs(asset_key: dg.AssetKey, checks: Mapping[str, str]) -> list[dg.AssetCheckSpec]:
     """One check per expectation; ERROR checks block downstream assets."""
     return [
         dg.AssetCheckSpec(name, asset=asset_key, blocking=severity == "error")
@@ -87,7 +89,7 @@ def check_results(
             for partition, o in failing
             for example in o.examples
         ][: first.max_listed]
-        metadata: dict[str, object] = {
+        metadata: dict[str, Any] = {
             "failing_count": failing_count,
             "failing_partitions": dg.MetadataValue.json(
                 [partition for partition, _ in failing][:LISTED_PARTITIONS]

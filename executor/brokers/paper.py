@@ -43,7 +43,10 @@ from trading_core.fills import intrabar_exit, limit_fills, walk_book
 from trading_core.market.base import MarketSource
 from trading_core.timeframes import timeframe_delta, utc_now
 
-PROTECTIVE_ROLES: frozenset[str] = frozenset({"stop_loss", "take_profit", "trailing_stop"})
+PROTECTIVE_ROLES: frozenset[str] = frozenset(
+    {"stop_loss", "take_profit", "trailing_stop", "atr_stop"}
+    | {f"take_profit_{k}" for k in (1, 2, 3)}  # the protocol's tiers (executor.exits)
+)
 
 
 @dataclass
@@ -241,7 +244,7 @@ class PaperBroker:
         if candles.empty:
             raise OrderRejected(f"no {self.timeframe} candle at {candle_ts} to fill the exit at")
         bar = candles.iloc[0]
-        take = order.role == "take_profit"
+        take = order.role.startswith("take_profit")
         hit = intrabar_exit(
             "buy" if order.side == "sell" else "sell",
             float(bar.open),

@@ -79,8 +79,9 @@ class ControlStore:
         if command not in ALL_COMMANDS:
             raise ValueError(f"operator command {command!r}; allowed: {ALL_COMMANDS}")
         if (command in SYMBOL_COMMANDS) != (symbol is not None):
+            what = "needs a symbol" if symbol is None else "takes no symbol"
             raise ValueError(
-                f"{command}: a symbol is needed by, and only taken by, {sorted(SYMBOL_COMMANDS)}"
+                f"{command} {what}: a symbol is taken by {sorted(SYMBOL_COMMANDS)} only"
             )
         text = _args_json(args) if args else None
         with self.db.transaction() as conn:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.executor.test_process import start, stop, wait_for
+from executor.ledger import Ledger
+from tests.executor.test_process import recent_intent, start, stop, wait_for
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 TOKEN = "8080:AAexecutorAlertToken"
@@ -52,3 +53,34 @@ def test_a_failing_health_file_alerts_telegram_while_dagster_is_down(tmp_path: P
     assert TOKEN not in err
     alerts = [json.loads(x) for x in (home / "alerts.jsonl").read_text().splitlines()]
     assert alerts[0]["severity"] == "critical" and "health file" in alerts[0]["title"]
+
+
+@pytest.mark.integration
+def test_a_trade_the_executor_makes_reaches_telegram_while_dagster_is_down(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    ledger = Ledger(f"sqlite:///{home / 'ledger.sqlite'}")
+    ledger.add_intents([recent_intent(notional=100.0)])
+    ledger.close()
+    with FakeTelegramAPI(TOKEN) as telegram:
+        process = start(
+            home,
+            "--mode",
+            "paper",
+            "--tick-seconds",
+            "0.2",
+            TRADING_DAGSTER_URL=f"http://127.0.0.1:{closed_port()}",
+            TRADING_TELEGRAM_TOKEN=TOKEN,
+            TRADING_TELEGRAM_CHAT_IDS="4001",
+            TRADING_TELEGRAM_API_URL=telegram.url,
+        )
+        try:
+            wait_for(lambda: any("trade executed" in c.params["text"] for c in telegram.sent(4001)))
+        finally:
+            _, err = stop(process, signal.SIGTERM)
+    (text,) = [
+        c.params["text"] for c in telegram.sent(4001) if "trade executed" in c.params["text"]
+    ]
+    assert text.startswith("[info] executor: trade executed (1 fill(s)): buy ")
+    assert "BTC/USDT" in text and TOKEN not in err

@@ -107,7 +107,7 @@ def test_a_held_then_released_bar_is_decided_on_by_neither_path(
         source="replay", exchanges=["binance"], symbols=["BTC/USDT"], timeframes=["1h"],
         replay_dir=replay, start_date=date(2023, 1, 1), spike_confirm_bars=confirm_bars,
     )  # fmt: skip
-    closes = [DAY + timedelta(hours=h) for h in range(SHIFT - 1, SHIFT + confirm_bars + 3)]
+    closes = [DAY + timedelta(hours=h) for h in range(SHIFT - 1, SHIFT + confirm_bars + 2)]
     live = live_decisions(cfg, tmp_path / "warehouse.duckdb", closes)
     skipped = sorted(bar for bar, outcome in live.items() if outcome.startswith("skipped"))
     # the shifted bar and the next ones up to its release: held at their close

@@ -116,7 +116,10 @@ BAR = BarKey(SERIES, datetime(2023, 6, 1, 10))
 def test_entries_are_sized_by_position_sizing_and_capped_by_cash() -> None:
     intent = intent_for(BAR, _entry(), Settings(), equity=1000.0, cash=1000.0)
     assert intent.notional == 0.2 * 1000.0
-    assert (intent.stop_loss, intent.take_profit) == (100.0 * (1 - 0.02), 100.0 * (1 + 0.04))
+    assert intent.notional_includes_fee  # all-in: value + fee == notional
+    # the fractions travel with the intent: the executor applies them to the fill price
+    assert (intent.stop_loss, intent.take_profit) == (None, None)
+    assert (intent.stop_loss_pct, intent.take_profit_pct) == (0.02, 0.04)
     capped = intent_for(BAR, _entry(), Settings(position_fraction=1.0), equity=1000.0, cash=150.0)
     assert capped.notional == 150.0
     own = intent_for(BAR, _entry(stop_loss=90.0, take_profit=130.0), Settings(), 1000.0, 1000.0)

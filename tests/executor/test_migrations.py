@@ -22,6 +22,7 @@ def intent(post_only: bool = False, minute: int = 0) -> OrderIntent:
     )  # fmt: skip
 
 
+V7_INTENT_COLUMNS = ("notional_includes_fee", "stop_loss_pct", "take_profit_pct")
 V3_TABLES = (schema.executor_lease, schema.ledger_meta, schema.intent_quarantine)
 
 
@@ -62,6 +63,9 @@ def as_version(url: str, version: int) -> None:
     """What an executor of an older schema version left behind."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
+        if version < 7:  # v6 intents had no all-in flag nor level fractions
+            for column in V7_INTENT_COLUMNS:
+                conn.execute(sa.text(f"ALTER TABLE intents DROP COLUMN {column}"))
         if version < 6:
             as_v5_without_instances(conn)
         if version < 5:
@@ -95,7 +99,7 @@ def test_a_version_1_ledger_is_upgraded_and_keeps_its_intents(ledger_url: str) -
                 {
                     k: v
                     for k, v in intent().to_row().items()
-                    if k not in ("post_only", "instance_id")
+                    if k not in ("post_only", "instance_id", *V7_INTENT_COLUMNS)
                 }
                 | {
                     "status": "NEW",
@@ -425,7 +429,7 @@ def test_a_version_5_ledger_with_open_orders_and_positions_becomes_the_default_i
 
     ledger = Ledger(ledger_url)  # opening upgrades
     with ledger.transaction() as conn:
-        assert current_version(conn) == schema.SCHEMA_VERSION == 6
+        assert current_version(conn) == schema.SCHEMA_VERSION
         intents = dict(conn.execute(sa.select(schema.intents.c.intent_id,
                                               schema.intents.c.instance_id)).all())  # fmt: skip
         fills = dict(conn.execute(sa.select(schema.fills.c.trade_id,

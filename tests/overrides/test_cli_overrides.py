@@ -27,8 +27,9 @@ def issued_id(out: str) -> int:
 def test_help_lists_every_override(capsys: pytest.CaptureFixture) -> None:
     assert trading_main(["control", "--help"]) == 0
     text = capsys.readouterr().out
-    for name in ("pause", "resume", "halt", "close-all", "close-position", "review", "set-risk",
-                 "blacklist", "unblacklist", "force-exit", "pause-instance", "resume-instance"):  # fmt: skip
+    names = ["pause", "resume", "halt", "close-all", "close-position", "review", "set-risk"]
+    names += ["blacklist", "unblacklist", "force-exit", "pause-instance", "resume-instance"]
+    for name in names:
         assert f"    {name}" in text, name
 
 
@@ -60,7 +61,7 @@ def test_set_risk_scales_the_next_entry_within_one_tick(
 def test_risk_per_trade_becomes_a_scale_of_the_tier_and_expires(
     desk: Desk, capsys: pytest.CaptureFixture
 ) -> None:
-    code, out, _ = run(capsys, "set-risk", "--risk-per-trade", "0.005", "--for", "1h")
+    code, _, _ = run(capsys, "set-risk", "--risk-per-trade", "0.005", "--for", "1h")
     assert code == 0
     first = desk.enter("b", "ETH/USDT")
     assert desk.filled_value(first) == pytest.approx(25.0)  # 0.5 % of the tier's 2 %
@@ -80,7 +81,7 @@ def test_risk_per_trade_becomes_a_scale_of_the_tier_and_expires(
         (["--risk-per-trade", "0.03"], "above tier 1's limit 0.02"),
         (["--risk-per-trade", "1.5"], "risk_per_trade must be a fraction of equity in (0, 1)"),
         (["--scale", "0.5", "--for", "0h"], "duration must be > 0"),
-        (["--scale", "0.5", "--for", "-1h"], "duration must look like 30m, 2h or 1d"),
+        (["--scale", "0.5", "--for=-1h"], "duration must look like 30m, 2h or 1d"),
         (["--scale", "0.5", "--for", "1e9h"], "duration must look like 30m, 2h or 1d"),
         (["--scale", "0.5", "--for", "400d"], "more than overrides.max_duration_hours 720"),
         (["--scale", "0.5", "--until", "2020-01-01T00:00Z"], "is not in the future"),
@@ -113,15 +114,16 @@ def test_above_the_tier_only_when_the_config_allows_it(
     desk = Desk()
     try:
         assert run(capsys, "set-risk", "--scale", "1.6")[0] == 2
-        code, out, _ = run(capsys, "set-risk", "--scale", "1.5")
+        code, _, _ = run(capsys, "set-risk", "--scale", "1.5")
         assert code == 0
         entry = desk.enter("b", "ETH/USDT")
         assert desk.filled_value(entry) == pytest.approx(150.0)
-        # a is bound by its capital (500 of 500): a cap stays a cap, no scaling up
+        # a asks for all its capital (500 of 500): the instance's capital stays a limit
         capped = desk.enter("a", "BTC/USDT")
         assert desk.filled_value(capped) == pytest.approx(500.0)
-        details = [e["details"] for e in desk.ledger.audit_entries("risk_override_applied")]
-        assert details[0]["held_at_1"] == ["instance capital"]
+        latest = desk.ledger.audit_entries("risk_override_applied")[0]["details"]
+        assert latest["protocol_notional"] == pytest.approx(500.0)
+        assert latest["notional"] == pytest.approx(500.0)
     finally:
         desk.close()
 
@@ -222,7 +224,7 @@ def test_force_exit_sells_with_the_force_exit_reason(
     desk.tick()
     result = desk.result(issued_id(out))
     assert result.startswith("ETH/USDT: exit tp-") and "FILLED" in result
-    (sold,) = [o for o in desk.ledger.orders() if o.side == "sell"]
+    (sold,) = [o for o in desk.ledger.orders() if o.side == "sell" and o.role != "backstop"]
     assert (sold.role, sold.instance_id, sold.symbol) == ("force_exit", "b", "ETH/USDT")
     assert sold.client_order_id.endswith("-f0")  # journal exit_reason: force_exit
     assert sold.reason == "operator force-exit by carol"

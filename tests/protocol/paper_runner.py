@@ -38,6 +38,7 @@ from tests.executor.helpers import Clock, StubMarket
 from tests.protocol.scenarios import STEP, T0, Outcome, Scenario, config_tree, frame
 from trading_core.config import TradingConfig
 from trading_core.config_portfolio import instances_of
+from trading_core.indicators import atr
 from trading_core.protocol.drawdown import auto_review_due
 from trading_core.strategies import get_strategy
 
@@ -92,16 +93,43 @@ def _signals(tree: dict[str, Any], config: TradingConfig, bars: dict[str, pd.Dat
     return out
 
 
+def _scores(config: TradingConfig, bars: dict[str, pd.DataFrame]):
+    """(instance id, symbol) -> bar open -> the intent's reasons the code location's job
+    gives: the strategy's composite ``score`` where it has one, the ``atr`` of an instance
+    whose stop is ATR-based."""
+    out: dict[tuple[str, str], dict[pd.Timestamp, dict[str, float]]] = {}
+    for inst in instances_of(config):
+        strategy = get_strategy(inst.strategy, inst.params)
+        risk = inst.resolved_risk()
+        for symbol in inst.symbols:
+            b = bars[symbol]
+            series = strategy.scores(b)
+            atr_values = (
+                atr(b["high"], b["low"], b["close"], risk.atr_period).tolist()
+                if risk.stop == "atr"
+                else [float("nan")] * len(b)
+            )
+            rows: dict[pd.Timestamp, dict[str, float]] = {}
+            for ts, score, a in zip(b["ts"], series, atr_values, strict=True):
+                given = {k: float(v) for k, v in (("score", score), ("atr", a)) if v == v}
+                if given:
+                    rows[pd.Timestamp(ts)] = given
+            out[(inst.id, symbol)] = rows
+    return out
+
+
 def run_in_paper_executor(scenario: Scenario, workdir: Path) -> Outcome:
     bars = _candles(scenario)
     tree = _tree(scenario, sorted(bars))
     config = TradingConfig.model_validate(tree)
     signals = _signals(tree, config, bars)
+    scores = _scores(config, bars)
     instances = instances_of(config)
     clock = Clock(T0)
     market = StubMarket(clock)
     ledger = Ledger(f"sqlite:///{workdir / 'paper.sqlite'}", clock=clock)
-    broker = PaperBroker(market, exchange="sim", fees=config.fees, clock=clock)
+    broker = PaperBroker(market, exchange="sim", fees=config.fees, clock=clock,
+                         candle_timeframe="1h")  # the candles' own: a fill at their close  # fmt: skip
     engine = Engine(ledger, broker, market, config, EngineOptions(protective_timeframe="1h"),
                     clock=clock)  # fmt: skip
     first = min(b["ts"].iloc[0] for b in bars.values()).to_pydatetime()
@@ -139,7 +167,8 @@ def run_in_paper_executor(scenario: Scenario, workdir: Path) -> Outcome:
                 if holding and bool(sig.loc[pd.Timestamp(opened), "exit"]):
                     intents.append(_intent(inst.id, symbol, opened, "close", price))
                 elif not holding and bool(sig.loc[pd.Timestamp(opened), "entry"]):
-                    intents.append(_intent(inst.id, symbol, opened, "open", price))
+                    reasons = dict(scores[(inst.id, symbol)].get(pd.Timestamp(opened), {}))
+                    intents.append(_intent(inst.id, symbol, opened, "open", price, reasons))
         if intents:
             ledger.add_intents(intents)
             engine.tick()
@@ -149,12 +178,16 @@ def run_in_paper_executor(scenario: Scenario, workdir: Path) -> Outcome:
     return outcome
 
 
-def _intent(iid: str, symbol: str, opened: datetime, action: str, price: float) -> OrderIntent:
+def _intent(
+    iid: str, symbol: str, opened: datetime, action: str, price: float,
+    reasons: dict[str, float] | None = None,
+) -> OrderIntent:  # fmt: skip
     return OrderIntent(
         intent_id=make_intent_id(f"scripted-{iid}", "sim", symbol, "1h", opened, action),
         strategy="scripted", exchange="sim", symbol=symbol, timeframe="1h", bar_ts=opened,
         decided_at=opened + STEP, side="buy" if action == "open" else "sell", action=action,
         notional=1e9 if action == "open" else None, reference_price=price, instance=iid,
+        reasons=reasons or {},
     )  # fmt: skip
 
 
@@ -175,15 +208,22 @@ def _trades(ledger: Ledger) -> list[dict[str, Any]]:
                        "exit_ts": None, "exit_reason": None, "quantity": 0.0,
                        "entry_value": 0.0, "tier": reasons.get("tier"),
                        "size_multiplier": reasons.get("size_multiplier"),
-                       "reasons": reasons}  # fmt: skip
+                       "reasons": reasons, "exits": []}  # fmt: skip
                 open_rows[key] = row
                 rows.append(row)
             row["quantity"] += f.quantity
+            row["left"] = row.get("left", 0.0) + f.quantity
             row["entry_value"] += f.quantity * f.price
-        elif order.state == OrderState.FILLED and key in open_rows:
-            row = open_rows.pop(key)
-            row["exit_ts"] = iso(f.event_time)
-            row["exit_reason"] = EXIT_REASONS.get(order.role, order.role)
+        elif key in open_rows:  # an exit fill: partial until nothing is left
+            row = open_rows[key]
+            row["left"] -= f.quantity
+            row["exits"].append({"ts": iso(f.event_time), "quantity": f.quantity,
+                                 "price": f.price,
+                                 "reason": EXIT_REASONS.get(order.role, order.role)})  # fmt: skip
+            if row["left"] <= 1e-9 and order.state == OrderState.FILLED:
+                open_rows.pop(key)
+                row["exit_ts"] = iso(f.event_time)
+                row["exit_reason"] = EXIT_REASONS.get(order.role, order.role)
     rows.sort(key=lambda t: (t["entry_ts"], t["instance"], t["symbol"]))
     return rows
 

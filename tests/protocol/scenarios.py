@@ -35,12 +35,15 @@ PROTOCOL_KINDS = (
     "capital_preservation_start",
     "capital_preservation_end",
     "size_restored",
+    "streak_phase",
+    "lock",
 )
 
 
 class ScriptedParams(StrategyParams):
     enter_at: list[datetime] = Field(default_factory=list)
     exit_at: list[datetime] = Field(default_factory=list)
+    score_at: dict[datetime, float] = Field(default_factory=dict)  # composite scores
 
 
 class ScriptedStrategy(Strategy):
@@ -62,6 +65,11 @@ class ScriptedStrategy(Strategy):
         exit_ = ts.isin(pd.to_datetime(self.params.exit_at))
         return pd.DataFrame({"entry": entry, "exit": exit_, "reason": "scripted"})
 
+    def scores(self, bars: pd.DataFrame) -> pd.Series:
+        """The composite score per bar (NaN where the scenario gives none)."""
+        given = {pd.Timestamp(k): v for k, v in self.params.score_at.items()}
+        return bars["ts"].map(lambda t: given.get(pd.Timestamp(t), float("nan"))).astype(float)
+
 
 @dataclass(frozen=True)
 class Trade:
@@ -76,6 +84,8 @@ class Trade:
     size_multiplier: float | None = None
     entry_value: float | None = None  # checked to 1e-6 relative
     caps: tuple[str, ...] | None = None
+    # Its exit fills: (tick, reason, quantity or None), quantities checked to 1e-6 relative.
+    exits: tuple[tuple[int, str, float | None], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,7 @@ class Scenario:
     trades: list[Trade]
     events: list[Event]  # every protocol event (PROTOCOL_KINDS), in order
     refusals: list[Event] = field(default_factory=list)  # entry_refused events, in order
+    scores: Mapping[str, Mapping[int, float]] = field(default_factory=dict)  # id -> tick -> score
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,10 @@ def config_tree(scenario: Scenario) -> dict[str, Any]:
         params = {
             "enter_at": [t.isoformat() for t in enter],
             "exit_at": [t.isoformat() for t in exit_],
+            "score_at": {
+                (T0 + STEP * tick).isoformat(): score
+                for tick, score in scenario.scores.get(inst["id"], {}).items()
+            },
         }
         instances.append({"strategy": "scripted", "timeframe": "1h", **inst, "params": params})
     tree["strategies"] = instances
@@ -187,6 +202,16 @@ def assert_outcome(scenario: Scenario, outcome: Outcome) -> None:
             )
         if spec.caps is not None:
             assert tuple(row["reasons"]["caps"]) == spec.caps, f"{scenario.name}: caps {row}"
+        if spec.exits is not None:
+            fills = [(tick_of(x["ts"]), x["reason"], x["quantity"]) for x in row["exits"]]
+            assert [f[:2] for f in fills] == [e[:2] for e in spec.exits], (
+                f"{scenario.name}: exits {fills} != {spec.exits}"
+            )
+            for (_, _, got_q), (_, _, want_q) in zip(fills, spec.exits, strict=True):
+                if want_q is not None:
+                    assert math.isclose(got_q, want_q, rel_tol=1e-6), (
+                        f"{scenario.name}: exit quantity {got_q} != {want_q}"
+                    )
     _match_events(
         scenario.name, [e for e in outcome.events if e["kind"] in PROTOCOL_KINDS], scenario.events
     )

@@ -125,6 +125,9 @@ def test_preservation_and_review_on_real_data(
         {"floor": 0, "risk_per_trade": 0.02, "max_position": 1.0, "max_positions": 3}
     ]
     tree["protocol"]["allocation"] = {"assets": {}}
+    # The drawdown rule alone: the streak and win-rate cuts would shrink the fall below 20 %.
+    tree["protocol"]["streaks"] = {"enabled": False}
+    tree["protocol"]["adaptive"] = {"enabled": False}
     file = tmp_path / "tight.yaml"
     file.write_text(yaml.safe_dump(tree))
     report = run_json(capsys, "--config", str(file), "--data-dir", str(market), *WINDOW)

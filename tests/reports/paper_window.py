@@ -36,7 +36,11 @@ SYMBOL = "BTC/USDT"
 CONFIG = TradingConfig.model_validate(
     {
         "market": {"exchanges": ["sim"], "symbols": [SYMBOL], "timeframes": ["1h"]},
-        "strategy": {"name": "macd", "timeframe": "1h", "params": {"fast": 3, "slow": 6, "signal": 3}},
+        "strategy": {
+            "name": "macd",
+            "timeframe": "1h",
+            "params": {"fast": 3, "slow": 6, "signal": 3},
+        },
         "executor": {"starting_cash": 1000.0, "exchange": "sim"},
         # stops out of reach: the day's exits are the strategy's own
         "risk": {"position_fraction": 0.5, "stop_loss_pct": 0.5, "take_profit_pct": 5.0},

@@ -16,7 +16,14 @@ from dagster_duckdb import DuckDBResource
 from assets.drift import DRIFT_CHECK, build_drift_report_asset
 from assets.reports import build_daily_report_asset
 from tests.reports import journals
-from tests.reports.paper_window import CONFIG, DAY, PaperDay, trade_the_day, wave_bars, write_candles
+from tests.reports.paper_window import (
+    CONFIG,
+    DAY,
+    PaperDay,
+    trade_the_day,
+    wave_bars,
+    write_candles,
+)
 from trading_core.reports.drift_run import DriftSetup
 from trading_pipelines.resources.alerts import AlertResource
 
@@ -103,7 +110,9 @@ def test_looser_bounds_pass_the_check_and_raise_no_alert(
             )
         }
     )
-    result = materialize_drift(trading_home, day, warehouse, DriftSetup.from_config(loose, day.ledger_url))
+    result = materialize_drift(
+        trading_home, day, warehouse, DriftSetup.from_config(loose, day.ledger_url)
+    )
     (check,) = result.get_asset_check_evaluations()
     assert check.passed
     assert not (trading_home / "alerts.jsonl").exists()

@@ -26,9 +26,17 @@ from trading_core.timeframes import utc_now
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "123456789:AAfakeTokenForTests_0123456789abcdef"
 # Allow-listed chats, one per test that needs its own state; 999 is never allowed.
-CHATS = [101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, -1001]
+CHATS = [*range(101, 116), *range(120, 140), -1001]
 RATE_LIMIT = 6
 CONFIRM_SECONDS = 5
+# Two instances and the risk protocol: what /setrisk scales and /blacklist checks against.
+PORTFOLIO = """
+strategies:
+  - {id: a, strategy: macd, symbols: [BTC/USDT], timeframe: 1m, allocation: 0.5}
+  - {id: b, strategy: macd, symbols: [ETH/USDT], timeframe: 1m, allocation: 0.5}
+protocol:
+  tiers: [{floor: 0, risk_per_trade: 0.02, max_position: 1.0, max_positions: 10}]
+"""
 
 
 @dataclass
@@ -83,6 +91,7 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotUnderTest]:
     config = home / "trading.yaml"
     config.write_text(
         f"alerts:\n  commands_per_minute: {RATE_LIMIT}\n  confirm_seconds: {CONFIRM_SECONDS}\n"
+        + PORTFOLIO
     )
     ledger = Ledger(f"sqlite:///{home / 'ledger.sqlite'}")
     seed_ledger(ledger)

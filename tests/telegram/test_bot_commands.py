@@ -95,16 +95,20 @@ def test_a_code_from_another_chat_or_after_expiry_does_nothing(bot: BotUnderTest
 
 def test_the_inline_confirm_button_issues_forceexit_for_one_symbol(bot: BotUnderTest) -> None:
     (question,) = ask(bot, 107, "/forceexit btc-usdt stop hit")
-    assert question.startswith("close-position BTC/USDT: confirm")
+    assert question.startswith("force-exit BTC/USDT: confirm")
     code = code_of(question)
     started = time.monotonic()
     bot.api.callback(107, f"confirm:{code}")
     (edit,) = bot.api.wait_sent(107, 1, method="editMessageText")
     assert edit.at - started <= ANSWER_WITHIN
-    assert "(close-position BTC/USDT) recorded" in edit.params["text"]
+    assert "(force-exit BTC/USDT) recorded" in edit.params["text"]
     assert bot.api.sent(None, "answerCallbackQuery")
     newest = bot.ledger.commands(limit=1)[0]
-    assert (newest.command, newest.symbol, newest.why) == ("close-position", "BTC/USDT", "stop hit")
+    assert (newest.command, newest.symbol, newest.why) == ("force-exit", "BTC/USDT", "stop hit")
+    assert newest.args["source"] == "telegram"
+    # the same again while the first is pending: refused at once, by the ledger's check
+    (again,) = ask(bot, 107, "/forceexit BTC/USDT")
+    assert again.startswith("error: command") and "is already pending" in again
 
 
 def test_cancel_button_and_resume(bot: BotUnderTest) -> None:
@@ -134,18 +138,91 @@ def test_malformed_operator_commands_are_refused(bot: BotUnderTest, text: str, e
     assert len(bot.ledger.commands()) == before
 
 
-@pytest.mark.parametrize("command", ["/setrisk 0.5", "/blacklist DOGE/USDT"])
-def test_setrisk_and_blacklist_say_they_are_not_available(bot: BotUnderTest, command: str) -> None:
+def test_setrisk_asks_then_records_the_override_command(bot: BotUnderTest) -> None:
+    (question,) = ask(bot, 113, "/setrisk 0.5 2h CPI week")
+    assert question.startswith("set-risk scale=0.5 duration=2h: confirm within 5 s")
+    (done,) = ask(bot, 113, f"/confirm {code_of(question)}")
+    assert "(set-risk) recorded" in done
+    newest = bot.ledger.commands(limit=1)[0]
+    assert (newest.command, newest.who, newest.why) == ("set-risk", "telegram:113", "CPI week")
+    assert newest.args["scale"] == 0.5 and newest.args["for"] == "2h"
+    assert newest.args["source"] == "telegram" and "until" in newest.args
+    (percent,) = ask(bot, 113, "/setrisk 0.5%")
+    assert percent.startswith("set-risk risk_per_trade=0.005: confirm")
+
+
+HOSTILE = [
+        ("/setrisk", "usage: /setrisk SCALE|N%|clear"),
+        ("/setrisk nan", "error: scale must be a finite number"),
+        ("/setrisk 1e999", "error: scale must be a finite number"),
+        ("/setrisk -1", "error: scale must be > 0"),
+        ("/setrisk 3", "above the allowed maximum (overrides.allow_above_tier is false"),
+        ("/setrisk half", "'half' is not a number"),
+        ("/setrisk 5%", "above tier 1's limit 0.02"),
+        ("/setrisk 0.5 0h", "duration must be > 0"),
+        ("/setrisk 0.5 9999d", "more than overrides.max_duration_hours"),
+        ("/setrisk inf", "error: scale must be a finite number"),
+        ("/blacklist DOGE/USDT", "unknown symbol 'DOGE/USDT'; traded: ['BTC/USDT', 'ETH/USDT']"),
+        ("/blacklist BTCUSDT", "must look like BTC/USDT or BTC-USDT"),
+        ("/unblacklist BTC/USDT", "BTC/USDT is not blacklisted"),
+        ("/unblacklist", "usage: /unblacklist SYMBOL"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("chat", "text", "error"),
+                         [(120 + i, *case) for i, case in enumerate(HOSTILE)])  # fmt: skip
+def test_hostile_setrisk_and_blacklist_are_refused_by_name(
+    bot: BotUnderTest, chat: int, text: str, error: str
+) -> None:
     before = len(bot.ledger.commands())
-    (answer,) = ask(bot, 110, command)
-    assert answer.startswith("not available until the portfolio issue")
-    assert "Nothing was changed" in answer
+    (answer,) = ask(bot, chat, text)  # a chat each: the rate limit stays out of it
+    assert error in answer
     assert len(bot.ledger.commands()) == before
+
+
+def test_blacklist_confirmed_by_button_then_listed_and_lifted(bot: BotUnderTest) -> None:
+    (empty,) = ask(bot, 114, "/blacklist")
+    assert empty.startswith("Blacklist: empty")
+    (question,) = ask(bot, 114, "/blacklist eth-usdt 1d delisting rumor")
+    assert question.startswith("blacklist ETH/USDT duration=1d: confirm")
+    bot.api.callback(114, f"confirm:{code_of(question)}")
+    (edit,) = bot.api.wait_sent(114, 1, method="editMessageText")
+    assert "(blacklist ETH/USDT) recorded" in edit.params["text"]
+    command = bot.ledger.commands(limit=1)[0]
+    assert (command.command, command.symbol, command.why) == (
+        "blacklist", "ETH/USDT", "delisting rumor",
+    )  # fmt: skip
+    apply_as_the_executor(bot, command)
+    (listed,) = ask(bot, 114, "/blacklist")
+    assert listed.startswith("Blacklist:\nETH/USDT: by telegram:114 (delisting rumor) until ")
+    (dup,) = ask(bot, 115, "/blacklist ETH/USDT")  # another chat: six commands a minute
+    assert dup.startswith("error: ETH/USDT is already blacklisted")
+    (lift,) = ask(bot, 115, "/unblacklist ETH/USDT fine again")
+    assert lift.startswith("unblacklist ETH/USDT: confirm")
+    (done,) = ask(bot, 115, f"/confirm {code_of(lift)}")
+    assert "(unblacklist ETH/USDT) recorded" in done
+
+
+def apply_as_the_executor(bot: BotUnderTest, command: object) -> None:
+    """What the executor's next tick does with the command (no executor runs here)."""
+    import yaml
+
+    from executor import override_ledger
+    from tests.telegram.conftest import PORTFOLIO
+    from trading_core.config import TradingConfig
+
+    config = TradingConfig.model_validate(
+        {**yaml.safe_load(PORTFOLIO), "market": {"symbols": ["BTC/USDT", "ETH/USDT"]}}
+    )
+    outcome = override_ledger.apply_command(bot.ledger, config, command, None)  # type: ignore[arg-type]
+    assert outcome.applied, outcome.result
+    bot.ledger.mark_command_applied(command.id, outcome.result)  # type: ignore[attr-defined]
 
 
 def test_help_and_unknown_input(bot: BotUnderTest) -> None:
     (answer,) = ask(bot, 110, "/help")
     assert "/status" in answer and "/forceexit" in answer
+    assert "/setrisk SCALE|N%|clear" in answer and "/blacklist SYMBOL" in answer
     (unknown,) = ask(bot, 110, "hello bot")
     assert unknown.startswith("unknown command.")
 

@@ -105,3 +105,26 @@ def test_a_bad_bot_configuration_exits_2_naming_it(tmp_path, change, message) ->
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert "bad token with spaces" not in done.stderr and TOKEN not in done.stderr
+
+
+def test_status_shows_the_operator_overrides_in_force() -> None:
+    from datetime import datetime
+
+    from trading_pipelines.telegram_bot.views import status_text
+
+    status = {
+        "trading_state": "ACTIVE",
+        "account": {"quote": "USDT", "equity": 1000.0, "open_positions": 0},
+        "overrides": {
+            "risk": {"scale": 0.5, "risk_per_trade": None, "by": "telegram:7"},
+            "blacklist": {"DOGE/USDT": {}, "ADA/USDT": {}},
+            "paused_instances": {"b": {}},
+        },
+    }
+    text = status_text(status, datetime(2026, 12, 1))
+    assert "Risk override: x0.5 by telegram:7" in text
+    assert "Blacklist: ADA/USDT, DOGE/USDT" in text and "Paused instances: b" in text
+    status["overrides"] = {"risk": {"scale": None, "risk_per_trade": 0.005, "by": "ops"},
+                           "blacklist": {}, "paused_instances": {}}  # fmt: skip
+    assert "Risk override: 0.50% per trade by ops" in status_text(status, datetime(2026, 12, 1))
+    assert "Blacklist" not in status_text(status, datetime(2026, 12, 1))

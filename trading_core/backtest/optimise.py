@@ -211,7 +211,7 @@ def optimise(
     frame = study.trials_dataframe(attrs=("number", "value", "params", "state", "user_attrs"))
     ran = len(study.trials)
     reason = _stop_reason(stopper, settings, ran, counts)
-    common = {
+    common: dict[str, Any] = {
         "stop_reason": reason,
         "objectives": targets,
         "sampler": settings.sampler_name,

@@ -17,7 +17,7 @@ import pandas as pd
 
 from trading_core.backtest.config import BacktestConfig
 from trading_core.backtest.data import check_bars
-from trading_core.backtest.sweep import EXIT_RULE_COLUMNS, sweep_strategy
+from trading_core.backtest.sweep import EXIT_RULE_COLUMNS, BlockSweep, sweep_blocks
 from trading_core.backtest.warmup import apply_warmup
 from trading_core.strategies import get_strategy
 
@@ -88,6 +88,35 @@ def sweep_table(
 
     The warm-up (``config.warmup``) is the one the row needing the most gets, applied once
     to every row; the exit-rule columns hold the fractions each row used (empty = none)."""
+    return sweep_run(
+        bars, strategy, params, config, start=start, min_trades=min_trades,
+        progress=progress, parallel=parallel,
+    ).table  # fmt: skip
+
+
+class SweepRun(NamedTuple):
+    """``sweep_table``'s table, the kernel's per-block sums (``blocks``), and the frame and
+    first window index the rows were computed on (warm-up applied)."""
+
+    table: pd.DataFrame
+    swept: BlockSweep
+    bars: pd.DataFrame
+    start: int
+
+
+def sweep_run(
+    bars: pd.DataFrame,
+    strategy: str,
+    params: pd.DataFrame,
+    config: BacktestConfig | None = None,
+    *,
+    start: int = 0,
+    min_trades: int = 0,
+    progress: Callable[[int], None] | None = None,
+    parallel: bool | None = None,
+    blocks: int = 0,
+) -> SweepRun:
+    """``sweep_table`` keeping what the overfitting statistics need (``blocks`` > 0)."""
     cfg = config or BacktestConfig()
     guard = _check_min_trades(min_trades)
     bars = check_bars(bars)
@@ -105,7 +134,7 @@ def sweep_table(
         key=lambda s: s.warmup_bars,
     )
     cut, first, warmup = apply_warmup(bars, start, longest, cfg.warmup)
-    results = sweep_strategy(
+    swept = sweep_blocks(
         cut,
         strategy,
         rows,
@@ -113,7 +142,9 @@ def sweep_table(
         progress=progress,
         start=first,
         parallel=parallel,
+        blocks=blocks,
     )
+    results = swept.table
     window = cut.iloc[first:]
     gaps = find_gaps(window["ts"])
     extra: dict[str, object] = {
@@ -143,4 +174,5 @@ def sweep_table(
         too_few_trades=results["closed_trades"] < guard,
     )
     out = results.drop(columns=[c for c in EXIT_RULE_COLUMNS if c in results.columns])
-    return out.assign(**extra)[[*out.columns, *CONVENTION_COLUMNS]]
+    table = out.assign(**extra)[[*out.columns, *CONVENTION_COLUMNS]]
+    return SweepRun(table, swept, cut, first)

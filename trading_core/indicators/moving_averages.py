@@ -11,6 +11,7 @@ signal/histogram at bar ``slow + signal - 2`` in both conventions.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from trading_core.indicators import _kernels
@@ -51,6 +52,9 @@ def macd(
     """MACD line, signal line and histogram.
 
     Columns ``macd_<f>_<s>_<g>``, ``macd_signal_<f>_<s>_<g>``, ``macd_hist_<f>_<s>_<g>``.
+    TA-Lib convention: all three start on bar ``slow + signal - 2``, as TA-Lib's MACD (the
+    line exists from bar ``slow - 1`` and seeds the signal, but is not shown earlier);
+    pandas convention: the line from bar ``slow - 1``.
     """
     check_period("fast", fast, 2)
     check_period("slow", slow, 2)
@@ -62,6 +66,8 @@ def macd(
     if convention == "talib":
         line = _kernels.macd_talib(values, fast, slow)
         trigger = _kernels.ema_talib(line, signal)
+        # TA-Lib starts all three outputs on the signal's first bar (slow + signal - 2)
+        line[: min(_kernels.first_valid(trigger), line.shape[0])] = np.nan
     else:
         line = _kernels.ema_pandas(values, fast) - _kernels.ema_pandas(values, slow)
         trigger = _kernels.ema_pandas(line, signal)

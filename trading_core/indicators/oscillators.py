@@ -31,8 +31,9 @@ def stochastic(
 ) -> pd.DataFrame:
     """Slow stochastic: %K = SMA(smooth_k) of the fast %K over ``k`` bars, %D = SMA(d) of %K.
 
-    Columns ``stoch_k_<k>_<smooth_k>`` (from bar ``k + smooth_k - 2``) and
-    ``stoch_d_<k>_<smooth_k>_<d>`` (from bar ``k + smooth_k + d - 3``).
+    Columns ``stoch_k_<k>_<smooth_k>`` and ``stoch_d_<k>_<smooth_k>_<d>``, both from bar
+    ``k + smooth_k + d - 3``: TA-Lib's STOCH starts its two outputs on the same bar (%K is
+    computed from bar ``k + smooth_k - 2`` on, but not shown before %D exists).
     """
     for name, value in (("k", k), ("smooth_k", smooth_k), ("d", d)):
         check_period(name, value)
@@ -42,6 +43,7 @@ def stochastic(
     fast_k = 100.0 * _safe_ratio(c - lowest, highest - lowest)
     slow_k = _kernels.window_mean(fast_k, smooth_k)
     slow_d = _kernels.window_mean(slow_k, d)
+    slow_k[: min(_kernels.first_valid(slow_d), slow_k.shape[0])] = np.nan
     return pd.DataFrame(
         {f"stoch_k_{k}_{smooth_k}": slow_k, f"stoch_d_{k}_{smooth_k}_{d}": slow_d},
         index=close.index,
@@ -49,12 +51,18 @@ def stochastic(
 
 
 def cci(high: pd.Series, low: pd.Series, close: pd.Series, n: int = 20) -> pd.Series:
-    """Commodity Channel Index on the typical price (column ``cci_<n>``)."""
+    """Commodity Channel Index on the typical price (column ``cci_<n>``).
+
+    0 on a flat window (every typical price equal), as TA-Lib: its fresh sum per window has
+    no residue there, while a running mean can leave one of ~1e-16 whose ratio to an equally
+    tiny mean deviation is a meaningless -66.67."""
     check_period("n", n, 2)
     typical = (as_array(high, "high") + as_array(low, "low") + as_array(close, "close")) / 3.0
     mean = _kernels.window_mean(typical, n)
     deviation = _kernels.window_mean_abs_dev(typical, n)
     values = _safe_ratio(typical - mean, 0.015 * deviation)
+    flat = _kernels.window_max(typical, n) == _kernels.window_min(typical, n)
+    values[flat & ~np.isnan(values)] = 0.0
     return series(values, close.index, f"cci_{n}")
 
 
@@ -64,7 +72,8 @@ def williams_r(high: pd.Series, low: pd.Series, close: pd.Series, n: int = 14) -
     h, lo, c = as_array(high, "high"), as_array(low, "low"), as_array(close, "close")
     highest = _kernels.window_max(h, n)
     lowest = _kernels.window_min(lo, n)
-    values = -100.0 * _safe_ratio(highest - c, highest - lowest)
+    # + 0.0 turns -100 * 0 = -0.0 (the close at the window's high) into 0.0
+    values = -100.0 * _safe_ratio(highest - c, highest - lowest) + 0.0
     return series(values, close.index, f"willr_{n}")
 
 

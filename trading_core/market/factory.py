@@ -44,5 +44,12 @@ def make_market_source(cfg: MarketConfig, **overrides: Any) -> MarketSource:
                 f"market.exchanges (env TRADING_EXCHANGES): {unknown} are not ccxt exchange ids; "
                 "list them with `python -c 'import ccxt; print(ccxt.exchanges)'`"
             )
-        return CcxtMarket(**overrides)
+        market = CcxtMarket(**overrides)
+        if cfg.archive_url is None:
+            return market
+        from trading_core.config import trading_home
+        from trading_core.market.archive_source import ArchiveMarket
+        from trading_core.market.binance_archive import ArchiveClient
+
+        return ArchiveMarket(market, ArchiveClient(cfg.archive_url, trading_home() / "archive"))
     raise ConfigError(f"market.source {cfg.source!r}; allowed: ['sim', 'replay', 'ccxt']")

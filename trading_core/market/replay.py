@@ -39,6 +39,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -178,12 +179,16 @@ def _read_fast(path: Path, timestamp_unit: str | None) -> pd.DataFrame | None:
                 f"{path}: timestamps of mixed or undeclared units; declare timestamp_unit"
             )
         return None
-    frame = pd.DataFrame({"ts": ts})
+    prices = {}
     for name in PRICE_COLUMNS:
-        frame[name] = table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
-    if not np.isfinite(frame[list(PRICE_COLUMNS)].fillna(0.0).to_numpy()).all():
-        return None  # nan / inf cells: rejected line by line with their line number
-    return frame
+        column = table.column(name)
+        column = column if column.type == pa.float64() else column.cast(pa.float64())
+        # an empty cell (null) goes on, to be quarantined as missing_value; nan / inf cells
+        # are rejected line by line with their line number
+        if pc.all(pc.is_finite(column)).as_py() is False:
+            return None
+        prices[name] = column.to_numpy()
+    return pd.DataFrame({"ts": ts, **prices}, copy=False)  # one block build, no per-column copy
 
 
 def read_candle_file(path: Path, timestamp_unit: str | None = None) -> pd.DataFrame:

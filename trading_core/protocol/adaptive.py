@@ -10,8 +10,8 @@ takes; the tier's ``max_position`` caps it as every size. Before ``kelly.min_tra
 
 - ``low_win``: win rate below 45 % over the instance's last 20 trades -> x 0.75, set when a
   trade closes and kept until the account makes a new equity high ("back to normal");
-- ``volatility``: the symbol's ATR / close at or above the 95th percentile of its last 100
-  values (an extreme-volatility regime) -> x 0.6, on the bar it holds;
+- ``volatility``: the symbol's ATR / close above at least 95 % of its previous 100 values
+  (an extreme-volatility regime) -> x 0.6, on the bar it holds;
 - ``high_win``: win rate above 65 % over the last 50 -> x 1.2, only when no other rule cuts
   the size (a boost never offsets a cut) and never above the tier's cap.
 
@@ -82,15 +82,17 @@ def high_win_triggered(pnl: Sequence[float], config: AdaptiveConfig) -> bool:
 
 
 def bars_needed(config: AdaptiveConfig) -> int:
-    """Bars ``volatility_percentile`` reads: the window, the ATR's period, one previous close."""
-    return config.volatility_window + config.atr_period
+    """Bars ``volatility_percentile`` reads: the window and the last bar, the ATR's period
+    before them, and one previous close."""
+    return config.volatility_window + config.atr_period + 1
 
 
 def volatility_percentile(
     high: Sequence[float], low: Sequence[float], close: Sequence[float], config: AdaptiveConfig
 ) -> float:
-    """The last bar's ATR / close as the share of the last ``volatility_window`` values
-    (itself included) at or below it; NaN until there are enough bars.
+    """The share of the previous ``volatility_window`` values of ATR / close strictly below
+    the last bar's (1: the highest of the window; a flat volatility is 0); NaN until there
+    are ``bars_needed`` bars.
 
     The ATR is the simple mean of the true range over ``atr_period`` bars, so the value
     depends on the last ``bars_needed`` bars only: the backtester (every bar so far) and the
@@ -107,11 +109,11 @@ def volatility_percentile(
     prev = c[:-1]
     tr = np.maximum(h[1:] - lo[1:], np.maximum(np.abs(h[1:] - prev), np.abs(lo[1:] - prev)))
     period = config.atr_period
-    sums = np.convolve(tr, np.ones(period), mode="valid")  # window + 0 .. values
-    ratio = sums[-config.volatility_window :] / period / c[-config.volatility_window :]
-    if not np.isfinite(ratio).all() or ratio[-1] <= 0:
+    atr = np.convolve(tr, np.ones(period), mode="valid") / period  # window + 1 values
+    ratio = atr / c[-(config.volatility_window + 1) :]
+    if not np.isfinite(ratio).all():
         return math.nan
-    return float(np.mean(ratio <= ratio[-1]))
+    return float(np.mean(ratio[:-1] < ratio[-1]))
 
 
 def extreme_volatility(percentile: float | None, config: AdaptiveConfig) -> bool:

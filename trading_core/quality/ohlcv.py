@@ -24,7 +24,14 @@ import numpy as np
 import pandas as pd
 
 from trading_core.market.base import OHLCV_COLUMNS
-from trading_core.quality.frames import TIMESTAMP_TYPES, join_reasons
+from trading_core.quality.frames import (
+    TIMESTAMP_TYPES,
+    float_columns,
+    join_reasons,
+    key_codes,
+    naive_utc_times,
+    per_key,
+)
 from trading_core.quality.gap_policy import MAX_LISTED_GAPS, GapPolicy, GapReport, assess_frame
 from trading_core.quality.gx import ExpectationResult, expectations, run_suite
 from trading_core.quality.outcome import (
@@ -119,17 +126,16 @@ OHLCV_QUARANTINE_REASONS: tuple[str, ...] = (
 
 def _timestamps(data: pd.DataFrame) -> pd.Series:
     """``ts`` as naive UTC, whatever it arrived as (unparseable values become NaT)."""
-    parsed = pd.to_datetime(data["ts"], errors="coerce", utc=True)
-    return parsed.dt.tz_convert(None)
+    return naive_utc_times(data["ts"])
 
 
 def _numbers(data: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    return data[columns].apply(pd.to_numeric, errors="coerce").astype("float64")
+    return float_columns(data, columns)
 
 
 def _alignment_offsets(data: pd.DataFrame, ts: pd.Series) -> pd.Series:
     """Seconds past the timeframe grid (0 = aligned); -1 for a timeframe we do not know."""
-    step = data["timeframe"].map(TIMEFRAME_SECONDS).astype("float64")
+    step = pd.Series(per_key(data["timeframe"], TIMEFRAME_SECONDS), index=data.index)
     epoch_seconds = (ts - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
     offsets = epoch_seconds % step
     return offsets.mask(step.isna() & ts.notna(), -1.0)
@@ -463,13 +469,20 @@ def quarantine_ohlcv(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     }
     reasons = join_reasons(len(data), masks)
     valid = reasons == ""
-    keys = data[SERIES_KEYS].assign(ts=ts)
-    content = keys.assign(**{c: prices[c] for c in PRICE_COLUMNS}, volume=volume)
-    same_key = keys[valid].duplicated(keep=False)
-    versions = (
-        content[valid][same_key].groupby([*SERIES_KEYS, "ts"], dropna=False).transform("nunique")
+    # one candle = (series, ts): integer codes, hashed much faster than the text columns
+    keys = pd.DataFrame(
+        {"series": key_codes(data, SERIES_KEYS), "ts": ts.to_numpy().astype("int64")},
+        index=data.index,
     )
-    differ = (versions > 1).any(axis=1).reindex(data.index, fill_value=False)
+    same_key = keys[valid].duplicated(keep=False)
+    differ = pd.Series(False, index=data.index)
+    if same_key.any():  # rare: only the rows sharing a key are compared
+        shared = same_key.index[same_key.to_numpy()]
+        content = keys.loc[shared].assign(
+            **{c: prices.loc[shared, c] for c in PRICE_COLUMNS}, volume=volume.loc[shared]
+        )
+        versions = content.groupby(["series", "ts"]).transform("nunique")
+        differ = (versions > 1).any(axis=1).reindex(data.index, fill_value=False)
     conflicting = same_key.reindex(data.index, fill_value=False) & differ
     duplicate = keys[valid & ~conflicting].duplicated(keep="last")
     duplicate = duplicate.reindex(data.index, fill_value=False)

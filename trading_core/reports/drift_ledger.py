@@ -5,6 +5,7 @@ or PostgreSQL), SELECTs only, in one connection; the ledger's tables belong to `
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,8 +43,8 @@ class LedgerFrames:
 
 
 def _frame(conn: sa.Connection, table: str, columns: tuple[str, ...], where: str,
-           params: dict[str, object]) -> pd.DataFrame:  # fmt: skip
-    sql = f"select {', '.join(columns)} from {table} {where}"  # noqa: S608 - fixed names
+           params: Mapping[str, object]) -> pd.DataFrame:  # fmt: skip
+    sql = f"select {', '.join(columns)} from {table} {where}"  # the names are fixed, never input
     # typed, so SQLite compares the stored text with a value in its own format
     query = sa.text(sql).bindparams(*(sa.bindparam(k, type_=sa.DateTime) for k in params))
     frame = pd.DataFrame(conn.execute(query, params).fetchall(), columns=list(columns))

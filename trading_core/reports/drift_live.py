@@ -154,11 +154,9 @@ def live_trades(
             trade.exit_partial |= _partial(order)
             if trade.exit_role is None:
                 trade.exit_role = str(order["role"])
-                by_intent = intent is not None and intent["action"] == "close"
-                trade.exit_signal_bar = (
-                    pd.Timestamp(intent["bar_ts"]).to_pydatetime() if by_intent else None
-                )
-                trade.exit_lag_seconds = _lag(at, intent) if by_intent else None
+                if intent is not None and intent["action"] == "close":
+                    trade.exit_signal_bar = pd.Timestamp(intent["bar_ts"]).to_pydatetime()
+                    trade.exit_lag_seconds = _lag(at, intent)
             trade.exit_time = at
         else:
             continue
@@ -180,4 +178,3 @@ def _partial(order: pd.Series) -> bool:
 def in_window(trades: list[LiveTrade], start: datetime, end: datetime) -> list[LiveTrade]:
     """The trades decided in ``[start, end)``: by their signal bar, else their first fill."""
     return [t for t in trades if start <= (t.signal_bar or t.entry_time) < end]
-

@@ -34,8 +34,8 @@ from trading_core.reports.drift import (
     summarize,
     window_label,
 )
-from trading_core.reports.drift_ledger import LedgerFrames
-from trading_core.reports.drift_live import in_window, live_trades
+from trading_core.reports.drift_ledger import LedgerFrames, LedgerReadError
+from trading_core.reports.drift_live import LiveTrade, in_window, live_trades
 from trading_core.strategies import StrategyError, get_strategy
 from trading_core.timeframes import timeframe_delta
 
@@ -120,6 +120,7 @@ def _one_symbol(
     instance: InstanceConfig,
     symbol: str,
     frames: LedgerFrames,
+    traded: list[LiveTrade],
     loader: CandleLoader,
     start: datetime,
     end: datetime,
@@ -129,11 +130,7 @@ def _one_symbol(
     step = timeframe_delta(instance.timeframe)
     history = start - step * (2 * strategy.warmup_bars + 2)
     bars = loader(instance.exchange, symbol, instance.timeframe, history, end)
-    trades = [
-        t
-        for t in in_window(live_trades(frames.fills, frames.orders, frames.intents), start, end)
-        if t.instance == instance.id and t.symbol == symbol
-    ]
+    trades = [t for t in traded if t.instance == instance.id and t.symbol == symbol]
     if bars.empty or not (pd.to_datetime(bars["ts"]) >= pd.Timestamp(start)).any():
         note = f"{instance.id} {symbol}: no candles in the window; no backtest"
         return pd.DataFrame(columns=DRIFT_COLUMNS), note
@@ -168,6 +165,10 @@ def drift_report(
     notes: list[str] = []
     tables: list[pd.DataFrame] = []
     summaries: list[DriftSummary] = []
+    try:
+        traded = in_window(live_trades(frames.fills, frames.orders, frames.intents), start, end)
+    except ValueError as exc:  # a hostile row: no report rather than a wrong one
+        raise LedgerReadError(f"the ledger's records cannot be read as trades: {exc}") from exc
     for name in frames.instances_traded(start, end):
         instance = known.get(name)
         if instance is None:
@@ -182,7 +183,7 @@ def drift_report(
         for symbol in instance.symbols:
             try:
                 table, note = _one_symbol(
-                    setup, instance, symbol, frames, loader, start, end, equity
+                    setup, instance, symbol, frames, traded, loader, start, end, equity
                 )
             except (DataError, StrategyError, ValueError) as exc:
                 table, note = pd.DataFrame(columns=DRIFT_COLUMNS), f"{name} {symbol}: {exc}"
@@ -194,13 +195,17 @@ def drift_report(
         tables.append(table)
         summaries.append(
             summarize(
-                name, label, table, equity=equity, bounds=setup.bounds,
+                name,
+                label,
+                table,
+                equity=equity,
+                bounds=setup.bounds,
                 slippage_bps=setup.fees.slippage_bps,
-            )  # fmt: skip
+            )
         )
     nonempty = [t for t in tables if len(t)]
-    rows_all = pd.concat(nonempty, ignore_index=True) if nonempty else pd.DataFrame(
-        columns=DRIFT_COLUMNS
+    rows_all = (
+        pd.concat(nonempty, ignore_index=True) if nonempty else pd.DataFrame(columns=DRIFT_COLUMNS)
     )
     return DriftReport(label, rows_all, summaries, notes, frames.mode)
 

@@ -148,15 +148,17 @@ def run_optimise(
 
     if not (isinstance(holdout, float | int) and 0 <= holdout < 1) or isinstance(holdout, bool):
         raise ValueError(f"--holdout must be a fraction in [0, 1), got {holdout!r}")
-    settings = OptimiseConfig(
-        n_trials=trials,
-        seed=seed,
-        objective=objectives[0],
-        objectives=objectives if len(objectives) > 1 else None,
-        sampler=sampler,
-        min_trades=min_trades,
-        patience=patience,
-        timeout=timeout,
+    settings = OptimiseConfig.model_validate(
+        {
+            "n_trials": trials,
+            "seed": seed,
+            "objective": objectives[0],
+            "objectives": objectives if len(objectives) > 1 else None,
+            "sampler": sampler,
+            "min_trades": min_trades,
+            "patience": patience,
+            "timeout": timeout,
+        }
     )
     window = len(bars) - start
     split = start + int(window * (1.0 - holdout)) if holdout else len(bars)

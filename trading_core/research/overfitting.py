@@ -28,6 +28,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -37,14 +38,15 @@ DSR_CONFIDENCE = 0.95
 PBO_LIMIT = 0.5
 
 
+_NORMAL = NormalDist()
+
+
 def _norm_cdf(x: float) -> float:
-    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+    return _NORMAL.cdf(x)
 
 
 def _norm_ppf(p: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.ppf(p))
+    return _NORMAL.inv_cdf(p)
 
 
 def expected_max_sharpe(n_trials: int, variance: float) -> float:
@@ -185,8 +187,8 @@ def pbo_cscv(
 
     With more than ``max_combinations`` splits (16 blocks make 12,870) a seeded random
     subset of them is used, each with its complement, keeping the symmetry; ``combinations``
-    in the result says how many were used (pass a larger ``max_combinations`` for all). A trial whose Sharpe is
-    undefined (no variance) ranks below every defined one."""
+    in the result says how many were used (pass a larger ``max_combinations`` for all). A
+    trial whose Sharpe is undefined (no variance) ranks below every defined one."""
     moments = np.asarray(moments, dtype=float)
     counts = np.asarray(counts, dtype=np.int64)
     if moments.ndim != 3 or moments.shape[2] != 2 or moments.shape[1] != counts.size:

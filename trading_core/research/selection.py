@@ -4,7 +4,7 @@
 per-block sums CSCV needs (``sweep.sweep_blocks``), and reports PBO over the candidates
 and the deflated Sharpe ratio of the best one (by Sharpe): N = the number of candidates, V
 the variance of their per-bar Sharpe ratios, the skewness and kurtosis of the winner's
-per-bar returns from a reference backtest (``run_backtest``) of it over the same window.
+per-bar returns (the kernel run once more for that row, one block per bar).
 ``selection_dsr`` gives the deflated Sharpe of any chosen parameter set against a list of
 trial Sharpe ratios (optuna's trials, walk-forward's candidates).
 """
@@ -20,15 +20,16 @@ import pandas as pd
 from trading_core.backtest import metrics
 from trading_core.backtest.config import BacktestConfig
 from trading_core.backtest.engine import run_backtest
-from trading_core.backtest.sweep import EXIT_RULE_COLUMNS, sweep_blocks
-from trading_core.research.overfitting import deflated_sharpe, pbo_cscv, sample_moments
+from trading_core.backtest.sweep import EXIT_RULE_COLUMNS, BlockSweep, sweep_blocks
+from trading_core.research.overfitting import (
+    deflated_sharpe,
+    pbo_cscv,
+    robustness,
+    sample_moments,
+)
 from trading_core.strategies import get_strategy
 
 DEFAULT_BLOCKS = 16
-
-
-def _row_params(row: pd.Series, columns: list[str]) -> dict[str, Any]:
-    return {k: row[k] for k in columns if not pd.isna(row[k])}
 
 
 def backtest_returns(
@@ -49,6 +50,17 @@ def backtest_returns(
     return metrics.per_bar_returns(equity, cfg.initial_cash), result
 
 
+def kernel_returns(
+    bars: pd.DataFrame, strategy: str, row: pd.DataFrame, config: BacktestConfig, start: int
+) -> np.ndarray:
+    """The per-bar returns of one parameter row from ``start`` on, from the sweep kernel
+    itself: one block per bar, so each block's sum is that bar's return (the kernel equals
+    the backtester to 1e-9; no Python backtest needed)."""
+    window = len(bars) - start
+    swept = sweep_blocks(bars, strategy, row, config, start=start, blocks=window)
+    return swept.moments[0, :, 0].copy()
+
+
 def selection_dsr(
     returns: np.ndarray, trial_sharpes_annual: np.ndarray, bars_per_year: float
 ) -> dict[str, float]:
@@ -64,6 +76,35 @@ def selection_dsr(
     return {**out, **shape}
 
 
+def block_overfitting(
+    swept: BlockSweep,
+    bars: pd.DataFrame,
+    strategy: str,
+    params: pd.DataFrame,
+    config: BacktestConfig,
+    start: int,
+) -> dict[str, Any]:
+    """PBO from a block sweep's sums, the deflated Sharpe of its best row (by Sharpe, from a
+    second kernel run of that row, one block per bar) and the verdict."""
+    rows = params.reset_index(drop=True)
+    table = swept.table
+    blocks = int(swept.counts.size)
+    out: dict[str, Any] = {"blocks": blocks, "candidates": len(rows)}
+    pbo = None
+    if len(rows) >= 2 and blocks >= 2:
+        pbo = pbo_cscv(swept.moments, swept.counts).summary()
+    out["pbo"] = pbo
+    ranked = table["sharpe"].astype(float).fillna(-np.inf).to_numpy()
+    best = int(ranked.argmax())
+    choice = {k: v for k, v in rows.iloc[[best]].to_dict(orient="records")[0].items()
+              if not pd.isna(v)}  # fmt: skip
+    returns = kernel_returns(bars, strategy, rows.iloc[[best]], config, start)
+    out["dsr"] = selection_dsr(returns, table["sharpe"].to_numpy(), swept.bars_per_year)
+    out["best"] = {"row": best, "params": choice, "sharpe": float(table["sharpe"].iloc[best])}
+    out.update(robustness(pbo=None if pbo is None else pbo["pbo"], dsr=out["dsr"]["dsr"]))
+    return out
+
+
 def sweep_overfitting(
     bars: pd.DataFrame,
     strategy: str,
@@ -73,21 +114,9 @@ def sweep_overfitting(
     start: int = 0,
     blocks: int = DEFAULT_BLOCKS,
 ) -> dict[str, Any]:
-    """``{"pbo": {...}, "dsr": {...}, "best": {...}}`` for the candidates ``params`` (see the
-    module docstring); bars before ``start`` only warm up. PBO needs 2 or more candidates."""
+    """``block_overfitting`` of one sweep of ``params`` over ``bars`` (bars before ``start``
+    only warm up). PBO needs 2 or more candidates."""
     cfg = (config or BacktestConfig()).model_copy(update={"warmup": "all"})
     rows = params.reset_index(drop=True)
     swept = sweep_blocks(bars, strategy, rows, cfg, start=start, blocks=blocks)
-    table = swept.table
-    out: dict[str, Any] = {"blocks": blocks, "candidates": len(rows)}
-    if len(rows) >= 2 and blocks >= 2:
-        out["pbo"] = pbo_cscv(swept.moments, swept.counts).summary()
-    else:
-        out["pbo"] = None
-    ranked = table["sharpe"].fillna(-np.inf)
-    best = int(ranked.to_numpy().argmax())
-    choice = _row_params(table.iloc[best], list(rows.columns))
-    returns, _ = backtest_returns(bars, strategy, choice, cfg, start)
-    out["dsr"] = selection_dsr(returns, table["sharpe"].to_numpy(), swept.bars_per_year)
-    out["best"] = {"row": best, "params": choice, "sharpe": float(table["sharpe"].iloc[best])}
-    return out
+    return block_overfitting(swept, bars, strategy, rows, cfg, start)

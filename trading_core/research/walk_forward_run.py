@@ -121,14 +121,16 @@ def run_walk_forward(
     pbo_blocks: int = 16,
     gaps: Mapping[str, Any] | None = None,
 ) -> WalkForwardRun:
-    wf = WalkForwardConfig(
-        in_sample_bars=in_sample,
-        out_of_sample_bars=out_of_sample,
-        mode=mode,
-        objective=objective,
-        min_trades=min_trades,
-        history_bars=history_bars,
-        pbo_blocks=pbo_blocks,
+    wf = WalkForwardConfig.model_validate(
+        {
+            "in_sample_bars": in_sample,
+            "out_of_sample_bars": out_of_sample,
+            "mode": mode,
+            "objective": objective,
+            "min_trades": min_trades,
+            "history_bars": history_bars,
+            "pbo_blocks": pbo_blocks,
+        }
     )
     result = walk_forward(bars, strategy, params, wf, config)
     document = {

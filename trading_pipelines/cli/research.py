@@ -3,11 +3,18 @@
     trading indicators --ohlcv FILE.csv --out OUT.csv
     trading backtest --ohlcv FILE.csv --strategy macd --param fast=12 --param slow=26 \\
         --param signal=9 --fee 0.001 --fill close [--slippage-bps X] [--start D --end D] \\
-        [--warmup auto|cold|N] [--stops-from fill|next] [--json]
+        [--warmup auto|cold|N] [--stops-from fill|next] [--gaps bridge|split] \\
+        [--breakdown day|week|month] [--json]
     trading sweep --ohlcv FILE.csv --strategy macd --params-file PARAMS.csv --fee 0.001 \\
         --fill close [--stop-loss X] [--take-profit Y] [--trailing-stop Z] \\
         [--slippage-bps B] [--min-trades N] [--warmup auto|cold|N] [--stops-from fill|next] \\
-        --out RESULTS.csv
+        [--gaps bridge|split] [--pbo-blocks 16] [--json] --out RESULTS.csv
+
+``sweep`` also reports the probability of backtest overfitting (CSCV over ``--pbo-blocks``
+blocks; 0 skips it) and the deflated Sharpe ratio of its best row, and says "NOT ROBUST"
+when PBO > 0.5 or the deflated Sharpe is not significant (``trading_core.research``).
+``--gaps``: the input's gaps are reported (count, missing candles, largest) with a warning;
+``bridge`` (default) runs across them, ``split`` keeps the longest gap-free segment.
 
 ``--start`` opens the window; earlier bars of the file warm up the indicators (``--warmup
 auto``, the default: as many as the strategy needs; ``cold``: none; ``N``: N bars).
@@ -158,6 +165,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("talib", "pandas"),
         help="EMA/MACD seeding: talib (SMA seed, default) or pandas (ewm adjust=False)",
     )
+    _add_gaps(ind)
     ind.set_defaults(run=_user_errors(indicators))
 
     bt = sub.add_parser("backtest", help="backtest one strategy; metrics as a table or JSON")
@@ -174,6 +182,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     bt.add_argument("--take-profit", type=float, default=None, metavar="PCT")
     bt.add_argument("--trailing-stop", type=float, default=None, metavar="PCT")
     bt.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    bt.add_argument(
+        "--breakdown",
+        choices=("day", "week", "month"),
+        default=None,
+        help="per-period returns and closed trades (UTC calendar periods)",
+    )
+    _add_gaps(bt)
     bt.add_argument("--trades", type=Path, default=None, metavar="OUT.csv", help="closed trades")
     bt.set_defaults(run=_user_errors(backtest))
     from trading_core.portfolio_backtest.command import add_portfolio_options
@@ -200,8 +215,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="flag rows (too_few_trades) closing fewer trades; rows are never dropped (10)",
     )
+    sw.add_argument(
+        "--pbo-blocks",
+        type=int,
+        default=16,
+        metavar="S",
+        help="CSCV blocks for the probability of backtest overfitting (even; 0 = skip)",
+    )
+    sw.add_argument("--json", action="store_true", help="print a JSON summary to stdout")
+    _add_gaps(sw)
     sw.add_argument("--out", required=True, type=Path, metavar="RESULTS.csv")
     sw.set_defaults(run=_user_errors(sweep))
+
+
+def _add_gaps(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--gaps",
+        default="bridge",
+        choices=("bridge", "split"),
+        help="bridge the input's gaps (default; warns) or split at them and keep the "
+        "longest gap-free segment",
+    )
 
 
 def _load_bars(path: Path, start: str | None, end: str | None) -> Any:
@@ -212,6 +246,28 @@ def _load_bars(path: Path, start: str | None, end: str | None) -> Any:
     if start is not None:
         window(bars, start, end)  # a DataError when the window itself is empty
     return window(bars, None, end) if end else bars
+
+
+def _gapped_bars(args: argparse.Namespace) -> tuple[Any, str | None, dict[str, Any]]:
+    """``_load_bars`` under ``--gaps``: the bars, the window's start and the gap report of
+    the window (a warning on stderr when it has gaps). ``split`` keeps the longest gap-free
+    segment of the window, with the history before it for the warm-up."""
+    import pandas as pd
+
+    from trading_core.research.gaps import apply_gap_mode, gap_warning
+
+    bars = _load_bars(args.ohlcv, args.start, args.end)
+    start = args.start
+    scope = bars if start is None else bars[bars["ts"] >= pd.Timestamp(start)]
+    kept, gaps = apply_gap_mode(scope.reset_index(drop=True), args.gaps)
+    if args.gaps == "split" and gaps["gaps"]:
+        last = kept["ts"].iloc[-1]
+        bars = bars[bars["ts"] <= last].reset_index(drop=True)
+        start = pd.Timestamp(kept["ts"].iloc[0]).isoformat()
+    warning = gap_warning(gaps)
+    if warning:
+        print(warning, file=sys.stderr)
+    return bars, start, gaps
 
 
 def config_from_args(args: argparse.Namespace, **extra: Any) -> Any:
@@ -238,10 +294,21 @@ def indicators(args: argparse.Namespace) -> int:
 
     from trading_core.backtest.data import parse_ohlcv, read_csv_table, time_column
     from trading_core.indicators import compute_all
+    from trading_core.research.gaps import apply_gap_mode, gap_warning
 
     table = read_csv_table(args.ohlcv)
     bars = parse_ohlcv(table, str(args.ohlcv))
+    kept, gaps = apply_gap_mode(bars, args.gaps)
+    warning = gap_warning(gaps)
+    if warning:
+        print(warning, file=sys.stderr)
     source = time_column(table)
+    if len(kept) != len(bars):  # --gaps split: only the rows of the segment kept
+        from trading_core.backtest.data import to_naive_utc
+
+        table = table[to_naive_utc(table[source]).isin(kept["ts"]).to_numpy()]
+        table = table.reset_index(drop=True)
+        bars = kept.reset_index(drop=True)
     out = pd.concat([table[[source]], compute_all(bars, convention=args.convention)], axis=1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(args.out, index=False)
@@ -265,18 +332,32 @@ def backtest(args: argparse.Namespace) -> int:
         take_profit_pct=args.take_profit,
         trailing_stop_pct=args.trailing_stop,
     )
-    result = run_backtest(
-        _load_bars(args.ohlcv, args.start, args.end), strategy, config, trade_from=args.start
-    )
+    bars, start, gaps = _gapped_bars(args)
+    result = run_backtest(bars, strategy, config, trade_from=start)
     if args.trades is not None:
         args.trades.parent.mkdir(parents=True, exist_ok=True)
         result.trades.to_csv(args.trades, index=False)
+    table = None
+    if args.breakdown is not None:
+        from trading_core.research.breakdown import breakdown
+
+        table = breakdown(result.equity, result.trades, config.initial_cash, args.breakdown)
     if args.json:
+        from trading_core.backtest.result import json_safe
+        from trading_core.research.breakdown import breakdown_records
+
         report = result.to_dict()
         metrics = report.pop("metrics")
-        print(json.dumps({**metrics, **report}, indent=2))
+        extra: dict[str, Any] = {"gaps": gaps}
+        if table is not None:
+            extra["breakdown"] = json_safe(breakdown_records(table, args.breakdown))
+        print(json.dumps({**metrics, **report, **extra}, indent=2))
     else:
         print(result.describe())
+        if table is not None:
+            from trading_core.research.breakdown import format_breakdown
+
+            print("\n" + format_breakdown(table, args.breakdown))
     return 0
 
 
@@ -304,10 +385,12 @@ def sweep(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
-    from trading_core.backtest.sweep_report import sweep_table
+    from trading_core.backtest.sweep_report import sweep_run
 
     params = _read_params(args.params_file, args.strategy)
-    bars = _load_bars(args.ohlcv, args.start, args.end)
+    if args.pbo_blocks < 0 or args.pbo_blocks % 2:
+        raise CliError(f"--pbo-blocks must be 0 or an even number >= 2, got {args.pbo_blocks}")
+    bars, window_start, gaps = _gapped_bars(args)
     config = _config(
         args,
         stop_loss_pct=args.stop_loss,
@@ -315,25 +398,39 @@ def sweep(args: argparse.Namespace) -> int:
         trailing_stop_pct=args.trailing_stop,
     )
     start = 0
-    if args.start is not None:
-        start = int(np.searchsorted(bars["ts"], pd.Timestamp(args.start)))
+    if window_start is not None:
+        start = int(np.searchsorted(bars["ts"], pd.Timestamp(window_start)))
+    blocks = args.pbo_blocks if len(params) >= 2 else 0
     if sys.stderr.isatty():
         from tqdm import tqdm
 
         with tqdm(
             total=len(params), desc=f"sweep {args.strategy}", unit="scenario", file=sys.stderr
         ) as bar:
-            results = sweep_table(
+            run = sweep_run(
                 bars, args.strategy, params, config, start=start,
-                min_trades=args.min_trades, progress=bar.update,
+                min_trades=args.min_trades, progress=bar.update, blocks=blocks,
             )  # fmt: skip
     else:
-        results = sweep_table(
-            bars, args.strategy, params, config, start=start, min_trades=args.min_trades
-        )
+        run = sweep_run(
+            bars, args.strategy, params, config, start=start, min_trades=args.min_trades,
+            blocks=blocks,
+        )  # fmt: skip
+    results = run.table
     args.out.parent.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.out, index=False)
     head = results.iloc[0]
+    overfitting = None
+    if blocks and run.swept.counts.size == blocks:
+        from trading_core.research.selection import block_overfitting
+
+        overfitting = block_overfitting(
+            run.swept, run.bars, args.strategy, params,
+            config.model_copy(update={"warmup": "all"}), run.start,
+        )  # fmt: skip
+    if args.json:
+        _print_sweep_json(args, results, config, gaps, overfitting)
+        return 0
     warm = "cold" if config.warmup == "cold" else f"warmup={config.warmup}"
     print(
         f"wrote {len(results)} scenarios to {args.out} (fill={config.fill}, "
@@ -341,10 +438,42 @@ def sweep(args: argparse.Namespace) -> int:
         f"{head['window_end']}; {int(results['too_few_trades'].sum())} rows with fewer than "
         f"{args.min_trades} closed trades flagged)"
     )
-    if head["gaps"]:
+    if overfitting is not None:
+        from trading_core.research.report import verdict_lines
+
+        pbo, dsr = overfitting["pbo"], overfitting["dsr"]
         print(
-            f"warning: the window has {head['gaps']} gaps ({head['missing_candles']} missing "
-            f"candles, the largest {head['largest_gap_candles']}); indicators bridge them",
-            file=sys.stderr,
+            f"overfitting: PBO {pbo['pbo']:.3f} (CSCV, {pbo['blocks']} blocks, "
+            f"{pbo['combinations']} of {pbo['all_combinations']} splits); deflated Sharpe of "
+            f"the best row ({overfitting['best']['params']}) {dsr['dsr']:.3f} over "
+            f"{dsr['n_trials']} trials"
         )
+        print("\n".join(verdict_lines(overfitting)))
     return 0
+
+
+def _print_sweep_json(
+    args: argparse.Namespace,
+    results: Any,
+    config: Any,
+    gaps: dict[str, Any],
+    overfitting: dict[str, Any] | None,
+) -> None:
+    """The sweep's summary: where the CSV went, its window and conventions, the gaps, the
+    min-trades guard and the overfitting statistics."""
+    from trading_core.backtest.result import json_safe
+    from trading_core.backtest.sweep_report import CONVENTION_COLUMNS
+
+    head = results.iloc[0]
+    constant = [c for c in CONVENTION_COLUMNS if c not in ("too_few_trades",)]
+    document = {
+        "strategy": args.strategy,
+        "out": str(args.out),
+        "rows": len(results),
+        **{c: head[c] for c in constant if results[c].nunique(dropna=False) <= 1},
+        "gap_mode": gaps["gap_mode"],
+        "too_few_trades_rows": int(results["too_few_trades"].sum()),
+        "overfitting": overfitting,
+        "stops_from": config.stops_from,
+    }
+    print(json.dumps(json_safe(document), indent=2, default=str))

@@ -66,7 +66,7 @@ LIVE_WORKING = [OrderState.OPEN, OrderState.PARTIALLY_FILLED]
 GUARD = 1e-9  # relative widening of protective levels in may_exit
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: ``SizingSettings`` (a Protocol of plain attributes) needs them settable
 class ReplaySizing:
     """The live sizing settings for a single-strategy replay: all-in (``position_fraction``
     1), the backtest's default stop / take-profit / trailing fractions."""

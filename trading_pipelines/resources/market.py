@@ -33,6 +33,7 @@ class MarketDataResource(ConfigSection, dg.ConfigurableResource):
     max_abs_log_return: float
     spike_confirm_bars: int
     timestamp_unit: str | None
+    archive_url: str | None
     as_of: str | None
     replay_pace_seconds: float
     replay_started_at: str | None

@@ -25,6 +25,10 @@ class StrategyResource(dg.ConfigurableResource):
     # The `strategies:` list (InstanceConfig dumps, enabled ones); empty: the single strategy
     # above is the one instance `default` (assets/strategy.py evaluates every instance).
     instances: list[dict[str, Any]] = []
+    # With instances: the `protocol:` and `fees:` sections (research runs the portfolio
+    # backtest with them, as `trading backtest --config` does).
+    protocol: dict[str, Any] = {}
+    fees: dict[str, Any] = {}
 
     @classmethod
     def from_config(
@@ -34,9 +38,13 @@ class StrategyResource(dg.ConfigurableResource):
         quote: str,
         starting_cash: float,
         instances: list[Any] | None = None,
+        protocol: Any = None,
+        fees: Any = None,
     ) -> StrategyResource:
         return cls(
             instances=[i.model_dump() for i in instances or []],
+            protocol=protocol.model_dump(mode="json") if protocol is not None else {},
+            fees=fees.model_dump(mode="json") if fees is not None else {},
             name=strategy.name,
             timeframe=strategy.timeframe,
             params=dict(strategy.params),

@@ -7,7 +7,8 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 class RateLimiter:
@@ -38,11 +39,13 @@ class RateLimiter:
 @dataclass(frozen=True)
 class Pending:
     code: str
-    command: str  # the ledger's operator command: pause, resume, close-all, close-position
+    command: str  # the ledger's operator command: pause, close-all, set-risk, blacklist, ...
     symbol: str | None
     why: str
     who: str
     expires_at: float
+    # an override's arguments (executor.override_ledger.issue: scale, duration, instance...)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 class Confirmations:
@@ -54,10 +57,19 @@ class Confirmations:
         self._clock = clock
         self._pending: dict[int, dict[str, Pending]] = {}
 
-    def ask(self, chat_id: int, command: str, symbol: str | None, why: str, who: str) -> Pending:
+    def ask(
+        self,
+        chat_id: int,
+        command: str,
+        symbol: str | None,
+        why: str,
+        who: str,
+        params: dict[str, Any] | None = None,
+    ) -> Pending:
         self._drop_expired(chat_id)
         code = f"{secrets.randbelow(900_000) + 100_000}"
-        pending = Pending(code, command, symbol, why, who, self._clock() + self.ttl)
+        pending = Pending(code, command, symbol, why, who, self._clock() + self.ttl,
+                          dict(params or {}))  # fmt: skip
         self._pending.setdefault(chat_id, {})[code] = pending
         return pending
 

@@ -1,11 +1,12 @@
 """The bot's commands, on python-telegram-bot's ``Application``.
 
-Reading commands (``/status /profit /daily /balance /positions``) answer from the ledger
-through ``executor.control.status`` and the ledger's own queries. Operator commands
-(``/pause /resume /closeall /forceexit``) become the same ledger command rows that
-``trading control`` writes, after a confirmation (the inline button, or ``/confirm CODE``
-within ``alerts.confirm_seconds``). ``/setrisk`` and ``/blacklist`` answer that the ledger
-has no such command yet (the portfolio issue adds them); nothing is changed.
+Reading commands (``/status /profit /daily /balance /positions``, ``/blacklist`` without a
+symbol) answer from the ledger through ``executor.control.status`` and the ledger's own
+queries. Operator commands (``/pause /resume /closeall /forceexit /setrisk /blacklist
+/unblacklist``) become the same ledger command rows that ``trading control`` writes, checked
+the same way (``executor.override_ledger``: an unknown symbol, a NaN or too large scale, a
+duplicate is answered with the error at once), after a confirmation (the inline button, or
+``/confirm CODE`` within ``alerts.confirm_seconds``); checked again when confirmed.
 
 Before any handler, a gate drops updates from chats that are not allow-listed (audited in
 the ledger and logged, never answered) and rate-limits the allowed chats.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -30,8 +32,11 @@ from telegram.ext import (
     filters,
 )
 
+from executor import override_ledger
 from executor.control import _normalize_symbol, status
 from executor.ledger import Ledger
+from executor.ledger.controls import OVERRIDE_COMMANDS
+from executor.overrides import OverrideError
 from trading_core.config import TradingConfig
 from trading_core.timeframes import utc_now
 from trading_pipelines.telegram_bot import views
@@ -40,14 +45,24 @@ from trading_pipelines.telegram_bot.guard import Confirmations, Pending, RateLim
 log = logging.getLogger("trading_pipelines.telegram_bot")
 
 READING = ("status", "profit", "daily", "balance", "positions")
-OPERATOR = {"pause": "pause", "resume": "resume", "closeall": "close-all", "forceexit": None}
-NOT_YET = ("setrisk", "blacklist")
+OPERATOR = {
+    "pause": "pause", "resume": "resume", "closeall": "close-all", "forceexit": None,
+    "setrisk": "set-risk", "blacklist": "blacklist", "unblacklist": "unblacklist",
+}  # fmt: skip
 HELP = (
-    "Commands: /status /profit /daily [days] /balance /positions | /pause [why] /resume [why] "
-    "/closeall [why] /forceexit SYMBOL|all [why] (these ask for /confirm CODE) | /setrisk "
-    "/blacklist (not available yet)"
+    "Commands: /status /profit /daily [days] /balance /positions /blacklist | /pause [why] "
+    "/resume [why] /closeall [why] /forceexit SYMBOL|all [why] /setrisk SCALE|N%|clear "
+    "[30m|2h|1d] [why] /blacklist SYMBOL [2h] [why] /unblacklist SYMBOL [why] (these ask for "
+    "/confirm CODE)"
 )
+USAGE = {
+    "setrisk": "usage: /setrisk SCALE|N%|clear [DURATION] [why], e.g. /setrisk 0.5 2h CPI "
+    "(half the tier's risk per trade for two hours) or /setrisk 0.5% (risk per trade)",
+    "blacklist": "usage: /blacklist SYMBOL [DURATION] [why], e.g. /blacklist DOGE/USDT 1d",
+    "unblacklist": "usage: /unblacklist SYMBOL [why]",
+}
 MAX_DAILY_DAYS = 90
+DURATION_WORD = re.compile(r"^\d+(\.\d+)?[mhd]$")
 APPLIED_WAIT_SECONDS = 30.0
 
 
@@ -152,14 +167,22 @@ class Bot:
         assert message is not None and message.text is not None and chat is not None
         name = message.text.split()[0].lstrip("/").split("@")[0].lower()
         args = list(context.args or [])
-        try:
-            command, symbol, why = self._operator_command(name, args)
-        except UserError as exc:
-            await message.reply_text(f"error: {exc}")
+        if name == "blacklist" and not args:
+            await message.reply_text(await asyncio.to_thread(self.blacklist_text))
             return
         user = update.effective_user
         who = f"telegram:{user.id if user else chat.id}"
-        pending = self.confirmations.ask(chat.id, command, symbol, why, who)
+        try:
+            command, symbol, why, params = self._operator_command(name, args)
+            if command in OVERRIDE_COMMANDS:  # the executor's checks, answered now
+                symbol, _ = await asyncio.to_thread(
+                    override_ledger.prepare, self.ledger, self.config, command, who=who,
+                    why=why, symbol=symbol, source="telegram", **params,
+                )  # fmt: skip
+        except (UserError, OverrideError) as exc:
+            await message.reply_text(f"error: {exc}")
+            return
+        pending = self.confirmations.ask(chat.id, command, symbol, why, who, params)
         buttons = InlineKeyboardMarkup(
             [
                 [
@@ -168,21 +191,29 @@ class Bot:
                 ]
             ]
         )
-        what = command + (f" {symbol}" if symbol else "")
+        what = " ".join(
+            [command, *([symbol] if symbol else []),
+             *(f"{k}={v}" for k, v in params.items() if v not in (None, False))]
+        )  # fmt: skip
         await message.reply_text(
             f"{what}: confirm within {self.confirmations.ttl:g} s with /confirm "
             f"{pending.code} (or the button)",
             reply_markup=buttons,
         )
 
-    def _operator_command(self, name: str, args: list[str]) -> tuple[str, str | None, str]:
+    def _operator_command(
+        self, name: str, args: list[str]
+    ) -> tuple[str, str | None, str, dict[str, Any]]:
+        """(ledger command, symbol, why, the override's arguments) of a bot command."""
+        if name in USAGE:
+            return _override_command(name, args)
         if name != "forceexit":
-            return OPERATOR[name] or name, None, " ".join(args) or "via Telegram"
+            return OPERATOR[name] or name, None, " ".join(args) or "via Telegram", {}
         if not args:
             raise UserError("usage: /forceexit SYMBOL|all [why], e.g. /forceexit BTC/USDT")
         why = " ".join(args[1:]) or "via Telegram"
         if args[0].lower() == "all":
-            return "close-all", None, why
+            return "close-all", None, why, {}
         try:
             symbol = _normalize_symbol(args[0].upper())
         except ValueError as exc:
@@ -190,7 +221,21 @@ class Bot:
         traded = self.config.market.symbols
         if symbol not in traded:
             raise UserError(f"symbol {symbol!r} is not traded; allowed: {traded}")
-        return "close-position", symbol, why
+        return "force-exit", symbol, why, {}
+
+    def blacklist_text(self) -> str:
+        try:
+            listed = override_ledger.load(self.ledger).active(self.ledger.now()).blacklist
+        except OverrideError as exc:
+            return f"error: {exc}"
+        if not listed:
+            return "Blacklist: empty. Add one with /blacklist SYMBOL [DURATION] [why]."
+        lines = [
+            f"{symbol}: by {hold.by} ({hold.why})"
+            + (f" until {hold.until.isoformat(timespec='minutes')}Z" if hold.until else "")
+            for symbol, hold in sorted(listed.items())
+        ]
+        return "Blacklist:\n" + "\n".join(lines)
 
     async def confirm(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, chat = update.effective_message, update.effective_chat
@@ -220,7 +265,10 @@ class Bot:
         pending = self.confirmations.take(chat_id, code)
         if isinstance(pending, str):
             return f"error: {pending}"
-        command_id = await asyncio.to_thread(self._issue, pending)
+        try:
+            command_id = await asyncio.to_thread(self._issue, pending)
+        except (OverrideError, ValueError) as exc:  # checked again: things moved meanwhile
+            return f"error: {exc}; nothing recorded"
         asyncio.get_running_loop().create_task(self._report_applied(chat_id, command_id))
         return (
             f"command {command_id} ({pending.command}"
@@ -229,6 +277,11 @@ class Bot:
         )
 
     def _issue(self, pending: Pending) -> int:
+        if pending.command in OVERRIDE_COMMANDS:
+            return override_ledger.issue(
+                self.ledger, self.config, pending.command, who=pending.who, why=pending.why,
+                symbol=pending.symbol, source="telegram", **pending.params,
+            )  # fmt: skip
         return self.ledger.add_command(pending.command, pending.who, pending.why, pending.symbol)
 
     async def _report_applied(self, chat_id: int, command_id: int) -> None:
@@ -250,13 +303,6 @@ class Bot:
 
     # ------------------------------------------------------------------ the rest
 
-    async def not_yet(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        assert update.effective_message is not None
-        await update.effective_message.reply_text(
-            "not available until the portfolio issue: the ledger has no risk-setting or "
-            "blacklist command yet. Nothing was changed."
-        )
-
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         await update.effective_message.reply_text(HELP)
@@ -271,6 +317,43 @@ class Bot:
             await update.effective_message.reply_text(
                 f"error: {type(context.error).__name__}: {str(context.error)[:200]}"
             )
+
+
+def _override_command(name: str, args: list[str]) -> tuple[str, str | None, str, dict[str, Any]]:
+    """``/setrisk``, ``/blacklist``, ``/unblacklist``: the first word (the scale or the
+    symbol), then a duration if the next word is one, then the reason."""
+    if not args:
+        raise UserError(USAGE[name])
+    first, rest = args[0], args[1:]
+    params: dict[str, Any] = {}
+    duration = None
+    if name != "unblacklist" and rest and _is_duration(rest[0]):
+        duration, rest = rest[0], rest[1:]
+    why = " ".join(rest) or "via Telegram"
+    if name == "setrisk":
+        if first.lower() == "clear":
+            params["clear"] = True
+        elif first.endswith("%"):
+            params["risk_per_trade"] = _number(first[:-1], name) / 100
+        else:
+            params["scale"] = _number(first.lstrip("x"), name)
+    if duration is not None:
+        params["duration"] = duration
+    if name == "setrisk":
+        return "set-risk", None, why, params
+    return name, first, why, params
+
+
+def _is_duration(word: str) -> bool:
+    """Looks like one (30m, 2h, 1.5d): a bad one (0h) is then refused by name."""
+    return DURATION_WORD.match(word.lower()) is not None
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UserError(f"{text!r} is not a number. {USAGE[name]}") from None
 
 
 def _days(args: list[str]) -> int:
@@ -290,7 +373,6 @@ def register(application: Application[Any, Any, Any, Any, Any, Any], bot: Bot) -
     application.add_handler(TypeHandler(Update, bot.gate), group=-1)
     application.add_handler(CommandHandler(list(READING), bot.read))
     application.add_handler(CommandHandler(list(OPERATOR), bot.operator))
-    application.add_handler(CommandHandler(list(NOT_YET), bot.not_yet))
     application.add_handler(CommandHandler("confirm", bot.confirm))
     application.add_handler(CommandHandler(["help", "start"], bot.help))
     application.add_handler(CallbackQueryHandler(bot.button))

@@ -32,6 +32,16 @@ def status_text(status: dict[str, Any], now: datetime) -> str:
         f"open positions: {account.get('open_positions', 0)}",
         f"Executor: {alive}",
     ]
+    overrides = status.get("overrides") or {}
+    risk = overrides.get("risk")
+    if risk:
+        what = f"x{risk['scale']:g}" if risk.get("scale") is not None else (
+            f"{risk['risk_per_trade']:.2%} per trade"
+        )  # fmt: skip
+        lines.append(f"Risk override: {what} by {risk['by']}")
+    for name, label in (("blacklist", "Blacklist"), ("paused_instances", "Paused instances")):
+        if overrides.get(name):
+            lines.append(f"{label}: " + ", ".join(sorted(overrides[name])))
     pending = status.get("pending_commands") or []
     if pending:
         lines.append("Pending: " + ", ".join(f"{c['command']} (#{c['id']})" for c in pending))
