@@ -29,12 +29,19 @@ from trading_core.reports.drift_run import (
     breach_message,
     drift_report,
 )
-from trading_core.reports.drift_section import markdown, summary_table, trades_table
+from trading_core.reports.drift_section import (
+    markdown,
+    summary_table,
+    table_markdown,
+    trades_table,
+)
 from trading_core.timeframes import utc_now
 from trading_pipelines.resources.alerts import AlertResource
 
 DRIFT_KEY = dg.AssetKey(["reports", "drift"])
 DRIFT_CHECK = "drift_within_bounds"
+# Days of ledger records read before a window, for the trades still open when it starts.
+CARRY_DAYS = 7
 DRIFT_DEPS = [
     dg.AssetKey(["execution", "fills"]),
     dg.AssetKey(["execution", "orders"]),
@@ -61,8 +68,9 @@ def warehouse_candles(conn: Any, known_at: datetime) -> CandleLoader:
 def window_drift(
     conn: Any, setup: DriftSetup, start: datetime, end: datetime, now: datetime
 ) -> DriftReport:
-    """The drift of ``[start, end)`` as known at ``now``."""
-    frames = read_ledger(setup.ledger_url, min(end, now))
+    """The drift of ``[start, end)`` as known at ``now`` (the ledger read from
+    ``CARRY_DAYS`` before the window: a position opened earlier than that is not rebuilt)."""
+    frames = read_ledger(setup.ledger_url, min(end, now), start - timedelta(days=CARRY_DAYS))
     return drift_report(setup, frames, warehouse_candles(conn, now), start, end)
 
 
@@ -95,8 +103,11 @@ def build_drift_report_asset(
                 description="Every instance's day within the drift bounds (drift: section).",
             )
         ],
-        # today's drift follows the fills as the executor reports them; past days are final
-        automation_condition=dg.AutomationCondition.eager(),
+        # today's drift follows the fills as the executor reports them (not every new candle:
+        # a run per bar would hold the warehouse's pool the live path needs); past days final
+        automation_condition=dg.AutomationCondition.eager().ignore(
+            dg.AssetSelection.assets(dg.AssetKey(["stg_ohlcv"]))
+        ),
         description="Per instance and day: the traded trades against the backtest of the "
         "same window (missed and extra trades, entry/exit price, fee and P&L differences, "
         "each with its likely cause: late fill, rejected by risk, expired, slippage, partial "
@@ -149,4 +160,4 @@ def build_drift_report_asset(
 def _table_md(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "_every trade as the backtest would have made it_"
-    return str(frame.to_markdown(index=False, floatfmt=".6g"))
+    return table_markdown(frame)

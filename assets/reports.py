@@ -2,6 +2,8 @@
 them, as Markdown and HTML with charts (equity and drawdown, P&L per day and per instance,
 open positions), trades with their reasons, and a summary with recommendations written by
 rules (trading_core.reports). An LLM summary is added only when a provider is configured.
+With the drift settings (``drift=``; the code location passes them) each report has the drift
+section of ``reports/drift`` (assets/drift.py) for its window.
 
 Partitioned by UTC day: the schedule writes yesterday's complete report shortly after
 midnight; materializing today's partition shows the day so far. Weekly and monthly reports are
@@ -23,6 +25,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import Field, field_validator
 
+from assets.drift import window_drift
 from trading_core.reports.build import BuiltReport, ReportInputs, build_report
 from trading_core.reports.drift_ledger import LedgerReadError
 from trading_core.reports.drift_run import DriftReport, DriftSetup
@@ -181,8 +184,6 @@ def build_daily_report_asset(
             with warehouse.get_connection() as conn:
                 inputs = read_inputs(conn, window, alerts_file)
                 if drift is not None:
-                    from assets.drift import window_drift
-
                     try:
                         drifted = window_drift(conn, drift, window.start, window.end, now)
                     except LedgerReadError as exc:  # the report goes out without the section

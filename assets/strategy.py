@@ -253,9 +253,13 @@ def evaluate_bar(
 
 
 def _instance_bars(conn, plan: InstancePlan, named: list[BarKey]) -> list[BarKey]:
-    """The bars ``plan`` evaluates: those the sensor named on its series, or (none named at
-    all) the latest bar of each of its series."""
-    if named:
+    """The bars ``plan`` evaluates: those the sensor named on its series; when the run names
+    no bar of the instance's timeframe (none at all, or the sensor's bars are of the
+    single-strategy timeframe and the instance trades another), the latest closed bar of
+    each of its series. Evaluating a latest bar again is harmless: it gives the same intent
+    id (the ledger keeps one), and a bar older than one bar of its timeframe takes no entry
+    (``stale_entry``)."""
+    if any(b.timeframe == plan.timeframe for b in named):
         return [b for b in named if plan.trades(b.exchange, b.symbol, b.timeframe)]
     return [
         b

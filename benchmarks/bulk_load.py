@@ -176,7 +176,7 @@ def timed_load(db_path: Path, frames: list[pd.DataFrame], one_transaction: bool)
                 replace_slice(conn, "raw.ohlcv", f, SERIES_WHERE, _series(f)) for f in frames
             )
         elapsed = clock.stop()
-        stored = conn.execute("SELECT count(*) FROM raw.ohlcv").fetchone()[0]
+        (stored,) = conn.execute("SELECT count(*) FROM raw.ohlcv").fetchall()[0]
     if stored != loaded:
         raise AssertionError(f"loaded {loaded} candles but raw.ohlcv holds {stored}")
     return elapsed

@@ -14,7 +14,8 @@ Ctrl-C) and reads the Dagster instance and the ledger:
 - the fixed cost per run, from each run's event log: plan (run created -> enqueued: the
   planned-materialization and planned-check events), queued (enqueued -> STARTING: the
   coordinator's dequeue interval), launch (STARTING -> run process started: process start
-  and code-location load), steps, and the dbt step alone.
+  and code-location load), steps, the dbt step alone, and each step without its wait for
+  the bar close (``step_work_s``).
 
 The last line of stdout is one JSON object (``--json`` prints only it).
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sqlite3
 import statistics
@@ -41,6 +43,7 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 BASES = "BTC ETH SOL ADA XRP DOGE DOT LTC LINK AVAX ATOM XLM TRX ETC BCH UNI FIL NEAR APT ARB"
 BASES += " OP ALGO VET ICP HBAR AAVE EOS XTZ SAND MANA"
 EVALUATION = "evaluate_strategy"
+WAITED = re.compile(r"waited ([0-9.]+) s for the bar close")
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -135,9 +138,13 @@ def run_phases(home: Path) -> tuple[list[dict], int]:
                 "backfill": run.tags.get("dagster/backfill"),
             }
             steps = []
+            waited: dict[str, float] = {}  # the ingest steps' wait for the bar close
             for entry in instance.all_logs(run.run_id):
                 event = entry.dagster_event
                 if event is None:
+                    found = WAITED.match(entry.user_message or "")
+                    if found and entry.step_key:
+                        waited[entry.step_key] = float(found.group(1))
                     continue
                 if event.event_type in wanted:
                     phases.setdefault(wanted[event.event_type], entry.timestamp)
@@ -146,6 +153,7 @@ def run_phases(home: Path) -> tuple[list[dict], int]:
             for key in {s[0] for s in steps}:
                 times = [s[2] for s in steps if s[0] == key]
                 phases.setdefault("steps", {})[key] = max(times) - min(times)
+                phases.setdefault("work", {})[key] = max(times) - min(times) - waited.get(key, 0)
             runs.append(phases)
     events = []
     for r in runs:
@@ -174,6 +182,11 @@ def fixed_cost(runs: list[dict], job: str) -> dict:
         "steps_s": med([sum(r.get("steps", {}).values()) for r in done]),
         "dbt_step_s": med(dbt),
         "run_s": med([r["ended"] - r["started"] for r in done]),
+        # per step, its time without the wait for the bar close
+        "step_work_s": {
+            key: med([r["work"][key] for r in done if key in r.get("work", {})])
+            for key in sorted({k for r in done for k in r.get("work", {})})
+        },
     }
 
 

@@ -55,7 +55,8 @@ COMMANDS_WITH_EFFECT: dict[str, str] = {
     "resume": "trade again (ACTIVE); the drawdown peak restarts at the equity",
     "close-all": "cancel working entries and sell every position",
     "halt": "nothing new at all (HALTED); cancel working entries",
-    "review": "the operator's review: leave capital preservation once its cooldown is over",
+    "review": "the operator's review: leave capital preservation once its cooldown is over "
+    "(--instance ID: end that instance's losing-streak demotion to paper)",
 }
 
 
@@ -91,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     symbol_help = "unified symbol, e.g. BTC/USDT (BTC-USDT also accepted)"
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, what in COMMANDS_WITH_EFFECT.items():
-        sub.add_parser(name, parents=[common], help=what, description=what)
+        one = sub.add_parser(name, parents=[common], help=what, description=what)
+        if name == "review":
+            one.add_argument("--instance", help="review this instance's losing-streak demotion")
     close = sub.add_parser("close-position", parents=[common], help="close one position")
     close.add_argument("symbol", help=symbol_help)
     risk = sub.add_parser(
@@ -179,6 +182,8 @@ def _overrides(ledger: Ledger) -> dict[str, Any]:
 
 def _record(ledger: Ledger, args: argparse.Namespace, who: str) -> int:
     """The command's id, once checked (``OverrideError`` / ``ValueError``: not recorded)."""
+    if not 1 <= len(who) <= 64:
+        raise ValueError(f"--who must be 1..64 characters, got {len(who)}")
     if args.command in OVERRIDE_COMMANDS:
         return override_ledger.issue(
             ledger,
@@ -195,7 +200,15 @@ def _record(ledger: Ledger, args: argparse.Namespace, who: str) -> int:
             until=getattr(args, "until", None),
         )
     symbol = _normalize_symbol(args.symbol) if args.command == "close-position" else None
-    return ledger.add_command(args.command, who, args.reason, symbol)
+    instance = getattr(args, "instance", None)
+    if instance is None:
+        return ledger.add_command(args.command, who, args.reason, symbol)
+    known = override_ledger.context_for(get_config(), None, ledger.now()).instances
+    if instance not in known:
+        raise OverrideError(f"unknown instance {instance!r}; configured: {sorted(known)}")
+    return ledger.add_command(
+        args.command, who, args.reason, symbol, {"instance": instance, "source": "cli"}
+    )
 
 
 def _wait_applied(ledger: Ledger, command_id: int, seconds: float) -> str | None:

@@ -77,9 +77,20 @@ from trading_core.timeframes import timeframe_delta, utc_now
 
 log = logging.getLogger("executor.engine")
 
-EXIT_ROLES: frozenset[str] = frozenset(
-    {"exit", "stop_loss", "take_profit", "trailing_stop", "operator", "preservation", "force_exit"}
-) | PROTOCOL_EXIT_ROLES
+EXIT_ROLES: frozenset[str] = (
+    frozenset(
+        {
+            "exit",
+            "stop_loss",
+            "take_profit",
+            "trailing_stop",
+            "operator",
+            "preservation",
+            "force_exit",
+        }
+    )
+    | PROTOCOL_EXIT_ROLES
+)
 
 
 class StartupRefused(RuntimeError):
@@ -309,9 +320,7 @@ class Engine:
                 symbol = command.symbol or ""
                 instance = command.args.get("instance")
                 canceled = self._cancel_entries(symbol, instance=instance)
-                exited = self._close_position(
-                    symbol, command, role="force_exit", instance=instance
-                )
+                exited = self._close_position(symbol, command, role="force_exit", instance=instance)
                 return f"{symbol}: {exited}; canceled {canceled} working entry order(s)"
             if command.command == "pause":
                 if state == TradingState.HALTED:
@@ -328,8 +337,16 @@ class Engine:
                 canceled = self._cancel_entries(None)
                 return f"HALTED; canceled {canceled} working entry order(s)"
             if command.command == "review":
+                instance = command.args.get("instance")
                 try:
-                    return self.protocol_review(command.who)
+                    if instance is None:  # capital preservation
+                        return self.protocol_review(command.who)
+                    if self.protocol is None:  # an instance's losing-streak demotion
+                        raise ValueError("the risk protocol is off (no strategies: list)")
+                    row = self.protocol.review_instance(
+                        str(instance), self.market_now(), command.who
+                    )
+                    return f"reviewed: {row['kind']} {json.dumps(row['detail'], sort_keys=True)}"
                 except ValueError as exc:
                     return f"refused: {exc}"
             if command.command == "close-position":
@@ -683,7 +700,10 @@ class Engine:
             high_water = position.high_water or position.avg_entry_price
             busy = (position.symbol, position.instance_id) in exiting
             if plan is not None:
-                last_ts = self._watch_plan(position, plan, candles, busy, state, report)
+                # Without a watermark (a restart) the candles since the entry are replayed
+                # from the entry price up, so no candle meets a level raised by a later one.
+                high = position.avg_entry_price if checked is None else high_water
+                last_ts = self._watch_plan(position, plan, candles, high, busy, state, report)
                 self._checked_until[watched_key] = last_ts + step
                 continue
             trigger: tuple[str, datetime, float] | None = None
@@ -732,6 +752,7 @@ class Engine:
         position: Position,
         plan: ExitPlan,
         candles: Any,
+        high_water: float,
         busy: bool,
         state: TradingState,
         report: TickReport,
@@ -740,12 +761,13 @@ class Engine:
         and place the exits they trigger: each intrabar exit at the candle that triggered it
         (``at``: its open time, ``stop_price``: its level), a time stop at market. Stops at the
         first candle that placed one (the next tick goes on from the candle after); returns
-        the open time of the last candle played."""
+        the open time of the last candle played. ``high_water``: the highest high before the
+        first candle. A tier already sold asks for nothing more and is skipped, so a replay
+        of candles already seen places nothing twice."""
         step = timeframe_delta(self.options.protective_timeframe)
         rules = self.broker.market_rules(position.symbol)
         least = minimums(rules, self.config.protocol.exits)
         remaining = position.quantity
-        high_water = position.high_water or position.avg_entry_price
         last_ts: datetime = candles.iloc[-1].ts.to_pydatetime()
         close = float(candles.iloc[-1].close)
         for bar in candles.itertuples(index=False):
@@ -1204,6 +1226,9 @@ class Engine:
             take_profit=intent.take_profit,
             default_take_fraction=risk.take_profit_pct if risk else None,
         )
+        if self.config.protocol.exits.take_profit.enabled:
+            take = None  # the tiers take profits in parts; a whole-position target (and its
+            # exchange-side backstop) would sell everything at the first one
         notional = decision.notional
         if self.protocol is not None:
             tier = self.protocol.config.tiers[self.protocol.state.tier.index]

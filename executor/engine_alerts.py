@@ -173,6 +173,8 @@ class EngineAlerts:
         """After a tick: its new fills (the ``report.fills_recorded`` newest rows after the
         ``before`` count; ids may have gaps on PostgreSQL), its duration, its minor errors,
         an exchange that answers again."""
+        if self._send is None:  # a replay or a test without alerts: no ledger reads
+            return
         try:
             count = report.fills_recorded
             fills = ledger.fills_since(after_id=before)[-count:] if count > 0 else []

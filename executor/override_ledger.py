@@ -16,6 +16,7 @@ from typing import Any
 from executor.intents import OrderIntent
 from executor.ledger import Ledger, OperatorCommand
 from executor.ledger.controls import SYMBOL_COMMANDS
+from executor.override_checks import finite
 from executor.overrides import (
     STATE_COMMANDS,
     Context,
@@ -23,7 +24,6 @@ from executor.overrides import (
     Outcome,
     OverrideError,
     Overrides,
-    _finite,
     apply,
     check_scale,
     check_until,
@@ -263,7 +263,7 @@ def prepare(
         elif scale is not None:
             args["scale"] = check_scale(scale, ctx.scale_cap)
         else:
-            args["risk_per_trade"] = _finite("risk_per_trade", risk_per_trade)
+            args["risk_per_trade"] = finite("risk_per_trade", risk_per_trade)
     elif command in ("pause-instance", "resume-instance") or (
         command == "force-exit" and instance is not None
     ):

@@ -246,7 +246,7 @@ class ProtocolGate:
         """Record each sub-position gone flat since the last look (in close order, then the
         configuration's instance order, as the backtester meets them); their events."""
         closes: list[tuple[tuple[datetime, int, str], Position, float]] = []
-        sells: dict[tuple[str, str], OrderRecord] | None = None
+        sells: dict[tuple[str, str], OrderRecord] = {}
         for p in self.ledger.positions():
             key = sub_key(p)
             if abs(p.quantity) > QTY_EPSILON:
@@ -254,14 +254,13 @@ class ProtocolGate:
             pnl = p.realized_pnl_net - stored.counted.get(key, 0.0)
             if key in stored.counted and abs(pnl) < 1e-12:
                 continue
-            if sells is None:
-                sells = self._last_exits()
+            if not any(key[0] == p.symbol for key in sells):
+                sells.update(self._last_exits(p.symbol))
             last = sells.get((p.symbol, p.instance_id))
             at = last.updated_at if last is not None else p.updated_at
             closes.append(((at, self.order.get(p.instance_id, len(self.order)), p.symbol), p, pnl))
         events: list[gate.ProtocolEvent] = []
         for (at, _, _), p, pnl in sorted(closes, key=lambda c: c[0]):
-            assert sells is not None
             last = sells.get((p.symbol, p.instance_id))
             role = last.role if last is not None else "exit"
             entry = self._entry_value(p)
@@ -280,10 +279,10 @@ class ProtocolGate:
             stored.counted[sub_key(p)] = p.realized_pnl_net
         return events
 
-    def _last_exits(self) -> dict[tuple[str, str], OrderRecord]:
-        """The latest filled sell order per (symbol, instance)."""
+    def _last_exits(self, symbol: str) -> dict[tuple[str, str], OrderRecord]:
+        """The latest filled sell order of ``symbol`` per (symbol, instance)."""
         out: dict[tuple[str, str], OrderRecord] = {}
-        for o in self.ledger.orders([OrderState.FILLED]):
+        for o in self.ledger.orders([OrderState.FILLED], symbol=symbol):
             if o.side != "sell":
                 continue
             key = (o.symbol, o.instance_id or "default")

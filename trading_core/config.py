@@ -231,6 +231,10 @@ class SocialConfig(_Model):
 class NewsConfig(_Model):
     # Feed URLs or local file paths; feedparser reads both. Empty: the embedded sample.
     feeds: list[str] = Field(default_factory=list)
+    # A hack/exploit news event about a held asset (trading_core/hack_rule.py): "alert",
+    # "force-exit" (an operator command to the executor, and an alert) or "off".
+    hack_rule: Literal["off", "alert", "force-exit"] = "alert"
+    hack_window_hours: float = Field(24.0, gt=0, le=720)
 
     _unique = field_validator("feeds")(_no_duplicates)
 

@@ -288,11 +288,15 @@ class ProtectionsConfig(_Model):
 
 class KellyConfig(_Model):
     """``sizing: kelly``: the Kelly fraction ``W - (1 - W) / R`` of the instance's last
-    ``window`` trades times ``edge_factor``; risk-based sizing until ``min_trades``."""
+    ``window`` trades times ``edge_factor``; risk-based sizing until ``min_trades`` (and,
+    by ``no_edge``, without an edge)."""
 
     edge_factor: float = Field(default=0.5, ge=0.5, le=1.0)
     window: int = Field(default=50, ge=2, le=100_000)
     min_trades: int = Field(default=20, ge=2, le=100_000)
+    # No edge (Kelly <= 0): size risk-based (the streak and win-rate cuts shrink it), or
+    # refuse - which stops the instance for good, as only new trades could change its record.
+    no_edge: Literal["risk_based", "refuse"] = "risk_based"
 
 
 class AdaptiveConfig(_Model):

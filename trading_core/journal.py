@@ -61,8 +61,9 @@ def split_symbol(symbol: object) -> tuple[str, str]:
 
 
 def _book_keys(frame: pd.DataFrame) -> list[str]:
-    """Positions are kept per (mode, exchange, symbol): paper never mixes with live."""
-    return [c for c in ("mode", "exchange", "symbol") if c in frame.columns]
+    """Positions are kept per (mode, exchange, symbol) and, when the fills name it, strategy
+    instance (its sub-position): paper never mixes with live."""
+    return [c for c in ("mode", "exchange", "symbol", "instance_id") if c in frame.columns]
 
 
 def _sorted(fills: pd.DataFrame) -> pd.DataFrame:

@@ -46,7 +46,7 @@ _CLIENT_ORDER_ID = re.compile(r"^tp-[A-Za-z0-9]+-([a-z])\d+$")
 
 
 def _book_keys(frame: pd.DataFrame) -> list[str]:
-    return [c for c in ("mode", "exchange", "symbol") if c in frame.columns]
+    return [c for c in ("mode", "exchange", "symbol", "instance_id") if c in frame.columns]
 
 
 def round_trips(journal: pd.DataFrame) -> pd.DataFrame:

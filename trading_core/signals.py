@@ -17,6 +17,23 @@ Every input becomes a value in [-1, 1] (+1 = bullish) with a confidence in [0, 1
 - ``order_book`` (book_imbalance = (bid - ask) / (bid + ask) volume, in [-1, 1]): the
   imbalance; confidence 1 where present.
 
+Alternative-data inputs (columns from :mod:`trading_core.alt_inputs`, point in time). They
+are *sparse*: an input that has nothing to say on a bar (no news event, no on-chain source
+for the asset) neither backs nor dilutes the confidence - its weight counts in the
+denominator of ``confidence`` only on bars where its own confidence is > 0:
+
+- ``news`` (news_score, news_count): the summed event values of the last 24h (listing +0.6,
+  partnership +0.4, upgrade +0.3, regulation -0.4, hack -1.0; clipped to [-1, 1]);
+  confidence 1 on bars with an event. Weight 1.0: a discrete event about the asset itself
+  is the most specific information the signal gets, and a hack must be able to outvote a
+  bullish indicator on its own.
+- ``onchain`` (onchain_z): tanh(z / 2) of the mean on-chain z-score (active addresses,
+  transactions, hash rate up = bullish, exchange net inflow up = bearish); confidence 1
+  where defined. Weight 0.5: slow-moving daily data, a background tilt rather than a timer.
+- ``sentiment_momentum`` (sentiment_z, sentiment_velocity, sentiment_count): the mean of
+  tanh(z / 2) and tanh(velocity / 0.2) (a 0.2 change of the 24h mean VADER compound in a
+  day is large); confidence 1 - exp(-count / 5). Weight 0.25: crowd mood turns are noisy.
+
 A bar where an input is undefined (warm-up, no posts that hour) has confidence 0 for it. An
 input whose columns are absent from the frame is left out entirely.
 """
@@ -41,6 +58,7 @@ class SignalInput:
     name: str
     columns: tuple[str, ...]
     compute: Callable[[pd.DataFrame], tuple[pd.Series, pd.Series, pd.Series]]
+    sparse: bool = False
 
 
 def _defined(*series: pd.Series) -> pd.Series:
@@ -87,6 +105,34 @@ def _order_book(f: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
     return raw, raw.clip(-1, 1), _defined(raw)
 
 
+def _news(f: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    raw = pd.to_numeric(f["news_score"], errors="coerce")
+    present = raw.notna()
+    if "news_count" in f:
+        present &= pd.to_numeric(f["news_count"], errors="coerce").fillna(0) > 0
+    return raw, raw.clip(-1, 1), present.astype(float)
+
+
+def _onchain(f: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    raw = pd.to_numeric(f["onchain_z"], errors="coerce").where(np.isfinite)
+    return raw, np.tanh(raw / 2.0), _defined(raw)
+
+
+def _sentiment_momentum(f: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    z = pd.to_numeric(f["sentiment_z"], errors="coerce").where(np.isfinite)
+    parts = [np.tanh(z / 2.0)]
+    if "sentiment_velocity" in f:
+        velocity = pd.to_numeric(f["sentiment_velocity"], errors="coerce").where(np.isfinite)
+        parts.append(np.tanh(velocity / 0.2))
+    norm = pd.concat(parts, axis=1).mean(axis=1, skipna=True).where(z.notna())
+    strength = (
+        1.0 - np.exp(-f["sentiment_count"].fillna(0).clip(lower=0) / 5.0)
+        if "sentiment_count" in f
+        else pd.Series(1.0, index=f.index)
+    )
+    return z, norm.clip(-1, 1), strength * _defined(norm)
+
+
 SIGNAL_INPUTS: dict[str, SignalInput] = {
     spec.name: spec
     for spec in (
@@ -96,6 +142,9 @@ SIGNAL_INPUTS: dict[str, SignalInput] = {
         SignalInput("trend", ("ema_9", "ema_21", "ema_50", "ema_200", "adx_14"), _trend),
         SignalInput("sentiment", ("sentiment_score",), _sentiment),
         SignalInput("order_book", ("book_imbalance",), _order_book),
+        SignalInput("news", ("news_score",), _news, sparse=True),
+        SignalInput("onchain", ("onchain_z",), _onchain, sparse=True),
+        SignalInput("sentiment_momentum", ("sentiment_z",), _sentiment_momentum, sparse=True),
     )
 }
 
@@ -106,6 +155,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "trend": 1.0,
     "sentiment": 0.5,
     "order_book": 0.5,
+    "news": 1.0,
+    "onchain": 0.5,
+    "sentiment_momentum": 0.25,
 }
 
 ACTIONS: tuple[str, ...] = ("BUY", "SELL", "HOLD")
@@ -168,7 +220,8 @@ def composite(
 
     ``score`` = sum(w * c * v) / sum(w * c), in [-1, 1]: a confidence-weighted mean of the
     normalised inputs (0 when nothing is confident). ``confidence`` = sum(w * c) / sum(w), the
-    share of the configured weight backed by confident inputs. ``action`` is BUY when
+    share of the configured weight backed by confident inputs (a sparse input's weight counts
+    in sum(w) only on bars where its confidence is > 0). ``action`` is BUY when
     ``score >= buy_threshold`` and ``confidence > min_confidence``, SELL when
     ``score <= sell_threshold`` and ``confidence > min_confidence``, else HOLD. ``reasons`` is
     a JSON object per bar: for each input its raw value, normalised value, confidence, weight
@@ -199,7 +252,10 @@ def composite(
     safe = np.where(backing > 0, backing, 1.0)
     contributions = backed * values / safe[:, None]
     score = contributions.sum(axis=1)
-    confidence = backing / weight.sum()
+    sparse = np.array([SIGNAL_INPUTS[n].sparse for n in present])
+    counted = np.where(sparse, confidences > 0, True) * weight
+    total = counted.sum(axis=1)
+    confidence = np.where(total > 0, backing / np.where(total > 0, total, 1.0), 0.0)
     confident = confidence > min_confidence
     action = np.where(
         confident & (score >= buy_threshold),

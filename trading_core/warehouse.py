@@ -48,6 +48,41 @@ TABLES: dict[str, str] = {
         partition_key VARCHAR NOT NULL,
         reason VARCHAR NOT NULL
     """,
+    "raw.trades": """
+        exchange VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,
+        ts TIMESTAMP NOT NULL,          -- trade time (event time)
+        trade_id VARCHAR NOT NULL,
+        side VARCHAR NOT NULL,          -- taker side: buy | sell
+        price DOUBLE, amount DOUBLE,
+        source VARCHAR NOT NULL,
+        ingested_at TIMESTAMP NOT NULL
+    """,
+    "raw.trades_quarantine": """
+        exchange VARCHAR, symbol VARCHAR, ts TIMESTAMP, trade_id VARCHAR, side VARCHAR,
+        price DOUBLE, amount DOUBLE, source VARCHAR, ingested_at TIMESTAMP,
+        partition_key VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL
+    """,
+    "raw.funding_rates": """
+        exchange VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,        -- the configured (spot) symbol: BTC/USDT
+        contract VARCHAR NOT NULL,      -- its perpetual: BTC/USDT:USDT
+        ts TIMESTAMP NOT NULL,          -- funding time
+        funding_rate DOUBLE,
+        source VARCHAR NOT NULL,
+        ingested_at TIMESTAMP NOT NULL
+    """,
+    "raw.open_interest": """
+        exchange VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,
+        contract VARCHAR NOT NULL,
+        ts TIMESTAMP NOT NULL,          -- the instant the figure describes
+        open_interest DOUBLE,           -- base-asset units
+        open_interest_value DOUBLE,     -- quote currency
+        source VARCHAR NOT NULL,
+        ingested_at TIMESTAMP NOT NULL
+    """,
     "raw.reddit_posts": """
         post_id VARCHAR NOT NULL,
         subreddit VARCHAR,

@@ -65,6 +65,12 @@ class ForceExitConfig(SymbolConfig):
     instance: str | None = Field(default=None, description="only this instance's position")
 
 
+class ReviewConfig(ControlConfig):
+    instance: str | None = Field(
+        default=None, description="end this instance's losing-streak demotion (paper)"
+    )
+
+
 class InstanceConfig(ControlConfig):
     instance: str = Field(description="the strategy instance id")
 
@@ -94,7 +100,7 @@ def _record(
     with ledger_resource.open() as ledger:
         try:
             if command == "review":
-                command_id = _review(ledger, who, config.reason, context.run_id)
+                command_id = _review(ledger, who, config.reason, context.run_id, **fields)
             else:
                 command_id = override_ledger.issue(
                     ledger, get_config(), command, who=who, why=config.reason,
@@ -109,13 +115,21 @@ def _record(
     return command_id
 
 
-def _review(ledger: Ledger, who: str, why: str, run_id: str) -> int:
+def _review(ledger: Ledger, who: str, why: str, run_id: str, instance: str | None) -> int:
+    from executor import override_ledger
+
     if not why.strip():
         raise OverrideError("reason must not be empty (it is kept in the audit)")
-    pending = [c for c in ledger.commands(pending_only=True) if c.command == "review"]
-    if pending:
-        raise OverrideError(f"command {pending[0].id} (review) is already pending")
-    return ledger.add_command("review", who, why, None, {"source": SOURCE, "run_id": run_id})
+    args: dict[str, Any] = {"source": SOURCE, "run_id": run_id}
+    if instance is not None:
+        known = override_ledger.context_for(get_config(), None, ledger.now()).instances
+        if instance not in known:
+            raise OverrideError(f"unknown instance {instance!r}; configured: {sorted(known)}")
+        args["instance"] = instance
+    for other in ledger.commands(pending_only=True):
+        if other.command == "review" and other.args.get("instance") == instance:
+            raise OverrideError(f"command {other.id} (review) is already pending")
+    return ledger.add_command("review", who, why, None, args)
 
 
 def _job(
@@ -159,5 +173,5 @@ CONTROL_JOBS: list[dg.JobDefinition] = [
          lambda c: {"instance": c.instance, **_timed(c)}),
     _job("control_resume_instance", "resume-instance", InstanceConfig,
          lambda c: {"instance": c.instance}),
-    _job("control_review", "review", ControlConfig, lambda c: {}),
+    _job("control_review", "review", ReviewConfig, lambda c: {"instance": c.instance}),
 ]  # fmt: skip

@@ -20,9 +20,12 @@ from assets.dbt_models import dbt_models
 from assets.drift import build_drift_report_asset
 from assets.execution import EXECUTION_SPECS
 from assets.exports import build_tax_csv_asset
+from assets.hack_rule import news_hack_rule
 from assets.ingest.alt_data import build_alt_data_assets
+from assets.ingest.funding import build_funding_assets
 from assets.ingest.order_books import build_order_book_asset
 from assets.ingest.prices import build_ohlcv_asset
+from assets.ingest.trades import build_trades_asset
 from assets.reports import build_daily_report_asset
 from assets.research import build_research_assets
 from assets.strategy import order_intents
@@ -67,7 +70,10 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
         assets=[
             build_ohlcv_asset(market_parts, market_freshness(cfg.market)),
             build_order_book_asset(market_parts, market_freshness(cfg.market)),
+            build_trades_asset(market_parts),
+            *build_funding_assets(market_parts),
             *build_alt_data_assets(days),
+            news_hack_rule,  # the hack/exploit rule (assets/hack_rule.py)
             dbt_models,
             order_intents,
             *EXECUTION_SPECS,

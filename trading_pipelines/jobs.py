@@ -31,6 +31,8 @@ ALT_KEYS = [
     for name in ("reddit_posts", "x_posts", "news_items", "onchain_metrics")
 ]
 MARKET_KEYS = [dg.AssetKey(["raw", "ohlcv"]), dg.AssetKey(["raw", "order_book_snapshots"])]
+# Partitioned market data off the live path (README: trades tape, funding, open interest)
+TAPE_KEYS = [dg.AssetKey(["raw", n]) for n in ("trades", "funding_rates", "open_interest")]
 
 
 def ingest_market_job(partitions_def: dg.PartitionsDefinition) -> AssetJob:
@@ -90,7 +92,7 @@ signal_checks_job = dg.define_asset_job(
 refresh_job = dg.define_asset_job(
     "refresh_unpartitioned",
     selection=dg.AssetSelection.all()
-    - dg.AssetSelection.assets(*MARKET_KEYS, *ALT_KEYS)
+    - dg.AssetSelection.assets(*MARKET_KEYS, *ALT_KEYS, *TAPE_KEYS)
     - dg.AssetSelection.groups("reports", "research", "execution", "exports"),
     description="Every unpartitioned asset: all dbt models, the strategy's intents and the "
     "cockpit's snapshot (exports and reports run on request or on their schedule).",

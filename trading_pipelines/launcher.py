@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -51,17 +52,34 @@ ALT_DATA_DAYS = 30
 DEFAULT_PORT = 3000
 
 
+def dbt_target_dir() -> Path:
+    """This TRADING_HOME's dbt target directory: its parse state and every dbt invocation's
+    folder (``DBT_TARGET_PATH`` of the services). dbt's partial-parse state holds the
+    warehouse path (its profile hash) and the --vars: in a target shared with another root
+    (the tests, a second TRADING_HOME) every evaluation run would parse the whole project
+    again ("Unable to do partial parsing because profile has changed")."""
+    return paths().home / "dbt_target"
+
+
 def parse_dbt_project() -> None:
-    """The manifest the code location loads, parsed with the --vars runs will pass."""
+    """The manifest the code location loads, parsed with the --vars runs will pass, into this
+    root's dbt target (``dbt_target_dir``); the manifest is then put where the code location
+    reads it (``dbt_project/target/manifest.json``, replaced atomically)."""
     from trading_pipelines.dbt import dbt_vars
 
+    target = dbt_target_dir()
     subprocess.run(
         [str(BIN / "dbt"), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--vars", json.dumps(dbt_vars())],
+         "--vars", json.dumps(dbt_vars()), "--target-path", str(target)],
         cwd=DBT_PROJECT_DIR,
         env={**os.environ, **TELEMETRY_OFF, "TRADING_HOME": str(paths().home)},
         check=True,
     )  # fmt: skip
+    shared = DBT_PROJECT_DIR / "target"
+    shared.mkdir(parents=True, exist_ok=True)
+    staged = shared / f".manifest.{os.getpid()}.json"
+    shutil.copyfile(target / "manifest.json", staged)
+    os.replace(staged, shared / "manifest.json")
 
 
 def prepare() -> None:
@@ -78,7 +96,8 @@ def _reached() -> datetime | None:
 
     with dg.DagsterInstance.get() as instance:
         event = instance.get_latest_materialization_event(dg.AssetKey(["raw", "ohlcv"]))
-    entry = event.asset_materialization.metadata.get("closed_candles_until") if event else None
+    materialization = event.asset_materialization if event else None
+    entry = materialization.metadata.get("closed_candles_until") if materialization else None
     try:
         return datetime.fromisoformat(str(entry.value)) if entry else None
     except ValueError:
@@ -200,6 +219,8 @@ def _service_env() -> dict[str, str]:
         # the children resolve the same root as this process, whatever their cwd
         "TRADING_HOME": str(paths().home),
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        # dagster-dbt copies this target's partial-parse state into each invocation's folder
+        "DBT_TARGET_PATH": str(dbt_target_dir()),
     }
     # Every Dagster run is a new process that loads the code location: let Python cache
     # bytecode (some machines disable it globally, tripling the start-up of each run).
@@ -289,7 +310,7 @@ def serve(port: int = DEFAULT_PORT) -> int:
     from trading_pipelines.upkeep import Upkeep  # imports dagster: only when serving
 
     alerter = Alerter.for_home(root.home)
-    upkeep = Upkeep(config(), root, alerter)
+    upkeep = Upkeep(config(), root, alerter, dbt_target=dbt_target_dir())
     supervise(
         services(port, logs),
         alerter,
@@ -317,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
             prepare()
         else:
             prepare_dagster_home()
+        # bootstrap's dbt runs in this process: the same parse state as the services'
+        os.environ["DBT_TARGET_PATH"] = str(dbt_target_dir())
         played = start_market(args.days) is not None
         bootstrap(args.days)
         if args.command == "bootstrap":

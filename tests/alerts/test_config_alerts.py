@@ -108,3 +108,12 @@ def test_bad_section_values_name_the_field(field: str, value: object, message: s
     with pytest.raises(ValueError) as err:
         AlertsConfig.model_validate({field: value})
     assert field in str(err.value) and message in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", ".nan", ".inf", "fast", "1e9"])
+def test_the_latency_bound_is_checked_naming_the_field(tmp_path: Path, value: str) -> None:
+    file = tmp_path / "t.yaml"
+    file.write_text(f"alerts:\n  latency_warning_seconds: {value}\n")
+    with pytest.raises(ConfigError, match=r"alerts\.latency_warning_seconds"):
+        load_config(file, environ={"TRADING_HOME": str(tmp_path)})
+    assert AlertsConfig().latency_warning_seconds == 5.0

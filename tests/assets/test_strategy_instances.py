@@ -161,7 +161,11 @@ def test_each_instance_runs_on_its_own_symbols_timeframe_and_params(
     assert eth[0].reasons["params"] == FAST_MACD
     summary = metadata["instances"].value
     assert sorted(summary) == ["btc-4h", "eth-fast"]  # the disabled instance never runs
-    assert summary["eth-fast"]["bars_evaluated"] == 0  # the bar named was not its series
+    # no 1h bar named: the 1h instance takes its series' latest bar (stale here: no entry)
+    [caught_up] = summary["eth-fast"]["outcomes"]
+    latest = candles[("ETH/USDT", "1h")]["ts"].iloc[-1].to_pydatetime()
+    assert caught_up["bar"] == str(bar("ETH/USDT", "1h", latest))
+    assert summary["eth-fast"]["intents"] == 0
 
 
 def test_an_instance_exits_only_its_own_sub_position(tmp_path, warehouse, candles) -> None:
@@ -232,3 +236,23 @@ def test_a_bad_instance_in_the_resource_is_refused_naming_the_field(
     strategy = resource([broken])
     with pytest.raises(Exception, match="unknown timeframe '7m'"):
         evaluate(tmp_path, warehouse, strategy, [], datetime(2021, 5, 1))
+
+
+def test_with_no_bars_named_each_instance_takes_the_latest_bar_of_its_series(
+    tmp_path, warehouse, candles
+) -> None:
+    strategy = resource(
+        [
+            _instance("btc-1h", ["BTC/USDT"]),
+            _instance("eth-1h", ["ETH/USDT"]),
+            _instance("btc-4h", ["BTC/USDT"], timeframe="4h"),
+        ]
+    )
+    newest = max(b["ts"].iloc[-1] for b in candles.values()).to_pydatetime()
+    metadata, _ = evaluate(tmp_path, warehouse, strategy, [], newest + 4 * HOUR)
+    bars = {o["instance"]: o["bar"] for o in metadata["outcomes"].value}
+    for iid, symbol, tf in (("btc-1h", "BTC/USDT", "1h"), ("eth-1h", "ETH/USDT", "1h"),
+                            ("btc-4h", "BTC/USDT", "4h")):  # fmt: skip
+        last = candles[(symbol, tf)]["ts"].iloc[-1].to_pydatetime()
+        assert bars[iid] == str(bar(symbol, tf, last))
+    assert metadata["bars_evaluated"].value == 3

@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.binance_api import handle
 from tests.fakes.binance_exchange import FakeExchange
+from tests.fakes.binance_futures import handle  # futures paths, then the spot API
 from tests.fakes.binance_market import DEFAULT_SYMBOLS, SymbolSpec
 from tests.fakes.binance_values import Number
 from tests.fakes.faults import ACCEPTS, CONNECTION_FAULTS, HANGS, FaultPlan, http_fault

@@ -99,6 +99,8 @@ def test_hostile_set_risk_inputs_are_refused_by_name(
 
 
 def test_bad_argument_types_are_usage_errors(desk: Desk, capsys: pytest.CaptureFixture) -> None:
+    assert run(capsys, "pause", "--who", "x" * 65)[0] == 2
+    assert run(capsys, "blacklist", "BTC/USDT", "--reason", "x" * 1001)[0] == 2
     assert run(capsys, "set-risk", "--scale", "half")[0] == 2
     assert run(capsys, "set-risk")[0] == 2  # one of --scale / --risk-per-trade / --clear
     assert run(capsys, "set-risk", "--scale", "0.5", "--clear")[0] == 2
@@ -269,3 +271,39 @@ def test_a_broken_overrides_document_refuses_commands_and_entries_not_the_loop(
     desk.tick()
     assert desk.ledger.commands(limit=1)[0].result == "REDUCING: exits only"
     assert sa is not None
+
+
+def test_review_of_an_instance_reaches_the_protocols_demotion_review(
+    desk: Desk, capsys: pytest.CaptureFixture
+) -> None:
+    code, out, _ = run(capsys, "review", "--instance", "a", "--reason", "streak checked")
+    assert code == 0
+    desk.tick()
+    assert desk.result(issued_id(out)).startswith("reviewed: streak_phase")
+    (command,) = desk.ledger.commands()
+    assert command.args == {"instance": "a", "source": "cli"}
+    code, _, err = run(capsys, "review", "--instance", "zzz")
+    assert code == 2 and "unknown instance 'zzz'" in err
+
+
+def test_without_the_protocol_blacklist_and_pause_instance_still_hold(
+    trading_home: Path, capsys: pytest.CaptureFixture
+) -> None:
+    flat = portfolio()
+    del flat["strategies"]
+    write_config(trading_home, flat)
+    desk = Desk()
+    try:
+        assert run(capsys, "blacklist", "BTC/USDT")[0] == 0
+        assert run(capsys, "pause-instance", "b")[2].endswith("configured: ['default']\n")
+        refused = desk.intent("default", "BTC/USDT", notional=50.0)
+        allowed = desk.intent("default", "ETH/USDT", notional=50.0)
+        desk.tick()
+        assert desk.status(refused)[1].startswith("operator blacklist: BTC/USDT")
+        assert desk.filled_value(allowed) == pytest.approx(50.0)
+        assert run(capsys, "pause-instance", "default", "--for", "1h")[0] == 0
+        paused = desk.intent("default", "ETH/USDT", notional=50.0)
+        desk.tick()
+        assert desk.status(paused)[1].startswith("operator pause-instance: default")
+    finally:
+        desk.close()

@@ -86,6 +86,10 @@ def test_review_job_reaches_the_protocol(desk: Desk) -> None:
     assert command.who == "dagster:dana" and command.args["source"] == "dagster"
     assert command.result.startswith("refused:")  # not in capital preservation
     assert not launch(desk, "control_review", reason="  ").success
+    assert launch(desk, "control_review", instance="b").success  # a demotion's review
+    desk.tick()
+    assert desk.ledger.commands(limit=1)[0].result.startswith("reviewed: streak_phase")
+    assert not launch(desk, "control_review", instance="nope").success
 
 
 @pytest.mark.parametrize(

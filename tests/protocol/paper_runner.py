@@ -118,7 +118,11 @@ def _scores(config: TradingConfig, bars: dict[str, pd.DataFrame]):
     return out
 
 
-def run_in_paper_executor(scenario: Scenario, workdir: Path) -> Outcome:
+def run_in_paper_executor(
+    scenario: Scenario, workdir: Path, restart_after: int | None = None
+) -> Outcome:
+    """The scenario through the paper executor; ``restart_after`` (a tick): a new broker
+    and engine on the same ledger after that bar (a restart, which must change nothing)."""
     bars = _candles(scenario)
     tree = _tree(scenario, sorted(bars))
     config = TradingConfig.model_validate(tree)
@@ -128,10 +132,15 @@ def run_in_paper_executor(scenario: Scenario, workdir: Path) -> Outcome:
     clock = Clock(T0)
     market = StubMarket(clock)
     ledger = Ledger(f"sqlite:///{workdir / 'paper.sqlite'}", clock=clock)
-    broker = PaperBroker(market, exchange="sim", fees=config.fees, clock=clock,
-                         candle_timeframe="1h")  # the candles' own: a fill at their close  # fmt: skip
-    engine = Engine(ledger, broker, market, config, EngineOptions(protective_timeframe="1h"),
-                    clock=clock)  # fmt: skip
+
+    def new_engine() -> Engine:
+        # The candles' own timeframe: a protective exit fills at the close of its candle.
+        broker = PaperBroker(market, exchange="sim", fees=config.fees, clock=clock,
+                             candle_timeframe="1h")  # fmt: skip
+        return Engine(ledger, broker, market, config, EngineOptions(protective_timeframe="1h"),
+                      clock=clock)  # fmt: skip
+
+    engine = new_engine()
     first = min(b["ts"].iloc[0] for b in bars.values()).to_pydatetime()
     for symbol, bar in bars.items():  # the books before the first close: the first opens
         market.set_book(symbol, float(bar["open"].iloc[0]), amount=1e12, spread=0.0, step=0.0)
@@ -173,6 +182,11 @@ def run_in_paper_executor(scenario: Scenario, workdir: Path) -> Outcome:
             ledger.add_intents(intents)
             engine.tick()
             engine.tick()
+        if restart_after is not None and opened == T0 + STEP * restart_after:
+            engine = new_engine()
+            engine.start()
+            protocol = engine.protocol
+            assert protocol is not None
     outcome = Outcome(_trades(ledger), _events(ledger))
     ledger.close()
     return outcome

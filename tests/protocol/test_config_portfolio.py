@@ -115,7 +115,7 @@ def test_arbitrage_is_refused_at_configuration_time_with_the_reason(tmp_path: Pa
         ({"params": {"fast": 30, "slow": 10}}, "strategies.0.params", "fast"),
         ({"risk": {"stop_loss_pct": 2}}, "strategies.0", "stop_loss_pct"),
         ({"risk": {"bogus": 1}}, "strategies.0.risk", "allowed"),
-        ({"risk": {"sizing": "martingale"}}, "strategies.0", "'fixed_fraction', 'risk_based' or 'kelly'"),
+        ({"risk": {"sizing": "martingale"}}, "strategies.0", "'risk_based' or 'kelly'"),
         ({"enabled": "perhaps"}, "strategies.0.enabled", "boolean"),
         ({"colour": "red"}, "strategies.0.colour", "Extra inputs"),
     ],

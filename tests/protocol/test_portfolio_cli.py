@@ -14,6 +14,10 @@ from trading_pipelines.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "portfolio.yaml"
+EXIT_REASONS = (
+    "stop_loss", "atr_stop", "time_stop", "take_profit", "take_profit_1", "take_profit_2",
+    "take_profit_3", "trailing_stop", "signal", "capital_preservation", "force_exit",
+)  # fmt: skip
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 WINDOW = ["--start", "2022-01-01", "--end", "2022-06-30"]
 TRADE_KEYS = {
@@ -95,6 +99,17 @@ def test_example_backtests_with_the_json_contract(report_text: str, market: Path
         assert set(event) == {"ts", "kind", "instance", "detail"} and ISO.match(event["ts"])
     kinds = {e["kind"] for e in report["events"]}
     assert "drawdown_stage" in kinds
+    assert "streak_phase" in kinds  # issue 13's losing streaks, on by default
+    assert kinds <= {
+        "tier_change", "drawdown_stage", "capital_preservation_start",
+        "capital_preservation_end", "size_restored", "positions_closed", "entry_refused",
+        "streak_phase", "lock",
+    }  # fmt: skip
+    reasons = {t["exit_reason"] for t in report["trades"]} - {None}
+    assert reasons and reasons <= set(EXIT_REASONS)
+    for trade in report["trades"]:
+        for fill in trade["exits"]:
+            assert fill["reason"] in EXIT_REASONS
 
 
 def test_the_same_run_twice_gives_the_same_bytes(
@@ -215,3 +230,28 @@ def test_single_strategy_backtest_is_unchanged(
     )
     assert report["trade_hash"] == direct.trade_hash
     assert "portfolio" not in report
+
+
+def test_issue_13_exits_and_locks_on_real_data(
+    tmp_path: Path, market: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tiered take-profits (partial exits), a time stop and stop cooldowns on six months."""
+    tree = yaml.safe_load(EXAMPLE.read_text())
+    tree["protocol"]["exits"] = {
+        "take_profit": {"enabled": True},
+        "time_stop": {"hours": 96, "min_move": 0.01},
+    }
+    tree["protocol"]["protections"] = {"rules": [{"method": "cooldown", "stop_duration": 240}]}
+    file = tmp_path / "rules.yaml"
+    file.write_text(yaml.safe_dump(tree))
+    report = run_json(capsys, "--config", str(file), "--data-dir", str(market), *WINDOW)
+    fills = [x["reason"] for t in report["trades"] for x in t["exits"]]
+    assert "take_profit_1" in fills and "time_stop" in fills
+    assert "take_profit" not in fills  # the tiers replace the single target
+    locks = [e for e in report["events"] if e["kind"] == "lock"]
+    assert locks and all(e["detail"]["rule"] == "cooldown" for e in locks)
+    assert all(e["detail"]["until"].endswith(":00:00Z") for e in locks)  # bar boundaries
+    for trade in report["trades"]:
+        if trade["exit_ts"] is not None:
+            assert sum(x["quantity"] for x in trade["exits"]) == pytest.approx(trade["quantity"])
+            assert trade["exit_reason"] == trade["exits"][-1]["reason"]

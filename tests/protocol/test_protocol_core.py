@@ -183,8 +183,8 @@ def test_decision_reasons_name_tier_stage_multipliers_caps() -> None:
     assert decision.allowed
     reasons = decision.reasons.to_dict()
     assert reasons["tier"] == 1 and reasons["stage"] == 2
-    assert reasons["multipliers"] == {"drawdown": 0.7, "strategy": 1.0, "streak": 1.0,
-                                      "low_win": 1.0, "volatility": 1.0, "high_win": 1.0}  # fmt: skip
+    rules = {"streak": 1.0, "low_win": 1.0, "volatility": 1.0, "high_win": 1.0}
+    assert reasons["multipliers"] == {"drawdown": 0.7, "strategy": 1.0, **rules}
     assert decision.notional == pytest.approx(min(0.15 * 1000, 0.15 * 890) * 0.7)
     assert reasons["caps"] == ["tier 1 max position 15%"]
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.protocol.paper_runner import run_in_paper_executor
 from tests.protocol.scenarios import Event, Scenario, Trade, assert_outcome, run_in_backtester
-from tests.protocol.test_scenarios import NO_CAPS, ONE_TIER, bar, config, flat, instance
+from tests.protocol.test_scenarios import NO_CAPS, ONE_TIER, bar, config, instance
 from tests.protocol.test_scenarios_paper import decisions
 
 QUIET = {"adaptive": {"enabled": False}, "correlation": {"enabled": False}}
@@ -43,8 +43,12 @@ def losing_streaks() -> Scenario:
     enter = {t: 0 for t in (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22)}
     rows = losing_rows(12, enter)
     scores = {10: 0.7, 12: 0.7, 14: 0.7, 16: 0.7, 18: 0.9, 20: 0.9, 22: 0.95}
-    trades = [Trade("a", "BTC/USDT", t, t + 1, "signal", size_multiplier=1.0) for t in range(0, 10, 2)]
-    trades += [Trade("a", "BTC/USDT", t, t + 1, "signal", size_multiplier=0.5) for t in (10, 12, 14)]
+    trades = [
+        Trade("a", "BTC/USDT", t, t + 1, "signal", size_multiplier=1.0) for t in range(0, 10, 2)
+    ]
+    trades += [
+        Trade("a", "BTC/USDT", t, t + 1, "signal", size_multiplier=0.5) for t in (10, 12, 14)
+    ]
     trades += [Trade("a", "BTC/USDT", t, t + 1, "signal", size_multiplier=0.25) for t in (18, 20)]
     phase = "streak_phase"
     return Scenario(
@@ -67,6 +71,41 @@ def losing_streaks() -> Scenario:
     )
 
 
+def account_streak() -> Scenario:
+    # a loses 5 in a row (caution for a and for the account); b, with no loss of its own,
+    # enters at tick 10 under the account's phase: x 0.5 (score 0.7 > 0.6). The account's
+    # and the instance's phases are one rule: a at tick 10 gets x 0.5 too, not x 0.25; its
+    # 6th loss changes no phase (no event).
+    enter = {t: 0 for t in (0, 2, 4, 6, 8, 10)}
+    rows = losing_rows(6, enter)
+    other = [bar(t, 50, 50, enter=int(t == 10)) for t in range(13)]
+    trades = [
+        Trade("a", "BTC/USDT", t, t + 1, "signal", size_multiplier=1.0) for t in (0, 2, 4, 6, 8)
+    ]
+    trades += [
+        Trade("a", "BTC/USDT", 10, 11, "signal", size_multiplier=0.5),
+        Trade("b", "ETH/USDT", 10, None, None, size_multiplier=0.5),
+    ]
+    phase = "streak_phase"
+    return Scenario(
+        name="the account's losing streak sizes every instance",
+        candles={("a", "BTC/USDT"): rows, ("b", "ETH/USDT"): other},
+        config=config(
+            [
+                instance("a", "BTC/USDT", 0.5, position_fraction=0.1),
+                instance("b", "ETH/USDT", 0.5, position_fraction=0.1),
+            ],
+            protocol(),
+        ),
+        trades=trades,
+        events=[
+            Event(9, phase, {"scope": "instance", "to": "caution"}, "a"),
+            Event(9, phase, {"scope": "account", "to": "caution"}),
+        ],
+        scores={"a": {10: 0.7}, "b": {10: 0.7}},
+    )
+
+
 def cooldown_lock() -> Scenario:
     # Stop 5 % below 100: bar 1 trades down to 94, the stop fills at 95 (close of bar 1 =
     # T0+2h). Cooldown 60 min -> T0+3h, which is a bar boundary: freqtrade's rounding moves
@@ -86,8 +125,12 @@ def cooldown_lock() -> Scenario:
             Trade("a", "BTC/USDT", 3, None, None),
         ],
         events=[
-            Event(1, "lock", {"rule": "cooldown", "symbol": "BTC/USDT",
-                              "until": "2024-01-01T04:00:00Z"}, "a"),  # fmt: skip
+            Event(
+                1,
+                "lock",
+                {"rule": "cooldown", "symbol": "BTC/USDT", "until": "2024-01-01T04:00:00Z"},
+                "a",
+            ),
         ],
         refusals=[Event(2, "entry_refused", {"refused_by": "lock"}, "a")],
     )
@@ -116,8 +159,12 @@ def stoploss_guard_lock() -> Scenario:
             Trade("g", "BTC/USDT", 5, None, None),
         ],
         events=[
-            Event(3, "lock", {"rule": "stoploss_guard", "symbol": None,
-                              "until": "2024-01-01T06:00:00Z"}, "g"),  # fmt: skip
+            Event(
+                3,
+                "lock",
+                {"rule": "stoploss_guard", "symbol": None, "until": "2024-01-01T06:00:00Z"},
+                "g",
+            ),
         ],
         refusals=[Event(4, "entry_refused", {"refused_by": "lock"}, "g")],
     )
@@ -181,8 +228,10 @@ def kelly_and_boost() -> Scenario:
         candles={("k", "BTC/USDT"): rows},
         config=config([instance("k", "BTC/USDT", 1.0, **risk)], protocol(adaptive=rule)),
         trades=[
-            *(Trade("k", "BTC/USDT", 2 * n, 2 * n + 1, "signal", entry_value=sizes[n])
-              for n in range(4)),
+            *(
+                Trade("k", "BTC/USDT", 2 * n, 2 * n + 1, "signal", entry_value=sizes[n])
+                for n in range(4)
+            ),
             Trade("k", "BTC/USDT", 8, None, None, size_multiplier=1.2, entry_value=kelly),
         ],
         events=[],
@@ -202,7 +251,10 @@ def low_win_rate_until_new_high() -> Scenario:
             [instance("w", "BTC/USDT", 1.0, position_fraction=0.2)], protocol(adaptive=rule)
         ),
         trades=[
-            *(Trade("w", "BTC/USDT", t, t + 1, "signal", size_multiplier=1.0) for t in range(0, 8, 2)),
+            *(
+                Trade("w", "BTC/USDT", t, t + 1, "signal", size_multiplier=1.0)
+                for t in range(0, 8, 2)
+            ),
             Trade("w", "BTC/USDT", 8, 9, "signal", size_multiplier=0.75),
             Trade("w", "BTC/USDT", 10, 11, "signal", size_multiplier=1.0),
         ],
@@ -220,7 +272,9 @@ def extreme_volatility() -> Scenario:
     return Scenario(
         name="extreme volatility cuts the size",
         candles={("v", "BTC/USDT"): rows},
-        config=config([instance("v", "BTC/USDT", 1.0, position_fraction=0.5)], protocol(adaptive=rule)),
+        config=config(
+            [instance("v", "BTC/USDT", 1.0, position_fraction=0.5)], protocol(adaptive=rule)
+        ),
         trades=[
             Trade("v", "BTC/USDT", 8, 9, "signal", size_multiplier=1.0),
             Trade("v", "BTC/USDT", 10, None, None, size_multiplier=0.6),
@@ -321,14 +375,22 @@ def tiered_take_profit() -> Scenario:
     return Scenario(
         name="tiered take-profit, the rest on a trailing stop",
         candles={("p", "BTC/USDT"): TIER_ROWS},
-        config=config(
-            [instance("p", "BTC/USDT", 1.0, position_fraction=0.5)], protocol(exits=tp)
-        ),
+        config=config([instance("p", "BTC/USDT", 1.0, position_fraction=0.5)], protocol(exits=tp)),
         trades=[
-            Trade("p", "BTC/USDT", 0, 4, "trailing_stop",
-                  exits=((1, "take_profit_1", 1.5), (2, "take_profit_2", 1.5),
-                         (3, "take_profit_3", 1.5), (4, "trailing_stop", 0.5))),
-        ],  # fmt: skip
+            Trade(
+                "p",
+                "BTC/USDT",
+                0,
+                4,
+                "trailing_stop",
+                exits=(
+                    (1, "take_profit_1", 1.5),
+                    (2, "take_profit_2", 1.5),
+                    (3, "take_profit_3", 1.5),
+                    (4, "trailing_stop", 0.5),
+                ),
+            ),
+        ],
         events=[],
     )
 
@@ -340,19 +402,24 @@ def partial_exit_below_the_minimum() -> Scenario:
     return Scenario(
         name="a partial exit below the exchange minimum merges into the next one",
         candles={("p", "BTC/USDT"): TIER_ROWS},
-        config=config(
-            [instance("p", "BTC/USDT", 1.0, position_fraction=0.1)], protocol(exits=tp)
-        ),
+        config=config([instance("p", "BTC/USDT", 1.0, position_fraction=0.1)], protocol(exits=tp)),
         trades=[
-            Trade("p", "BTC/USDT", 0, 4, "trailing_stop",
-                  exits=((2, "take_profit_2", 0.6), (4, "trailing_stop", 0.4))),
-        ],  # fmt: skip
+            Trade(
+                "p",
+                "BTC/USDT",
+                0,
+                4,
+                "trailing_stop",
+                exits=((2, "take_profit_2", 0.6), (4, "trailing_stop", 0.4)),
+            ),
+        ],
         events=[],
     )
 
 
 RULE_SCENARIOS = [
     losing_streaks,
+    account_streak,
     cooldown_lock,
     stoploss_guard_lock,
     low_profit_lock,
@@ -379,3 +446,54 @@ def test_rule_in_paper_executor(build, scripted, tmp_path: Path) -> None:
     paper = run_in_paper_executor(scenario, tmp_path)
     assert_outcome(scenario, paper)
     assert decisions(paper) == decisions(run_in_backtester(scenario))
+
+
+def without(scenario: Scenario, **protocol_changes: Any) -> Scenario:
+    tree = dict(scenario.config)
+    tree["protocol"] = {**tree["protocol"], **protocol_changes}
+    return Scenario(
+        scenario.name, scenario.candles, tree, scenario.trades, scenario.events,
+        scenario.refusals, scenario.scores,
+    )  # fmt: skip
+
+
+OFF: dict[str, dict[str, Any]] = {
+    "losing_streaks": {"streaks": {"enabled": False}},
+    "account_streak": {"streaks": {"enabled": False}},
+    "cooldown_lock": {"protections": {"rules": []}},
+    "stoploss_guard_lock": {"protections": {"rules": []}},
+    "low_profit_lock": {"protections": {"rules": []}},
+    "kelly_and_boost": {"adaptive": {"enabled": False}},
+    "low_win_rate_until_new_high": {"adaptive": {"enabled": False}},
+    "extreme_volatility": {"adaptive": {"enabled": False}},
+    "correlation_limit": {"correlation": {"enabled": False}},
+    "atr_stop": {"exits": {}},  # below: the percent stop instead
+    "time_stop": {"exits": {}},
+    "tiered_take_profit": {"exits": {}},
+    "partial_exit_below_the_minimum": {"exits": {"take_profit": {"enabled": True}}},
+}
+
+
+@pytest.mark.parametrize("build", RULE_SCENARIOS, ids=[s.__name__ for s in RULE_SCENARIOS])
+def test_each_table_fails_without_its_rule(build, scripted) -> None:
+    """The tables are not vacuous: with the rule off, the expected outcome is not met."""
+    scenario = without(build(), **OFF[build.__name__])
+    if build is atr_stop:
+        inst = {**scenario.config["strategies"][0]}
+        inst["risk"] = {**inst["risk"], "stop": "percent"}
+        scenario = Scenario(scenario.name, scenario.candles,
+                            {**scenario.config, "strategies": [inst]}, scenario.trades,
+                            scenario.events)  # fmt: skip
+    with pytest.raises(AssertionError):
+        assert_outcome(scenario, run_in_backtester(scenario))
+
+
+@pytest.mark.parametrize("restart_after", [1, 2, 3])
+def test_a_restart_resumes_the_tiers_from_the_ledger(
+    restart_after: int, scripted, tmp_path: Path
+) -> None:
+    """The exit plan and its progress come from the ledger: an executor restarted between
+    two tiers takes the same exits."""
+    scenario = tiered_take_profit()
+    paper = run_in_paper_executor(scenario, tmp_path, restart_after=restart_after)
+    assert_outcome(scenario, paper)

@@ -63,6 +63,9 @@ def test_instances_come_from_an_instance_column_else_the_strategy() -> None:
     frame = pd.DataFrame({"strategy": ["macd", None, "macd"], "instance": ["a", None, None]})
     assert instance_of(frame).tolist() == ["a", "unattributed", "macd"]
     assert instance_of(pd.DataFrame({"x": [1]})).tolist() == ["unattributed"]
+    # the dbt journal models name the column instance_id
+    journal = pd.DataFrame({"strategy": ["macd", "grid"], "instance_id": ["btc-4h", None]})
+    assert instance_of(journal).tolist() == ["btc-4h", "grid"]
 
 
 def test_instance_summary_counts_closed_trades_only() -> None:

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from tests.reports.paper_window import CONFIG
 from trading_core.backtest import TRADE_COLUMNS
 from trading_core.config import ConfigError, load_config
 from trading_core.config_drift import DriftConfig
 from trading_core.reports.drift import DriftInputs, compare, summarize
-from trading_core.reports.drift_ledger import LedgerReadError, read_ledger
+from trading_core.reports.drift_ledger import LedgerFrames, LedgerReadError, read_ledger
 from trading_core.reports.drift_live import (
     FILL_COLUMNS,
     INTENT_COLUMNS,
@@ -22,6 +23,7 @@ from trading_core.reports.drift_live import (
     LiveTrade,
     live_trades,
 )
+from trading_core.reports.drift_run import DriftSetup, drift_report
 
 BAR = datetime(2025, 3, 3, 4)
 HOUR = timedelta(hours=1)
@@ -253,12 +255,20 @@ def test_a_database_that_is_not_a_ledger_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_hostile_ledger_row_gives_no_report_rather_than_a_wrong_one() -> None:
-    from tests.reports.paper_window import CONFIG
-    from trading_core.reports.drift_ledger import LedgerFrames
-    from trading_core.reports.drift_run import DriftSetup, drift_report
-
     fills = _rows(FILL_COLUMNS, fill(2, "buy", 1.0, float("nan"), "oe"))
     frames = LedgerFrames(INTENTS, ORDERS, fills, {}, "paper")
     setup = DriftSetup.from_config(CONFIG, "sqlite://")
     with pytest.raises(LedgerReadError, match="cannot be read as trades: fill 2 price"):
         drift_report(setup, frames, lambda *a: pd.DataFrame(), BAR, BAR + 24 * HOUR)
+
+
+def test_a_limit_entry_matches_the_backtests_fill_a_bar_later() -> None:
+    limit = close_trade(live(BAR, 99.5, entry_limit=True), 101.0)
+    market = close_trade(live(BAR + 6 * HOUR, 100.0), 101.0)  # a market entry: no shift
+    bt = [bt_trade(BAR + HOUR, 99.5), bt_trade(BAR + 7 * HOUR)]
+    rows = compare(inputs(bt, [limit, market])).to_dict("records")
+    assert [(r["signal_bar"].hour, r["status"]) for r in rows] == [
+        (4, "matched"), (10, "extra"), (11, "missed"),
+    ]  # fmt: skip
+    assert rows[0]["entry_diff_bps"] == pytest.approx(0.0) and pd.isna(rows[0]["entry_cause"])
+    assert rows[2]["cause"] == "no intent"

@@ -94,7 +94,8 @@ def test_optimise_says_why_nothing_was_found(
         (["--space", "fast=9:3"], "LOW < HIGH"),
         (["--space", "fast=a:b"], "numbers"),
         (["--holdout", "1.5"], "--holdout"),
-        (["--trials", "0"], "n_trials"),
+        (["--trials", "0"], "--trials"),
+        (["--min-trades", "-1"], "--min-trades"),
         (["--objective", "profit"], ""),
     ],
 )
@@ -147,8 +148,9 @@ def test_monte_carlo_cli_runs_all_three_methods(
         assert 0 <= method["probability_of_loss"] <= 1
     assert doc["backtest"]["window"]["bars"] > 0 and "conventions" in doc["backtest"]
     assert len(_pngs(tmp_path / "mc")) == 6
-    code = main(["monte-carlo", "--ohlcv", str(daily), "--strategy", "macd", "--runs", "0"])
-    assert code == 2 and "--runs" in capsys.readouterr().err
+    for runs in ("0", "100001"):
+        code = main(["monte-carlo", "--ohlcv", str(daily), "--strategy", "macd", "--runs", runs])
+        assert code == 2 and "--runs" in capsys.readouterr().err
 
 
 def test_backtest_breakdown_and_gaps_in_json(
@@ -186,3 +188,65 @@ def test_sweep_prints_overfitting_and_a_json_summary(
     assert {"window_start", "window_end", "warmup", "gaps", "missing_candles"} <= set(doc)
     assert doc["overfitting"]["pbo"]["combinations"] == 70
     assert main([*argv[:-4], "--pbo-blocks", "3", "--out", str(tmp_path / "x.csv")]) == 2
+
+
+def test_indicators_warns_about_gaps_and_can_split(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = shared_data / "market" / "binance_XRPUSDT_4h.csv"  # 7 gaps, 9 missing candles
+    assert main(["indicators", "--ohlcv", str(source), "--out", str(tmp_path / "a.csv")]) == 0
+    assert "7 gaps (9 missing candles" in capsys.readouterr().err
+    argv = ["indicators", "--ohlcv", str(source), "--out", str(tmp_path / "b.csv")]
+    assert main([*argv, "--gaps", "split"]) == 0
+    assert "kept the longest" in capsys.readouterr().err
+    bridged, split = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    assert (
+        len(split) < len(bridged) and split["timestamp"].iloc[-1] == bridged["timestamp"].iloc[-1]
+    )
+    steps = pd.to_datetime(split["timestamp"]).diff().dropna()
+    assert (steps == pd.Timedelta(hours=4)).all()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--in-sample", "5", "--out-of-sample", "100"], "--in-sample"),
+        (["--in-sample", "100000", "--out-of-sample", "100"], "cannot hold"),
+        (["--in-sample", "500", "--out-of-sample", "100", "--history-bars", "-1"],
+         "--history-bars"),
+    ],
+)  # fmt: skip
+def test_walk_forward_rejects_bad_windows_naming_the_flag(
+    daily: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    params = tmp_path / "grid.csv"
+    pd.DataFrame({"fast": [5, 12], "slow": [26, 30], "signal": [9, 9]}).to_csv(params, index=False)
+    argv = ["walk-forward", "--ohlcv", str(daily), "--strategy", "macd", "--params-file",
+            str(params), *extra]  # fmt: skip
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_walk_forward_start_keeps_earlier_bars_as_warm_up(
+    daily: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = tmp_path / "grid.csv"
+    pd.DataFrame({"fast": [5, 12, 20], "slow": [26, 30, 40], "signal": [9, 9, 5]}).to_csv(
+        params, index=False
+    )
+    argv = ["walk-forward", "--ohlcv", str(daily), "--strategy", "macd", "--params-file",
+            str(params), "--in-sample", "400", "--out-of-sample", "200", "--start",
+            "2022-01-01", "--pbo-blocks", "4", "--json"]  # fmt: skip
+    doc = _json(capsys, argv)
+    assert doc["folds"][0]["is_start"].startswith("2022-01-01")
+    from trading_core.backtest import read_ohlcv_csv
+    from trading_core.backtest.walk_forward import WalkForwardConfig, walk_forward
+
+    bars = read_ohlcv_csv(daily)
+    start = int((bars["ts"] < pd.Timestamp("2022-01-01")).sum())
+    wf = WalkForwardConfig(in_sample_bars=400, out_of_sample_bars=200, pbo_blocks=4)
+    direct = walk_forward(bars, "macd", pd.read_csv(params), wf, start=start)
+    cold = walk_forward(bars.iloc[start:], "macd", pd.read_csv(params), wf)
+    assert doc["metrics"]["total_return"] == pytest.approx(direct.metrics["total_return"])
+    # the history before --start warmed up the first in-sample window's indicators
+    assert direct.folds["is_sharpe"].iloc[0] != cold.folds["is_sharpe"].iloc[0]

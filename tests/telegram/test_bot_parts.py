@@ -108,8 +108,6 @@ def test_a_bad_bot_configuration_exits_2_naming_it(tmp_path, change, message) ->
 
 
 def test_status_shows_the_operator_overrides_in_force() -> None:
-    from datetime import datetime
-
     from trading_pipelines.telegram_bot.views import status_text
 
     status = {

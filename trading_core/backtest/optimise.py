@@ -34,6 +34,22 @@ Dimension = tuple[int, int] | tuple[float, float] | Sequence[Any]
 
 MACD_SPACE: dict[str, Dimension] = {"fast": (2, 40), "slow": (3, 80), "signal": (2, 20)}
 MACD_ORDER: dict[str, str] = {"slow": "fast"}
+# The default search space and ordering of each built-in strategy that runs on candles.
+DEFAULT_SPACES: dict[str, dict[str, Dimension]] = {
+    "macd": MACD_SPACE,
+    "swing": {
+        "rsi_period": (5, 30),
+        "bb_period": (10, 40),
+        "bb_std": (1.5, 3.0),
+        "oversold": (15.0, 45.0),
+        "overbought": (55.0, 85.0),
+    },
+    "grid": {"lookback": (20, 500), "levels": (3, 30), "stop_pct": (0.005, 0.1)},
+}
+DEFAULT_ORDERS: dict[str, dict[str, str]] = {
+    "macd": MACD_ORDER,
+    "swing": {"overbought": "oversold"},
+}
 
 
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2")
@@ -162,18 +178,22 @@ def optimise(
     """Search ``space`` for the parameters maximising ``opt``'s objective(s) on ``bars``.
 
     ``above`` maps a parameter to one it must exceed (MACD: slow > fast), which narrows the
-    sampled range instead of wasting trials on invalid combinations. For ``macd`` both default
-    to ``MACD_SPACE`` / ``MACD_ORDER``. Bars before ``start`` only warm up the indicators.
+    sampled range instead of wasting trials on invalid combinations. For the built-in
+    strategies both default to ``DEFAULT_SPACES`` / ``DEFAULT_ORDERS``. Bars before ``start``
+    only warm up the indicators.
     With several objectives ``best_params`` / ``best_value`` are the Pareto trial best in the
     first objective, and ``pareto`` lists the whole front.
     """
     if space is None:
-        if strategy != "macd":
-            raise ValueError(f"give a search space for strategy {strategy!r}")
-        space = MACD_SPACE
+        if strategy not in DEFAULT_SPACES:
+            raise ValueError(
+                f"give a search space for strategy {strategy!r} (defaults exist for "
+                f"{sorted(DEFAULT_SPACES)})"
+            )
+        space = DEFAULT_SPACES[strategy]
     if not space:
         raise ValueError("the search space has no dimensions")
-    order = above if above is not None else (MACD_ORDER if strategy == "macd" else {})
+    order = above if above is not None else DEFAULT_ORDERS.get(strategy, {})
     settings = opt or OptimiseConfig()
     targets = settings.targets
     cfg = config or BacktestConfig()

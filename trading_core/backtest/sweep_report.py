@@ -116,7 +116,8 @@ def sweep_run(
     parallel: bool | None = None,
     blocks: int = 0,
 ) -> SweepRun:
-    """``sweep_table`` keeping what the overfitting statistics need (``blocks`` > 0)."""
+    """``sweep_table`` keeping what the overfitting statistics need (``blocks`` > 0; none
+    when the window has fewer than 2 bars per block)."""
     cfg = config or BacktestConfig()
     guard = _check_min_trades(min_trades)
     bars = check_bars(bars)
@@ -134,6 +135,8 @@ def sweep_run(
         key=lambda s: s.warmup_bars,
     )
     cut, first, warmup = apply_warmup(bars, start, longest, cfg.warmup)
+    if len(cut) - first < 2 * blocks:
+        blocks = 0  # too short a window for CSCV: no block sums (no PBO)
     swept = sweep_blocks(
         cut,
         strategy,

@@ -184,13 +184,20 @@ def walk_forward(
     params: pd.DataFrame,
     wf: WalkForwardConfig,
     config: BacktestConfig | None = None,
+    start: int = 0,
 ) -> WalkForwardResult:
-    """Walk-forward over ``bars`` choosing among the parameter sets in ``params``."""
+    """Walk-forward over ``bars`` choosing among the parameter sets in ``params``; the first
+    in-sample window opens at bar ``start`` (earlier bars only warm up, ``history_bars``)."""
     cfg = config or BacktestConfig()
     fold_cfg = cfg.model_copy(update={"close_at_end": True})
     bars = check_bars(bars)
+    if not 0 <= start < len(bars):
+        raise ValueError(f"start must index one of the {len(bars)} bars, got {start}")
     scale = cfg.bars_per_year or infer_bars_per_year(bars["ts"])
-    folds = fold_windows(len(bars), wf.in_sample_bars, wf.out_of_sample_bars, wf.mode)
+    folds = [
+        Fold(f.number, f.is_start + start, f.is_end + start, f.oos_end + start)
+        for f in fold_windows(len(bars) - start, wf.in_sample_bars, wf.out_of_sample_bars, wf.mode)
+    ]
     params = params.reset_index(drop=True)
 
     cash = cfg.initial_cash

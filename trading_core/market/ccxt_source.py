@@ -305,6 +305,24 @@ class CcxtMarket:
             cursor = last
         return _trade_frame(exchange, symbol, trades.values())
 
+    def fetch_funding_rates(
+        self, exchange: str, symbol: str, start: datetime, end: datetime,
+        now: datetime | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Funding rates of ``symbol``'s perpetual (``trading_core.market.funding_ccxt``)."""
+        from trading_core.market.funding_ccxt import fetch_funding_rates
+
+        return fetch_funding_rates(self, exchange, symbol, start, end, now)
+
+    def fetch_open_interest(
+        self, exchange: str, symbol: str, start: datetime, end: datetime,
+        now: datetime | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Hourly open interest of ``symbol``'s perpetual (``funding_ccxt``)."""
+        from trading_core.market.funding_ccxt import fetch_open_interest
+
+        return fetch_open_interest(self, exchange, symbol, start, end, now)
+
     def fetch_time(self, exchange: str) -> datetime:
         """The exchange clock (naive UTC)."""
         client = self.client(exchange)

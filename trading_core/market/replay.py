@@ -161,7 +161,11 @@ def _read_fast(path: Path, timestamp_unit: str | None) -> pd.DataFrame | None:
             table = pq.read_table(path)
         else:
             types = {name: pa.float64() for name in PRICE_COLUMNS}
-            table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(column_types=types))
+            # only an empty cell is missing: nan, NULL, N/A... go line by line (unparseable)
+            strict = pa_csv.ConvertOptions(
+                column_types=types, null_values=[""], strings_can_be_null=False
+            )
+            table = pa_csv.read_csv(path, convert_options=strict)
     except pa.ArrowInvalid:
         if path.suffix == ".parquet":
             raise
@@ -432,6 +436,36 @@ class ReplayMarket:
                 source=snapshot.source,
             )
         return self._synthetic_book(exchange, symbol, depth, at)
+
+    def fetch_trades(
+        self, exchange: str, symbol: str, start: datetime, end: datetime,
+        now: datetime | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Recorded trades ``{exchange}_{BASEQUOTE}_trades_{date}.csv`` (order-book, then
+        market directory) in ``[start, end)`` before ``now``, file order
+        (``trading_core.market.trades_file``)."""
+        from trading_core.market.trades_file import replay_trades
+
+        dirs = [d for d in (self.order_book_dir, self.market_dir) if d is not None]
+        return replay_trades(dirs, exchange, symbol, start, end, now)
+
+    def fetch_funding_rates(
+        self, exchange: str, symbol: str, start: datetime, end: datetime,
+        now: datetime | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Recorded funding of ``symbol``'s perpetual (``trading_core.market.funding``)."""
+        from trading_core.market.funding import replay_perp
+
+        return replay_perp(self.market_dir, exchange, symbol, "funding", start, end, now)
+
+    def fetch_open_interest(
+        self, exchange: str, symbol: str, start: datetime, end: datetime,
+        now: datetime | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Recorded open interest of ``symbol``'s perpetual (``funding``), or none."""
+        from trading_core.market.funding import replay_perp
+
+        return replay_perp(self.market_dir, exchange, symbol, "open_interest", start, end, now)
 
     def _snapshot(self, path: Path, exchange: str, symbol: str) -> OrderBook:
         with self._lock:

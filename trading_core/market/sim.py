@@ -365,6 +365,23 @@ def order_book_times(
     return times
 
 
+_Caches = tuple[
+    threading.Lock,
+    dict[tuple[str, str], _AnchorChain],
+    OrderedDict[tuple[str, str, int], _DayPath],
+]
+_CACHES: dict[int, _Caches] = {}
+_CACHES_LOCK = threading.Lock()
+
+
+def _shared_cache(seed: int) -> _Caches:
+    """The anchor chains and day paths of one seed, shared by the process's instances."""
+    with _CACHES_LOCK:
+        if seed not in _CACHES:
+            _CACHES[seed] = (threading.Lock(), {}, OrderedDict())
+        return _CACHES[seed]
+
+
 class SimMarket:
     """A seeded synthetic market (implements ``MarketSource``).
 
@@ -380,9 +397,9 @@ class SimMarket:
             raise ValueError("SimMarket needs at least one exchange id")
         self.seed = seed
         self.exchanges = tuple(exchanges)
-        self._lock = threading.Lock()
-        self._chains: dict[tuple[str, str], _AnchorChain] = {}
-        self._days: OrderedDict[tuple[str, str, int], _DayPath] = OrderedDict()
+        # every instance of a seed shares its chains and day paths (pure functions of the
+        # seed): a run's candle and order-book steps build the day of a symbol once
+        self._lock, self._chains, self._days = _shared_cache(seed)
 
     # -- the anchor chain and day paths -------------------------------------------------
 
@@ -529,6 +546,26 @@ class SimMarket:
             for day in np.unique(days)
         ]
         return pd.concat(frames, ignore_index=True)
+
+    def fetch_funding_rates(
+        self, exchange: str, symbol: str, start: datetime, end: datetime,
+        now: datetime | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Seeded 8-hourly funding of ``symbol``'s perpetual (``trading_core.market.funding``)."""
+        from trading_core.market.funding import sim_funding
+
+        self._check_exchange(exchange)
+        return sim_funding(self, exchange, symbol, start, end, now or utc_now())
+
+    def fetch_open_interest(
+        self, exchange: str, symbol: str, start: datetime, end: datetime,
+        now: datetime | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Seeded hourly open interest of ``symbol``'s perpetual (``funding``)."""
+        from trading_core.market.funding import sim_open_interest
+
+        self._check_exchange(exchange)
+        return sim_open_interest(self, exchange, symbol, start, end, now or utc_now())
 
     # -- research helpers ----------------------------------------------------------------
 

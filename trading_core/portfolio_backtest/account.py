@@ -166,7 +166,7 @@ class PortfolioAccount:
             spend=spend,
             entry_fee=fee,
             stop=decision.stop.price,
-            take=take_price,
+            take=plan.take,  # None with tiered take-profits (each tier is in the exits)
             highest=price,
             checks_from=i + 1,
             book=applied.book,

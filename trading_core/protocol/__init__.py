@@ -1,4 +1,7 @@
-"""The risk protocol's pure core: capital tiers, sizing, drawdown stages, allocation limits.
+"""The risk protocol's pure core: capital tiers, sizing, drawdown stages, allocation limits,
+and issue 13's rules: losing streaks (``streaks``), freqtrade-style locks (``protections``),
+Kelly sizing and its adjustments (``adaptive``), the correlation limit (``correlation``),
+the exits (``exits``) and the record they keep (``rules``, ``trades``).
 
 The same functions decide in the executor's risk gate and in the portfolio backtester
 (``trading_core.portfolio_backtest``); ``gate`` is the entry point.
@@ -14,8 +17,10 @@ from trading_core.protocol.gate import (
     Reasons,
     decide_entry,
     observe,
+    record_close,
     record_trade,
     review,
+    review_instance,
     start_state,
 )
 
@@ -29,7 +34,9 @@ __all__ = [
     "Reasons",
     "decide_entry",
     "observe",
+    "record_close",
     "record_trade",
     "review",
+    "review_instance",
     "start_state",
 ]

@@ -4,12 +4,15 @@
 trades, win rate ``W`` and win/loss ratio ``R`` (mean win / mean loss):
 ``f = edge_factor x (W - (1 - W) / R)``, the fraction of the instance's equity the position
 takes; the tier's ``max_position`` caps it as every size. Before ``kelly.min_trades`` trades
-(or without a loss yet) the instance sizes risk-based; ``f <= 0`` (no edge) refuses.
+(or without a loss yet) the instance sizes risk-based; so it does with ``f <= 0`` (no
+edge), unless ``kelly.no_edge: refuse``.
 
 **Adjustments** (``ProtocolConfig.adaptive``), one multiplier each:
 
 - ``low_win``: win rate below 45 % over the instance's last 20 trades -> x 0.75, set when a
-  trade closes and kept until the account makes a new equity high ("back to normal");
+  trade closes and kept until the account makes a new equity high ("back to normal"): a
+  close that takes the account's realized P&L to a new high lifts it (``rules.on_close``;
+  closes, unlike the marks of open positions, come at the same moments in both engines);
 - ``volatility``: the symbol's ATR / close above at least 95 % of its previous 100 values
   (an extreme-volatility regime) -> x 0.6, on the bar it holds;
 - ``high_win``: win rate above 65 % over the last 50 -> x 1.2, only when no other rule cuts

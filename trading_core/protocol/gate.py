@@ -28,7 +28,7 @@ bound it and the rule that refused it.
 
 Refusals besides the tiers' and the drawdown's: ``lock`` (a protection's lock on the
 symbol or the instance), ``streak_demoted`` / ``streak_score`` (the streak phases),
-``kelly_no_edge``, ``correlation`` (``correlation.check``).
+``kelly_no_edge`` (with ``kelly.no_edge: refuse``), ``correlation`` (``correlation.check``).
 """
 
 from __future__ import annotations
@@ -154,12 +154,9 @@ def observe(
                 {"from": change.from_tier, "to": change.to_tier, "reason": change.reason},
             )
         )
-    record = state.rules
-    if equity > state.drawdown.peak:  # a new equity high: the win-rate cuts end
-        record = rules.on_new_high(record)
-    if tier is state.tier and dd is state.drawdown and record is state.rules:
+    if tier is state.tier and dd is state.drawdown:
         return state, events
-    return ProtocolState(tier, dd, record), events
+    return ProtocolState(tier, dd, state.rules), events
 
 
 def record_trade(config: ProtocolConfig, state: ProtocolState, pnl: float) -> ProtocolState:
@@ -173,8 +170,17 @@ def record_close(
     ``lock``) it raised, stamped with the close."""
     tier = tiers.record_trade(state.tier, trade.pnl, config.promotion)
     record, raised = rules.on_close(config, state.rules, trade, timeframe)
-    events = [ProtocolEvent(trade.closed_at, e.kind, e.instance, e.detail) for e in raised]
+    events = [
+        ProtocolEvent(trade.closed_at, e.kind, e.instance, e.detail, _level(e)) for e in raised
+    ]
     return ProtocolState(tier, state.drawdown, record), events
+
+
+def _level(event: rules.RuleEvent) -> str | None:
+    """A demotion to paper is an alert (CRITICAL); the other rule events are records."""
+    if event.kind == "streak_phase" and event.detail.get("to") == "demoted":
+        return "CRITICAL"
+    return None
 
 
 def review_instance(
@@ -269,13 +275,14 @@ def decide_entry(
     reasons = replace(reasons, stop_source=stop.source)
     caps: list[str] = []
     notes = list(verdict.notes)
-    if verdict.kelly is not None and verdict.kelly.fraction is not None:
-        wanted = verdict.kelly.fraction * instance.equity
-        notes.append(f"kelly {verdict.kelly.fraction:.4f}: {verdict.kelly.detail}")
+    kelly = verdict.kelly
+    if kelly is not None and kelly.fraction is not None and kelly.fraction > 0:
+        wanted = kelly.fraction * instance.equity
+        notes.append(f"kelly {kelly.fraction:.4f}: {kelly.detail}")
     else:
         wanted = sizing.raw_notional(instance.risk, tier, instance.equity, stop)
-        if verdict.kelly is not None:
-            notes.append(f"kelly not yet ({verdict.kelly.detail}): risk-based")
+        if kelly is not None and kelly.fraction is None:
+            notes.append(f"kelly not yet ({kelly.detail}): risk-based")
     cap = sizing.tier_cap(tier, account.equity)
     cap_rule = f"tier {state.tier.number} max position {tier.max_position:.0%}"
     if wanted > cap:

@@ -28,6 +28,8 @@ class RulesState:
     locks: tuple[protections.Lock, ...] = ()
     history: Mapping[str, tuple[ClosedTrade, ...]] = field(default_factory=dict)
     low_win: frozenset[str] = frozenset()
+    realized: float = 0.0  # the account's realized P&L over the closed trades
+    realized_peak: float = 0.0  # its highest value so far
 
     def streak(self, instance: str) -> StreakState:
         return self.instances.get(instance, StreakState())
@@ -46,6 +48,8 @@ class RulesState:
             "locks": [lock.to_dict() for lock in self.locks],
             "history": {k: [t.to_dict() for t in v] for k, v in sorted(self.history.items())},
             "low_win": sorted(self.low_win),
+            "realized": self.realized,
+            "realized_peak": self.realized_peak,
         }
 
     @classmethod
@@ -67,6 +71,8 @@ class RulesState:
                 for k, v in dict(raw.get("history", {})).items()
             },
             frozenset(str(x) for x in raw.get("low_win", ())),
+            float(raw.get("realized", 0.0)),
+            float(raw.get("realized_peak", 0.0)),
         )
 
 
@@ -113,17 +119,27 @@ def on_close(
         detail = {**lock.to_dict(), "until": lock.until.isoformat() + "Z"}
         detail["trigger"] = {"symbol": trade.symbol, "exit_reason": trade.exit_reason}
         events.append(RuleEvent("lock", trade.instance, detail))
+    # "Back to normal on a new equity high": the account's closed-trade equity (realized
+    # P&L) reaching a new high lifts every latched cut - measured at the closes, which both
+    # engines record alike (their marks of open positions come at different moments).
+    realized = state.realized + trade.pnl
     low_win = set(state.low_win)
-    pnl = [t.pnl for t in past]
-    if config.adaptive.enabled and adaptive.low_win_triggered(pnl, config.adaptive):
-        low_win.add(trade.instance)
-    new = RulesState(account, instances, tuple(locks), history, frozenset(low_win))
+    if realized > state.realized_peak + 1e-12:
+        low_win.clear()
+    else:
+        pnl = [t.pnl for t in past]
+        if config.adaptive.enabled and adaptive.low_win_triggered(pnl, config.adaptive):
+            low_win.add(trade.instance)
+    new = RulesState(
+        account,
+        instances,
+        tuple(locks),
+        history,
+        frozenset(low_win),
+        realized,
+        max(state.realized_peak, realized),
+    )
     return new, events
-
-
-def on_new_high(state: RulesState) -> RulesState:
-    """A new account equity high: the latched win-rate cuts are lifted ("back to normal")."""
-    return replace(state, low_win=frozenset()) if state.low_win else state
 
 
 def review_instance(state: RulesState, instance: str) -> tuple[RulesState, RuleEvent | None]:
@@ -185,7 +201,9 @@ def entry_rules(
     high = a.high_win_multiplier if a.enabled and adaptive.high_win_triggered(pnl, a) else 1.0
     kelly = adaptive.kelly(pnl, a.kelly) if kelly_sizing else None
     if kelly is not None and kelly.fraction is not None and kelly.fraction <= 0:
-        return EntryRules({}, "kelly_no_edge", kelly.detail, verdict.phase, kelly)
+        if a.kelly.no_edge == "refuse":
+            return EntryRules({}, "kelly_no_edge", kelly.detail, verdict.phase, kelly)
+        notes.append(f"kelly: no edge ({kelly.detail}): risk-based")
     multipliers = {
         "streak": verdict.multiplier,
         "low_win": low,

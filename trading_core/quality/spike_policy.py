@@ -3,7 +3,9 @@
 Ingest (``raw/ohlcv``: a held bar goes to ``raw.ohlcv_quarantine`` with reason
 ``spike_held``, so it never reaches ``stg_ohlcv``), the live signals (built from
 ``stg_ohlcv``) and the CSV backtester (``trading_core.backtest.data.hold_spikes``) all call
-``assess_spikes``, so the same bad bar is treated the same way everywhere.
+``assess_spikes``, so the same bad bar is treated the same way everywhere. A bar held when it
+closed is no decision point in either path, even once released (``held_at_close``: live
+skipped it, so the backtest leaves it out of the bars it decides on).
 
 The rule, per series (bars in time order, one per open time):
 
@@ -39,6 +41,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from trading_core.quality.frames import key_codes
 from trading_core.timeframes import timeframe_seconds
 
 DEFAULT_MAX_ABS_LOG_MOVE = 0.25
@@ -223,28 +226,34 @@ def held_at_close(
 
     Only bars within ``confirm_bars`` after a candidate of the whole series can differ from
     the whole-series verdict (a verdict needs at most ``confirm_bars`` later bars), so only
-    those are judged again. The first bar of the data given keeps the whole-series verdict:
-    it has no previous close (its own open stands in), it is the data's edge, not a bar
-    whose neighbours were known."""
+    those are judged again, each from the last bar ``k`` before it that is no candidate and
+    more than ``confirm_bars`` bars back: both judgements keep that bar, so the bars after it
+    are judged alike (``k`` is marked released, so its own open cannot make it a candidate).
+    The first bar of the data given keeps the whole-series verdict: it has no previous close
+    (its own open stands in), it is the data's edge, not a bar whose neighbours were known."""
     found = assess_spikes(
         ts, opens, closes, policy, timeframe=timeframe, other_venue=other_venue
     )  # also validates the inputs
     stamps, open_, close = np.asarray(ts), np.asarray(opens), np.asarray(closes)
-    n = len(close)
-    near = sorted(
-        {i for d in found for i in range(d.position, min(n, d.position + policy.confirm_bars + 1))}
-    )
+    n, back = len(close), policy.confirm_bars
+    decided = {d.position for d in found}
+    near = sorted({i for p in decided for i in range(p, min(n, p + back + 1))})
     held = [d for d in found if d.position == 0 and d.held]
     # a first bar released by the whole series is kept when the later bars are judged
     edge = [pd.Timestamp(stamps[0])] if any(d.position == 0 and not d.held for d in found) else []
     for i in near:
         if i == 0:
             continue
+        k = i - back - 1
+        while k > 0 and k in decided:
+            k -= 1
+        k = max(k, 0)
+        keep = edge if k == 0 else [pd.Timestamp(stamps[k])]
         then = assess_spikes(
-            stamps[: i + 1], open_[: i + 1], close[: i + 1], policy,
-            timeframe=timeframe, released=edge, other_venue=other_venue,
+            stamps[k : i + 1], open_[k : i + 1], close[k : i + 1], policy,
+            timeframe=timeframe, released=keep, other_venue=other_venue,
         )  # fmt: skip
-        held += [d for d in then if d.position == i and d.held]
+        held += [replace(d, position=i) for d in then if d.position == i - k and d.held]
     return held
 
 
@@ -276,6 +285,10 @@ def hold_frame(
     releases = {(e, s, t, pd.Timestamp(ts)) for e, s, t, ts in released}
     reasons = pd.Series("", index=data.index, dtype=object)
     decisions: list[SpikeDecision] = []
+    # integer codes: the second venue of each series is found without comparing text per row
+    venue = pd.factorize(data["exchange"])[0]
+    market = key_codes(data, ["symbol", "timeframe"])
+    several_venues = venue.max(initial=0) > 0
     for (exchange, symbol, timeframe), rows in data.groupby(list(SERIES_KEYS), sort=False):
         ordered = rows.sort_values("ts", kind="stable")
         series = ordered[["ts", "open", "close"]]
@@ -287,16 +300,13 @@ def hold_frame(
                 & (extra["ts"] > ordered["ts"].max())
             ]
             series = pd.concat([series, later[["ts", "open", "close"]].sort_values("ts")])
-        others = data[
-            (data["exchange"] != exchange)
-            & (data["symbol"] == symbol)
-            & (data["timeframe"] == timeframe)
-        ]
-        other_venue = (
-            others.drop_duplicates("ts").set_index("ts")["close"].astype("float64")
-            if len(others)
-            else None
-        )
+        other_venue = None
+        if several_venues:
+            first = rows.index[0]
+            others = data[(market == market[first]) & (venue != venue[first])]
+            if len(others):
+                other_venue = others.drop_duplicates("ts").set_index("ts")["close"]
+                other_venue = other_venue.astype("float64")
         found = assess_spikes(
             series["ts"], series["open"], series["close"], policy, timeframe=str(timeframe),
             released={ts for e, s, t, ts in releases if (e, s, t) == (exchange, symbol, timeframe)},

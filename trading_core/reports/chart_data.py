@@ -43,8 +43,9 @@ def _finite(frame: pd.DataFrame, table: str, column: str, *, allow_null: bool = 
 
 def instance_of(frame: pd.DataFrame) -> pd.Series:
     """The instance of each row (see the module docstring)."""
-    if "instance" in frame.columns:
-        label = frame["instance"]
+    column = next((c for c in ("instance_id", "instance") if c in frame.columns), None)
+    if column is not None:  # the journal models name it instance_id
+        label = frame[column]
         if "strategy" in frame.columns:
             label = label.fillna(frame["strategy"])
     elif "strategy" in frame.columns:

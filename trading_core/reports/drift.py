@@ -3,7 +3,8 @@ would have done, trade by trade, each difference with its likely cause. Pure: fr
 frames out (``drift_run`` runs the backtests, ``drift_ledger`` reads the ledger).
 
 Trades are matched by symbol and signal bar (the bar whose close decided the entry: the
-backtest's ``entry_ts`` under ``fill="close"``, the live entry intent's ``bar_ts``):
+backtest's ``entry_ts`` under ``fill="close"``, the live entry intent's ``bar_ts``; a limit
+entry fills a bar after its decision, so a backtest limit fill matches the bar before):
 
 - **missed**: the backtest traded, the instance did not. The cause is the entry intent's
   fate in the ledger: ``expired``, ``rejected by risk``, ``invalid``, ``executor error``,
@@ -36,6 +37,7 @@ import pandas as pd
 
 from trading_core.config_drift import DriftConfig
 from trading_core.reports.drift_live import LiveTrade
+from trading_core.timeframes import timeframe_delta
 
 DRIFT_COLUMNS: list[str] = [
     "instance", "symbol", "signal_bar", "status", "cause", "backtest_entry", "live_entry",
@@ -119,6 +121,11 @@ def _intent_for(intents: pd.DataFrame, symbol: str, bar: pd.Timestamp) -> pd.Ser
 
 def _missed(inputs: DriftInputs, bt: dict[str, Any], bar: pd.Timestamp) -> dict[str, Any]:
     intent = _intent_for(inputs.intents, inputs.symbol, bar)
+    if intent is None:  # a limit entry: decided a bar before it filled
+        earlier = _intent_for(
+            inputs.intents, inputs.symbol, bar - timeframe_delta(inputs.timeframe)
+        )
+        intent = earlier if earlier is not None and earlier["order_type"] == "limit" else None
     if intent is None:
         cause, detail, notional = "no intent", "the evaluation decided nothing on this bar", None
     else:
@@ -224,15 +231,38 @@ def _exit_reason(role: str) -> str:
     return {"exit": "signal"}.get(role, role)
 
 
+def _pairs(
+    inputs: DriftInputs, backtest: dict[pd.Timestamp, dict[str, Any]]
+) -> dict[pd.Timestamp, tuple[dict[str, Any] | None, LiveTrade | None]]:
+    """Backtest and traded trades by signal bar. A backtest limit entry fills a bar after its
+    decision: it matches a limit entry decided a bar earlier."""
+    step = timeframe_delta(inputs.timeframe)
+    live = {_key(t.signal_bar or t.entry_time): t for t in inputs.live}
+    pairs: dict[pd.Timestamp, tuple[dict[str, Any] | None, LiveTrade | None]] = {}
+    unmatched = []
+    for bar, row in backtest.items():
+        if bar in live:
+            pairs[bar] = (row, live.pop(bar))
+        else:
+            unmatched.append((bar, row))
+    for bar, row in unmatched:
+        earlier = bar - step
+        if earlier in live and live[earlier].entry_limit:
+            pairs[earlier] = (row, live.pop(earlier))
+        else:
+            pairs[bar] = (row, None)
+    for bar, trade in live.items():
+        pairs[bar] = (None, trade)
+    return pairs
+
+
 def compare(inputs: DriftInputs) -> pd.DataFrame:
     """One row per trade (``DRIFT_COLUMNS``), by signal bar."""
     backtest = {_key(row["entry_ts"]): row for row in _backtest_rows(inputs)}
     spans = [(_key(r["entry_ts"]), _key(r["exit_ts"]) if r["exit_ts"] else None)
              for r in backtest.values()]  # fmt: skip
-    live = {_key(t.signal_bar or t.entry_time): t for t in inputs.live}
     rows = []
-    for bar in sorted(set(backtest) | set(live)):
-        bt, trade = backtest.get(bar), live.get(bar)
+    for bar, (bt, trade) in sorted(_pairs(inputs, backtest).items()):
         if bt is not None and trade is not None:
             row = _matched(inputs, bt, trade)
         elif bt is not None:

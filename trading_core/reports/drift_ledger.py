@@ -65,10 +65,11 @@ def empty_frames() -> LedgerFrames:
     )
 
 
-def read_ledger(url: str, end: datetime) -> LedgerFrames:
-    """Everything recorded before ``end`` (intents by ``decided_at``, fills by
-    ``event_time``; every order, as fills point at them). A SQLite ledger that does not
-    exist yet, or holds none of the tables, has recorded nothing (and is not created)."""
+def read_ledger(url: str, end: datetime, since: datetime = datetime.min) -> LedgerFrames:
+    """What was recorded in ``[since, end)``: intents by ``decided_at``, fills by
+    ``event_time``, orders by ``created_at`` (a report reads a few days before its window, not
+    the ledger's whole history). A SQLite ledger that does not exist yet, or holds none of the
+    tables, has recorded nothing (and is not created)."""
     try:
         parsed = sa.engine.make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database:
@@ -88,10 +89,23 @@ def read_ledger(url: str, end: datetime) -> LedgerFrames:
                 return empty_frames()
             if missing:
                 raise LedgerReadError(f"not a ledger: it has no table(s) {sorted(missing)}")
-            until = {"end": end}
-            intents = _frame(conn, "intents", INTENT_COLUMNS, "where decided_at < :end", until)
-            orders = _frame(conn, "orders", ORDER_COLUMNS, "", {})
-            fills = _frame(conn, "fills", FILL_COLUMNS, "where event_time < :end", until)
+            span = {"since": since, "end": end}
+            intents = _frame(
+                conn,
+                "intents",
+                INTENT_COLUMNS,
+                "where decided_at >= :since and decided_at < :end",
+                span,
+            )
+            orders = _frame(
+                conn,
+                "orders",
+                ORDER_COLUMNS,
+                "where created_at >= :since and created_at < :end",
+                span,
+            )
+            fills = _frame(conn, "fills", FILL_COLUMNS,
+                           "where event_time >= :since and event_time < :end", span)  # fmt: skip
             rows = conn.execute(
                 sa.text("select instance_id, sum(realized_pnl_net) from positions group by 1")
             ).fetchall()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 
@@ -29,7 +30,7 @@ ORDER_COLUMNS = (
 )  # fmt: skip
 INTENT_COLUMNS = (
     "intent_id", "instance_id", "symbol", "timeframe", "bar_ts", "decided_at", "action",
-    "notional", "reference_price", "status", "status_reason",
+    "notional", "reference_price", "status", "status_reason", "order_type",
 )  # fmt: skip
 
 
@@ -46,6 +47,7 @@ class LiveTrade:
     entry_fee: float = 0.0
     entry_lag_seconds: float | None = None
     entry_partial: bool = False
+    entry_limit: bool = False  # a limit entry (fills after the bar that decided it)
     exit_price: float | None = None
     exit_value: float = 0.0
     exit_fee: float = 0.0
@@ -97,7 +99,17 @@ def _fee(value: object) -> tuple[float, bool]:
     return _number(value, "fee_quote"), False
 
 
-def _lag(at: datetime, intent: pd.Series | None) -> float | None:
+Row = dict[str, Any]
+
+
+def _text(value: object) -> str | None:
+    """A text cell, None when empty (NULL comes back as None or NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return None
+    return str(value)
+
+
+def _lag(at: datetime, intent: Row | None) -> float | None:
     if intent is None:
         return None
     closed = pd.Timestamp(intent["bar_ts"]) + timeframe_delta(str(intent["timeframe"]))
@@ -112,15 +124,16 @@ def live_trades(
     _require(fills, FILL_COLUMNS, "fills")
     _require(orders, ORDER_COLUMNS, "orders")
     _require(intents, INTENT_COLUMNS, "intents")
-    order_of = {str(o["client_order_id"]): o for _, o in orders.iterrows()}
-    intent_of = {str(i["intent_id"]): i for _, i in intents.iterrows()}
+    # plain dicts: iterrows would build a Series per row (seconds for a year of fills)
+    order_of = {str(o["client_order_id"]): o for o in orders.to_dict("records")}
+    intent_of = {str(i["intent_id"]): i for i in intents.to_dict("records")}
     open_trades: dict[tuple[str, str], LiveTrade] = {}
     done: list[LiveTrade] = []
-    for _, fill in fills.sort_values("id").iterrows():
+    for fill in fills.sort_values("id").to_dict("records"):
         order = order_of.get(str(fill["client_order_id"]))
         if order is None:
             continue
-        instance = str(fill["instance_id"] or "default")
+        instance = _text(fill["instance_id"]) or "default"
         key = (instance, str(fill["symbol"]))
         qty = _number(fill["quantity"], f"fill {fill['id']} quantity")
         price = _number(fill["price"], f"fill {fill['id']} price")
@@ -128,17 +141,19 @@ def live_trades(
             raise ValueError(f"fill {fill['id']}: quantity and price must be > 0")
         fee, unvalued = _fee(fill["fee_quote"])
         at = pd.Timestamp(fill["event_time"]).to_pydatetime()
-        intent = intent_of.get(str(fill["intent_id"])) if fill["intent_id"] else None
+        intent_id = _text(fill["intent_id"])
+        intent = intent_of.get(intent_id) if intent_id else None
         trade = open_trades.get(key)
         if fill["side"] == "buy":
             if trade is None:
                 trade = LiveTrade(
                     instance,
                     key[1],
-                    str(fill["intent_id"]) if fill["intent_id"] else None,
+                    intent_id,
                     pd.Timestamp(intent["bar_ts"]).to_pydatetime() if intent is not None else None,
                     at,
                     entry_lag_seconds=_lag(at, intent),
+                    entry_limit=intent is not None and intent.get("order_type") == "limit",
                 )
                 open_trades[key] = trade
             trade.entry_value += qty * price
@@ -167,7 +182,7 @@ def live_trades(
     return sorted([*done, *open_trades.values()], key=lambda t: t.entry_time)
 
 
-def _partial(order: pd.Series) -> bool:
+def _partial(order: Row) -> bool:
     """An order that filled only part of its quantity, or a repriced attempt (the first
     attempt filled part of the quantity before it was canceled and placed again)."""
     quantity = float(order["quantity"] or 0.0)

@@ -69,6 +69,12 @@ def with_drift(content: ReportContent, report: DriftReport) -> ReportContent:
     return replace(content, findings=found, headline=headline(found), tables=tables, notes=notes)
 
 
+def table_markdown(frame: pd.DataFrame) -> str:
+    """A table with its missing values shown as a dash (a missed trade has no live price)."""
+    shown = frame.astype(object).where(frame.notna(), None)
+    return str(shown.to_markdown(index=False, floatfmt=".6g", missingval="—"))
+
+
 def markdown(report: DriftReport) -> str:
     """``reports/drift``'s own file."""
     lines = [f"# Drift report — {report.window}", ""]
@@ -83,7 +89,7 @@ def markdown(report: DriftReport) -> str:
         (TRADES_TITLE, trades_table(report), "every trade as the backtest would have made it"),
     ):
         lines += [f"## {title}", ""]
-        lines += [frame.to_markdown(index=False, floatfmt=".6g") if len(frame) else f"_{empty}_"]
+        lines += [table_markdown(frame) if len(frame) else f"_{empty}_"]
         lines += [""]
     lines += ["## Conventions", "", CONVENTIONS, ""]
     lines += [f"- {note}" for note in report.notes]

@@ -26,6 +26,8 @@ from trading_core.research.bar_bootstrap import block_bootstrap
 from trading_core.strategies import get_strategy
 
 METHODS: tuple[str, ...] = ("shuffle", "bootstrap", "block")
+# the trade methods hold runs x trades floats at once: 100,000 x 1,000 trades is 800 MB
+MAX_RUNS = 100_000
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,8 @@ def run_monte_carlo(
 ) -> MonteCarloRun:
     if method not in ("all", *METHODS):
         raise ValueError(f"--method {method!r} is not allowed; allowed: ('all', *{METHODS})")
-    if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= 1_000_000:
-        raise ValueError(f"--runs must be an integer in [1, 1000000], got {runs!r}")
+    if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= MAX_RUNS:
+        raise ValueError(f"--runs must be an integer in [1, {MAX_RUNS}], got {runs!r}")
     trade_from = bars["ts"].iloc[start] if start else None
     result = run_backtest(bars, get_strategy(strategy, dict(params)), config, trade_from=trade_from)
     chosen = METHODS if method == "all" else (method,)

@@ -120,7 +120,9 @@ def run_walk_forward(
     history_bars: int = 1000,
     pbo_blocks: int = 16,
     gaps: Mapping[str, Any] | None = None,
+    start: int = 0,
 ) -> WalkForwardRun:
+    """``walk_forward`` from bar ``start`` (earlier bars warm up the first windows)."""
     wf = WalkForwardConfig.model_validate(
         {
             "in_sample_bars": in_sample,
@@ -132,7 +134,7 @@ def run_walk_forward(
             "pbo_blocks": pbo_blocks,
         }
     )
-    result = walk_forward(bars, strategy, params, wf, config)
+    result = walk_forward(bars, strategy, params, wf, config, start=start)
     document = {
         **result.to_dict(),
         "warmup": f"{history_bars} bars of history before every window (point in time)",

@@ -2,7 +2,15 @@
 
 Indicator columns are computed with ``compute_all`` unless the bars already carry all of them
 (e.g. rows of ``fct_signals``). Optional ``sentiment_score``/``sentiment_count`` and
-``book_imbalance`` columns are used when present and weighted.
+``book_imbalance`` columns, and the alternative-data columns of
+:mod:`trading_core.alt_inputs` (``news_score``, ``onchain_z``, ``sentiment_z``, ...; fed as
+extra bar columns by ``fct_signals`` live and by ``trading backtest --alt-data``), are used
+when present and weighted.
+
+``exit_on_hack`` (default true): a bar whose last 24 hours hold a hack/exploit event about
+the asset (``news_hack``) is an exit, whatever the score. The regime and multi-timeframe
+conditions of :mod:`trading_core.strategies.filters` (``regime_trend``, ``regime_vol``,
+``mtf_timeframes``, ``mtf_ema_span``) restrict entries.
 """
 
 from __future__ import annotations
@@ -13,14 +21,16 @@ from pydantic import Field, field_validator
 from trading_core import signals
 from trading_core.indicators import INDICATOR_COLUMNS, WARMUP, compute_all
 from trading_core.indicators.catalog import settle_bars
-from trading_core.strategies.base import WARMUP_TOLERANCE, Strategy, StrategyParams
+from trading_core.strategies.base import WARMUP_TOLERANCE, Strategy
+from trading_core.strategies.filters import RegimeParams, entry_filter
 
 
-class CompositeParams(StrategyParams):
+class CompositeParams(RegimeParams):
     weights: dict[str, float] = Field(default_factory=lambda: dict(signals.DEFAULT_WEIGHTS))
     buy_threshold: float = Field(0.5, gt=0, le=1)
     sell_threshold: float = Field(-0.5, ge=-1, lt=0)
     min_confidence: float = Field(0.6, ge=0, lt=1)
+    exit_on_hack: bool = True
 
     @field_validator("weights")
     @classmethod
@@ -63,12 +73,19 @@ class CompositeStrategy(Strategy):
         if all(c in bars.columns for c in INDICATOR_COLUMNS):
             frame = bars
         else:
-            frame = pd.concat([bars, compute_all(bars)], axis=1)
+            computed = compute_all(bars)
+            own = [c for c in computed.columns if c in bars.columns]  # the bars' own win
+            frame = pd.concat([bars, computed.drop(columns=own)], axis=1)
         result = signals.composite(
             frame, p.weights, p.buy_threshold, p.sell_threshold, p.min_confidence, explain=False
         )
-        entry = result["action"] == "BUY"
+        allowed, conditions = entry_filter(frame, p)
+        entry = (result["action"] == "BUY") & allowed
         exit_ = result["action"] == "SELL"
+        hack = pd.Series(False, index=frame.index)
+        if p.exit_on_hack and "news_hack" in frame.columns:
+            hack = frame["news_hack"].fillna(False).astype(bool) & ~entry
+            exit_ = exit_ | hack
         summary = (
             "composite "
             + result["action"]
@@ -77,6 +94,9 @@ class CompositeStrategy(Strategy):
             + ", confidence "
             + result["confidence"].map("{:.3f}".format)
         )
+        if conditions:
+            summary = summary.where(~entry, summary + " (" + conditions + ")")
+        summary = summary.where(~hack, "hack/exploit news about the asset")
         return pd.DataFrame(
             {"entry": entry, "exit": exit_, "reason": summary.where(entry | exit_, "")}
         )

@@ -2,7 +2,9 @@
 
 Entry when RSI is below ``oversold`` AND the close is below the lower Bollinger band; exit
 when the close is back at or above the middle band OR RSI rises above ``overbought``.
-Optional protective levels are set from the signal bar's close.
+Optional protective levels are set from the signal bar's close. The regime and
+multi-timeframe conditions of :mod:`trading_core.strategies.filters` (``regime_trend``,
+``regime_vol``, ``mtf_timeframes``, ``mtf_ema_span``) restrict entries.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from pydantic import Field, model_validator
 
 from trading_core.indicators import bollinger, rsi
 from trading_core.indicators._series import label
-from trading_core.strategies.base import Strategy, StrategyParams, reasons, wilder_settle_bars
+from trading_core.strategies.base import Strategy, reasons, wilder_settle_bars
+from trading_core.strategies.filters import RegimeParams, entry_filter
 
 
-class SwingParams(StrategyParams):
+class SwingParams(RegimeParams):
     rsi_period: int = Field(14, ge=2, le=500)
     bb_period: int = Field(20, ge=2, le=500)
     bb_std: float = Field(2.0, gt=0, le=10)
@@ -54,8 +57,10 @@ class SwingStrategy(Strategy):
         bands = bollinger(close, p.bb_period, p.bb_std)
         suffix = f"{p.bb_period}_{label(p.bb_std)}"
         lower, middle = bands[f"bb_lower_{suffix}"], bands[f"bb_middle_{suffix}"]
-        entry = (strength < p.oversold) & (close < lower)
+        allowed, conditions = entry_filter(bars, p)
+        entry = (strength < p.oversold) & (close < lower) & allowed
         exit_ = (close >= middle) | (strength > p.overbought)
+        on_entry = f"RSI < {p.oversold:g} and close below the lower band"
         out = pd.DataFrame(
             {
                 "entry": entry,
@@ -63,7 +68,7 @@ class SwingStrategy(Strategy):
                 "reason": reasons(
                     entry,
                     exit_,
-                    f"RSI < {p.oversold:g} and close below the lower band",
+                    f"{on_entry} ({conditions})" if conditions else on_entry,
                     f"close back at the middle band or RSI > {p.overbought:g}",
                 ),
             }

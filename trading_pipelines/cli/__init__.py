@@ -1,6 +1,8 @@
 """The ``trading`` command line, one module per command group:
 
 - ``research``: ``trading indicators | backtest | sweep`` on OHLCV CSV files
+- ``robustness``: ``trading optimise | walk-forward | monte-carlo`` (overfitting checks)
+- ``plot``: ``trading plot`` (price, indicators and fills as PNG and HTML)
 - ``intents``: ``trading intents submit FILE.jsonl`` (order intents into the executor's ledger)
 - ``control``: ``trading control ...`` (operator commands, ``executor.control``)
 - ``export``: ``trading export tax`` (tax-ready CSV of the ledger's fills)
@@ -33,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         data,
         export,
         intents,
+        plot,
         replay,
         research,
         robustness,
@@ -46,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     for group in (research, replay, analysis, intents, control, export, cockpit, alerts, data):
         group.register(sub)
     robustness.register(sub)
+    plot.register(sub)
     return parser
 
 

@@ -1,5 +1,7 @@
 """``trading control ...``: operator commands for the executor (pause, resume, halt,
-close-all, close-position, status), delegated untouched to ``executor.control.main``."""
+close-all, close-position, review, status) and the operator overrides (set-risk, blacklist,
+unblacklist, force-exit, pause-instance, resume-instance), delegated untouched to
+``executor.control.main``."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     before parsing, so this parser never parses."""
     sub.add_parser(
         "control",
-        help="operator commands for the executor (pause, resume, halt, close-all, status, ...)",
+        help="operator commands for the executor (pause, resume, halt, close-all, set-risk, "
+        "blacklist, force-exit, pause-instance, review, status, ...)",
         add_help=False,
     )
 

@@ -2,6 +2,11 @@
 
     trading replay --ohlcv FILE.csv --strategy macd --param fast=12 --fee 0.001 \\
         --fill close [--stop-loss PCT ...] [--start D --end D] [--json]
+    trading replay --config FILE.yaml --data-dir DIR [--start D] [--end D] [--json]
+
+With ``--config`` every instance of the configuration's ``strategies:`` runs through the live
+path with the risk protocol on (``trading_pipelines.replay.portfolio``), printing the keys of
+``trading backtest --config ... --json``.
 
 It takes exactly the arguments of ``trading backtest``: its parser is built from the
 backtest's (``research.register``) as a parent, so a flag added there (``--stops-from``, the
@@ -63,24 +68,34 @@ def _extra_conventions(args: argparse.Namespace) -> dict[str, Any]:
     return extra
 
 
+def replay_portfolio(args: argparse.Namespace) -> int:
+    """``--config FILE --data-dir DIR``: every instance through the live path, protocol on;
+    the JSON keys of ``trading backtest --config ... --json``."""
+    from trading_core.config import load_config
+    from trading_core.portfolio_backtest.command import _check_flags, describe
+    from trading_pipelines.replay.portfolio import run_portfolio_replay
+
+    _check_window(args.start, args.end)
+    _check_flags(args)  # the single-strategy flags the configuration decides are refused
+    report = run_portfolio_replay(load_config(args.config), args.data_dir, args.start, args.end)
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print(describe(report).replace("portfolio ", "portfolio replay (live path) ", 1))
+    return 0
+
+
 def replay(args: argparse.Namespace) -> int:
     from trading_core.strategies import get_strategy
     from trading_pipelines.replay.run import run_replay
 
+    if getattr(args, "config", None) is not None or args.ohlcv is None or args.strategy is None:
+        return replay_portfolio(args)  # (without --config: says what is needed)
     _check_window(args.start, args.end)
     params = dict(research._parse_param(p) for p in args.param)
     strategy = get_strategy(args.strategy, params)
     config = research.config_from_args(args, **_extra_conventions(args))
-    bars = research._load_bars(args.ohlcv, args.start, args.end)
-    run = run_replay(bars, strategy, config, trade_from=args.start)
-    result = run.result
-    if getattr(args, "trades", None) is not None:
-        args.trades.parent.mkdir(parents=True, exist_ok=True)
-        result.trades.to_csv(args.trades, index=False)
-    if args.json:
-        report = result.to_dict()
-        metrics = report.pop("metrics")
-        print(json.dumps({**metrics, **report}, indent=2))
-    else:
-        print(result.describe().replace("Backtest ", "Replay (live path) ", 1))
+    bars, start, inputs = research.single_inputs(args)
+    run = run_replay(bars, strategy, config, trade_from=start)
+    research.print_single_report(args, run.result, config, inputs, "Replay (live path)")
     return 0

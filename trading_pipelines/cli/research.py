@@ -49,6 +49,15 @@ OPTION_OF_FIELD: dict[str, str] = {
     "trailing_stop_pct": "--trailing-stop",
     "stops_from": "--stops-from",
     "warmup": "--warmup",
+    # optimise / walk-forward settings
+    "n_trials": "--trials",
+    "min_trades": "--min-trades",
+    "patience": "--patience",
+    "timeout": "--timeout",
+    "in_sample_bars": "--in-sample",
+    "out_of_sample_bars": "--out-of-sample",
+    "history_bars": "--history-bars",
+    "pbo_blocks": "--pbo-blocks",
 }
 
 
@@ -194,6 +203,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     from trading_core.portfolio_backtest.command import add_portfolio_options
 
     add_portfolio_options(bt)  # --config FILE --data-dir DIR: the portfolio backtest
+    from trading_pipelines.cli.alt_data import add_alt_data_option
+
+    add_alt_data_option(bt)  # --alt-data DIR --alt-asset ASSET
 
     sw = sub.add_parser("sweep", help="one backtest per row of a parameter CSV")
     _add_ohlcv(sw)
@@ -316,6 +328,54 @@ def indicators(args: argparse.Namespace) -> int:
     return 0
 
 
+
+def single_inputs(args: argparse.Namespace) -> tuple[Any, str | None, dict[str, Any]]:
+    """The bars of a single-strategy run (``backtest`` and ``replay`` alike) under
+    ``--gaps`` and ``--alt-data``: the bars, the window's start, and the report's
+    ``gaps`` and ``alt_data``."""
+    from trading_pipelines.cli.alt_data import attach_alt_data
+
+    bars, start, gaps = _gapped_bars(args)
+    bars, alt_data = attach_alt_data(args, bars, start)
+    return bars, start, {"gaps": gaps, "alt_data": alt_data}
+
+
+def print_single_report(
+    args: argparse.Namespace,
+    result: Any,
+    config: Any,
+    inputs: dict[str, Any],
+    title: str | None = None,
+) -> None:
+    """The one report of a single-strategy ``backtest`` or ``replay``: ``--trades`` CSV,
+    ``--breakdown``, and the JSON keys (metrics, result, ``gaps``, ``alt_data``) or the
+    readable text, whose first word ``title`` replaces."""
+    if args.trades is not None:
+        args.trades.parent.mkdir(parents=True, exist_ok=True)
+        result.trades.to_csv(args.trades, index=False)
+    table = None
+    if args.breakdown is not None:
+        from trading_core.research.breakdown import breakdown
+
+        table = breakdown(result.equity, result.trades, config.initial_cash, args.breakdown)
+    if args.json:
+        from trading_core.backtest.result import json_safe
+        from trading_core.research.breakdown import breakdown_records
+
+        report = result.to_dict()
+        metrics = report.pop("metrics")
+        extra: dict[str, Any] = dict(inputs)
+        if table is not None:
+            extra["breakdown"] = json_safe(breakdown_records(table, args.breakdown))
+        print(json.dumps({**metrics, **report, **extra}, indent=2))
+        return
+    text = result.describe()
+    print(text.replace("Backtest ", f"{title} ", 1) if title else text)
+    if table is not None:
+        from trading_core.research.breakdown import format_breakdown
+
+        print("\n" + format_breakdown(table, args.breakdown))
+
 def backtest(args: argparse.Namespace) -> int:
     if args.config is not None or args.ohlcv is None or args.strategy is None:
         from trading_core.portfolio_backtest.command import run_portfolio_command
@@ -332,32 +392,9 @@ def backtest(args: argparse.Namespace) -> int:
         take_profit_pct=args.take_profit,
         trailing_stop_pct=args.trailing_stop,
     )
-    bars, start, gaps = _gapped_bars(args)
+    bars, start, inputs = single_inputs(args)
     result = run_backtest(bars, strategy, config, trade_from=start)
-    if args.trades is not None:
-        args.trades.parent.mkdir(parents=True, exist_ok=True)
-        result.trades.to_csv(args.trades, index=False)
-    table = None
-    if args.breakdown is not None:
-        from trading_core.research.breakdown import breakdown
-
-        table = breakdown(result.equity, result.trades, config.initial_cash, args.breakdown)
-    if args.json:
-        from trading_core.backtest.result import json_safe
-        from trading_core.research.breakdown import breakdown_records
-
-        report = result.to_dict()
-        metrics = report.pop("metrics")
-        extra: dict[str, Any] = {"gaps": gaps}
-        if table is not None:
-            extra["breakdown"] = json_safe(breakdown_records(table, args.breakdown))
-        print(json.dumps({**metrics, **report, **extra}, indent=2))
-    else:
-        print(result.describe())
-        if table is not None:
-            from trading_core.research.breakdown import format_breakdown
-
-            print("\n" + format_breakdown(table, args.breakdown))
+    print_single_report(args, result, config, inputs)
     return 0
 
 

@@ -27,19 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from trading_pipelines.cli import CliError
-from trading_pipelines.cli.research import _add_ohlcv, _parse_param, _user_errors, add_conventions
+from trading_pipelines.cli.research import (
+    _add_gaps,
+    _add_ohlcv,
+    _parse_param,
+    _user_errors,
+    add_conventions,
+)
 
 OBJECTIVE_CHOICES = ("sharpe", "sortino", "calmar", "profit_over_drawdown", "total_return")
-
-
-def add_gap_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--gaps",
-        default="bridge",
-        choices=("bridge", "split"),
-        help="bridge the input's gaps (default; warns) or split at them and keep the "
-        "longest gap-free segment",
-    )
 
 
 def _add_output(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_ohlcv(op)
     add_conventions(op)
     _add_exit_rules(op)
-    add_gap_option(op)
+    _add_gaps(op)
     op.add_argument("--trials", type=int, default=200)
     op.add_argument("--seed", type=int, default=0)
     op.add_argument(
@@ -97,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     wf = sub.add_parser("walk-forward", help="rolling or expanding walk-forward validation")
     _add_ohlcv(wf)
     add_conventions(wf)
-    add_gap_option(wf)
+    _add_gaps(wf)
     wf.add_argument("--params-file", required=True, type=Path, metavar="PARAMS.csv")
     wf.add_argument("--in-sample", required=True, type=int, metavar="BARS")
     wf.add_argument("--out-of-sample", required=True, type=int, metavar="BARS")
@@ -113,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_ohlcv(mc)
     add_conventions(mc)
     _add_exit_rules(mc)
-    add_gap_option(mc)
+    _add_gaps(mc)
     mc.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     mc.add_argument("--method", choices=("all", "shuffle", "bootstrap", "block"), default="all")
     mc.add_argument("--runs", type=int, default=1000)
@@ -231,7 +227,7 @@ def walk_forward(args: argparse.Namespace) -> int:
     params = _read_params(args.params_file, args.strategy)
     bars, start, gaps = _prepare(args)
     run = run_walk_forward(
-        bars.iloc[start:].reset_index(drop=True),
+        bars,
         args.strategy,
         params,
         _config(args).model_copy(update={"warmup": "all"}),
@@ -243,6 +239,7 @@ def walk_forward(args: argparse.Namespace) -> int:
         history_bars=args.history_bars,
         pbo_blocks=args.pbo_blocks,
         gaps=gaps,
+        start=start,
     )
     return _emit(args, run.document, run.describe(), run.write_report)
 

@@ -219,7 +219,15 @@ def _run(config: TradingConfig, data_dir: Path, start, end, home: Path) -> dict[
             limit_timeout_seconds=float(timeframe_seconds(finest)),
             max_reprices=0,
         )
-        engine = Engine(ledger, broker, market, cfg, options, clock=lambda: clock[0])
+        engine = Engine(
+            ledger,
+            broker,
+            market,
+            cfg,
+            options,
+            clock=lambda: clock[0],
+            market_clock=lambda: clock[0],
+        )
         fine_step = timeframe_delta(finest)
         for symbol in symbols:  # the books before the first close: the last closes known
             known = [c for t, c in fine_ts[symbol].items() if t + fine_step <= instants[0]]

@@ -45,10 +45,7 @@ def export_candles(conn: duckdb.DuckDBPyConnection, target: Path) -> pd.DataFram
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     try:
-        conn.execute(
-            f"copy (select {CANDLE_COLUMNS} from staging.stg_ohlcv) to ? (format parquet)",
-            [str(partial)],
-        )
+        conn.execute(f"copy ({_candles_query(conn)}) to ? (format parquet)", [str(partial)])
     except duckdb.CatalogException as exc:
         raise dg.Failure(
             f"the warehouse has no staging.stg_ohlcv yet: materialize stg_ohlcv first ({exc})"
@@ -60,6 +57,29 @@ def export_candles(conn: duckdb.DuckDBPyConnection, target: Path) -> pd.DataFram
     ).df()
     os.replace(partial, target)
     return series
+
+
+def _candles_query(conn: duckdb.DuckDBPyConnection) -> str:
+    """The clean candles with, when fct_signals has them, the point-in-time alternative
+    inputs of each bar (trading_core.alt_inputs.ALT_COLUMNS, as the live signal saw them)."""
+    from trading_core.alt_inputs import ALT_COLUMNS
+
+    have = {
+        name
+        for (name,) in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'signals' and table_name = 'fct_signals'"
+        ).fetchall()
+    }
+    alt = [c for c in ALT_COLUMNS if c in have]
+    if not alt:
+        return f"select {CANDLE_COLUMNS} from staging.stg_ohlcv"
+    keys = "exchange, symbol, timeframe, ts"
+    picked = ", ".join(f"f.{c}" for c in alt)
+    return (
+        f"select c.*, {picked} from (select {CANDLE_COLUMNS} from staging.stg_ohlcv) as c "
+        f"left join signals.fct_signals as f using ({keys}) order by {keys}"
+    )
 
 
 def save_table(conn: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
@@ -117,7 +137,7 @@ class ResearchWarehouse(dg.ConfigurableResource):
     ) -> dict[tuple[str, str], pd.DataFrame]:
         """Bars per (exchange, symbol) of ``timeframe`` from the snapshot, oldest first."""
         frame = conn.execute(
-            "select exchange, symbol, ts, open, high, low, close, volume from read_parquet(?) "
+            "select * exclude (timeframe) from read_parquet(?) "  # with the alt inputs
             "where timeframe = ? order by exchange, symbol, ts",
             [self._snapshot(), timeframe],
         ).df()

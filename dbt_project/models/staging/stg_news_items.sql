@@ -2,6 +2,7 @@ select
     item_id,
     feed,
     title,
+    summary,
     link,
     published_at,
     symbols,

@@ -104,8 +104,17 @@ def test_optuna_search_is_seeded_guarded_and_stops_early(xrp_1d: pd.DataFrame) -
 
 
 def test_optuna_needs_a_space_for_other_strategies(xrp_1d: pd.DataFrame) -> None:
-    with pytest.raises(ValueError, match="give a search space for strategy 'swing'"):
-        optimise(xrp_1d, "swing")
+    with pytest.raises(ValueError, match="give a search space for strategy 'composite'"):
+        optimise(xrp_1d, "composite")
+
+
+def test_optuna_searches_swing_and_grid_in_their_default_spaces(xrp_1d: pd.DataFrame) -> None:
+    settings = OptimiseConfig(n_trials=8, min_trades=1, patience=8)
+    for strategy in ("swing", "grid"):
+        result = optimise(xrp_1d, strategy, opt=settings)
+        assert result.counts["trials"] == 8, strategy
+    swing = optimise(xrp_1d, "swing", opt=settings).trials
+    assert (swing["params_overbought"] > swing["params_oversold"]).all()
 
 
 def test_monte_carlo_shuffle_keeps_final_equity_and_spreads_drawdown() -> None:

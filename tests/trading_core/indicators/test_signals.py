@@ -23,6 +23,11 @@ def frame(shared_data: Path) -> pd.DataFrame:
         sentiment_score=sentiment,
         sentiment_count=rng.integers(0, 30, len(bars)),
         book_imbalance=rng.uniform(-1, 1, len(bars)),
+        news_score=pd.Series(rng.uniform(-1, 1, len(bars))).where(rng.random(len(bars)) > 0.9),
+        news_count=1,
+        onchain_z=rng.normal(0, 2, len(bars)),
+        sentiment_z=rng.normal(0, 1, len(bars)),
+        sentiment_velocity=rng.normal(0, 0.2, len(bars)),
     )
 
 
@@ -71,7 +76,8 @@ def test_composite_on_hand_built_inputs() -> None:
 
 
 def test_absent_inputs_are_left_out_and_weights_are_validated(frame: pd.DataFrame) -> None:
-    plain = frame.drop(columns=["sentiment_score", "sentiment_count", "book_imbalance"])
+    alt = ["news_score", "news_count", "onchain_z", "sentiment_z", "sentiment_velocity"]
+    plain = frame.drop(columns=["sentiment_score", "sentiment_count", "book_imbalance", *alt])
     reasons = json.loads(signals.composite(plain)["reasons"].iloc[-1])
     assert set(reasons) == {"macd", "rsi", "bollinger", "trend"}
     zero_weight = signals.composite(frame, {**signals.DEFAULT_WEIGHTS, "sentiment": 0.0})

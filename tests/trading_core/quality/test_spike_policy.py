@@ -118,14 +118,20 @@ def test_a_bar_held_at_its_close_is_no_decision_point_even_once_released(
     )] == [100]  # fmt: skip
 
 
-def test_held_at_close_agrees_with_each_prefix_judged_alone(btc: pd.DataFrame) -> None:
-    """The shortcut (only bars near a candidate are judged again) equals judging every
-    prefix: a spike, a level shift and a spike right after the shift."""
-    bars = btc.head(140).copy()
+@pytest.mark.parametrize("confirm_bars", [1, 2, 3])
+def test_held_at_close_agrees_with_each_prefix_judged_alone(
+    btc: pd.DataFrame, confirm_bars: int
+) -> None:
+    """The shortcut (only bars near a candidate are judged again, from a bar both keep)
+    equals judging every prefix: a spike, a level shift, a spike right after the shift, a
+    run of spikes close together and a shift reverted after two bars."""
+    bars = btc.head(160).copy()
     bars.loc[30, "close"] *= 10
     bars.loc[60:, ["open", "high", "low", "close"]] *= 3
     bars.loc[63, "close"] /= 5
-    policy = SpikePolicy()
+    bars.loc[[90, 92, 93, 96], "close"] *= 4
+    bars.loc[120:121, ["open", "high", "low", "close"]] *= 2
+    policy = SpikePolicy(confirm_bars=confirm_bars)
     brute = [
         i
         for i in range(1, len(bars))

@@ -1,6 +1,7 @@
 -- Hourly equity per mode from the first fill to the newest candle: starting cash + net
 -- realized P&L of the fills before each instant + unrealized P&L of the positions held then,
 -- each marked to the last candle close known at that instant (ASOF joins: point in time).
+-- A book is one strategy instance's sub-position (mode, exchange, symbol, instance_id).
 -- Quote currency: fees are the journal's fee_quote (valued at fill time); a fee that could
 -- not be valued in quote (fee_unvalued, e.g. BNB without a BNB price) is left out of
 -- net_realized_pnl and counted in fees_unvalued, never added as a BNB amount.
@@ -30,17 +31,18 @@ instants as (
 ),
 
 books as (
-    select i.mode, i.as_of, b.exchange, b.symbol
+    select i.mode, i.as_of, b.exchange, b.symbol, b.instance_id
     from instants as i
-    inner join (select distinct mode, exchange, symbol from journal) as b using (mode)
+    inner join (select distinct mode, exchange, symbol, instance_id from journal) as b
+        using (mode)
 ),
 
 -- each book's state after its last fill at a given instant
 book_states as (
-    select mode, exchange, symbol, event_time, position_after, average_cost_after
+    select mode, exchange, symbol, instance_id, event_time, position_after, average_cost_after
     from journal
     qualify row_number() over (
-        partition by mode, exchange, symbol, event_time order by sequence desc
+        partition by mode, exchange, symbol, instance_id, event_time order by sequence desc
     ) = 1
 ),
 
@@ -50,12 +52,13 @@ held as (
         b.as_of,
         b.exchange,
         b.symbol,
+        b.instance_id,
         coalesce(s.position_after, 0) as position,
         s.average_cost_after as average_cost
     from books as b
     asof left join book_states as s
         on b.mode = s.mode and b.exchange = s.exchange and b.symbol = s.symbol
-        and b.as_of > s.event_time
+        and b.instance_id = s.instance_id and b.as_of > s.event_time
 ),
 
 marked as (

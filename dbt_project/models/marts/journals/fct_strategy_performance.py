@@ -1,12 +1,13 @@
-"""Per strategy and mode: closed round trips, win rate, profit factor, P&L net of fees (quote
-currency). A round trip with a fee that could not be valued in quote has no net P&L: it is
-counted in round_trips and fee_unvalued_round_trips, and left out of the net statistics."""
+"""Per mode, strategy and strategy instance (instance_id): closed round trips, win rate,
+profit factor, P&L net of fees (quote currency). A round trip with a fee that could not be
+valued in quote has no net P&L: it is counted in round_trips and fee_unvalued_round_trips,
+and left out of the net statistics."""
 
 import numpy as np
 import pandas as pd
 
 COLUMNS = [
-    "mode", "strategy", "round_trips", "fee_unvalued_round_trips", "wins", "losses",
+    "mode", "strategy", "instance_id", "round_trips", "fee_unvalued_round_trips", "wins", "losses",
     "win_rate", "realized_pnl_gross", "fee_quote", "realized_pnl_net", "average_win",
     "average_loss", "profit_factor", "first_trade_at", "last_trade_at",
 ]  # fmt: skip
@@ -20,7 +21,8 @@ def model(dbt, session):
     trips = round_trips(journal)
     closed = trips[trips["is_closed"].astype(bool)] if len(trips) else trips
     rows = []
-    for (mode, strategy), group in closed.groupby(["mode", "strategy"], dropna=False):
+    keys = ["mode", "strategy", "instance_id"]
+    for (mode, strategy, instance), group in closed.groupby(keys, dropna=False):
         valued = group[group["realized_pnl_net"].notna()]
         net = valued["realized_pnl_net"]
         wins, losses = net[net > 0], net[net <= 0]
@@ -28,6 +30,7 @@ def model(dbt, session):
             {
                 "mode": mode,
                 "strategy": strategy,
+                "instance_id": instance,
                 "round_trips": len(group),
                 "fee_unvalued_round_trips": len(group) - len(valued),
                 "wins": len(wins),
@@ -44,4 +47,4 @@ def model(dbt, session):
             }
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.astype({"mode": "string", "strategy": "string"})
+    return frame.astype({"mode": "string", "strategy": "string", "instance_id": "string"})

@@ -8,6 +8,7 @@ import pandas as pd
 
 INTENT_COLUMNS = [
     "intent_id",
+    "instance_id",  # the strategy instance of the intent behind the fill
     "timeframe",
     "bar_ts",
     "decided_at",
@@ -17,7 +18,8 @@ INTENT_COLUMNS = [
     "take_profit",
     "reasons",
 ]
-TEXT_COLUMNS = ["fee_currency", "fee_asset", "fee_unvalued_reason", "role"]
+MANUAL_INSTANCE = "manual"  # trading_core.config_portfolio.MANUAL_INSTANCE
+TEXT_COLUMNS = ["fee_currency", "fee_asset", "fee_unvalued_reason", "role", "instance_id"]
 
 
 def _fee_pairs(fills: pd.DataFrame) -> list[str]:
@@ -28,6 +30,15 @@ def _fee_pairs(fills: pd.DataFrame) -> list[str]:
     third = currency.notna() & (currency != quote) & (currency != base)
     pairs = set(currency[third] + "/" + quote[third]) | set(quote[third] + "/" + currency[third])
     return sorted(pairs)
+
+
+def with_instances(fills: pd.DataFrame, intents: pd.DataFrame) -> pd.DataFrame:
+    """Each fill's strategy instance: its intent's (protective and preservation exits carry
+    the entry's intent id), else the implicit `manual` instance (an intent submitted by hand,
+    an external order): every instance's sub-position is its own book."""
+    ids = intents.drop_duplicates("intent_id").set_index("intent_id")["instance_id"]
+    instance = fills["intent_id"].map(ids) if len(fills) else pd.Series(dtype="object")
+    return fills.assign(instance_id=instance.fillna(MANUAL_INSTANCE).astype("object"))
 
 
 def model(dbt, session):
@@ -46,8 +57,9 @@ def model(dbt, session):
             .df()
         )
     intents = dbt.ref("stg_order_intents").df()[INTENT_COLUMNS]
-    journal = build_journal(fills, candles)
-    journal = journal.merge(intents, on="intent_id", how="left")
+    fills = with_instances(fills, intents)
+    journal = build_journal(fills, candles)  # books per (mode, exchange, symbol, instance)
+    journal = journal.merge(intents.drop(columns="instance_id"), on="intent_id", how="left")
     journal["slippage_bps"] = (
         (journal["price"] / journal["reference_price"] - 1.0)
         * journal["side"].map({"buy": 1.0, "sell": -1.0})

@@ -61,8 +61,8 @@ def model(dbt, session):
     onchain = onchain.project("asset, metric, available_at, value").df()
     out = trades(journal, candles, signals, ROLE_CODES, onchain)
     text = [
-        "mode", "exchange", "symbol", "strategy", "direction", "timeframe", "entry_intent_id",
-        "exit_reason", "entry_action", "regime", "onchain_at_entry",
+        "mode", "exchange", "symbol", "instance_id", "strategy", "direction", "timeframe",
+        "entry_intent_id", "exit_reason", "entry_action", "regime", "onchain_at_entry",
     ]  # fmt: skip
     out = out.astype({c: "string" for c in text if c in out.columns})
     out["is_closed"] = out["is_closed"].astype(bool)

@@ -12,6 +12,14 @@ scored again, and so is every bar of a lower timeframe of the same market from t
 the first changed higher bar on (all of them when the higher series is new or rebuilt from
 its start: its presence changes `aligned` everywhere). Confluence reads the stored scores of
 the higher timeframes from the last bar that closed before the first bar it recomputes.
+
+Alternative data (trading_core.alt_inputs.assemble, the assembly `trading backtest
+--alt-data` uses too): sentiment score, count, velocity and z-score, news event classes and
+on-chain z-scores of the bar's base asset, point in time, from stg_reddit_posts, stg_x_posts,
+stg_news_items and int_onchain_daily (each optional: a table not built is no data). Changed
+posts and news reach the bars through int_signal_inputs' sentiment marks; changed on-chain
+days mark the series of their asset here (fingerprints in fct_signals__onchain_seen), from
+the day's close minus one day on.
 """
 
 import json
@@ -51,11 +59,37 @@ def model(dbt, session):
         "sell_threshold": float(dbt.config.get("sell_threshold")),
         "min_confidence": float(dbt.config.get("min_confidence")),
     }
-    recipe = inc.code_version(signals, json.dumps([weights, thresholds], sort_keys=True))
+    import trading_core.alt_inputs as alt_inputs
+    import trading_core.news_events as news_events
+
+    recipe = inc.code_version(
+        signals, alt_inputs, news_events, json.dumps([weights, thresholds], sort_keys=True)
+    )
     inputs = dbt.ref("int_signal_inputs")
     registry = f"{dbt.this.schema}.fct_signals__series"
+    # each optional: a model not built here is no data (dbt finds refs only in plain calls)
+    tables = {}
+    try:
+        tables["reddit"] = dbt.ref("stg_reddit_posts")
+    except Exception:  # duckdb.CatalogException
+        tables["reddit"] = None
+    try:
+        tables["x"] = dbt.ref("stg_x_posts")
+    except Exception:
+        tables["x"] = None
+    try:
+        tables["news"] = dbt.ref("stg_news_items")
+    except Exception:
+        tables["news"] = None
+    try:
+        tables["onchain"] = dbt.ref("int_onchain_daily")
+    except Exception:
+        tables["onchain"] = None
+    items = _alt_items(tables)
+    seen = f"{dbt.this.schema}.fct_signals__onchain_seen"
     if not dbt.is_incremental:
-        scored = _score(inputs.df(), weights, thresholds, signals.composite)
+        scored = _score(inputs.df(), weights, thresholds, signals.composite, items)
+        _onchain_changes(session, seen, tables["onchain"])
         if not len(scored):
             return scored.assign(confluence=0.0, aligned=False)
         markets = [_with_confluence(m) for _, m in scored.groupby(MARKET, sort=True)]
@@ -68,20 +102,80 @@ def model(dbt, session):
     inc.follow_recipe(session, "fct_signals", recipe, this)
     marks = inc.read_marks(session, "fct_signals")
     series = _register(session, registry, marks)
+    changed = _onchain_changes(session, seen, tables["onchain"])
+    marks = inc.merge_plans(marks, _onchain_plan(changed, series))
     plan = _confluence_plan(session, this, marks, series)
     fresh = inc.read_rows(session, upstream, ["*"], plan, since="recompute_from")
-    scored = _score(fresh, weights, thresholds, signals.composite)
+    scored = _score(fresh, weights, thresholds, signals.composite, items)
     return inc.tail(_with_stored_confluence(session, this, scored, plan, series), plan)
 
 
-def _score(inputs, weights, thresholds, composite):
+def _alt_items(tables):
+    from trading_core.alt_data_dir import items_from_tables
+
+    frames = {name: (rel.df() if rel is not None else None) for name, rel in tables.items()}
+    return items_from_tables(frames["reddit"], frames["x"], frames["news"], frames["onchain"])
+
+
+def _with_alt(series, items):
+    """The series' rows with the alternative columns of its base asset (point in time)."""
+    from trading_core.alt_inputs import assemble
+
+    asset = str(series["symbol"].iloc[0]).split("/")[0]
+    built = assemble(series, items, asset).columns
+    built["news_classes"] = built["news_classes"].astype("string")
+    return pd.concat([series.drop(columns=[c for c in built if c in series]), built], axis=1)
+
+
+def _onchain_changes(session, seen, onchain):
+    """Per asset, the earliest ``available_at`` of an on-chain day that changed (appeared,
+    vanished or got another value) since the last run; the fingerprints are then stored."""
+    session.execute(
+        f"create table if not exists {seen} "
+        "(asset varchar, metric varchar, available_at timestamp, fingerprint ubigint)"
+    )
+    if onchain is None:
+        now = "select * from " + seen + " where false"
+    else:
+        now = (
+            "select asset, metric, available_at, hash(value) as fingerprint "
+            f"from ({onchain.sql_query()})"
+        )
+    changed = session.execute(
+        f"with now_ as ({now}), seen_ as (select * from {seen}) "
+        "select upper(asset) as asset, min(available_at) as changed_from from ("
+        "(select * from now_ except select * from seen_) union all "
+        "(select * from seen_ except select * from now_)) group by all"
+    ).df()
+    session.execute(f"create or replace table {seen} as {now}")
+    return changed
+
+
+def _onchain_plan(changed, series):
+    from trading_core import incremental as inc
+
+    if not len(changed) or not len(series):
+        return inc.empty_plan()
+    assets = series.assign(asset=series["symbol"].str.split("/").str[0].str.upper())
+    joined = assets.merge(changed, on="asset")
+    joined["recompute_from"] = pd.to_datetime(joined["changed_from"]) - pd.Timedelta(days=1)
+    return joined[[*KEYS, "recompute_from"]]
+
+
+def _score(inputs, weights, thresholds, composite, items):
     scored = []
     for _, series in inputs.groupby(KEYS, sort=True):
         series = series.sort_values("ts").reset_index(drop=True)
+        series = _with_alt(series, items)
         signal = composite(series, weights=weights, **thresholds)
         scored.append(pd.concat([series, signal], axis=1))
     if not scored:
-        return inputs.iloc[0:0].assign(score=0.0, confidence=0.0, action="", reasons="")
+        from trading_core.alt_inputs import ALT_COLUMNS
+
+        empty = inputs.iloc[0:0].drop(columns=[c for c in ALT_COLUMNS if c in inputs])
+        alt = {c: pd.Series(dtype=float) for c in ALT_COLUMNS}
+        alt.update(news_hack=pd.Series(dtype=bool), news_classes=pd.Series(dtype="string"))
+        return empty.assign(**alt, score=0.0, confidence=0.0, action="", reasons="")
     return pd.concat(scored, ignore_index=True)
 
 
