@@ -57,11 +57,16 @@ browser-deps:
 	($$APT update && $$APT install -y chromium >/dev/null) \
 	  || echo "chromium could not be installed: the browser tests will fail saying what to install"
 
+# Two pytest-xdist workers (the machines have 2 cores); a test file stays on one worker, so
+# module-level caches and fixtures are built once. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
 test: prepare browser-deps
-	@$(BIN)/pytest
+	@$(BIN)/pytest $(PYTEST_PARALLEL)
 
 test-fast: prepare
-	@$(BIN)/pytest -m "not slow and not browser"
+	@$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow and not browser"
 
 # dbt docs for analysts, generated on a copy of the warehouse (trading_pipelines/dbt_docs.py)
 # and served on http://127.0.0.1:$${TRADING_DOCS_PORT:-8081} until Ctrl-C

@@ -22,6 +22,7 @@ from trading_pipelines.resources.ledger import LedgerResource
 @dg.asset(
     name="news_hack_rule",
     group_name="alt_data",
+    kinds={"python", "duckdb"},
     pool="duckdb_warehouse",  # it opens the warehouse: the one-writer pool
     deps=[dg.AssetKey(["raw", "news_items"])],
     automation_condition=dg.AutomationCondition.eager(),

@@ -40,7 +40,7 @@ RESEARCH_ASSET: dict[str, Any] = {
 def build_research_assets(reports: Path) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=CANDLES_KEY,
-        deps=[dg.AssetKey(["stg_ohlcv"]), dg.AssetKey(["fct_signals"])],  # + alt inputs
+        deps=[dg.AssetKey(["stg_ohlcv"])],
         group_name="research",
         kinds={"duckdb", "parquet"},
         pool="duckdb_warehouse",

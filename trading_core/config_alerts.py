@@ -2,8 +2,8 @@
 
 Levels, lowest first: INFO (a trade executed), WARNING (latency, minor API errors, drawdown
 stage 1), CRITICAL (exchange connection lost, drawdown stage 2), EMERGENCY (a system error,
-drawdown stages 3 and 4). The drawdown stages live here, in one place, until the portfolio
-issue's protocol owns them. Secrets never live here: the bot token
+drawdown stages 3 and 4); the stages themselves are the risk protocol's
+(``protocol.drawdown_stages``). Secrets never live here: the bot token
 (``TRADING_TELEGRAM_TOKEN``), the webhook (``TRADING_ALERT_WEBHOOK``) and the apprise URLs
 (``TRADING_ALERT_APPRISE_URLS``) are read from the environment by the senders.
 """
@@ -11,11 +11,10 @@ issue's protocol owns them. Secrets never live here: the bot token
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 AlertLevel = Literal["INFO", "WARNING", "CRITICAL", "EMERGENCY"]
 ALERT_LEVELS: tuple[str, ...] = ("INFO", "WARNING", "CRITICAL", "EMERGENCY")
@@ -29,31 +28,6 @@ def level_rank(level: str) -> int:
     if upper not in ALERT_LEVELS:
         raise ValueError(f"alert level {level!r}; allowed: {list(ALERT_LEVELS)}")
     return ALERT_LEVELS.index(upper)
-
-
-class DrawdownStage(BaseModel):
-    """A drawdown ``pct`` below the equity peak (0 < pct < 100) and the level it alerts at."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    pct: float = Field(gt=0, lt=100)
-    level: AlertLevel
-
-
-DEFAULT_DRAWDOWN_STAGES: tuple[DrawdownStage, ...] = (
-    DrawdownStage(pct=5, level="WARNING"),
-    DrawdownStage(pct=10, level="CRITICAL"),
-    DrawdownStage(pct=15, level="EMERGENCY"),
-    DrawdownStage(pct=20, level="EMERGENCY"),
-)
-
-
-def drawdown_level(drawdown_pct: float, stages: Sequence[DrawdownStage]) -> AlertLevel | None:
-    """The level of the deepest drawdown stage reached (``drawdown_pct`` in percent), or None."""
-    if drawdown_pct != drawdown_pct or drawdown_pct < 0:  # NaN or negative
-        raise ValueError(f"drawdown_pct must be a number >= 0 (got {drawdown_pct!r})")
-    reached = [stage for stage in stages if drawdown_pct >= stage.pct]
-    return max(reached, key=lambda stage: stage.pct).level if reached else None
 
 
 def _chat_ids(value: str) -> list[str]:
@@ -82,10 +56,6 @@ class AlertsConfig(BaseModel):
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     # An executor tick slower than this (seconds; its exchange calls included) is a WARNING.
     latency_warning_seconds: float = Field(default=5.0, gt=0, le=3_600)
-    # Drawdown stage (percent below the peak) -> level, until the portfolio protocol owns it.
-    drawdown_stages: list[DrawdownStage] = Field(
-        default_factory=lambda: list(DEFAULT_DRAWDOWN_STAGES)
-    )
     # Bot: commands per chat and minute, seconds a confirmation code stays valid, and the
     # UTC time of the daily summary (None: no summary is pushed; /daily still answers).
     commands_per_minute: int = Field(default=20, ge=1, le=600)
@@ -121,20 +91,16 @@ class AlertsConfig(BaseModel):
             raise ValueError("chat id 0 is no chat; allowed: non-zero integers")
         return value
 
-    @field_validator("drawdown_stages")
+    @model_validator(mode="before")
     @classmethod
-    def _stages(cls, value: list[DrawdownStage]) -> list[DrawdownStage]:
-        ordered = sorted(value, key=lambda stage: stage.pct)
-        pcts = [stage.pct for stage in ordered]
-        if len(set(pcts)) != len(pcts):
-            raise ValueError(f"duplicate drawdown stages {pcts}; list each pct once")
-        ranks = [level_rank(stage.level) for stage in ordered]
-        if ranks != sorted(ranks):
+    def _moved_fields(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "drawdown_stages" in value:
             raise ValueError(
-                "a deeper drawdown stage has a lower level; allowed: levels that never "
-                "decrease with depth"
+                "drawdown_stages moved to protocol.drawdown_stages (the risk protocol's "
+                "stages set the alert levels: 5 % WARNING, 10 % CRITICAL, 15 % and 20 % "
+                "EMERGENCY by default)"
             )
-        return ordered
+        return value
 
     @field_validator("daily_summary_utc")
     @classmethod

@@ -1,4 +1,5 @@
-"""The ``alerts`` configuration section: defaults, the drawdown stages, hostile values."""
+"""The ``alerts`` configuration section: defaults, hostile values, and the drawdown stages
+that moved to the protocol."""
 
 from __future__ import annotations
 
@@ -7,29 +8,25 @@ from pathlib import Path
 import pytest
 
 from trading_core.config import ConfigError, load_config
-from trading_core.config_alerts import AlertsConfig, drawdown_level, level_rank
+from trading_core.config_alerts import AlertsConfig, level_rank
 
 
 def _s(pct: float, level: str) -> dict[str, object]:
     return {"pct": pct, "level": level}
 
 
-def test_stages_load_from_yaml_in_any_order(tmp_path: Path) -> None:
+def test_the_old_alert_stages_are_refused_naming_where_they_moved(tmp_path: Path) -> None:
     file = tmp_path / "t.yaml"
-    file.write_text(
-        "alerts:\n  drawdown_stages:\n"
-        "    - {pct: 8, level: CRITICAL}\n"
-        "    - {pct: 3, level: INFO}\n"
-    )
-    stages = load_config(file, environ={"TRADING_HOME": str(tmp_path)}).alerts.drawdown_stages
-    assert [s.pct for s in stages] == [3, 8]
-    assert drawdown_level(9, stages) == "CRITICAL" and drawdown_level(2, stages) is None
+    file.write_text("alerts:\n  drawdown_stages:\n    - {pct: 8, level: CRITICAL}\n")
+    with pytest.raises(ConfigError, match=r"moved to protocol\.drawdown_stages"):
+        load_config(file, environ={"TRADING_HOME": str(tmp_path)})
 
 
 def test_defaults_and_env_overrides() -> None:
     cfg = load_config(environ={"TRADING_HOME": "/tmp/x"}).alerts
     assert cfg.telegram_api_url == "https://api.telegram.org" and cfg.telegram_chat_ids == []
-    assert [(s.pct, s.level) for s in cfg.drawdown_stages] == [
+    stages = load_config(environ={"TRADING_HOME": "/tmp/x"}).protocol.drawdown_stages
+    assert [(s.pct, s.level) for s in stages] == [
         (5, "WARNING"),
         (10, "CRITICAL"),
         (15, "EMERGENCY"),
@@ -43,21 +40,6 @@ def test_defaults_and_env_overrides() -> None:
     cfg = load_config(environ=env).alerts
     assert cfg.telegram_chat_ids == [12, -100345]
     assert cfg.telegram_api_url == "http://127.0.0.1:8081"
-
-
-@pytest.mark.parametrize(
-    ("pct", "level"),
-    [(0, None), (4.99, None), (5, "WARNING"), (9.9, "WARNING"), (10, "CRITICAL"),
-     (15, "EMERGENCY"), (20, "EMERGENCY"), (99, "EMERGENCY")],
-)  # fmt: skip
-def test_the_deepest_stage_reached_sets_the_level(pct: float, level: str | None) -> None:
-    assert drawdown_level(pct, AlertsConfig().drawdown_stages) == level
-
-
-@pytest.mark.parametrize("pct", [float("nan"), -1.0])
-def test_a_drawdown_that_is_no_number_is_refused(pct: float) -> None:
-    with pytest.raises(ValueError, match="drawdown_pct must be a number >= 0"):
-        drawdown_level(pct, AlertsConfig().drawdown_stages)
 
 
 def test_level_rank_orders_levels_in_any_case() -> None:
@@ -92,13 +74,6 @@ def test_bad_environment_values_name_the_field(env: dict[str, str], message: str
         ("max_alerts_per_minute", 0, "greater than or equal to 1"),
         ("max_alerts_per_minute", "many", "valid integer"),
         ("telegram_min_level", "fatal", "'INFO', 'WARNING', 'CRITICAL' or 'EMERGENCY'"),
-        ("drawdown_stages", [_s(10, "WARNING"), _s(5, "CRITICAL")], "levels that never decrease"),
-        ("drawdown_stages", [_s(5, "WARNING"), _s(5.0, "CRITICAL")], "duplicate drawdown stages"),
-        ("drawdown_stages", [_s(150, "EMERGENCY")], "less than 100"),
-        ("drawdown_stages", [_s(-5, "INFO")], "greater than 0"),
-        ("drawdown_stages", [_s(float("nan"), "INFO")], "finite number"),
-        ("drawdown_stages", [{"pct": 5, "level": "WARNING", "extra": 1}], "Extra inputs"),
-        ("drawdown_stages", {"5": "WARNING"}, "valid list"),
         ("daily_summary_utc", "25:00", "allowed: HH:MM"),
         ("confirm_seconds", 1e12, "less than or equal to 3600"),
         ("telegram_chat_ids", "12", "valid list"),

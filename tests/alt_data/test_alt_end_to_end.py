@@ -91,7 +91,9 @@ def test_news_and_onchain_change_the_composite_decision_live_and_in_the_backtest
     backtest = pd.concat([bars, assemble(bars, loaded.items, "BTC").columns], axis=1)
     for column in ("news_score", "onchain_hash_rate_z", "onchain_z", "sentiment_score"):
         np.testing.assert_allclose(
-            live[column].to_numpy(float), backtest[column].to_numpy(float), rtol=1e-12,
+            live[column].to_numpy(float),
+            backtest[column].to_numpy(float),
+            rtol=1e-12,
             err_msg=f"{column}: live {live[column].notna().sum()} defined, "
             f"backtest {backtest[column].notna().sum()}",
         )

@@ -28,13 +28,12 @@ HACK = ("Hackers drain $40M from a Bitcoin bridge in an exploit", "BTC stolen", 
 
 def _news(path: Path, rows: list[tuple[str, str, str, str | None, float]]) -> None:
     now = utc_now()
-    frame = pd.DataFrame(
-        [
-            {"item_id": i, "title": t, "summary": s, "symbols": sym, "source": "feedparser",
-             "published_at": now - timedelta(hours=h), "ingested_at": now}
-            for i, t, s, sym, h in rows
-        ]  # fmt: skip
-    ).reindex(columns=table_columns("raw.news_items"))
+    records = [
+        {"item_id": i, "title": t, "summary": s, "symbols": sym, "source": "feedparser",
+         "published_at": now - timedelta(hours=h), "ingested_at": now}
+        for i, t, s, sym, h in rows
+    ]  # fmt: skip
+    frame = pd.DataFrame(records).reindex(columns=table_columns("raw.news_items"))
     with duckdb.connect(str(path)) as conn:
         ensure_schema(conn)
         replace_slice(conn, "raw.news_items", frame, "true")
@@ -128,5 +127,5 @@ def test_rule_logic_and_refusals() -> None:
     out = apply_hack_rule(hits, "force-exit", lambda *a: sent.append(a), refuse)
     assert all("already pending" in o["refused"] for o in out) and len(sent) == 2
     assert apply_hack_rule(hits, "off", lambda *a: sent.append(a), refuse) == []
-    with pytest.raises(ValueError, match="news.hack_rule must be one of off, alert, force-exit"):
+    with pytest.raises(ValueError, match=r"news\.hack_rule must be one of off, alert, force-exit"):
         apply_hack_rule(hits, "panic", lambda *a: None, refuse)
