@@ -209,7 +209,11 @@ def _news(
     unknown = sorted(set(events["event_class"]) - set(EVENT_VALUES))
     if unknown:
         raise ValueError(f"unknown event classes {unknown}; allowed: {list(EVENT_VALUES)}")
-    ordered = events.assign(known=item_known_at(events["published_at"])).sort_values("known")
+    ordered = (
+        events.drop_duplicates(["item_id", "event_class"])  # a re-read item counts once
+        .assign(known=item_known_at(events["published_at"]))
+        .sort_values("known", kind="stable")
+    )
     known = ordered["known"].to_numpy(dtype="datetime64[ns]")
     values = ordered["event_class"].map(EVENT_VALUES).to_numpy(dtype=float)
     hacks = (ordered["event_class"] == "hack").to_numpy(dtype=float)

@@ -135,3 +135,42 @@ def test_news_and_onchain_change_the_composite_decision_live_and_in_the_backtest
     assert set(ALT_COLUMNS) <= set(snap.columns) and len(snap) == len(bars)
     seen = strategy.signals(snap)
     assert bool(seen["entry"].iloc[k]) and bool(seen["exit"].iloc[k2])
+
+
+def test_a_late_onchain_correction_reaches_fct_signals_incrementally(
+    trading_home: Path, tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.dbt.test_incremental_signals import assert_same, full_refresh_of_copy, snapshot
+
+    bars = candles(shared_data, "BTC/USDT", "1h").iloc[:600].reset_index(drop=True)
+    alt, _ = _alt_directory(tmp_path / "alt", bars)
+    chain = ReplayOnchain(alt / "onchain").fetch_metrics(*FOREVER).frame
+    cut = bars["ts"].iloc[400]
+    _seed(trading_home, bars.iloc[:450], alt)
+    with duckdb.connect(str(trading_home / "warehouse.duckdb")) as conn:
+        replace_slice(
+            conn, "raw.onchain_metrics", chain[chain["ts"] < cut - pd.Timedelta(days=3)], "true"
+        )
+    dbt(trading_home, "run", "--select", *MODELS)
+    before = snapshot(trading_home / "warehouse.duckdb")["fct_signals"]
+
+    # later days arrive, and an older day is corrected (x10): bars from that day on change
+    corrected = chain.copy()
+    old_day = cut - pd.Timedelta(days=6)
+    corrected.loc[corrected["ts"].dt.floor("D") == old_day.floor("D"), "value"] *= 10
+    now = pd.Timestamp("2030-01-02")
+    with duckdb.connect(str(trading_home / "warehouse.duckdb")) as conn:
+        replace_slice(conn, "raw.onchain_metrics", corrected, "true")
+        rows = bars.iloc[450:].assign(ingested_at=now)[table_columns("raw.ohlcv")]
+        conn.register("incoming", rows)
+        replace_slice(
+            conn, "raw.ohlcv", rows,
+            "(exchange, symbol, timeframe, ts) in (select (exchange, symbol, timeframe, ts) "
+            "from incoming)",
+        )  # fmt: skip
+    dbt(trading_home, "run", "--select", *MODELS)
+    after = snapshot(trading_home / "warehouse.duckdb")
+    changed = before.merge(after["fct_signals"], on=["exchange", "symbol", "timeframe", "ts"])
+    moved = changed["onchain_z_x"].fillna(99) != changed["onchain_z_y"].fillna(99)
+    assert moved.any(), "the correction changed no stored bar"
+    assert_same(after, full_refresh_of_copy(trading_home, tmp_path, monkeypatch))

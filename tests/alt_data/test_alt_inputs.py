@@ -57,7 +57,9 @@ def test_moving_published_at_one_bar_later_moves_the_effect_one_bar_later(minute
 def test_a_news_event_lasts_24_hours_and_sums_its_classes() -> None:
     bars = hourly_bars(100)
     t = bars["ts"].iloc[10]
-    both = pd.concat([events([t], "listing"), events([t], "regulation").assign(item_id="n9")])
+    both = pd.concat(
+        [events([t], "listing"), events([t], "regulation").assign(item_id="n9")] * 2
+    )  # each twice: a duplicate counts once
     out = assemble(bars, items(events=both), "BTC").columns
     active = out["news_score"].notna()
     assert active.sum() == 24 and _first(active) == 10

@@ -60,8 +60,8 @@ def test_regime_and_mtf_params_are_validated(name: str) -> None:
         get_strategy(name, {"mtf_timeframes": "4h,5x"})
     with pytest.raises(StrategyError, match="lists a timeframe twice"):
         get_strategy(name, {"mtf_timeframes": "4h|4h"})
-    with pytest.raises(StrategyError, match="mtf_ema_span"):
-        get_strategy(name, {"mtf_ema_span": 1})
+    with pytest.raises(StrategyError, match="mtf_span"):
+        get_strategy(name, {"mtf_span": 1})
     ok = get_strategy(name, {"mtf_timeframes": " 4h ; 1d ", "regime_vol": "low_vol"})
     assert ok.params.mtf_timeframes == "4h,1d"
 
@@ -88,7 +88,7 @@ def test_conditions_only_remove_entries(name: str) -> None:
     for extra in (
         {"regime_trend": "ranging"},
         {"regime_vol": "low_vol"},
-        {"mtf_timeframes": "4h,1d", "mtf_ema_span": 5},
+        {"mtf_timeframes": "4h,1d", "mtf_span": 5},
     ):
         held = get_strategy(name, {**base, **extra}).signals(bars)
         assert not (held["entry"] & ~free["entry"]).any()
@@ -109,3 +109,36 @@ def test_a_hack_exits_the_composite() -> None:
     assert decision.reason == "hack/exploit news about the asset"
     off = get_strategy("composite", {"weights": {"rsi": 1.0}, "exit_on_hack": False})
     assert off.decide(bars.iloc[:251], in_position=True) is None
+
+
+def test_the_conditions_are_swept_like_any_parameter(tmp_path, shared_data) -> None:
+    from trading_pipelines.cli import main
+
+    params = tmp_path / "params.csv"
+    params.write_text(
+        "rsi_period,regime_trend,regime_vol,mtf_timeframes\n"
+        "14,any,any,\n14,ranging,any,\n14,any,low_vol,1d\n10,not_trending_down,any,1d\n"
+    )
+    out = tmp_path / "results.csv"
+    argv = ["sweep", "--ohlcv", str(shared_data / "market" / "binance_BTCUSDT_4h.csv"),
+            "--strategy", "swing", "--params-file", str(params), "--out", str(out),
+            "--pbo-blocks", "0", "--start", "2022-01-01", "--end", "2023-01-01"]  # fmt: skip
+    assert main(argv) == 0
+    results = pd.read_csv(out)
+    assert len(results) == 4 and {"regime_trend", "mtf_timeframes"} <= set(results.columns)
+    trades = results.filter(regex="trades").iloc[:, 0].tolist()
+    assert trades[0] > trades[1] and trades[0] > trades[2]
+
+
+@pytest.mark.parametrize("name", ["composite", "swing"])
+def test_the_regime_condition_counts_in_warmup_bars(name: str) -> None:
+    base = {"weights": {"rsi": 1.0}} if name == "composite" else {}
+    plain = get_strategy(name, base)
+    held = get_strategy(name, {**base, "regime_trend": "ranging"})
+    assert held.warmup_bars > plain.warmup_bars
+    bars = hourly_bars(2400, seed=2)
+    start = 2400 - 500
+    full = held.signals(bars)["entry"].iloc[start:].to_numpy()
+    cut = bars.iloc[start - held.warmup_bars :].reset_index(drop=True)
+    windowed = held.signals(cut)["entry"].iloc[held.warmup_bars :].to_numpy()
+    np.testing.assert_array_equal(windowed, full)

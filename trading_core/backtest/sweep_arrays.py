@@ -72,8 +72,13 @@ class SignalSource:
         strength = self._strength(p.rsi_period)
         lower, middle = self._band(p.bb_period, p.bb_std)
         nothing = self._nothing
+        entry = (strength < p.oversold) & (close < lower)
+        if p.regime_trend != "any" or p.regime_vol != "any" or p.mtf_timeframes:
+            from trading_core.strategies.filters import entry_filter  # the strategy's own rule
+
+            entry = entry & entry_filter(self.bars, p)[0].to_numpy(dtype=bool)
         return {
-            "entry": (strength < p.oversold) & (close < lower),
+            "entry": entry,
             "exit": (close >= middle) | (strength > p.overbought),
             "stop_loss": nothing if p.stop_loss_pct is None else close * (1.0 - p.stop_loss_pct),
             "take_profit": nothing

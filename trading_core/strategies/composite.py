@@ -10,7 +10,7 @@ when present and weighted.
 ``exit_on_hack`` (default true): a bar whose last 24 hours hold a hack/exploit event about
 the asset (``news_hack``) is an exit, whatever the score. The regime and multi-timeframe
 conditions of :mod:`trading_core.strategies.filters` (``regime_trend``, ``regime_vol``,
-``mtf_timeframes``, ``mtf_ema_span``) restrict entries.
+``mtf_timeframes``, ``mtf_span``) restrict entries.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from trading_core import signals
 from trading_core.indicators import INDICATOR_COLUMNS, WARMUP, compute_all
 from trading_core.indicators.catalog import settle_bars
 from trading_core.strategies.base import WARMUP_TOLERANCE, Strategy
-from trading_core.strategies.filters import RegimeParams, entry_filter
+from trading_core.strategies.filters import RegimeParams, condition_warmup_bars, entry_filter
 
 
 class CompositeParams(RegimeParams):
@@ -66,7 +66,8 @@ class CompositeStrategy(Strategy):
             for column in signals.SIGNAL_INPUTS[name].columns
             if column in WARMUP
         ]
-        return max((WARMUP[c] + settle.get(c, 0) for c in used), default=0)
+        own = max((WARMUP[c] + settle.get(c, 0) for c in used), default=0)
+        return max(own, condition_warmup_bars(self.params))
 
     def compute(self, bars: pd.DataFrame) -> pd.DataFrame:
         p = self.params

@@ -8,9 +8,11 @@ multi-timeframe alignment, as parameters (validated, sweepable like any other).
   is still ``unknown`` (warm-up) allows no entry when a condition is set.
 - ``mtf_timeframes``: higher timeframes (``"4h,1d"``; empty = no condition) that must all be
   in an up-trend for an entry: each is resampled from the bars themselves, its trend is
-  close above the EMA of ``mtf_ema_span`` of its closes, and a higher bar counts only once it
-  has closed (:func:`trading_core.signals.confluence`), so the condition has no lookahead and
-  the live path and the backtest compute it identically.
+  close above the simple mean of its last ``mtf_span`` closes, and a higher bar counts
+  only once it has closed (:func:`trading_core.signals.confluence`), so the condition has no
+  lookahead. A window (not a recursive EMA) so that any history holding ``mtf_span``
+  higher bars gives the same values: the live evaluation needs that many bars of history
+  (``strategy.lookback_bars`` >= span x higher / own timeframe), else no entry is allowed.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from trading_core import signals
-from trading_core.indicators import compute_all
-from trading_core.strategies.base import StrategyParams
+from trading_core.indicators import WARMUP, compute_all
+from trading_core.indicators.catalog import settle_bars
+from trading_core.strategies.base import WARMUP_TOLERANCE, StrategyParams
 from trading_core.timeframes import TIMEFRAME_SECONDS, timeframe_delta, timeframe_seconds
 
 TrendCondition = Literal["any", "trending_up", "trending_down", "ranging", "not_trending_down"]
@@ -36,7 +39,7 @@ class RegimeParams(StrategyParams):
     regime_trend: TrendCondition = "any"
     regime_vol: VolCondition = "any"
     mtf_timeframes: str = ""
-    mtf_ema_span: int = Field(21, ge=2, le=500)
+    mtf_span: int = Field(21, ge=2, le=500)
 
     @field_validator("mtf_timeframes")
     @classmethod
@@ -52,6 +55,22 @@ class RegimeParams(StrategyParams):
         if len(set(parts)) != len(parts):
             raise ValueError(f"mtf_timeframes lists a timeframe twice: {parts}")
         return ",".join(parts)
+
+
+REGIME_WINDOW = 100  # classify_regime's default volatility window
+
+
+def condition_warmup_bars(p: RegimeParams) -> int:
+    """Bars of history the regime condition needs for full-history values (the slowest
+    regime column's first value and settling, plus the volatility window); 0 without one.
+    The multi-timeframe condition depends on the bars' timeframe and is not counted: its
+    first ``mtf_span`` higher bars allow no entry."""
+    if p.regime_trend == "any" and p.regime_vol == "any":
+        return 0
+    settle = settle_bars(WARMUP_TOLERANCE)
+    return max(WARMUP[c] + settle.get(c, 0) for c in REGIME_COLUMNS if c in WARMUP) + (
+        REGIME_WINDOW
+    )
 
 
 def _regime(bars: pd.DataFrame) -> pd.Series:
@@ -79,7 +98,8 @@ def base_timeframe_seconds(ts: pd.Series) -> int:
 
 
 def mtf_aligned(bars: pd.DataFrame, timeframes: list[str], span: int) -> pd.Series:
-    """True on bars where every higher timeframe's last closed bar is above its EMA."""
+    """True on bars where every higher timeframe's last closed bar is above the mean of its
+    last ``span`` closes."""
     if "ts" not in bars.columns:
         raise ValueError("multi-timeframe alignment needs a 'ts' column")
     base = base_timeframe_seconds(bars["ts"])
@@ -93,8 +113,8 @@ def mtf_aligned(bars: pd.DataFrame, timeframes: list[str], span: int) -> pd.Seri
             raise ValueError(f"mtf_timeframes: {tf} is not above the bars' timeframe ({base} s)")
         bucket = ts.dt.floor(timeframe_delta(tf))
         closes = bars["close"].groupby(bucket.to_numpy()).last()
-        ema = closes.ewm(span=span, adjust=False, min_periods=span).mean()
-        trend = np.sign(closes - ema).where(ema.notna())
+        average = closes.rolling(span, min_periods=span).mean()
+        trend = np.sign(closes - average).where(average.notna())
         frames[tf] = pd.DataFrame({"ts": closes.index, "score": trend.to_numpy()})
     aligned = signals.confluence(frames)
     return pd.Series(aligned["aligned"].to_numpy(dtype=bool), index=bars.index)
@@ -116,6 +136,6 @@ def entry_filter(bars: pd.DataFrame, p: RegimeParams) -> tuple[pd.Series, str]:
             words.append(p.regime_vol)
     if p.mtf_timeframes:
         timeframes = p.mtf_timeframes.split(",")
-        allowed &= mtf_aligned(bars, timeframes, p.mtf_ema_span)
+        allowed &= mtf_aligned(bars, timeframes, p.mtf_span)
         words.append(f"{'/'.join(timeframes)} up-trend")
     return allowed, ", ".join(words)

@@ -4,7 +4,7 @@ Entry when RSI is below ``oversold`` AND the close is below the lower Bollinger 
 when the close is back at or above the middle band OR RSI rises above ``overbought``.
 Optional protective levels are set from the signal bar's close. The regime and
 multi-timeframe conditions of :mod:`trading_core.strategies.filters` (``regime_trend``,
-``regime_vol``, ``mtf_timeframes``, ``mtf_ema_span``) restrict entries.
+``regime_vol``, ``mtf_timeframes``, ``mtf_span``) restrict entries.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from trading_core.indicators import bollinger, rsi
 from trading_core.indicators._series import label
 from trading_core.strategies.base import Strategy, reasons, wilder_settle_bars
-from trading_core.strategies.filters import RegimeParams, entry_filter
+from trading_core.strategies.filters import RegimeParams, condition_warmup_bars, entry_filter
 
 
 class SwingParams(RegimeParams):
@@ -48,7 +48,8 @@ class SwingStrategy(Strategy):
     def warmup_bars(self) -> int:
         # Wilder's RSI (first value at rsi_period, then recursive); Bollinger is a window.
         p = self.params
-        return max(p.rsi_period + wilder_settle_bars(p.rsi_period), p.bb_period - 1)
+        own = max(p.rsi_period + wilder_settle_bars(p.rsi_period), p.bb_period - 1)
+        return max(own, condition_warmup_bars(p))
 
     def compute(self, bars: pd.DataFrame) -> pd.DataFrame:
         p = self.params

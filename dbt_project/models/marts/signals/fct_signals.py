@@ -85,9 +85,9 @@ def model(dbt, session):
         tables["onchain"] = dbt.ref("int_onchain_daily")
     except Exception:
         tables["onchain"] = None
-    items = _alt_items(tables)
     seen = f"{dbt.this.schema}.fct_signals__onchain_seen"
     if not dbt.is_incremental:
+        items = _alt_items(session, tables, None)
         scored = _score(inputs.df(), weights, thresholds, signals.composite, items)
         _onchain_changes(session, seen, tables["onchain"])
         if not len(scored):
@@ -106,14 +106,49 @@ def model(dbt, session):
     marks = inc.merge_plans(marks, _onchain_plan(changed, series))
     plan = _confluence_plan(session, this, marks, series)
     fresh = inc.read_rows(session, upstream, ["*"], plan, since="recompute_from")
+    since = plan["recompute_from"].min() if len(plan) else None
+    items = _alt_items(session, tables, since)
     scored = _score(fresh, weights, thresholds, signals.composite, items)
     return inc.tail(_with_stored_confluence(session, this, scored, plan, series), plan)
 
 
-def _alt_items(tables):
-    from trading_core.alt_data_dir import items_from_tables
+ALT_READ = {
+    "reddit": "post_id, published_at, symbols, sentiment_compound",
+    "x": "post_id, published_at, symbols, sentiment_compound",
+    "news": "item_id, published_at, title, summary, symbols, sentiment_compound",
+    "onchain": "asset, metric, available_at, value",
+}
 
-    frames = {name: (rel.df() if rel is not None else None) for name, rel in tables.items()}
+
+def _alt_items(session, tables, since):
+    """The alternative items the bars from ``since`` on may read (None: all): posts and
+    news from the sentiment look-back before it (24 h + the z-score's hours, with a day to
+    spare), the on-chain metrics the features use from a year before it."""
+    from trading_core.alt_data_dir import items_from_tables
+    from trading_core.alt_inputs import (
+        ONCHAIN_FEATURES,
+        SENTIMENT_WINDOW_HOURS,
+        SENTIMENT_Z_HOURS,
+    )
+
+    metrics = sorted({m for names, _ in ONCHAIN_FEATURES.values() for m in names})
+    back = pd.Timedelta(hours=SENTIMENT_WINDOW_HOURS + SENTIMENT_Z_HOURS + 24)
+    frames = {}
+    for name, rel in tables.items():
+        if rel is None:
+            frames[name] = None
+            continue
+        where, params = "true", []
+        if name == "onchain":
+            where = "metric in (select unnest(?))"
+            params = [metrics]
+            if since is not None:
+                where += " and available_at >= ?"
+                params.append(pd.Timestamp(since) - pd.Timedelta(days=400))
+        elif since is not None:
+            where, params = "published_at >= ?", [pd.Timestamp(since) - back]
+        query = f"select {ALT_READ[name]} from ({rel.sql_query()}) where {where}"
+        frames[name] = session.execute(query, params).df()
     return items_from_tables(frames["reddit"], frames["x"], frames["news"], frames["onchain"])
 
 
