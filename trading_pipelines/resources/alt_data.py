@@ -46,6 +46,8 @@ class NewsResource(ConfigSection, dg.ConfigurableResource):
     section: ClassVar[type[BaseModel]] = NewsConfig
 
     feeds: list[str]
+    hack_rule: str
+    hack_window_hours: float
     samples_root: str
 
     def client(self):
