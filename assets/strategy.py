@@ -202,6 +202,16 @@ class BarEvaluation:
     invalid: str | None = None  # the intent's validation error, when it could not be made
 
 
+def composite_score(strategy: Strategy, history: pd.DataFrame) -> float | None:
+    """The decided bar's composite score when the strategy gives one (``scores``), for the
+    protocol's losing-streak thresholds; None when it gives none or it is not finite."""
+    scores = getattr(strategy, "scores", None)
+    if not callable(scores):
+        return None
+    value = float(pd.Series(scores(history)).iloc[-1])
+    return value if math.isfinite(value) else None
+
+
 def evaluate_bar(
     history: pd.DataFrame,
     bar: BarKey,
@@ -243,6 +253,9 @@ def evaluate_bar(
         extra["size_fraction"] = decision.size_fraction
         if atr_period is not None:
             extra["atr"] = last_atr(history, atr_period)
+        score = composite_score(strategy, history)
+        if score is not None:
+            extra["score"] = score
     try:
         intent = intent_for(
             bar, decision, cfg, equity, cash, instance=instance, extra_reasons=extra

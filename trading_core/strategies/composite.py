@@ -69,7 +69,8 @@ class CompositeStrategy(Strategy):
         own = max((WARMUP[c] + settle.get(c, 0) for c in used), default=0)
         return max(own, condition_warmup_bars(self.params))
 
-    def compute(self, bars: pd.DataFrame) -> pd.DataFrame:
+    def _scored(self, bars: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The bars with their indicators, and the composite's action/score per bar."""
         p = self.params
         if all(c in bars.columns for c in INDICATOR_COLUMNS):
             frame = bars
@@ -80,6 +81,17 @@ class CompositeStrategy(Strategy):
         result = signals.composite(
             frame, p.weights, p.buy_threshold, p.sell_threshold, p.min_confidence, explain=False
         )
+        return frame, result
+
+    def scores(self, bars: pd.DataFrame) -> pd.Series:
+        """The composite score per bar (-1 .. 1): what the risk protocol's losing-streak
+        phases compare with their threshold (the portfolio backtester reads it for every
+        bar, the live evaluation puts the decided bar's in ``reasons.score``)."""
+        return self._scored(bars)[1]["score"].astype(float)
+
+    def compute(self, bars: pd.DataFrame) -> pd.DataFrame:
+        p = self.params
+        frame, result = self._scored(bars)
         allowed, conditions = entry_filter(frame, p)
         entry = (result["action"] == "BUY") & allowed
         exit_ = result["action"] == "SELL"
