@@ -57,6 +57,33 @@ CONFIG = TradingConfig.model_validate(
     }
 )
 
+# --protocol: the same executor with the risk protocol deciding every entry (issue 12: the
+# latency may grow by at most 50 %): one strategy instance per symbol under capital tiers,
+# the drawdown protocol and allocation limits, fixed-fraction sizing with a percent stop.
+PROTOCOL_CONFIG = TradingConfig.model_validate(
+    {
+        **CONFIG.model_dump(mode="json", include={"executor", "risk"}),
+        "strategies": [
+            {
+                "id": f"bench-{symbol.split('/')[0].lower()}", "strategy": "macd",
+                "symbols": [symbol], "timeframe": "1m", "allocation": 0.3,
+                "risk_profile": "high",
+                "risk": {"sizing": "fixed_fraction", "position_fraction": 0.01,
+                         "stop": "percent", "stop_loss_pct": 0.05},
+            }
+            for symbol in SYMBOLS
+        ],
+        "protocol": {
+            "tiers": [{"floor": 0, "risk_per_trade": 0.02, "max_position": 1.0,
+                       "max_positions": 10}],
+            "allocation": {"assets": {}},
+            # the bench's round trips lose the spread: a streak would demote the instances
+            "streaks": {"enabled": False},
+        },
+    }
+)  # fmt: skip
+_ACTIVE = {"config": CONFIG}
+
 
 def bench_intent(n: int, start: datetime, strategy: str) -> OrderIntent:
     """Intent ``n``: an open, or a close when ``n`` is odd, on a rotating symbol. The two
@@ -64,8 +91,12 @@ def bench_intent(n: int, start: datetime, strategy: str) -> OrderIntent:
     symbol = SYMBOLS[(n // 2) % len(SYMBOLS)]
     action = "close" if n % 2 else "open"
     bar = start + timedelta(minutes=n)
+    instance = None
+    if _ACTIVE["config"] is PROTOCOL_CONFIG:
+        instance = f"bench-{symbol.split('/')[0].lower()}"
     return OrderIntent(
-        intent_id=make_intent_id(strategy, "sim", symbol, "1m", bar, action),
+        intent_id=make_intent_id(strategy, "sim", symbol, "1m", bar, action, instance=instance),
+        instance=instance,
         strategy=strategy,
         exchange="sim",
         symbol=symbol,
@@ -93,11 +124,12 @@ class TimedBroker(PaperBroker):
 def build(url: str) -> tuple[Ledger, TimedBroker, Engine]:
     market = SimMarket(seed=7)
     ledger = Ledger(url)
-    broker = TimedBroker(market, exchange="sim", fees=CONFIG.fees)
+    config = _ACTIVE["config"]
+    broker = TimedBroker(market, exchange="sim", fees=config.fees)
     lease = Lease(ledger.engine, mode="paper")  # fencing checks included, as in production
     lease.acquire()
     engine = Engine(
-        ledger, broker, market, CONFIG, EngineOptions(intents_per_tick=500), lease=lease
+        ledger, broker, market, config, EngineOptions(intents_per_tick=500), lease=lease
     )
     engine.start()
     return ledger, broker, engine
@@ -157,7 +189,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch", type=int, default=5000, help="throughput batch size")
     parser.add_argument("--ledger-url", default=None, help="default: SQLite in a temp dir")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    parser.add_argument(
+        "--protocol", action="store_true", help="with the risk protocol deciding every entry"
+    )
     args = parser.parse_args(argv)
+    _ACTIVE["config"] = PROTOCOL_CONFIG if args.protocol else CONFIG
     with tempfile.TemporaryDirectory() as tmp:
 
         def url(name: str) -> str:
@@ -165,6 +201,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         results = {
             "ledger": "custom" if args.ledger_url else "sqlite (WAL, synchronous=FULL)",
+            "protocol": args.protocol,
             "latency": measure_latency(url("latency.sqlite"), args.intents),
             "throughput": measure_throughput(url("throughput.sqlite"), args.batch),
         }

@@ -44,7 +44,6 @@ from typing import Any
 
 from executor.intents import OrderIntent
 from executor.ledger import Ledger
-from executor.orders import OrderState
 from executor.records import QTY_EPSILON, OrderRecord, Position
 from trading_core.config import TradingConfig
 from trading_core.config_portfolio import MANUAL_INSTANCE, InstanceConfig, instances_of
@@ -246,7 +245,7 @@ class ProtocolGate:
         """Record each sub-position gone flat since the last look (in close order, then the
         configuration's instance order, as the backtester meets them); their events."""
         closes: list[tuple[tuple[datetime, int, str], Position, float]] = []
-        sells: dict[tuple[str, str], OrderRecord] = {}
+        sells: dict[tuple[str, str], OrderRecord | None] = {}
         for p in self.ledger.positions():
             key = sub_key(p)
             if abs(p.quantity) > QTY_EPSILON:
@@ -254,9 +253,8 @@ class ProtocolGate:
             pnl = p.realized_pnl_net - stored.counted.get(key, 0.0)
             if key in stored.counted and abs(pnl) < 1e-12:
                 continue
-            if not any(key[0] == p.symbol for key in sells):
-                sells.update(self._last_exits(p.symbol))
-            last = sells.get((p.symbol, p.instance_id))
+            sells[(p.symbol, p.instance_id)] = self.ledger.last_filled_sell(p.symbol, p.instance_id)
+            last = sells[(p.symbol, p.instance_id)]
             at = last.updated_at if last is not None else p.updated_at
             closes.append(((at, self.order.get(p.instance_id, len(self.order)), p.symbol), p, pnl))
         events: list[gate.ProtocolEvent] = []
@@ -278,17 +276,6 @@ class ProtocolGate:
             events += raised
             stored.counted[sub_key(p)] = p.realized_pnl_net
         return events
-
-    def _last_exits(self, symbol: str) -> dict[tuple[str, str], OrderRecord]:
-        """The latest filled sell order of ``symbol`` per (symbol, instance)."""
-        out: dict[tuple[str, str], OrderRecord] = {}
-        for o in self.ledger.orders([OrderState.FILLED], symbol=symbol):
-            if o.side != "sell":
-                continue
-            key = (o.symbol, o.instance_id or "default")
-            if key not in out or (o.updated_at, o.id) >= (out[key].updated_at, out[key].id):
-                out[key] = o
-        return out
 
     def _entry_value(self, position: Position) -> float:
         """Quote spent on the position's entry (fill value and fee), from its entry order."""

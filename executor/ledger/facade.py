@@ -147,6 +147,9 @@ class Ledger:
     def live_orders(self) -> list[OrderRecord]:
         return self._orders.live_orders()
 
+    def last_filled_sell(self, symbol: str, instance: str) -> OrderRecord | None:
+        return self._orders.last_filled_sell(symbol, instance)
+
     def note_lookup_miss(self, client_order_id: str) -> int:
         return self._orders.note_lookup_miss(client_order_id)
 

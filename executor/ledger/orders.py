@@ -128,6 +128,28 @@ class OrderStore:
     def live_orders(self) -> list[OrderRecord]:
         return self.orders(LIVE_STATES)
 
+    def last_filled_sell(self, symbol: str, instance: str) -> OrderRecord | None:
+        """The latest filled sell of ``symbol`` by ``instance`` (by fill time, then id): one
+        indexed query, however long the ledger's history."""
+        t = schema.orders
+        mine = t.c.instance_id == instance
+        if instance == "default":  # rows from before instances carry none
+            mine = sa.or_(mine, t.c.instance_id.is_(None))
+        query = (
+            sa.select(t)
+            .where(
+                t.c.state == OrderState.FILLED.value,
+                t.c.symbol == symbol,
+                t.c.side == "sell",
+                mine,
+            )
+            .order_by(t.c.updated_at.desc(), t.c.id.desc())
+            .limit(1)
+        )
+        with self.db.transaction() as conn:
+            row = conn.execute(query).first()
+        return _order_from_row(row) if row else None
+
     def note_lookup_miss(self, client_order_id: str) -> int:
         """Count one "order not found" answer for an in-flight order; return the new count."""
         with self.db.transaction() as conn:
