@@ -82,7 +82,7 @@ PROTOCOL_CONFIG = TradingConfig.model_validate(
         },
     }
 )  # fmt: skip
-_ACTIVE = {"config": CONFIG}
+_ACTIVE: dict[str, Any] = {"config": CONFIG, "stops": False}
 
 
 def bench_intent(n: int, start: datetime, strategy: str) -> OrderIntent:
@@ -106,6 +106,9 @@ def bench_intent(n: int, start: datetime, strategy: str) -> OrderIntent:
         side="sell" if n % 2 else "buy",
         action=action,
         notional=None if n % 2 else 100.0,
+        # --stops: entries carry the 5 % stop the protocol's instances set (so the
+        # exchange-side backstop order is placed and cancelled in both measurements)
+        stop_loss_pct=0.05 if _ACTIVE["stops"] and not n % 2 else None,
     )
 
 
@@ -192,8 +195,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--protocol", action="store_true", help="with the risk protocol deciding every entry"
     )
+    parser.add_argument(
+        "--stops", action="store_true", help="entries carry a 5 %% stop (the --protocol baseline)"
+    )
     args = parser.parse_args(argv)
     _ACTIVE["config"] = PROTOCOL_CONFIG if args.protocol else CONFIG
+    _ACTIVE["stops"] = args.stops
     with tempfile.TemporaryDirectory() as tmp:
 
         def url(name: str) -> str:
@@ -202,6 +209,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results = {
             "ledger": "custom" if args.ledger_url else "sqlite (WAL, synchronous=FULL)",
             "protocol": args.protocol,
+            "stops": args.stops,
             "latency": measure_latency(url("latency.sqlite"), args.intents),
             "throughput": measure_throughput(url("throughput.sqlite"), args.batch),
         }

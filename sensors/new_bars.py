@@ -21,6 +21,7 @@ key names the bars, so a bar is never evaluated twice.
 """
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -94,32 +95,47 @@ def _bar(series: str, ts: str) -> BarKey | None:
         return None
 
 
-def newest_bars(events_metadata: list[dict[str, str]], timeframe: str) -> list[BarKey]:
-    """The newest bar per series of ``timeframe`` across several events' ``latest_bars``.
+def evaluated_timeframes(strategy: StrategyResource) -> list[str]:
+    """The timeframes the evaluation trades, finest first: every enabled strategy
+    instance's (``strategies:``), else the one strategy's."""
+    from trading_core.timeframes import TIMEFRAME_SECONDS
+
+    found = {i["timeframe"] for i in strategy.instances if i.get("enabled", True)}
+    return sorted(found or {strategy.timeframe}, key=lambda tf: TIMEFRAME_SECONDS[tf])
+
+
+def newest_bars(
+    events_metadata: list[dict[str, str]], timeframe: str | Collection[str]
+) -> list[BarKey]:
+    """The newest bar per series of ``timeframe`` (one, or several) across several events'
+    ``latest_bars``.
     An entry that is not a series key with an ISO open time is not a bar: it is skipped (a
     sensor that raised on it would never move past it)."""
+    wanted = {timeframe} if isinstance(timeframe, str) else set(timeframe)
     newest: dict[SeriesKey, BarKey] = {}
     for latest in events_metadata:
         if not isinstance(latest, dict):
             continue
         for series, ts in latest.items():
             bar = _bar(series, ts)
-            if bar is None or bar.timeframe != timeframe:
+            if bar is None or bar.timeframe not in wanted:
                 continue
             if bar.series not in newest or bar.ts.isoformat() > newest[bar.series].ts.isoformat():
                 newest[bar.series] = bar
     return list(newest.values())
 
 
-def _range_tags(bars: list[BarKey], symbols: list[str], timeframe: str) -> dict[str, str]:
+def _range_tags(bars: list[BarKey], symbols: list[str]) -> dict[str, str]:
     """Partition-range tags covering every symbol's days from the oldest bar's day to the day
     the newest bar closes in (its order-book snapshot lands there)."""
     first = min(bar.ts for bar in bars).date()
-    last = max(bar.ts + timeframe_delta(timeframe) for bar in bars).date()
+    last = max(bar.ts + timeframe_delta(bar.timeframe) for bar in bars).date()
     return market_range_tags(first, last, symbols)
 
 
-def _read_events(context: dg.SensorEvaluationContext, cursor: BarCursor, timeframe: str) -> None:
+def _read_events(
+    context: dg.SensorEvaluationContext, cursor: BarCursor, timeframes: list[str]
+) -> None:
     for _ in range(MAX_PAGES):  # the whole backlog: the run then covers the newest bars
         result = context.instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=OHLCV_KEY, after_storage_id=cursor.storage_id),
@@ -135,7 +151,7 @@ def _read_events(context: dg.SensorEvaluationContext, cursor: BarCursor, timefra
             if entry is not None:
                 latest.append(entry.value)
         cursor.storage_id = result.records[-1].storage_id
-        cursor.add(newest_bars(latest, timeframe))
+        cursor.add(newest_bars(latest, timeframes))
         if not result.has_more:
             break
 
@@ -186,16 +202,19 @@ def build_new_bar_sensor(
     )
     def new_bar_sensor(context: dg.SensorEvaluationContext, strategy: StrategyResource):
         cursor = BarCursor.load(context.cursor)
-        timeframe = strategy.timeframe
-        _read_events(context, cursor, timeframe)
-        close = None
+        timeframes = evaluated_timeframes(strategy)
+        timeframe = timeframes[0]  # the finest: its closes come first
+        _read_events(context, cursor, timeframes)
         if clock is not None and market is not None:
-            close = due_close(clock, utc_now(), timeframe, ops.arm_lead_seconds)
-            if close is not None:
-                bar_ts = close - timeframe_delta(timeframe)
+            wall = utc_now()
+            for each in timeframes:
+                close = due_close(clock, wall, each, ops.arm_lead_seconds)
+                if close is None:
+                    continue
+                bar_ts = close - timeframe_delta(each)
                 cursor.add(
                     [
-                        BarKey(SeriesKey(exchange, symbol, timeframe), bar_ts)
+                        BarKey(SeriesKey(exchange, symbol, each), bar_ts)
                         for exchange in market.exchanges
                         for symbol in market.symbols
                     ]
@@ -225,7 +244,7 @@ def build_new_bar_sensor(
         bars = cursor.take()
         context.update_cursor(cursor.dump())
         keys = [BarKey.parse(bar) for bar in bars]
-        newest_close = max(key.ts for key in keys) + timeframe_delta(timeframe)
+        newest_close = max(key.ts + timeframe_delta(key.timeframe) for key in keys)
         run_tags = {
             **tags,
             "trading/trigger": "new_bar",
@@ -235,7 +254,7 @@ def build_new_bar_sensor(
             MAX_WAIT_TAG: str(ops.arm_lead_seconds + MAX_WAIT_MARGIN_SECONDS),
         }
         if symbols:
-            run_tags.update(_range_tags(keys, symbols, timeframe))
+            run_tags.update(_range_tags(keys, symbols))
         return dg.RunRequest(
             job_name=job.name,
             run_key="evaluate:" + ";".join(bars),

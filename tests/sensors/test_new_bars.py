@@ -89,6 +89,28 @@ def test_bars_of_other_timeframes_do_not_trigger(strategy) -> None:
         assert "no new 1m bar" in result.skip_message
 
 
+def test_every_instance_timeframe_is_evaluated(strategy) -> None:
+    """With ``strategies:`` instances on 1m and 1h, new bars of both trigger (one run), and a
+    timeframe no enabled instance trades does not."""
+    instances = [
+        {"id": "fast", "timeframe": "1m", "enabled": True},
+        {"id": "slow", "timeframe": "1h", "enabled": True},
+        {"id": "off", "timeframe": "4h", "enabled": False},
+    ]
+    multi = StrategyResource(**{**strategy.model_dump(), "instances": instances})
+    with dg.instance_for_test() as instance:
+        report(instance, {"sim|BTC/USDT|1h": "2026-01-01T10:00:00",
+                          "sim|BTC/USDT|1m": "2026-01-01T10:59:00",
+                          "sim|BTC/USDT|4h": "2026-01-01T08:00:00"})  # fmt: skip
+        result, _ = tick(instance, multi)
+        [request] = result.run_requests
+        assert request.run_config["ops"]["strategy__order_intents"]["config"]["bars"] == [
+            "sim|BTC/USDT|1h|2026-01-01T10:00:00",
+            "sim|BTC/USDT|1m|2026-01-01T10:59:00",
+        ]
+        assert request.tags["trading/bar_close"] == "2026-01-01T11:00:00"
+
+
 def test_entries_that_are_not_bars_are_skipped_not_fatal(strategy) -> None:
     with dg.instance_for_test() as instance:
         report(instance, {"BTC/USDT|1m": "2026-01-01T10:05:00",  # no exchange
