@@ -601,7 +601,9 @@ def check_fills(run: Run, stored: set[str]) -> None:
             cash += value - fill.fee
         assert cash >= -1e-6, f"cash {cash} after {fill}"
     assert run.ledger.cash(QUOTE) == pytest.approx(cash, rel=1e-9, abs=1e-6)
-    positions = {p.symbol: p.quantity for p in run.ledger.open_positions()}
+    positions: dict[str, float] = {}  # what is held, dust (below the market minimum) too
+    for p in [*run.ledger.open_positions(), *run.ledger.dust_positions()]:
+        positions[p.symbol] = positions.get(p.symbol, 0.0) + p.quantity
     for symbol, quantity in held.items():
         assert positions.get(symbol, 0.0) == pytest.approx(quantity, rel=1e-9, abs=1e-9)
     assert all(symbol in CONFIGURED for symbol in held), held
