@@ -328,7 +328,6 @@ def indicators(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def single_inputs(args: argparse.Namespace) -> tuple[Any, str | None, dict[str, Any]]:
     """The bars of a single-strategy run (``backtest`` and ``replay`` alike) under
     ``--gaps`` and ``--alt-data``: the bars, the window's start, and the report's
@@ -375,6 +374,7 @@ def print_single_report(
         from trading_core.research.breakdown import format_breakdown
 
         print("\n" + format_breakdown(table, args.breakdown))
+
 
 def backtest(args: argparse.Namespace) -> int:
     if args.config is not None or args.ohlcv is None or args.strategy is None:
