@@ -184,31 +184,12 @@ def normalize_symbol(symbol: object) -> str:
     return text
 
 
-def issue(
-    ledger: Ledger,
-    config: TradingConfig,
-    command: str,
-    *,
-    who: str,
-    why: str,
-    symbol: str | None = None,
-    instance: str | None = None,
-    scale: float | None = None,
-    risk_per_trade: float | None = None,
-    clear: bool = False,
-    duration: str | None = None,
-    until: str | None = None,
-    source: str = "cli",
-    run_id: str | None = None,
-) -> int:
+def issue(ledger: Ledger, config: TradingConfig, command: str, **fields: Any) -> int:
     """Check and record one override command (``trading control``, a Dagster control job,
-    the Telegram bot); its id. ``OverrideError`` names what is wrong, nothing recorded."""
-    symbol, args = prepare(
-        ledger, config, command, who=who, why=why, symbol=symbol, instance=instance,
-        scale=scale, risk_per_trade=risk_per_trade, clear=clear, duration=duration,
-        until=until, source=source, run_id=run_id,
-    )  # fmt: skip
-    return ledger.add_command(command, who, why, symbol, args)
+    the Telegram bot); its id. ``fields`` are ``prepare``'s keywords (``who``, ``why``,
+    ``symbol``, ...). ``OverrideError`` names what is wrong, nothing recorded."""
+    symbol, args = prepare(ledger, config, command, **fields)
+    return ledger.add_command(command, fields["who"], fields["why"], symbol, args)
 
 
 def prepare(

@@ -244,8 +244,7 @@ class ProtocolGate:
     def _count_closed_trades(self, stored: StoredProtocol) -> list[gate.ProtocolEvent]:
         """Record each sub-position gone flat since the last look (in close order, then the
         configuration's instance order, as the backtester meets them); their events."""
-        closes: list[tuple[tuple[datetime, int, str], Position, float]] = []
-        sells: dict[tuple[str, str], OrderRecord | None] = {}
+        closes: list[tuple[tuple[datetime, int, str], Position, float, OrderRecord | None]] = []
         for p in self.ledger.positions():
             key = sub_key(p)
             if abs(p.quantity) > QTY_EPSILON:
@@ -253,13 +252,12 @@ class ProtocolGate:
             pnl = p.realized_pnl_net - stored.counted.get(key, 0.0)
             if key in stored.counted and abs(pnl) < 1e-12:
                 continue
-            sells[(p.symbol, p.instance_id)] = self.ledger.last_filled_sell(p.symbol, p.instance_id)
-            last = sells[(p.symbol, p.instance_id)]
+            last = self.ledger.last_filled_sell(p.symbol, p.instance_id)
             at = last.updated_at if last is not None else p.updated_at
-            closes.append(((at, self.order.get(p.instance_id, len(self.order)), p.symbol), p, pnl))
+            order = (at, self.order.get(p.instance_id, len(self.order)), p.symbol)
+            closes.append((order, p, pnl, last))
         events: list[gate.ProtocolEvent] = []
-        for (at, _, _), p, pnl in sorted(closes, key=lambda c: c[0]):
-            last = sells.get((p.symbol, p.instance_id))
+        for (at, _, _), p, pnl, last in sorted(closes, key=lambda c: c[0]):
             role = last.role if last is not None else "exit"
             entry = self._entry_value(p)
             trade = ClosedTrade(

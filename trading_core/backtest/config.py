@@ -61,18 +61,6 @@ class BacktestConfig(BaseModel):
             slippage_bps=self.slippage_bps,
         )
 
-    @property
-    def uses_defaults_of_sweep_kernel(self) -> bool:
-        """True when the compiled sweep kernel reproduces this configuration exactly."""
-        return (
-            self.fill == "close"
-            and self.slippage_bps == 0
-            and self.stop_loss_pct is None
-            and self.take_profit_pct is None
-            and self.trailing_stop_pct is None
-            and not self.close_at_end
-        )
-
     @classmethod
     def from_fees(cls, fees: FeesConfig, **overrides: object) -> BacktestConfig:
         """The platform's configured fees and slippage (``TradingConfig.fees``)."""
