@@ -46,3 +46,31 @@ def test_dbt_gets_the_resource_root_and_the_process_keeps_its_own(
 
 def test_the_default_root_is_this_process_trading_home(trading_home: Path) -> None:
     assert dbt_resource().trading_home == str(trading_home)
+
+
+def test_the_dbt_version_is_read_without_starting_dbt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dagster-dbt runs `dbt --version` (a whole dbt start, ~3.4 s CPU) once per invocation,
+    i.e. once per evaluation run; this environment's dbt-core answers the same."""
+    import subprocess
+    from importlib.metadata import version
+
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"a process was started: {args}")
+
+    monkeypatch.setattr(subprocess, "check_output", no_process)
+    resource = dbt_resource(Path("/tmp/root"))
+    assert str(resource._cli_version) == version("dbt-core")
+
+
+def test_another_dbt_executable_is_still_asked_its_version(tmp_path: Path) -> None:
+    fake = tmp_path / "dbt"
+    fake.write_text("#!/bin/sh\necho 'Core:\n  - installed: 9.8.7'\n")
+    fake.chmod(0o755)
+    resource = dbt_resource(tmp_path).model_copy(update={"dbt_executable": str(fake)})
+    assert str(resource._cli_version) == "9.8.7"
+
+
+def test_no_in_process_adapter_is_built() -> None:
+    """The adapter only serves row counts and column metadata, which no asset fetches; a
+    stream that asked for them would get dagster-dbt's own 'no adapter' error, not a crash."""
+    assert dbt_resource(Path("/tmp/root"))._initialize_dbt_core_adapter(["build"]) is None
