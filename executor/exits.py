@@ -31,6 +31,22 @@ PROTOCOL_EXIT_ROLES: frozenset[str] = frozenset(
     {"atr_stop", "time_stop", "take_profit_1", "take_profit_2", "take_profit_3"}
 )
 
+# Every role of an order that reduces a position (the engine never sells twice).
+EXIT_ROLES: frozenset[str] = (
+    frozenset(
+        {
+            "exit",
+            "stop_loss",
+            "take_profit",
+            "trailing_stop",
+            "operator",
+            "preservation",
+            "force_exit",
+        }
+    )
+    | PROTOCOL_EXIT_ROLES
+)
+
 
 @dataclass(frozen=True)
 class Minimums:

@@ -145,7 +145,7 @@ def _start(home: Path, url: str, *args: str, **env: str) -> subprocess.Popen[str
     )  # fmt: skip
 
 
-def _wait(condition, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+def _wait(condition, timeout: float = 90.0):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
@@ -231,7 +231,7 @@ def test_a_holder_stopped_past_its_lease_places_nothing_after_it_resumes(
                              - timedelta(minutes=1))  # fmt: skip
         ledger.add_intents([intent])
         first.send_signal(signal.SIGCONT)
-        _, err_first = first.communicate(timeout=30)
+        _, err_first = first.communicate(timeout=90)
         assert first.returncode == 2, err_first
         assert "no longer owns the ledger" in err_first
         _wait(lambda: ledger.intent(intent.intent_id).status == "DONE")
