@@ -250,7 +250,7 @@ def build_new_bar_sensor(
             "trading/trigger": "new_bar",
             "trading/bars": str(len(bars)),
             BAR_CLOSE_TAG: newest_close.isoformat(),
-            SETTLE_TAG: str(ops.close_settle_seconds),
+            SETTLE_TAG: str(ops.settle_seconds(market.source if market else "ccxt")),
             MAX_WAIT_TAG: str(ops.arm_lead_seconds + MAX_WAIT_MARGIN_SECONDS),
         }
         if symbols:

@@ -442,7 +442,16 @@ class OperationsConfig(_Model):
     # trading_core.market.bar_close). 0: only after the close.
     arm_lead_seconds: float = Field(default=12.0, ge=0, le=300)
     # ... and fetches the bar this long after the close (exchanges finalise a candle late).
-    close_settle_seconds: float = Field(default=1.0, ge=0, le=60)
+    # Unset: 1 s for an exchange (ccxt), 0 for the offline sources (sim, replay), whose bar is
+    # final at its close (``settle_seconds``).
+    close_settle_seconds: float | None = Field(default=None, ge=0, le=60)
+
+    def settle_seconds(self, market_source: str) -> float:
+        """How long after a bar's close its ingest fetches it, for this market source."""
+        if self.close_settle_seconds is not None:
+            return self.close_settle_seconds
+        return 1.0 if market_source == "ccxt" else 0.0
+
     # The dbt data tests of the signal chain run off the bar's path, in a `signal_checks`
     # run between evaluations, at most this often.
     signal_checks_every_minutes: int = Field(default=15, ge=1, le=1440)

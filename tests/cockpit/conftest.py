@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 
 from executor import schema
 from executor.ledger import Ledger
-from tests.cockpit.ledger_data import populate
+from tests.cockpit.ledger_data import PORTFOLIO_YAML, populate, populate_instances
 from trading_core.config import get_config, get_paths
+from trading_core.timeframes import utc_now
 
 TOKEN = "cockpit-test-token-5d1e2b7a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -54,6 +55,21 @@ def make_client(environ: dict[str, str] | None = None, config: Any = None) -> Te
 
 @pytest.fixture
 def client(plan: list[dict], alerts: list[dict]) -> Iterator[TestClient]:
+    with make_client({"TRADING_COCKPIT_TOKEN": TOKEN}) as c:
+        yield c
+
+
+@pytest.fixture
+def portfolio(trading_home: Path, ledger: Ledger) -> dict[str, dict[str, float]]:
+    """Three configured instances (the risk protocol on) and one left over, with fills
+    around UTC midnight (``ledger_data.populate_instances``): what each row must show."""
+    (trading_home / "trading.yaml").write_text(PORTFOLIO_YAML)
+    get_config.cache_clear()
+    return populate_instances(ledger, utc_now())
+
+
+@pytest.fixture
+def pclient(portfolio: dict) -> Iterator[TestClient]:
     with make_client({"TRADING_COCKPIT_TOKEN": TOKEN}) as c:
         yield c
 

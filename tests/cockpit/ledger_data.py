@@ -118,3 +118,54 @@ def populate(
         )
         t["fee"] = fee * fills_per_trade
     return plan
+
+
+# Three instances and the risk protocol (tier 2 of the default tiers' 4 once stored).
+PORTFOLIO_YAML = """
+strategies:
+  - {id: a, strategy: macd, symbols: [BTC/USDT], timeframe: 1m, allocation: 0.3}
+  - {id: b, strategy: macd, symbols: [ETH/USDT], timeframe: 5m, allocation: 0.3,
+     risk_profile: low}
+  - {id: c, strategy: macd, symbols: [BTC/USDT, ETH/USDT], timeframe: 1h, allocation: 0.3}
+"""
+
+
+def instance_fill(
+    symbol: str, side: str, quantity: float, price: float, fee: float, at: datetime,
+    instance: str, trade_id: str,
+) -> Fill:  # fmt: skip
+    return Fill("sim", trade_id, symbol, side, quantity, price, fee, "USDT", "taker", at,  # type: ignore[arg-type]
+                strategy="macd", instance_id=instance)  # fmt: skip
+
+
+def populate_instances(ledger: Ledger, now: datetime) -> dict[str, dict[str, float]]:
+    """A day of three configured instances and one no longer configured (``old``), with
+    fills before and after UTC midnight; what each instance row must show, computed by
+    hand (today's P&L = cash moved today + held now at the marks - held at midnight at the
+    last fill price before it)::
+
+        a   yesterday buy 1 BTC @ 50,000                 now marked 53,000
+        b   yesterday buy 10 ETH @ 3,000; today sell 4 @ 3,100, fee 1
+        c   today buy 0.5 BTC @ 52,000, fee 2
+        old yesterday buy 0.1 ETH @ 3,000               ETH marked 3,100
+    """
+    midnight = datetime.combine(now.date(), datetime.min.time())
+    yesterday, today = midnight - timedelta(hours=12), midnight + (now - midnight) / 2
+    ledger.ensure_account("sim", "USDT", STARTING_CASH)
+    ledger.record_fills([
+        instance_fill("BTC/USDT", "buy", 1.0, 50_000.0, 0.0, yesterday, "a", "i-1"),
+        instance_fill("ETH/USDT", "buy", 10.0, 3_000.0, 0.0, yesterday, "b", "i-2"),
+        instance_fill("ETH/USDT", "buy", 0.1, 3_000.0, 0.0, yesterday, "old", "i-3"),
+        instance_fill("ETH/USDT", "sell", 4.0, 3_100.0, 1.0, today, "b", "i-4"),
+        instance_fill("BTC/USDT", "buy", 0.5, 52_000.0, 2.0, today, "c", "i-5"),
+    ])  # fmt: skip
+    ledger.mark_price("sim", "BTC/USDT", 53_000.0, 53_000.0)
+    ledger.mark_price("sim", "ETH/USDT", 3_100.0, 3_100.0)
+    return {
+        "a": {"quantity": 1.0, "unrealized": 3_000.0, "today": 53_000.0 - 50_000.0},
+        "b": {"quantity": 6.0, "unrealized": 600.0,
+              "today": (4 * 3_100.0 - 1.0) + 6 * 3_100.0 - 10 * 3_000.0},
+        "c": {"quantity": 0.5, "unrealized": 500.0,
+              "today": (-0.5 * 52_000.0 - 2.0) + 0.5 * 53_000.0},
+        "old": {"quantity": 0.1, "unrealized": 10.0, "today": 0.1 * 3_100.0 - 0.1 * 3_000.0},
+    }  # fmt: skip

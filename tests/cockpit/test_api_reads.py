@@ -28,7 +28,10 @@ def test_status_has_the_contract_keys_and_the_ledger_numbers(
     (instance,) = body["instances"]
     assert instance["instance"] == "default" and instance["strategy"] == "macd"
     assert instance["exchange"] == "sim" and instance["risk_level"] == "ACTIVE"
-    assert instance["positions"] == [{"symbol": "BTC/USDT", "quantity": position["quantity"]}]
+    assert [(p["symbol"], p["quantity"]) for p in instance["positions"]] == [
+        ("BTC/USDT", position["quantity"])
+    ]
+    assert position["instance"] == "default" and instance["configured"]
     assert instance["status"] == "never started"  # no executor has run on this home
     assert client.get("/api/v1/instances").json()["instances"] == body["instances"]
 

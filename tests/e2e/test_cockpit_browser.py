@@ -1,10 +1,12 @@
 """The web cockpit in a real browser (Debian's Chromium through Playwright): every page
 rendered with data from a real ledger and warehouse snapshot, a screenshot of each kept as
-an artifact (the test's tmp dir and .artifacts/cockpit/), and pause clicked in the UI and
+an artifact (the test's tmp dir and .artifacts/cockpit/), an instance paused from its row
+on the Instances page (an operator override) and pause clicked on the Actions page, each
 applied by a running paper executor."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,7 +19,7 @@ import httpx
 import pytest
 
 from executor.ledger import Ledger
-from tests.cockpit.ledger_data import populate
+from tests.cockpit.ledger_data import instance_fill, populate
 from tests.cockpit.signal_data import build_warehouse
 from tests.conftest import REPO_ROOT
 from tests.e2e.browser import browser_page
@@ -68,6 +70,9 @@ def test_every_page_renders_with_data_and_pause_is_applied_by_the_executor(
 ) -> None:
     ledger = Ledger(f"sqlite:///{trading_home / 'ledger.sqlite'}")
     plan = populate(ledger, 21, 2)
+    # A position of an instance no longer configured: its row must still show.
+    ledger.record_fills([instance_fill("ETH/USDT", "buy", 0.05, 3_000.0, 0.0, plan[-1]["at"],
+                                       "old", "old-1")])  # fmt: skip
     warehouse = tmp_path / "warehouse.duckdb"  # stands in for the one Dagster writes
     build_warehouse(warehouse, shared_data / "market")
     import duckdb
@@ -102,10 +107,35 @@ def test_every_page_renders_with_data_and_pause_is_applied_by_the_executor(
                 assert page.locator("svg.chart polyline").count() == 2
             if name == "instances":
                 assert "macd" in text and "running" in text
+                rows = page.locator("#instances tbody tr")
+                assert rows.count() == 2 and "not configured" in rows.nth(1).inner_text()
+                assert "old" in rows.nth(1).inner_text()
             if name == "trades":
                 assert plan[-1]["why"] in text
             if name == "signals":
                 assert "BTC/USDT" in text and ("trend_up" in text or "trend_down" in text)
+        # The operator pauses instance default from its row: an override the engine applies.
+        page.goto(f"{url}/instances")
+        page.fill("#token", TOKEN)
+        page.fill("#reason", "pause the instance from the browser test")
+        page.click("#pause-instance-default")
+        page.locator("#result", has_text="recorded").wait_for(timeout=15_000)
+
+        def applied_override() -> object:
+            command = ledger.commands(limit=5)[0]
+            return command.applied_at is not None and command
+
+        override = wait_for(applied_override, 30, "the executor to apply pause-instance")
+        assert (override.command, override.who) == ("pause-instance", "cockpit:web")
+        assert override.args == {"instance": "default", "source": "cockpit"}
+        assert not override.result.startswith("refused"), override.result
+        assert "default" in json.loads(ledger.operator_overrides() or "{}")["paused_instances"]
+        page.goto(f"{url}/instances")
+        page.locator("#resume-instance-default").wait_for(timeout=10_000)
+        assert "paused" in page.locator("#instances tbody tr").first.inner_text()
+        page.screenshot(path=str(shots / "instances-after-pause.png"), full_page=True)
+        page.goto(url)
+        page.locator("#overrides", has_text="Paused instance default").wait_for(timeout=10_000)
         # The operator pauses from the actions page.
         page.goto(f"{url}/actions")
         page.fill("#token", TOKEN)
@@ -114,8 +144,8 @@ def test_every_page_renders_with_data_and_pause_is_applied_by_the_executor(
         page.locator("#result", has_text="recorded").wait_for(timeout=15_000)
 
         def applied() -> object:
-            (command,) = ledger.commands(limit=5)
-            return command.applied_at is not None and command
+            command = ledger.commands(limit=5)[0]
+            return command.command == "pause" and command.applied_at is not None and command
 
         command = wait_for(applied, 30, "the executor to apply the pause")
         assert (command.command, command.who) == ("pause", "cockpit:web")
@@ -128,11 +158,12 @@ def test_every_page_renders_with_data_and_pause_is_applied_by_the_executor(
         page.fill("#token", "not-the-token-1234")
         page.click("#do-resume")
         page.locator("#result", has_text="refused (403)").wait_for(timeout=15_000)
-        assert ledger.trading_state() == "REDUCING" and len(ledger.commands()) == 1
+        assert ledger.trading_state() == "REDUCING" and len(ledger.commands()) == 2
     ledger.close()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for shot in shots.glob("*.png"):
         shutil.copy2(shot, ARTIFACTS / shot.name)
     assert {p.stem for p in shots.glob("*.png")} == {n for n, _, _ in PAGES} | {
-        "actions-after-pause"
+        "actions-after-pause",
+        "instances-after-pause",
     }

@@ -280,7 +280,7 @@ def test_an_evaluation_is_armed_before_its_bar_closes_and_ingests_it(strategy) -
             "sim|ETH/USDT|1m|2026-01-01T10:05:00",
         ]
         assert request.tags["trading/bar_close"] == "2026-01-01T10:06:00"
-        assert request.tags["trading/settle_seconds"] == "1.0"
+        assert request.tags["trading/settle_seconds"] == "0.0"  # a sim bar is final at close
         assert float(request.tags["trading/max_wait_seconds"]) == 12.0 + 30.0
         # the run ingests the bars' partitions of every symbol itself
         assert request.tags["dagster/asset_partition_range_start"] == "2026-01-01|BTC-USDT"
@@ -297,6 +297,23 @@ def test_an_evaluation_is_armed_before_its_bar_closes_and_ingests_it(strategy) -
         result, cursor = armed_tick(instance, strategy, at("10:06:49"), cursor)
         [request] = result.run_requests
         assert request.tags["trading/bar_close"] == "2026-01-01T10:07:00"
+
+
+@pytest.mark.parametrize(
+    ("source", "configured", "expected"),
+    [("sim", None, 0.0), ("replay", None, 0.0), ("ccxt", None, 1.0), ("sim", 2.5, 2.5),
+     ("ccxt", 0.0, 0.0)],
+)  # fmt: skip
+def test_the_settle_after_a_close_is_for_exchanges_unless_configured(
+    source: str, configured: float | None, expected: float
+) -> None:
+    assert OperationsConfig(close_settle_seconds=configured).settle_seconds(source) == expected
+
+
+@pytest.mark.parametrize("bad", [-1, 61, float("nan"), "soon", [1]])
+def test_a_bad_settle_names_the_field(bad: object) -> None:
+    with pytest.raises(ValueError, match="close_settle_seconds"):
+        OperationsConfig(close_settle_seconds=bad)
 
 
 def test_a_late_sensor_evaluates_the_bar_that_closed_and_does_not_wait(strategy) -> None:

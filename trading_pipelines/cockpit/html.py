@@ -33,6 +33,7 @@ svg.chart{background:#fff;width:100%;max-width:760px;height:auto}
 svg .frame{fill:none;stroke:#e3e6eb}svg .line{fill:none;stroke:#2d62c8;stroke-width:1.6}
 svg text{font-size:11px;fill:#556}
 button{padding:6px 12px;margin:2px}#result{margin:8px 0;font-weight:600}
+.paused{color:#b36b00;font-weight:600}ul.words{margin:4px 0 12px;padding-left:20px}
 """
 
 
@@ -77,6 +78,12 @@ def table(
         for row in rows
     )
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def state_badge(state: str, element_id: str | None = "trading-state") -> str:
+    """A trading state (ACTIVE / REDUCING / HALTED) in its colour."""
+    where = f' id="{element_id}"' if element_id else ""
+    return f'<span class="{escape(state)}"{where}>{escape(state)}</span>'
 
 
 def text(value: Any) -> str:

@@ -62,6 +62,7 @@ class LedgerReader:
                 {
                     "symbol": p.symbol,
                     "exchange": p.exchange,
+                    "instance": p.instance_id,
                     "strategy": p.strategy,
                     "quantity": p.quantity,
                     "avg_entry_price": p.avg_entry_price,

@@ -1,5 +1,6 @@
-"""The trading pages, read from the ledger alone (no warehouse, no Dagster): overview,
-instances, positions, trades and the operator actions."""
+"""The trading pages, read from the ledger alone (no warehouse, no Dagster): overview (with
+the risk protocol's stage and the overrides in force), instances (with pause/resume per
+instance), positions, trades; the operator actions page is ``pages_actions``'s."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from trading_core.config_portfolio import MANUAL_INSTANCE
+from trading_pipelines.cockpit import pages_actions
 from trading_pipelines.cockpit.alerts_reader import latest_alerts
 from trading_pipelines.cockpit.api import cockpit_of
 from trading_pipelines.cockpit.charts import line_chart
-from trading_pipelines.cockpit.html import money, num, page, table, text, when
-
-
-def _state(state: str) -> str:
-    return f'<span class="{escape(state)}" id="trading-state">{escape(state)}</span>'
+from trading_pipelines.cockpit.html import money, num, page, state_badge, table, text, when
+from trading_pipelines.cockpit.pages_actions import SCRIPT, button, write_controls
 
 
 def _card(label: str, value: str, card_id: str) -> str:
@@ -33,7 +33,7 @@ def overview(request: Request) -> str:
     drawdown = [(p["at"], p["drawdown"]) for p in curve["points"]]
     cards = "".join(
         [
-            _card("Trading state", _state(status["trading_state"]), "card-state"),
+            _card("Trading state", state_badge(status["trading_state"]), "card-state"),
             _card(f"Equity ({quote})", f"{status['equity']:,.2f}", "card-equity"),
             _card("Today's P&L (UTC)", money(status["today_pnl"]), "card-today"),
             _card("Drawdown", f"{curve['current_drawdown']:.2%}", "card-drawdown"),
@@ -43,9 +43,12 @@ def overview(request: Request) -> str:
         ]
     )
     stage = (
-        f"<p id=protocol>Risk protocol: {_state(status['trading_state'])} since "
+        f"<p id=protocol>Trading state: {state_badge(status['trading_state'], None)} since "
         f"{text(when(status['since']))} by {text(status['by'])}: {text(status['reason'])}"
         f" · peak equity {num(status['peak_equity'])}</p>"
+        f"<h2>Risk protocol</h2>{_words(status['protocol_stage']['words'], 'protocol-stage')}"
+        "<h2>Operator overrides</h2>"
+        f"{_words(status['override_words'], 'overrides', 'No operator override in force.')}"
     )
     alert_rows = table(
         alerts["alerts"],
@@ -73,24 +76,59 @@ def overview(request: Request) -> str:
     return page("/", "Overview", body)
 
 
+def _words(lines: list[str], element_id: str, empty: str = "") -> str:
+    if not lines:
+        return f'<p class="empty" id="{element_id}">{escape(empty)}</p>'
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return f'<ul class="words" id="{element_id}">{items}</ul>'
+
+
+def _status(row: dict[str, Any]) -> str:
+    if row["paused"] is None:
+        return text(row["status"])
+    until = row["paused"]["until"]
+    return (
+        f'<span class="paused">paused</span> by {text(row["paused"]["by"])}'
+        f"{' until ' + text(until[:16]) if until else ''}"
+    )
+
+
+def _pause_button(row: dict[str, Any]) -> str:
+    if not row["configured"] and row["instance"] != MANUAL_INSTANCE:
+        return ""
+    resume = row["paused"] is not None
+    action = "resume-instance" if resume else "pause-instance"
+    label = "Resume" if resume else "Pause"
+    return button(action, label, f"{action}-{row['instance']}", instance=row["instance"])
+
+
 def instances(request: Request) -> str:
-    rows = cockpit_of(request).status()["instances"]
+    cockpit = cockpit_of(request)
+    rows = cockpit.instances_now()
     for row in rows:
         row["pairs_text"] = ", ".join(row["pairs"])
         row["position_text"] = (
             ", ".join(f"{p['symbol']} {p['quantity']:.8g}" for p in row["positions"]) or "flat"
         )
+        row["status_html"] = _status(row)
+        row["action_html"] = _pause_button(row)
     columns: list[tuple[str, str, Any]] = [
         ("instance", "Instance", text), ("strategy", "Strategy", text),
         ("timeframe", "Timeframe", text), ("pairs_text", "Pairs", text),
         ("exchange", "Exchange", text), ("mode", "Mode", text),
         ("position_text", "Position", text), ("unrealized_pnl", "Unrealized P&L", money),
-        ("today_pnl", "Today's P&L", money), ("risk_level", "Risk level", _state),
-        ("tier", "Tier", lambda v: text(v if v is not None else "—")),
-        ("status", "Status", text),
+        ("today_pnl", "Today's P&L", money), ("risk_profile", "Risk profile", text),
+        ("risk_level", "Risk level", lambda v: state_badge(v, None)),
+        ("streak_phase", "Streak", text), ("tier_text", "Tier", text),
+        ("status_html", "Status", str), ("action_html", "", str),
     ]  # fmt: skip
-    return page("/instances", "Strategy instances",
-                table(rows, columns, table_id="instances", empty="No instances."))  # fmt: skip
+    body = (
+        table(rows, columns, table_id="instances", empty="No instances.")
+        + "<p>Pause stops new entries of one instance; its exits keep working.</p>"
+        + write_controls(cockpit)
+        + SCRIPT
+    )
+    return page("/instances", "Strategy instances", body)
 
 
 def positions(request: Request) -> str:
@@ -121,60 +159,9 @@ def trades(request: Request) -> str:
                 note + table(rows, columns, table_id="trades", empty="No trades yet."))  # fmt: skip
 
 
-def actions(request: Request) -> str:
-    cockpit = cockpit_of(request)
-    held = [p["symbol"] for p in cockpit.reader.positions()]
-    options = "".join(f"<option>{escape(s)}</option>" for s in held)
-    mode = (
-        "<p>Writes need the cockpit token (TRADING_COCKPIT_TOKEN); it is kept in this tab only.</p>"
-        if cockpit.token.configured
-        else "<p id=read-only><b>Read-only:</b> no TRADING_COCKPIT_TOKEN is configured, so "
-        "every action is refused.</p>"
-    )
-    buttons = "".join(
-        f'<button data-action="{a}" id="do-{a}">{label}</button>'
-        for a, label in (
-            ("pause", "Pause (exits only)"),
-            ("resume", "Resume"),
-            ("close-all", "Close all"),
-            ("halt", "Halt"),
-        )
-    )
-    close = (
-        f'<p><select id="symbol">{options}</select>'
-        '<button data-action="close-position" id="do-close-position">Close position</button></p>'
-        if held
-        else "<p class=empty>No open position to close.</p>"
-    )
-    commands = table(
-        cockpit.reader.commands(20),
-        [
-            ("id", "#", num),
-            ("command", "Command", text),
-            ("symbol", "Symbol", text),
-            ("who", "Who", text),
-            ("why", "Why", text),
-            ("issued_at", "Issued (UTC)", when),
-            ("applied_at", "Applied (UTC)", when),
-            ("result", "Result", text),
-        ],
-        table_id="commands",
-        empty="No commands yet.",
-    )
-    body = (
-        f"<p>Trading state: {_state(cockpit.ledger.trading_state())}</p>{mode}"
-        '<p><label>Token <input id="token" type="password" autocomplete="off"></label> '
-        '<label>Reason <input id="reason" size="40" maxlength="500"></label></p>'
-        f'<p>{buttons}</p>{close}<div id="result" role="status"></div>'
-        f"<h2>Recent commands</h2>{commands}"
-        '<script src="/static/cockpit.js"></script>'
-    )
-    return page("/actions", "Operator actions", body)
-
-
 def build_trading_pages() -> APIRouter:
     router = APIRouter()
     for path, view in (("/", overview), ("/instances", instances), ("/positions", positions),
-                       ("/trades", trades), ("/actions", actions)):  # fmt: skip
+                       ("/trades", trades), ("/actions", pages_actions.actions)):  # fmt: skip
         router.add_api_route(path, view, methods=["GET"], response_class=HTMLResponse)
     return router
