@@ -54,6 +54,8 @@ def test_each_instance_row_carries_its_own_positions_and_pnl(
     assert sorted((p["instance"], p["symbol"]) for p in body["positions"]) == [
         ("a", "BTC/USDT"), ("b", "ETH/USDT"), ("c", "BTC/USDT"), ("old", "ETH/USDT"),
     ]  # fmt: skip
+    # the overview counts markets held: BTC/USDT of a and c is one position of the account
+    assert 'id="card-positions">Open positions<b>2</b>' in pclient.get("/").text
 
 
 def test_the_instances_page_shows_every_row_with_pause_buttons(pclient: TestClient) -> None:

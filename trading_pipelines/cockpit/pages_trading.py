@@ -26,6 +26,7 @@ def _card(label: str, value: str, card_id: str) -> str:
 def overview(request: Request) -> str:
     cockpit = cockpit_of(request)
     status = cockpit.status()
+    held = {p["symbol"] for p in status["positions"]}
     curve = cockpit.reader.equity(max_points=400)
     alerts = latest_alerts(cockpit.paths.home, 20)
     quote = curve["quote"]
@@ -38,7 +39,8 @@ def overview(request: Request) -> str:
             _card("Today's P&L (UTC)", money(status["today_pnl"]), "card-today"),
             _card("Drawdown", f"{curve['current_drawdown']:.2%}", "card-drawdown"),
             _card("Max drawdown", f"{curve['max_drawdown']:.2%}", "card-max-drawdown"),
-            _card("Open positions", str(len(status["positions"])), "card-positions"),
+            # markets held: one symbol held by two instances is one position of the account
+            _card("Open positions", str(len(held)), "card-positions"),
             _card("Executor", escape(cockpit.executor_status()), "card-executor"),
         ]
     )
