@@ -12,11 +12,15 @@ scenarios, long only, all-in/all-out, fill at the signal close, 0.1 % fee per si
 Per case: the in-process sweep (``sweep_strategy`` after ``warm_up()``: indicators, signal
 arrays and kernel; serial and parallel drivers), and the whole ``trading sweep`` command as a
 subprocess (CSV in, CSV out) with its peak RSS; the fixed overhead is the same command with
-a single scenario. Every number is the median of ``--repeats`` runs: the machines are shared.
+a single scenario (``--overhead-repeats`` runs, also with the compiled module turned off,
+``TRADING_AOT=0``: the numba JIT). Every number is the median of ``--repeats`` runs: the
+machines are shared. The kernels are the ahead-of-time compiled module when ``make prepare``
+built it (``trading_core.aot``; the report says which), else the numba JIT.
 ``--vectorbt PYTHON`` times vectorbt's ``Portfolio.from_signals`` on the same signals with
-that interpreter (a separate venv; vectorbt is not a project dependency).
+that interpreter (a separate venv; vectorbt is not a project dependency), scaled to 2,400
+scenarios, and the speed-ups of the in-process sweep and of the whole command over it.
 
-    .venv/bin/python benchmarks/sweep_rules.py [--repeats 3] [--json] \
+    .venv/bin/python benchmarks/sweep_rules.py [--repeats 3] [--overhead-repeats 5] [--json] \
         [--vectorbt /tmp/vbt-venv/bin/python]
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -78,10 +83,16 @@ def _command(
     ]  # fmt: skip
 
 
-def _run_command(args: list[str]) -> tuple[float, float, float]:
+def _run_command(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user + system) and peak RSS (MB) of one command."""
     started = time.perf_counter()
-    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=None if env is None else {**os.environ, **env},
+    )
     wall = time.perf_counter() - started
     peak_kb, user, system = (float(v) for v in done.stderr.strip().splitlines()[-1].split())
     return wall, user + system, peak_kb / 1024.0
@@ -148,11 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--vectorbt", default=None, metavar="PYTHON")
     parser.add_argument("--vectorbt-scenarios", type=int, default=240)
+    parser.add_argument("--overhead-repeats", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     import pandas as pd
 
+    from trading_core import aot
     from trading_core.backtest import BacktestConfig, read_ohlcv_csv
     from trading_core.backtest.sweep import macd_grid, sweep_strategy, warm_up
 
@@ -162,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, object] = {
         "series": SERIES.name,
         "candles": len(bars),
+        "kernels": f"compiled ahead of time: {aot.status()}"
+        if aot.load()
+        else f"numba JIT (compiled module {aot.status()})",
+        "load_average_at_start": round(os.getloadavg()[0], 2),
         "parallel_driver_load_s": _median([_parallel_load_s() for _ in range(args.repeats)]),
     }
     cases = []
@@ -201,10 +218,17 @@ def main(argv: list[str] | None = None) -> int:
                 if rules == "plain":
                     fixed = [
                         _run_command(_command(strategy, one, flags, out))
-                        for _ in range(args.repeats)
+                        for _ in range(args.overhead_repeats)
                     ]
                     case["one_scenario_command_s"] = _median([w for w, _, _ in fixed])
                     case["one_scenario_command_cpu_s"] = _median([c for _, c, _ in fixed])
+                    case["one_scenario_peak_mb"] = round(max(m for _, _, m in fixed))
+                    jit = [
+                        _run_command(_command(strategy, one, flags, out), {"TRADING_AOT": "0"})
+                        for _ in range(args.overhead_repeats)
+                    ]
+                    case["one_scenario_command_jit_s"] = _median([w for w, _, _ in jit])
+                    case["one_scenario_command_jit_cpu_s"] = _median([c for _, c, _ in jit])
                     judged = [
                         _run_command(_command(strategy, params, flags, out, pbo_blocks=16))
                         for _ in range(args.repeats)
@@ -217,11 +241,12 @@ def main(argv: list[str] | None = None) -> int:
                         _export_signals(strategy, args.vectorbt_scenarios, signals)
                         _export_rules(signals, rules)
                         seconds = _vectorbt_file(args.vectorbt, signals)
-                    case["vectorbt_s_per_2400"] = (
-                        None
-                        if seconds is None
-                        else round(seconds * 2400 / args.vectorbt_scenarios, 1)
-                    )
+                    vbt = None if seconds is None else seconds * 2400 / args.vectorbt_scenarios
+                    case["vectorbt_s_per_2400"] = None if vbt is None else round(vbt, 1)
+                    if vbt is not None:
+                        fastest = min(case["sweep_serial_s"], case["sweep_parallel_s"])  # type: ignore[type-var]
+                        case["x_vectorbt_sweep"] = round(vbt / fastest, 1)  # type: ignore[operator]
+                        case["x_vectorbt_command"] = round(vbt / case["command_s"], 1)  # type: ignore[operator]
                 cases.append(case)
                 print(json.dumps(case), file=sys.stderr)
     report["cases"] = cases
@@ -229,10 +254,13 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(
-            f"{report['series']}: {report['candles']} candles; parallel driver load "
-            f"{report['parallel_driver_load_s']} s (medians of {args.repeats})"
+            f"{report['series']}: {report['candles']} candles; kernels: {report['kernels']}; "
+            f"load average at start {report['load_average_at_start']}; parallel driver load "
+            f"{report['parallel_driver_load_s']} s (medians of {args.repeats}; fixed overhead "
+            f"of {args.overhead_repeats})"
         )
-        print(pd.DataFrame(cases).to_string(index=False))
+        with pd.option_context("display.width", 250, "display.max_columns", 40):
+            print(pd.DataFrame(cases).set_index(["strategy", "rules"]).T.to_string())
     return 0
 
 
@@ -244,6 +272,10 @@ def _vectorbt_file(python: str, signals: Path) -> float | None:
         "if d['sl'].size: kw['sl_stop'] = float(d['sl'][0])\n"
         "if d['tp'].size: kw['tp_stop'] = float(d['tp'][0])\n"
         "if d['trail'].size: kw.update(sl_stop=float(d['trail'][0]), sl_trail=True)\n"
+        "vbt.Portfolio.from_signals(close[:300], pd.DataFrame(d['entries'].T[:300, :2]),"
+        " pd.DataFrame(d['exits'].T[:300, :2]), open=pd.Series(d['open'][:300]),"
+        " high=pd.Series(d['high'][:300]), low=pd.Series(d['low'][:300]), fees=0.001,"
+        " init_cash=10000, **kw).total_return()  # its JIT compiles outside the timing\n"
         "t = time.perf_counter()\n"
         "pf = vbt.Portfolio.from_signals(close, pd.DataFrame(d['entries'].T),"
         " pd.DataFrame(d['exits'].T), open=pd.Series(d['open']), high=pd.Series(d['high']),"

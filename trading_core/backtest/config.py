@@ -4,12 +4,14 @@ stops, an open position valued at the last close)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trading_core.config import FeesConfig
 from trading_core.fills import FillConventions
+
+if TYPE_CHECKING:  # the platform config (pandas, every model) only for the annotation
+    from trading_core.config import FeesConfig
 
 
 class BacktestConfig(BaseModel):

@@ -65,7 +65,13 @@ PARALLEL_MIN_WORK = 20_000_000
 
 
 def _drivers(work: int, parallel: bool | None) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """``(run_macd, run_signals)``: serial, or parallel when asked or when ``work`` is big."""
+    """``(run_macd, run_signals)``: serial, or parallel when asked or when ``work`` is big;
+    the ahead-of-time compiled ones when built and fresh (``sweep_aot``: no numba at all)."""
+    from trading_core.backtest import sweep_aot
+
+    compiled = sweep_aot.drivers(work, parallel)
+    if compiled is not None:
+        return compiled
     if parallel or (parallel is None and work >= PARALLEL_MIN_WORK):
         from trading_core.backtest import sweep_parallel
 

@@ -25,7 +25,9 @@ A flat bar without a trade keeps the previous value, a return of exactly 0 whose
 already counted, so it is skipped (bit-identical, and most of the speed).
 
 The serial drivers live here; ``sweep_parallel`` holds the ``prange`` ones, imported only when
-a sweep is big enough to pay for loading numba's threading layer.
+a sweep is big enough to pay for loading numba's threading layer. ``make prepare`` compiles
+these same functions ahead of time (``sweep_aot_build``); ``sweep_aot`` runs that module's
+serial drivers on threads, and this module is imported only when it is absent or stale.
 """
 
 from __future__ import annotations

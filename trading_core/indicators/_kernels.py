@@ -1,18 +1,34 @@
-"""Compiled loops behind the indicators (numba, ``cache=True``).
+"""Compiled loops behind the indicators (numba, ``cache=True``, or ahead of time).
 
 Every kernel is causal: ``out[i]`` reads ``x[: i + 1]`` only, so recomputing on a series
 truncated at bar ``i`` yields the same bits at ``i``. Window kernels sum each window afresh
 (O(n * window)) instead of keeping a running sum: the result then does not depend on where
 the series starts, which makes SMA-type columns bit-identical whatever the history length.
+
+Each kernel is a ``trading_core.aot.Kernel``: the ahead-of-time compiled function of the same
+source when ``make prepare`` built it and the arguments fit its signature (``kinds``: ``a`` a
+1-D float64 array, ``i`` an integer, ``-`` never compiled ahead: always the JIT), else
+``numba.njit(cache=True)`` of the function, compiled for every kernel at the first need
+(numba is imported only then).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
-from numba import njit
+
+from trading_core.aot import Kernel, jit_namespace
+
+jit_all = jit_namespace(globals())
 
 
-@njit(cache=True)
+def kernel(kinds: str) -> Callable[[Callable[..., Any]], Kernel]:
+    return lambda func: Kernel(func, kinds, jit_all)
+
+
+@kernel("a")
 def first_valid(x: np.ndarray) -> int:
     """Index of the first non-NaN value, ``len(x)`` if there is none."""
     for i in range(x.shape[0]):
@@ -21,7 +37,7 @@ def first_valid(x: np.ndarray) -> int:
     return x.shape[0]
 
 
-@njit(cache=True)
+@kernel("ai")
 def window_mean(x: np.ndarray, n: int) -> np.ndarray:
     out = np.full(x.shape[0], np.nan)
     for i in range(n - 1, x.shape[0]):
@@ -32,7 +48,7 @@ def window_mean(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel("ai")
 def window_std(x: np.ndarray, n: int) -> np.ndarray:
     """Population standard deviation (ddof=0), two-pass per window for accuracy."""
     out = np.full(x.shape[0], np.nan)
@@ -48,7 +64,7 @@ def window_std(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel("ai")
 def window_max(x: np.ndarray, n: int) -> np.ndarray:
     out = np.full(x.shape[0], np.nan)
     for i in range(n - 1, x.shape[0]):
@@ -65,7 +81,7 @@ def window_min(x: np.ndarray, n: int) -> np.ndarray:
     return -window_max(-x, n)
 
 
-@njit(cache=True)
+@kernel("ai")
 def window_mean_abs_dev(x: np.ndarray, n: int) -> np.ndarray:
     """Mean absolute deviation from the window's own mean (the CCI denominator)."""
     out = np.full(x.shape[0], np.nan)
@@ -81,7 +97,7 @@ def window_mean_abs_dev(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel("ai")
 def ema_talib(x: np.ndarray, n: int) -> np.ndarray:
     """TA-Lib EMA: seeded with the SMA of the first ``n`` valid values, k = 2 / (n + 1).
 
@@ -105,7 +121,7 @@ def ema_talib(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel("ai")
 def ema_pandas(x: np.ndarray, n: int) -> np.ndarray:
     """``pd.Series.ewm(span=n, adjust=False, min_periods=n).mean()`` on a NaN-free tail.
 
@@ -134,7 +150,7 @@ def ema_pandas(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel("aii")
 def macd_talib(x: np.ndarray, fast: int, slow: int) -> np.ndarray:
     """TA-Lib's MACD line: both EMAs are seeded on windows that END on the same bar.
 
@@ -166,7 +182,7 @@ def macd_talib(x: np.ndarray, fast: int, slow: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel("ai")
 def rsi_wilder(close: np.ndarray, n: int) -> np.ndarray:
     """TA-Lib RSI: average gain/loss seeded with the mean of the first ``n`` changes.
 
@@ -201,7 +217,7 @@ def rsi_wilder(close: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel("aaa")
 def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
     """True range; undefined on the first bar (no previous close), as in TA-Lib."""
     out = np.full(close.shape[0], np.nan)
@@ -211,7 +227,7 @@ def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarr
     return out
 
 
-@njit(cache=True)
+@kernel("aaai")
 def atr_wilder(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int) -> np.ndarray:
     """TA-Lib ATR: the first value (bar ``n``) is the mean of TR over bars 1..n, then Wilder."""
     tr = true_range(high, low, close)
@@ -231,7 +247,7 @@ def atr_wilder(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int) -> 
     return out
 
 
-@njit(cache=True)
+@kernel("aai")
 def _directional_move(high: np.ndarray, low: np.ndarray, i: int) -> tuple[float, float]:
     up = high[i] - high[i - 1]
     down = low[i - 1] - low[i]
@@ -242,7 +258,7 @@ def _directional_move(high: np.ndarray, low: np.ndarray, i: int) -> tuple[float,
     return 0.0, 0.0
 
 
-@njit(cache=True)
+@kernel("aaai")
 def adx_wilder(
     high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -298,7 +314,7 @@ def adx_wilder(
     return adx, plus_di, minus_di
 
 
-@njit(cache=True)
+@kernel("aa")
 def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
     """On-balance volume, starting from the first bar's volume (TA-Lib)."""
     out = np.empty(close.shape[0])
@@ -315,7 +331,7 @@ def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel("aai")
 def window_ratio_of_sums(num: np.ndarray, den: np.ndarray, n: int) -> np.ndarray:
     """``sum(num) / sum(den)`` over each window of ``n`` bars (rolling VWAP)."""
     out = np.full(num.shape[0], np.nan)
@@ -330,7 +346,7 @@ def window_ratio_of_sums(num: np.ndarray, den: np.ndarray, n: int) -> np.ndarray
     return out
 
 
-@njit(cache=True)
+@kernel("aa-")
 def session_ratio_of_sums(num: np.ndarray, den: np.ndarray, session: np.ndarray) -> np.ndarray:
     """Cumulative ``sum(num) / sum(den)`` restarting whenever ``session`` changes."""
     out = np.full(num.shape[0], np.nan)

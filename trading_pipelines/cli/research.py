@@ -1,5 +1,10 @@
 """Research from the terminal: indicators, backtests and sweeps on OHLCV CSV files.
 
+One module per command - ``indicators``, ``backtest``, ``sweep`` (``trading_pipelines/cli/``) -
+and here what they share with ``replay``, ``optimise``/``walk-forward``/``monte-carlo``,
+``plot`` and the analysis commands: the convention flags, the inputs (bars under ``--gaps``,
+the parameter CSV), the error wrapper and ``register`` of the three commands.
+
     trading indicators --ohlcv FILE.csv --out OUT.csv
     trading backtest --ohlcv FILE.csv --strategy macd --param fast=12 --param slow=26 \\
         --param signal=9 --fee 0.001 --fill close [--slippage-bps X] [--start D --end D] \\
@@ -164,80 +169,32 @@ _add_conventions = add_conventions  # the name the brief of the replay command u
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """``indicators``, ``backtest`` and ``sweep``."""
-    ind = sub.add_parser("indicators", help="every default indicator column for a CSV")
-    _add_ohlcv(ind)
-    ind.add_argument("--out", required=True, type=Path, metavar="OUT.csv")
-    ind.add_argument(
-        "--convention",
-        default="talib",
-        choices=("talib", "pandas"),
-        help="EMA/MACD seeding: talib (SMA seed, default) or pandas (ewm adjust=False)",
-    )
-    _add_gaps(ind)
-    ind.set_defaults(run=_user_errors(indicators))
+    """``indicators``, ``backtest`` and ``sweep`` (``replay`` builds its parser from these)."""
+    from trading_pipelines.cli import backtest, indicators, sweep
 
-    bt = sub.add_parser("backtest", help="backtest one strategy; metrics as a table or JSON")
-    _add_ohlcv(bt)
-    _add_conventions(bt)
-    bt.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="strategy parameter (repeatable)",
-    )
-    bt.add_argument("--stop-loss", type=float, default=None, metavar="PCT", help="e.g. 0.02")
-    bt.add_argument("--take-profit", type=float, default=None, metavar="PCT")
-    bt.add_argument("--trailing-stop", type=float, default=None, metavar="PCT")
-    bt.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    bt.add_argument(
-        "--breakdown",
-        choices=("day", "week", "month"),
-        default=None,
-        help="per-period returns and closed trades (UTC calendar periods)",
-    )
-    _add_gaps(bt)
-    bt.add_argument("--trades", type=Path, default=None, metavar="OUT.csv", help="closed trades")
-    bt.set_defaults(run=_user_errors(backtest))
-    from trading_core.portfolio_backtest.command import add_portfolio_options
+    indicators.register(sub)
+    backtest.register(sub)
+    sweep.register(sub)
 
-    add_portfolio_options(bt)  # --config FILE --data-dir DIR: the portfolio backtest
-    from trading_pipelines.cli.alt_data import add_alt_data_option
 
-    add_alt_data_option(bt)  # --alt-data DIR --alt-asset ASSET
+def single_inputs(args: argparse.Namespace) -> tuple[Any, str | None, dict[str, Any]]:
+    """``backtest.single_inputs`` (``replay`` calls it by this name)."""
+    from trading_pipelines.cli.backtest import single_inputs as inputs
 
-    sw = sub.add_parser("sweep", help="one backtest per row of a parameter CSV")
-    _add_ohlcv(sw)
-    _add_conventions(sw)
-    sw.add_argument(
-        "--params-file",
-        required=True,
-        type=Path,
-        metavar="PARAMS.csv",
-        help="one column per strategy parameter, one row per scenario",
-    )
-    sw.add_argument("--stop-loss", type=float, default=None, metavar="PCT", help="e.g. 0.03")
-    sw.add_argument("--take-profit", type=float, default=None, metavar="PCT", help="e.g. 0.06")
-    sw.add_argument("--trailing-stop", type=float, default=None, metavar="PCT", help="e.g. 0.04")
-    sw.add_argument(
-        "--min-trades",
-        type=int,
-        default=10,
-        metavar="N",
-        help="flag rows (too_few_trades) closing fewer trades; rows are never dropped (10)",
-    )
-    sw.add_argument(
-        "--pbo-blocks",
-        type=int,
-        default=16,
-        metavar="S",
-        help="CSCV blocks for the probability of backtest overfitting (even; 0 = skip)",
-    )
-    sw.add_argument("--json", action="store_true", help="print a JSON summary to stdout")
-    _add_gaps(sw)
-    sw.add_argument("--out", required=True, type=Path, metavar="RESULTS.csv")
-    sw.set_defaults(run=_user_errors(sweep))
+    return inputs(args)
+
+
+def print_single_report(
+    args: argparse.Namespace,
+    result: Any,
+    config: Any,
+    inputs: dict[str, Any],
+    title: str | None = None,
+) -> None:
+    """``backtest.print_single_report`` (``replay`` calls it by this name)."""
+    from trading_pipelines.cli.backtest import print_single_report as report
+
+    report(args, result, config, inputs, title)
 
 
 def _add_gaps(parser: argparse.ArgumentParser) -> None:
@@ -301,103 +258,6 @@ def config_from_args(args: argparse.Namespace, **extra: Any) -> Any:
 _config = config_from_args
 
 
-def indicators(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from trading_core.backtest.data import parse_ohlcv, read_csv_table, time_column
-    from trading_core.indicators import compute_all
-    from trading_core.research.gaps import apply_gap_mode, gap_warning
-
-    table = read_csv_table(args.ohlcv)
-    bars = parse_ohlcv(table, str(args.ohlcv))
-    kept, gaps = apply_gap_mode(bars, args.gaps)
-    warning = gap_warning(gaps)
-    if warning:
-        print(warning, file=sys.stderr)
-    source = time_column(table)
-    if len(kept) != len(bars):  # --gaps split: only the rows of the segment kept
-        from trading_core.backtest.data import to_naive_utc
-
-        table = table[to_naive_utc(table[source]).isin(kept["ts"]).to_numpy()]
-        table = table.reset_index(drop=True)
-        bars = kept.reset_index(drop=True)
-    out = pd.concat([table[[source]], compute_all(bars, convention=args.convention)], axis=1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(args.out, index=False)
-    print(f"wrote {len(out)} rows x {out.shape[1] - 1} indicator columns to {args.out}")
-    return 0
-
-
-def single_inputs(args: argparse.Namespace) -> tuple[Any, str | None, dict[str, Any]]:
-    """The bars of a single-strategy run (``backtest`` and ``replay`` alike) under
-    ``--gaps`` and ``--alt-data``: the bars, the window's start, and the report's
-    ``gaps`` and ``alt_data``."""
-    from trading_pipelines.cli.alt_data import attach_alt_data
-
-    bars, start, gaps = _gapped_bars(args)
-    bars, alt_data = attach_alt_data(args, bars, start)
-    return bars, start, {"gaps": gaps, "alt_data": alt_data}
-
-
-def print_single_report(
-    args: argparse.Namespace,
-    result: Any,
-    config: Any,
-    inputs: dict[str, Any],
-    title: str | None = None,
-) -> None:
-    """The one report of a single-strategy ``backtest`` or ``replay``: ``--trades`` CSV,
-    ``--breakdown``, and the JSON keys (metrics, result, ``gaps``, ``alt_data``) or the
-    readable text, whose first word ``title`` replaces."""
-    if args.trades is not None:
-        args.trades.parent.mkdir(parents=True, exist_ok=True)
-        result.trades.to_csv(args.trades, index=False)
-    table = None
-    if args.breakdown is not None:
-        from trading_core.research.breakdown import breakdown
-
-        table = breakdown(result.equity, result.trades, config.initial_cash, args.breakdown)
-    if args.json:
-        from trading_core.backtest.result import json_safe
-        from trading_core.research.breakdown import breakdown_records
-
-        report = result.to_dict()
-        metrics = report.pop("metrics")
-        extra: dict[str, Any] = dict(inputs)
-        if table is not None:
-            extra["breakdown"] = json_safe(breakdown_records(table, args.breakdown))
-        print(json.dumps({**metrics, **report, **extra}, indent=2))
-        return
-    text = result.describe()
-    print(text.replace("Backtest ", f"{title} ", 1) if title else text)
-    if table is not None:
-        from trading_core.research.breakdown import format_breakdown
-
-        print("\n" + format_breakdown(table, args.breakdown))
-
-
-def backtest(args: argparse.Namespace) -> int:
-    if args.config is not None or args.ohlcv is None or args.strategy is None:
-        from trading_core.portfolio_backtest.command import run_portfolio_command
-
-        return run_portfolio_command(args)
-    from trading_core.backtest import run_backtest
-    from trading_core.strategies import get_strategy
-
-    params = dict(_parse_param(p) for p in args.param)
-    strategy = get_strategy(args.strategy, params)
-    config = _config(
-        args,
-        stop_loss_pct=args.stop_loss,
-        take_profit_pct=args.take_profit,
-        trailing_stop_pct=args.trailing_stop,
-    )
-    bars, start, inputs = single_inputs(args)
-    result = run_backtest(bars, strategy, config, trade_from=start)
-    print_single_report(args, result, config, inputs)
-    return 0
-
-
 def _read_params(path: Path, strategy: str) -> Any:
     import pandas as pd
 
@@ -416,101 +276,3 @@ def _read_params(path: Path, strategy: str) -> Any:
     if params.empty:
         raise CliError(f"{path} has no parameter rows; header names parameters ({expected})")
     return params
-
-
-def sweep(args: argparse.Namespace) -> int:
-    import numpy as np
-    import pandas as pd
-
-    from trading_core.backtest.sweep_report import sweep_run
-
-    params = _read_params(args.params_file, args.strategy)
-    if args.pbo_blocks < 0 or args.pbo_blocks % 2:
-        raise CliError(f"--pbo-blocks must be 0 or an even number >= 2, got {args.pbo_blocks}")
-    bars, window_start, gaps = _gapped_bars(args)
-    config = _config(
-        args,
-        stop_loss_pct=args.stop_loss,
-        take_profit_pct=args.take_profit,
-        trailing_stop_pct=args.trailing_stop,
-    )
-    start = 0
-    if window_start is not None:
-        start = int(np.searchsorted(bars["ts"], pd.Timestamp(window_start)))
-    blocks = args.pbo_blocks if len(params) >= 2 else 0
-    if sys.stderr.isatty():
-        from tqdm import tqdm
-
-        with tqdm(
-            total=len(params), desc=f"sweep {args.strategy}", unit="scenario", file=sys.stderr
-        ) as bar:
-            run = sweep_run(
-                bars, args.strategy, params, config, start=start,
-                min_trades=args.min_trades, progress=bar.update, blocks=blocks,
-            )  # fmt: skip
-    else:
-        run = sweep_run(
-            bars, args.strategy, params, config, start=start, min_trades=args.min_trades,
-            blocks=blocks,
-        )  # fmt: skip
-    results = run.table
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    results.to_csv(args.out, index=False)
-    head = results.iloc[0]
-    overfitting = None
-    if blocks and run.swept.counts.size == blocks:
-        from trading_core.research.selection import block_overfitting
-
-        overfitting = block_overfitting(
-            run.swept, run.bars, args.strategy, params,
-            config.model_copy(update={"warmup": "all"}), run.start,
-        )  # fmt: skip
-    if args.json:
-        _print_sweep_json(args, results, config, gaps, overfitting)
-        return 0
-    warm = "cold" if config.warmup == "cold" else f"warmup={config.warmup}"
-    print(
-        f"wrote {len(results)} scenarios to {args.out} (fill={config.fill}, "
-        f"stops_from={config.stops_from}, {warm}, window from {head['window_start']} to "
-        f"{head['window_end']}; {int(results['too_few_trades'].sum())} rows with fewer than "
-        f"{args.min_trades} closed trades flagged)"
-    )
-    if overfitting is not None:
-        from trading_core.research.report import verdict_lines
-
-        pbo, dsr = overfitting["pbo"], overfitting["dsr"]
-        print(
-            f"overfitting: PBO {pbo['pbo']:.3f} (CSCV, {pbo['blocks']} blocks, "
-            f"{pbo['combinations']} of {pbo['all_combinations']} splits); deflated Sharpe of "
-            f"the best row ({overfitting['best']['params']}) {dsr['dsr']:.3f} over "
-            f"{dsr['n_trials']} trials"
-        )
-        print("\n".join(verdict_lines(overfitting)))
-    return 0
-
-
-def _print_sweep_json(
-    args: argparse.Namespace,
-    results: Any,
-    config: Any,
-    gaps: dict[str, Any],
-    overfitting: dict[str, Any] | None,
-) -> None:
-    """The sweep's summary: where the CSV went, its window and conventions, the gaps, the
-    min-trades guard and the overfitting statistics."""
-    from trading_core.backtest.result import json_safe
-    from trading_core.backtest.sweep_report import CONVENTION_COLUMNS
-
-    head = results.iloc[0]
-    constant = [c for c in CONVENTION_COLUMNS if c not in ("too_few_trades",)]
-    document = {
-        "strategy": args.strategy,
-        "out": str(args.out),
-        "rows": len(results),
-        **{c: head[c] for c in constant if results[c].nunique(dropna=False) <= 1},
-        "gap_mode": gaps["gap_mode"],
-        "too_few_trades_rows": int(results["too_few_trades"].sum()),
-        "overfitting": overfitting,
-        "stops_from": config.stops_from,
-    }
-    print(json.dumps(json_safe(document), indent=2, default=str))
