@@ -28,6 +28,7 @@ from executor.records import QTY_EPSILON, Position
 from trading_core.config import TradingConfig
 from trading_core.config_portfolio import DEFAULT_INSTANCE, MANUAL_INSTANCE, instances_of
 from trading_pipelines.cockpit.equity import FillFlow, cash_delta, holding_delta
+from trading_pipelines.cockpit.ledger_reader import fill_flow_columns
 
 
 @dataclass(frozen=True)
@@ -76,17 +77,9 @@ def read_today_pnl(
         if p.symbol.endswith(f"/{quote}") and abs(p.quantity) > QTY_EPSILON
     ]
     # No ORDER BY id: SQLite would then walk every fill instead of the time index.
-    query = sa.select(
-        f.c.instance_id,
-        f.c.id,
-        f.c.event_time,
-        f.c.symbol,
-        f.c.side,
-        f.c.quantity,
-        f.c.price,
-        f.c.fee,
-        f.c.fee_currency,
-    ).where(f.c.event_time >= midnight, f.c.applied.is_(True), quoted)
+    query = sa.select(f.c.instance_id, *fill_flow_columns()).where(
+        f.c.event_time >= midnight, f.c.applied.is_(True), quoted
+    )
     with ledger.engine.connect() as conn:
         today = [(r[0] or DEFAULT_INSTANCE, FillFlow(*r[1:])) for r in conn.execute(query)]
         prices: dict[str, float] = {}

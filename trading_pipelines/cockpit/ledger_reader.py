@@ -7,6 +7,7 @@ ledger holds; the equity curve is kept incrementally (``equity.EquityCurve``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import threading
@@ -38,6 +39,11 @@ def _reason(order_reason: str | None, intent_reasons: str | None) -> str:
     if order_reason:
         return order_reason
     return json.dumps(reasons, sort_keys=True, default=str) if reasons else ""
+
+
+def fill_flow_columns() -> list[Any]:
+    """The fills table's columns of a ``FillFlow``, in its fields' order."""
+    return [schema.fills.c[field.name] for field in dataclasses.fields(FillFlow)]
 
 
 class LedgerReader:
@@ -149,16 +155,7 @@ class LedgerReader:
     def _refresh_curve(self) -> EquityCurve:
         f = schema.fills
         query = (
-            sa.select(
-                f.c.id,
-                f.c.event_time,
-                f.c.symbol,
-                f.c.side,
-                f.c.quantity,
-                f.c.price,
-                f.c.fee,
-                f.c.fee_currency,
-            )
+            sa.select(*fill_flow_columns())
             .where(f.c.id > self._curve.last_fill_id, f.c.applied.is_(True))
             .where(f.c.symbol.like(f"%/{self.quote}%"))
             .order_by(f.c.id)
