@@ -222,10 +222,27 @@ def replace_rows(
         conn.register("_replace_rows", frame[columns])
         try:
             names = ", ".join(columns)
-            conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _replace_rows")
+            with _one_thread(conn):
+                conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _replace_rows")
         finally:
             conn.unregister("_replace_rows")
     return len(frame)
+
+
+@contextmanager
+def _one_thread(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """DuckDB on one thread for an insert from a frame: the frame's scan is one task, so a
+    second thread only waits (25 % more CPU for the same wall time; benchmarks/README.md,
+    bulk load); the setting is the caller's again afterwards."""
+    (threads,) = conn.execute("SELECT current_setting('threads')").fetchone() or (None,)
+    if threads is None or int(threads) <= 1:
+        yield
+        return
+    conn.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        conn.execute(f"SET threads = {int(threads)}")
 
 
 def replace_slice(

@@ -2,10 +2,13 @@
 
 One run covers up to 20 partitions (a backfill of a year is split into bounded chunks, so no
 step holds the warehouse pool for long: live evaluations never wait more than one chunk).
-Incremental for the day in progress: it is fetched from its last stored candle,
-minus ``refetch_candles`` that exchanges may still correct; the stored head and the fetched
-tail are validated together as the whole partition, and the head's quarantined rows stay.
-A past day is always fetched whole, so re-materializing it picks up corrections.
+Incremental for the day in progress: when the partition's recorded checks passed (but the
+gap checks), it is fetched from its last stored candle, minus ``refetch_candles`` that
+exchanges may still correct, only that slice is validated, against the state its stored head
+leaves (last candle, rows, largest return, open times), and only the slice is written; its
+outcomes are exactly the whole partition's (``trading_core.market.ohlcv_resume``). Otherwise,
+or when the slice fails a check, the day is fetched and validated whole, as a past day always
+is (re-materializing it picks up corrections).
 
 Everything is fetched and validated first; then the run's partitions are replaced in ONE
 warehouse transaction, so a failure commits nothing and a re-run gives identical rows.
@@ -42,7 +45,8 @@ from trading_core.market.ingest_plan import (
     in_progress,
     settle_partitions,
 )
-from trading_core.market.ingest_write import read_held, read_stored, write_partitions
+from trading_core.market.ingest_write import read_stored, write_partitions
+from trading_core.market.ohlcv_resume import foreign_series, read_resumable, resume_partitions
 from trading_core.quality import OHLCV_CHECKS
 from trading_core.quality.releases import ledger_path, read_releases
 from trading_core.warehouse import ensure_schema, transaction
@@ -82,28 +86,52 @@ def build_ohlcv_asset(
         batches: list[PartitionBatch] = []
         with warehouse.get_connection() as conn:
             ensure_schema(conn)
+            resumable = read_resumable(conn, context.partition_keys)
             for key in context.partition_keys:
                 day, symbol = split_key(key)
                 start, end = day_window(day)
-                today = in_progress(end, now)
-                stored = read_stored(conn, symbol, start, end) if today else None
-                held = read_held(conn, symbol, start, end) if today else None
+                stored = None  # fetched whole: a past day, or a day in progress not resumable
+                if in_progress(end, now) and key in resumable:
+                    stored = read_stored(conn, symbol, start, end)
+                    if foreign_series(stored, cfg):
+                        stored = None
+                        resumable.discard(key)
+                window = (start, end)
                 batches.append(
                     fetch_partition(
                         source,
                         cfg,
                         key,
                         symbol,
-                        (start, end),
+                        window,
                         now,
                         stored,
                         released=releases,
-                        held_from=held,
                         validate=False,
                     )
                 )
-            # one quarantine split, spike hold and GE suite for the whole run
-            batches = settle_partitions(batches, source, cfg, released=releases)
+            # the day in progress from its stored head on, when exact; a slice that is not
+            # makes its day fetched whole again; the rest with one quarantine split, spike
+            # hold and GE suite for the whole run
+            resumed, rest = resume_partitions(batches, cfg, resumable)
+            whole = [
+                fetch_partition(
+                    source,
+                    cfg,
+                    b.key,
+                    b.symbol,
+                    (b.start, b.end),
+                    now,
+                    released=releases,
+                    validate=False,
+                )
+                if b.kept_heads
+                else b
+                for b in rest
+            ]
+            settled = settle_partitions(whole, source, cfg, released=releases)
+            done = {batch.key: batch for batch in [*resumed, *settled]}
+            batches = [done[batch.key] for batch in batches]
             outcomes = {batch.key: batch.outcomes for batch in batches}
             with transaction(conn):
                 written = write_partitions(conn, batches)
@@ -116,7 +144,10 @@ def build_ohlcv_asset(
         return dg.MaterializeResult(
             metadata={
                 "partitions": len(outcomes),
-                "rows": written.rows,
+                # clean rows the partitions hold; rows_written: of which this run wrote
+                "rows": written.rows + sum(batch.head_rows for batch in batches),
+                "rows_written": written.rows,
+                "resumed_partitions": len(resumed),
                 "candles_fetched": sum(batch.fetched for batch in batches),
                 "quarantined_rows": written.quarantined_rows,
                 "rejected_lines": sum(batch.rejected_lines for batch in batches),

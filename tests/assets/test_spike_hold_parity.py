@@ -2,8 +2,9 @@
 
 The rule (README, data quality): a bar the spike hold held when it closed is no decision
 point, in live (it is not in the signals at its close: ``evaluate_bar`` skips it) and in the
-backtest (``trading_core.backtest.data.hold_spikes`` leaves it out of the bars the engine
-decides on), even when later bars or an operator release it.
+backtest (``trading_core.backtest.decisions.may_decide``), even when later bars or an
+operator release it; once released it is history for later decisions in both
+(``tests/assets/test_spike_release_parity.py``).
 
 The 10x spike goes through the real asset and dbt (stg_ohlcv); the held-then-released level
 shift goes hour by hour through the ingest functions the asset calls, with the market clock
@@ -27,11 +28,12 @@ from assets.strategy import evaluate_bar
 from tests.assets.conftest import table
 from tests.assets.test_ingest_corruption import FILE, ingest, keys, real_lines, spiked, write
 from trading_core.backtest.data import read_ohlcv_csv, to_naive_utc
+from trading_core.backtest.decisions import may_decide
 from trading_core.config import MarketConfig
 from trading_core.market.factory import make_market_source
-from trading_core.market.ingest_plan import fetch_partition, market_spike_policy, settle_partitions
+from trading_core.market.ingest_plan import fetch_partition, settle_partitions
 from trading_core.market.ingest_write import read_held, read_stored, write_partitions
-from trading_core.quality.spike_policy import assess_spikes
+from trading_core.quality.spike_policy import assess_spikes, spike_policy_of
 from trading_core.series import BarKey, SeriesKey
 from trading_core.strategies import get_strategy
 from trading_core.warehouse import ensure_schema, transaction
@@ -98,7 +100,7 @@ def live_decisions(cfg: MarketConfig, db: Path, closes: list[datetime]) -> dict[
 
 
 @pytest.mark.parametrize("confirm_bars", [2, 3])
-def test_a_held_then_released_bar_is_decided_on_by_neither_path(
+def test_a_held_then_released_bar_is_a_decision_point_in_neither_path(
     tmp_path: Path, shared_data: Path, confirm_bars: int
 ) -> None:
     replay = tmp_path / "replay"
@@ -113,16 +115,17 @@ def test_a_held_then_released_bar_is_decided_on_by_neither_path(
     # the shifted bar and the next ones up to its release: held at their close
     held = [DAY + timedelta(hours=SHIFT + k) for k in range(confirm_bars)]
     assert skipped == held
-    backtest = read_ohlcv_csv(replay / FILE, market_spike_policy(cfg))
-    decided = set(backtest["ts"])
+    backtest = read_ohlcv_csv(replay / FILE, spike_policy_of(cfg))
+    decided = set(backtest["ts"][may_decide(backtest)])
     assert not set(held) & decided
     assert {bar for bar in live if bar not in skipped} <= decided
-    assert len(backtest) == 24 - confirm_bars
+    # released: every bar is history, all but the held ones decide
+    assert len(backtest) == 24 and len(decided) == 24 - confirm_bars
     # judged with the later bars the shift is confirmed: a backtest using that verdict
     # traded on a bar live never decided on
     bars = pd.read_csv(replay / FILE)
     whole = assess_spikes(
-        to_naive_utc(bars["timestamp"]), bars["open"], bars["close"], market_spike_policy(cfg)
+        to_naive_utc(bars["timestamp"]), bars["open"], bars["close"], spike_policy_of(cfg)
     )
     assert [(d.position, d.status) for d in whole] == [(SHIFT, "released_confirmed")]
 

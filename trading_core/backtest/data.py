@@ -4,20 +4,25 @@ Research frames have ``ts`` (bar OPEN time, naive UTC ``datetime64``) and ``open
 ``low``, ``close``, ``volume``, oldest first - the ``raw/ohlcv`` contract minus the key
 columns. A CSV's own time column (``timestamp`` in the shared data) is parsed into ``ts``.
 A CSV's bars go through the spike hold of ingest and live (``hold_spikes``), so a backtest
-never trades on a bar the live path holds out of the signals.
+never trades on a bar the live path holds out of the signals, and decides after a release
+on the history live has (``trading_core.backtest.decisions``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from trading_core.backtest.decisions import VISIBLE_FROM
 from trading_core.indicators import PRICE_COLUMNS
-from trading_core.quality.spike_policy import SpikePolicy, held_at_close, held_positions
+from trading_core.quality.releases import Release, release_times
+from trading_core.quality.spike_policy import SpikePolicy
+from trading_core.quality.spike_visibility import NEVER, spike_visibility
 from trading_core.timeframes import TIMEFRAME_SECONDS
 
 log = logging.getLogger(__name__)
@@ -53,11 +58,15 @@ def time_column(table: pd.DataFrame) -> str:
 
 
 def parse_ohlcv(
-    table: pd.DataFrame, origin: str = "bars", spike_policy: SpikePolicy | None = None
+    table: pd.DataFrame,
+    origin: str = "bars",
+    spike_policy: SpikePolicy | None = None,
+    released: Mapping[datetime, datetime] | None = None,
 ) -> pd.DataFrame:
     """Research bars (``ts`` + prices) from a table with a time column and OHLCV columns,
-    without the bars the spike hold held at their close (``hold_spikes``; ``spike_policy``
-    default: ``SpikePolicy()``, the defaults of ``market.*``)."""
+    through the spike hold (``hold_spikes``; ``spike_policy`` default: ``SpikePolicy()``, the
+    defaults of ``market.*``; ``released``: operator releases, bar open time ->
+    ``released_at``)."""
     source = time_column(table)
     missing = [c for c in (source, *PRICE_COLUMNS) if c not in table.columns]
     if missing:
@@ -75,12 +84,43 @@ def parse_ohlcv(
     bars.insert(0, "ts", ts)
     if bars[list(PRICE_COLUMNS)].isna().any().any():
         raise DataError(f"{origin}: empty price cells; every row needs {list(PRICE_COLUMNS)}")
-    return hold_spikes(check_bars(bars, origin), spike_policy, origin=origin)
+    return hold_spikes(check_bars(bars, origin), spike_policy, origin=origin, released=released)
 
 
-def read_ohlcv_csv(path: Path | str, spike_policy: SpikePolicy | None = None) -> pd.DataFrame:
-    """Bars from a CSV with header ``timestamp,open,high,low,close,volume`` (or ``ts,...``)."""
-    return parse_ohlcv(read_csv_table(path), str(path), spike_policy)
+def read_ohlcv_csv(
+    path: Path | str,
+    spike_policy: SpikePolicy | None = None,
+    releases: Sequence[Release] = (),
+) -> pd.DataFrame:
+    """Bars from a CSV with header ``timestamp,open,high,low,close,volume`` (or ``ts,...``).
+
+    ``spike_policy``: the configured hold (``spike_policy_of(config.market)``); ``releases``:
+    the operator's release ledger (``read_releases(ledger_path(home))``), matched to the file
+    by its replay-layout name (``binance_BTCUSDT_1h.csv``)."""
+    released = file_releases(path, releases)
+    return parse_ohlcv(read_csv_table(path), str(path), spike_policy, released)
+
+
+def file_releases(
+    path: Path | str, releases: Sequence[Release]
+) -> Mapping[datetime, datetime] | None:
+    """The operator releases of the series a replay-layout file holds (bar open time ->
+    ``released_at``); None without releases or for a file named outside the layout."""
+    if not releases:
+        return None
+    series = file_series(Path(path))
+    if series is None:
+        log.warning("%s: not a replay-layout name; operator releases not applied", path)
+        return None
+    return release_times(list(releases), *series)
+
+
+def file_series(path: Path) -> tuple[str, str, str] | None:
+    """``(exchange, symbol, timeframe)`` of a replay-layout file name, else None."""
+    from trading_core.market.replay import scan_candle_files
+
+    found = [s for s, file in scan_candle_files(path.parent).items() if file.name == path.name]
+    return (found[0].exchange, found[0].symbol, found[0].timeframe) if found else None
 
 
 def bar_timeframe(ts: pd.Series) -> str | None:
@@ -97,25 +137,36 @@ def hold_spikes(
     *,
     timeframe: str | None = None,
     origin: str = "bars",
+    released: Mapping[datetime, datetime] | None = None,
 ) -> pd.DataFrame:
-    """The bars a backtest may decide on: without those the spike hold of ingest and live
-    (``trading_core.quality.spike_policy``) held when they closed. Live never decides on
-    such a bar (it is not in the signals at its close), even when later bars or an operator
-    release it, so the backtest does not either (``held_at_close``: each bar judged with
-    the bars up to it only, never with later ones). Bars left out are logged with their time
-    and status. ``timeframe``: default from the bars' spacing."""
+    """The bars as live has them over time, through the spike hold of ingest and live
+    (``trading_core.quality.spike_visibility``): a bar never released is left out; a bar
+    held at its close and released later (by later bars, or an operator at ``released``'s
+    time) stays, with the open time of the bar from whose close live has it in column
+    ``visible_from`` (the column only when such a bar exists), so the backtest does not
+    decide on it and decides without it while it is held (``decision_signals``). Bars held
+    are logged with their time. ``timeframe``: default from the bars' spacing."""
     if bars.empty:
         return bars
-    found = held_at_close(
+    frame = timeframe or bar_timeframe(bars["ts"])
+    visible = spike_visibility(
         bars["ts"], bars["open"], bars["close"], policy or SpikePolicy(),
-        timeframe=timeframe or bar_timeframe(bars["ts"]),
+        timeframe=frame, released=released or {},
     )  # fmt: skip
-    held = held_positions(found)
-    if not held:
+    rows = np.arange(len(bars))
+    never, late = visible == NEVER, (visible != rows) & (visible != NEVER)
+    if not never.any() and not late.any():
         return bars
-    for decision in found:
-        log.warning("%s: bar %s held out (%s)", origin, decision.ts.isoformat(), decision.reason)
-    return bars.drop(index=bars.index[held]).reset_index(drop=True)
+    ts = bars["ts"].to_numpy()
+    for row in np.flatnonzero(never | late):
+        fate = "never released"
+        if late[row]:
+            fate = f"released at the close of {pd.Timestamp(ts[visible[row]]).isoformat()}"
+        log.warning("%s: bar %s held at its close (%s)", origin, pd.Timestamp(ts[row]), fate)
+    out = bars.drop(columns=VISIBLE_FROM, errors="ignore")
+    if late.any():
+        out = out.assign(**{VISIBLE_FROM: ts[np.where(never, rows, visible)]})
+    return out[~never].reset_index(drop=True)
 
 
 def check_bars(bars: pd.DataFrame, origin: str = "bars") -> pd.DataFrame:

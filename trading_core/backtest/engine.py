@@ -42,6 +42,7 @@ import pandas as pd
 from trading_core import fills, position_sizing
 from trading_core.backtest.config import BacktestConfig
 from trading_core.backtest.data import DataError, check_bars, infer_bars_per_year
+from trading_core.backtest.decisions import decision_signals
 from trading_core.backtest.result import TRADE_COLUMNS, BacktestResult, build_result
 from trading_core.backtest.trade_log import build_trade_log
 from trading_core.backtest.warmup import apply_warmup
@@ -221,7 +222,7 @@ def run_backtest(
         raise DataError(f"no bars at or after trade_from={trade_from}")
     bars, start, warmup = apply_warmup(bars, start, strategy, cfg.warmup)
     bars_per_year = cfg.bars_per_year or infer_bars_per_year(bars["ts"])
-    signals = strategy.signals(bars)
+    signals = decision_signals(strategy, bars)
 
     ts = bars["ts"].to_numpy()
     o, h, low, c = (

@@ -18,21 +18,29 @@ from trading_core.backtest.config import BacktestConfig
 from trading_core.backtest.data import DataError, read_ohlcv_csv, window
 from trading_core.backtest.engine import run_backtest
 from trading_core.backtest.result import SUMMARY_METRICS
+from trading_core.quality.releases import Release
+from trading_core.quality.spike_policy import SpikePolicy
 from trading_core.strategies import get_strategy
 
 Loader = Callable[[str, str], pd.DataFrame]
 Window = tuple[datetime | str | None, datetime | str | None]
 
 
-def csv_loader(directory: Path | str, exchange: str = "binance") -> Loader:
-    """Bars from ``<directory>/<exchange>_<BASE><QUOTE>_<timeframe>.csv`` (the shared layout)."""
+def csv_loader(
+    directory: Path | str,
+    exchange: str = "binance",
+    spike_policy: SpikePolicy | None = None,
+    releases: Sequence[Release] = (),
+) -> Loader:
+    """Bars from ``<directory>/<exchange>_<BASE><QUOTE>_<timeframe>.csv`` (the shared layout),
+    through ``read_ohlcv_csv`` with ``spike_policy`` and the operator ``releases``."""
     root = Path(directory)
 
     def load(symbol: str, timeframe: str) -> pd.DataFrame:
         file = root / f"{exchange}_{symbol.replace('/', '')}_{timeframe}.csv"
         if not file.is_file():
             raise DataError(f"no data file {file}")
-        return read_ohlcv_csv(file)
+        return read_ohlcv_csv(file, spike_policy, releases)
 
     return load
 

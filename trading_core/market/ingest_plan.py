@@ -4,9 +4,12 @@ Incremental only for the day in progress: each series resumes from its last stor
 minus ``refetch`` candles that exchanges may still correct, and keeps the stored rows before
 that (its head, with the head's quarantined rows). A past day is always fetched whole, so
 re-materializing it picks up corrections. The stored head and the fetched tail are validated
-together as the whole partition. A gap touching the window's first or last candle is looked up
-beyond the edge (``GapPolicy.reach`` candles, one small fetch, only then), so a gap across
-midnight is judged by its whole length (``trading_core.quality.gap_policy``).
+together as the whole partition by ``settle_partitions``; raw/ohlcv gives the stored rows only
+for a day in progress whose recorded checks passed, and validates just its tail
+(``trading_core.market.ohlcv_resume``), else it fetches the day whole. A gap touching the
+window's first or last candle is looked up beyond the edge (``GapPolicy.reach`` candles, one
+small fetch, only then), so a gap across midnight is judged by its whole length
+(``trading_core.quality.gap_policy``).
 
 Nothing is dropped on the way: a source line that is not one candle (replay files:
 ``trading_core.market.candle_file``) becomes a quarantine row with its line number and
@@ -34,7 +37,13 @@ from trading_core.market.ingest import fetch_window, incremental_start
 from trading_core.quality import CheckOutcome, blocks, quarantine_ohlcv
 from trading_core.quality.gap_policy import GapPolicy, GapReport, assess_series, merge_reports
 from trading_core.quality.ohlcv import PartitionInput, validate_ohlcv_partitions
-from trading_core.quality.spike_policy import SeriesBar, SpikeDecision, SpikePolicy, hold_frame
+from trading_core.quality.spike_policy import (
+    SeriesBar,
+    SpikeDecision,
+    SpikePolicy,
+    hold_frame,
+    spike_policy_of,
+)
 from trading_core.series import SeriesKey
 from trading_core.timeframes import floor_time, timeframe_delta
 
@@ -116,6 +125,10 @@ class PartitionBatch:
     report: GapReport = field(default_factory=GapReport)
     rejected: pd.DataFrame | None = None
     validated_at: datetime | None = None  # the ``now`` of the run
+    # resumed (``trading_core.market.ohlcv_resume``): ``clean`` is only the slice from each
+    # kept head's ``fetch_start`` on; the ``head_rows`` stored before it stay as they are
+    resumed: bool = False
+    head_rows: int = 0
 
     @property
     def blocked(self) -> bool:
@@ -269,11 +282,6 @@ def fetch_partition(
     return settle_partitions([batch], source, cfg, released=released, spike_policy=spike_policy)[0]
 
 
-def market_spike_policy(cfg: MarketConfig) -> SpikePolicy:
-    """The spike hold of ``cfg``: ``max_abs_log_return`` and ``spike_confirm_bars``."""
-    return SpikePolicy(cfg.max_abs_log_return, cfg.spike_confirm_bars)
-
-
 def _spikes_of(batch: PartitionBatch, spikes: list[SpikeDecision]) -> list[SpikeDecision]:
     return [
         d
@@ -297,7 +305,7 @@ def settle_partitions(
     pending at the end of a closed window is judged with the candles beyond it."""
     if not batches:
         return []
-    policy = spike_policy or market_spike_policy(cfg)
+    policy = spike_policy or spike_policy_of(cfg)
     tagged = [b.received.assign(_partition=b.key) for b in batches]
     received = pd.concat(tagged, ignore_index=True)
     clean, bad = quarantine_ohlcv(received)

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from trading_core.market.ingest_plan import PartitionBatch
 from trading_core.series import SeriesKey
@@ -83,10 +86,22 @@ def write_partitions(
     batches = list(batches)
     # one DELETE per slice, then ONE insert per table for the whole run: a year's backfill
     # pays the insert's fixed cost once, not once per partition
-    conn.executemany(
-        "DELETE FROM raw.ohlcv WHERE symbol = ? and ts >= ? and ts < ?",
-        [[batch.symbol, batch.start, batch.end] for batch in batches],
-    )
+    days = [[b.symbol, b.start, b.end] for b in batches if not b.resumed]
+    if days:
+        conn.executemany("DELETE FROM raw.ohlcv WHERE symbol = ? and ts >= ? and ts < ?", days)
+    # a resumed day in progress (trading_core.market.ohlcv_resume) replaces only its slice
+    slices = [
+        [s.exchange, s.symbol, s.timeframe, fetch_start, b.end]
+        for b in batches
+        if b.resumed
+        for s, fetch_start in b.kept_heads
+    ]
+    if slices:
+        conn.executemany(
+            "DELETE FROM raw.ohlcv WHERE exchange = ? and symbol = ? and timeframe = ? "
+            "and ts >= ? and ts < ?",
+            slices,
+        )
     whole = [b for b in batches if not b.kept_heads]
     if whole:
         conn.executemany(
@@ -96,9 +111,7 @@ def write_partitions(
         if batch.kept_heads:
             where, params = _quarantine_slice(batch)
             conn.execute(f"DELETE FROM raw.ohlcv_quarantine WHERE {where}", params)
-    cleans = [
-        b.clean.sort_values(["exchange", "timeframe", "ts"], kind="mergesort") for b in batches
-    ]
+    cleans = [_in_series_order(b.clean) for b in batches]
     bads = [b.quarantined.assign(partition_key=b.key) for b in batches]
     if batches:
         summary.rows = replace_rows(conn, "raw.ohlcv", pd.concat(cleans), "false")
@@ -108,8 +121,45 @@ def write_partitions(
     for batch, clean in zip(batches, cleans, strict=True):
         if batch.blocked:
             continue
-        for (exchange, timeframe), rows in clean.groupby(["exchange", "timeframe"]):
+        for exchange, timeframe, newest in _series_ends(clean):
             series = SeriesKey(exchange, batch.symbol, timeframe)
-            newest = rows["ts"].max().to_pydatetime()
             summary.newest[series] = max(summary.newest.get(series, newest), newest)
     return summary
+
+
+ORDER = ["exchange", "timeframe", "ts"]
+
+
+def _boundaries(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair of neighbouring rows: the series changes (exchange or timeframe differ), and
+    the pair is in ``ORDER``. Compared column by column (no text factorized or hashed)."""
+    ex, tf = (pa.array(frame[c]) for c in ("exchange", "timeframe"))
+
+    def pairs(op: str, text: pa.Array) -> np.ndarray:
+        compared = pc.call_function(op, [text[1:], text[:-1]]).fill_null(False)
+        return compared.to_numpy(zero_copy_only=False)
+
+    ts = frame["ts"].to_numpy()
+    ex_eq, tf_eq = pairs("equal", ex), pairs("equal", tf)
+    later = ex_eq & (pairs("greater", tf) | (tf_eq & (ts[1:] >= ts[:-1])))
+    return ~(ex_eq & tf_eq), pairs("greater", ex) | later
+
+
+def _in_series_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` sorted by exchange, timeframe, ts (stable); as given when it already is."""
+    if len(frame) < 2 or _boundaries(frame)[1].all():
+        return frame
+    return frame.sort_values(ORDER, kind="mergesort")
+
+
+def _series_ends(clean: pd.DataFrame) -> list[tuple[str, str, datetime]]:
+    """``(exchange, timeframe, newest ts)`` of each series of a frame in series order."""
+    if clean.empty:
+        return []
+    change = _boundaries(clean)[0]
+    ends = np.append(np.flatnonzero(change), len(clean) - 1)
+    last = clean.iloc[ends]
+    return [
+        (str(ex), str(tf), pd.Timestamp(ts).to_pydatetime())
+        for ex, tf, ts in zip(last["exchange"], last["timeframe"], last["ts"], strict=True)
+    ]

@@ -91,16 +91,20 @@ def _check_flags(args: argparse.Namespace) -> None:
 
 
 def run_portfolio_command(args: argparse.Namespace) -> int:
-    from trading_core.config import load_config
+    from trading_core.config import load_config, trading_home
     from trading_core.config_portfolio import instances_of
     from trading_core.portfolio_backtest.data import load_instances
     from trading_core.portfolio_backtest.engine import run_portfolio
     from trading_core.portfolio_backtest.report import build_report
+    from trading_core.quality.releases import ledger_path, read_releases
+    from trading_core.quality.spike_policy import spike_policy_of
 
     _check_flags(args)
     config = load_config(args.config)
     instances = instances_of(config)
-    bars, used = load_instances(args.data_dir, instances)
+    # the configured spike hold and the home's release ledger, as live has them
+    releases = read_releases(ledger_path(trading_home()))
+    bars, used = load_instances(args.data_dir, instances, spike_policy_of(config.market), releases)
     run = run_portfolio(
         instances,
         bars,

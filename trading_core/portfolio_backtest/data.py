@@ -9,12 +9,15 @@ are reported (``data`` in the JSON).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from trading_core.backtest.data import DataError, read_ohlcv_csv
 from trading_core.config_portfolio import InstanceConfig
+from trading_core.quality.releases import Release
+from trading_core.quality.spike_policy import SpikePolicy
 
 SIM_EXCHANGE = "sim"
 
@@ -43,9 +46,14 @@ def series_file(data_dir: Path, exchange: str, symbol: str, timeframe: str) -> P
 
 
 def load_instances(
-    data_dir: Path, instances: list[InstanceConfig]
+    data_dir: Path,
+    instances: list[InstanceConfig],
+    spike_policy: SpikePolicy | None = None,
+    releases: Sequence[Release] = (),
 ) -> tuple[dict[tuple[str, str], pd.DataFrame], dict[str, dict[str, str]]]:
-    """Bars per (instance id, symbol), and the file name each came from."""
+    """Bars per (instance id, symbol), and the file name each came from, through the spike
+    hold (``spike_policy``: ``spike_policy_of(config.market)``; ``releases``: the operator's
+    release ledger), as ``read_ohlcv_csv`` reads them."""
     bars: dict[tuple[str, str], pd.DataFrame] = {}
     used: dict[str, dict[str, str]] = {}
     cache: dict[Path, pd.DataFrame] = {}
@@ -53,7 +61,7 @@ def load_instances(
         for symbol in inst.symbols:
             path = series_file(data_dir, inst.exchange, symbol, inst.timeframe)
             if path not in cache:
-                cache[path] = read_ohlcv_csv(path)
+                cache[path] = read_ohlcv_csv(path, spike_policy, releases)
             bars[(inst.id, symbol)] = cache[path]
             used.setdefault(inst.id, {})[symbol] = path.name
     return bars, used

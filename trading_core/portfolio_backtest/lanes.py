@@ -17,6 +17,7 @@ import pandas as pd
 
 from trading_core.accounting import Book
 from trading_core.backtest.data import DataError, check_bars
+from trading_core.backtest.decisions import decision_signals
 from trading_core.config_portfolio import InstanceConfig, RiskSettings
 from trading_core.indicators import atr
 from trading_core.protocol.exits import ExitPlan
@@ -116,7 +117,7 @@ def build_lane(
     if first >= len(bars):
         return None
     strategy = get_strategy(instance.strategy, instance.params)
-    signals = strategy.signals(bars)
+    signals = decision_signals(strategy, bars)
     risk = instance.resolved_risk()
     step = np.int64(timeframe_seconds(instance.timeframe)) * np.int64(1_000_000_000)
     close_ns = bars["ts"].to_numpy().astype("datetime64[ns]").astype(np.int64) + step

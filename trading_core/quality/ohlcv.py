@@ -11,6 +11,9 @@ the limits and outlier returns are ``warn`` (reported with their position, kept)
 ``quarantine_ohlcv`` splits a frame into rows safe to store and rows to keep aside with a
 reason; nothing is dropped. Outliers and out-of-order rows are not quarantined: the first are
 real market moves more often than not, the second are fixed by the writer's sort.
+
+The checks' names and requirements are ``trading_core.quality.ohlcv_specs``, the wording of
+their outcomes ``trading_core.quality.ohlcv_outcomes``.
 """
 
 from __future__ import annotations
@@ -32,96 +35,22 @@ from trading_core.quality.frames import (
     naive_utc_times,
     per_key,
 )
-from trading_core.quality.gap_policy import MAX_LISTED_GAPS, GapPolicy, GapReport, assess_frame
+from trading_core.quality.gap_policy import GapPolicy, GapReport, assess_frame
 from trading_core.quality.gx import ExpectationResult, expectations, run_suite
-from trading_core.quality.outcome import (
-    MAX_EXAMPLES,
-    CheckOutcome,
-    CheckSpec,
-    OutcomeBuilder,
-    Severity,
-    example_rows,
-    json_value,
+from trading_core.quality.ohlcv_outcomes import dtype_problems, ohlcv_outcomes
+from trading_core.quality.ohlcv_specs import (
+    GAP_CHECKS,
+    OHLCV_CHECK_SPECS,
+    OHLCV_CHECKS,
+    OHLCV_QUARANTINE_REASONS,
+    PRICE_COLUMNS,
+    SERIES_KEYS,
+    SOURCE_CHECKS,
+    TEXT_COLUMNS,
 )
+from trading_core.quality.outcome import CheckOutcome, OutcomeBuilder
 from trading_core.quality.spike_policy import SpikeDecision
 from trading_core.timeframes import TIMEFRAME_SECONDS, timeframe_seconds
-
-SERIES_KEYS = ["exchange", "symbol", "timeframe"]
-PRICE_COLUMNS = ["open", "high", "low", "close"]
-TEXT_COLUMNS = ["exchange", "symbol", "timeframe"]
-
-OHLCV_CHECK_SPECS: tuple[CheckSpec, ...] = (
-    CheckSpec(
-        "ohlcv_schema",
-        "error",
-        "columns exchange, symbol, timeframe (text), ts (naive UTC datetime64), "
-        "open, high, low, close, volume (float64), no missing values",
-    ),
-    CheckSpec("ohlcv_unique_ts", "error", "one candle per (exchange, symbol, timeframe, ts)"),
-    CheckSpec(
-        "ohlcv_increasing_ts",
-        "error",
-        "ts strictly increasing in the order received, per exchange/symbol/timeframe series",
-    ),
-    CheckSpec("ohlcv_aligned_ts", "error", "ts is an open time aligned to the timeframe"),
-    CheckSpec("ohlcv_high_ge_open_close", "error", "high >= max(open, close)"),
-    CheckSpec("ohlcv_low_le_open_close", "error", "low <= min(open, close)"),
-    CheckSpec("ohlcv_positive_prices", "error", "open, high, low and close > 0"),
-    CheckSpec("ohlcv_nonnegative_volume", "error", "volume >= 0"),
-    CheckSpec(
-        "ohlcv_gap_limit",
-        "error",
-        "no series misses more than market.max_gap_candles consecutive candles or more than "
-        "market.max_gap_ratio of one UTC day's candles",
-    ),
-    CheckSpec(
-        "ohlcv_missing_candles",
-        "warn",
-        "every closed candle of the window present; each gap is listed with its series, first "
-        "missing open time and number of candles (flags only, within the gap limits)",
-        max_listed=MAX_LISTED_GAPS,
-    ),
-    CheckSpec(
-        "ohlcv_outlier_returns",
-        "warn",
-        "|log return| between consecutive closes within the configured bound (flags only)",
-    ),
-    CheckSpec(
-        "ohlcv_readable_lines",
-        "warn",
-        "every line of the source file reads as one candle; a line that does not (field "
-        "count, timestamp, unit, number, cut last line) is quarantined alone with its line "
-        "number and reason (its candle is then missing: the gap policy judges it)",
-    ),
-    CheckSpec(
-        "ohlcv_spike_hold",
-        "warn",
-        "no bar moves more than the spike limit against its neighbours (or a second venue) "
-        "unconfirmed; such a bar is held out of the signals (raw.ohlcv_quarantine, reason "
-        "spike_held) until later bars or an operator confirm it (trading_core.quality."
-        "spike_policy)",
-    ),
-)
-
-GAP_CHECKS = ("ohlcv_gap_limit", "ohlcv_missing_candles")  # judged by the gap policy
-# judged before the suite: by the file reader and by the spike policy
-SOURCE_CHECKS = ("ohlcv_readable_lines", "ohlcv_spike_hold")
-
-# Check name -> severity, e.g. to declare Dagster asset checks (``blocking`` for "error").
-OHLCV_CHECKS: dict[str, Severity] = {spec.name: spec.severity for spec in OHLCV_CHECK_SPECS}
-
-# Quarantine reasons, in the order they are tested (a row may have several, joined by ';').
-OHLCV_QUARANTINE_REASONS: tuple[str, ...] = (
-    "missing_value",
-    "non_positive_price",
-    "negative_volume",
-    "high_low_inconsistent",
-    "misaligned_ts",
-    "duplicate_ts",  # an identical copy of a candle kept once
-    "conflicting_duplicate",  # versions of one candle that differ: every version is kept aside
-    "malformed_line",  # a source line that is not one candle (with its line number)
-    "spike_held",  # held by the spike policy until confirmed
-)
 
 
 def _timestamps(data: pd.DataFrame) -> pd.Series:
@@ -175,6 +104,20 @@ def _derived(data: pd.DataFrame, part: str | None = None) -> pd.DataFrame:
         },
         index=data.index,
     )
+
+
+def helper_columns(data: pd.DataFrame, part: str | None = None) -> pd.DataFrame:
+    """The helper columns the suite checks (steps within each series in the order given,
+    seconds off the grid, open/close bounds, lowest price, |log return| in time order), one
+    row per row of ``data``; ``part`` as for a run's partitions derived at once."""
+    return _derived(data, part)
+
+
+def abs_log_returns(data: pd.DataFrame, part: str | None = None) -> pd.Series:
+    """|log return| of every row of ``data`` in time order within each series (the helper
+    column ``ohlcv_outlier_returns`` checks and states the largest of); ``part`` as above."""
+    keys = [*SERIES_KEYS, part] if part else SERIES_KEYS
+    return _abs_log_returns(data, _timestamps(data), _numbers(data, PRICE_COLUMNS), keys)
 
 
 def _suite(timeframe: str | None, bound: float) -> list[Any]:
@@ -236,67 +179,6 @@ def _suite(timeframe: str | None, bound: float) -> list[Any]:
     return items
 
 
-def _dtype_problems(data: pd.DataFrame) -> list[str]:
-    """Column types that are wrong as a whole (GE says no; this says what they are)."""
-    problems = []
-    if not any(str(data["ts"].dtype) == t for t in TIMESTAMP_TYPES):
-        problems.append(f"ts is {data['ts'].dtype}, expected naive datetime64")
-    problems.extend(
-        f"{c} is {data[c].dtype}, expected float64"
-        for c in [*PRICE_COLUMNS, "volume"]
-        if data[c].dtype != "float64"
-    )
-    return problems
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _gap_outcomes(builder: OutcomeBuilder, report: GapReport, policy: GapPolicy) -> None:
-    """``ohlcv_gap_limit`` and ``ohlcv_missing_candles`` from the gap policy's report; each
-    detail states the numbers of its outcome's failing count."""
-    shown = [
-        f"{gap.series} from {gap.start.isoformat()} ("
-        + ("at least " if gap.open_ended else "")
-        + _plural(gap.missing, "candle")
-        + (f", {gap.in_window} in this window)" if gap.in_window != gap.missing else ")")
-        for gap in report.gaps[:MAX_EXAMPLES]
-    ]
-    more = len(report.gaps) - len(shown)
-    listed = "; ".join(shown) + (f"; and {more} more" if more else "")
-    missing = f"{report.missing} of {report.expected} expected candles missing"
-    if report.blocks:
-        reasons = [str(breach) for breach in report.breaches]
-        detail = f"blocked, {missing}: " + "; ".join(reasons[:MAX_EXAMPLES])
-        detail += f"; and {len(reasons) - MAX_EXAMPLES} more" if len(reasons) > MAX_EXAMPLES else ""
-    else:
-        detail = (
-            f"not blocked, longest gap {report.longest} candles (max_gap_candles "
-            f"{policy.max_gap_candles}), at most {report.worst_day_share:.3f} of a day's candles "
-            f"missing (max_gap_ratio {policy.max_gap_ratio:g})"
-        )
-    builder.add(
-        "ohlcv_gap_limit",
-        not report.blocks,
-        report.missing if report.blocks else 0,
-        [breach.as_dict() for breach in report.breaches],
-        detail,
-        report.worst_day_share,
-    )
-    within = "over the gap limits: see ohlcv_gap_limit" if report.blocks else "within the limits"
-    builder.add(
-        "ohlcv_missing_candles",
-        report.missing == 0,
-        report.missing,
-        [gap.as_dict() for gap in report.gaps],
-        f"{missing} in {_plural(len(report.gaps), 'gap')} ({within}): {listed}"
-        if report.gaps
-        else missing,
-        report.missing / report.expected if report.expected else 0.0,
-    )
-
-
 def validate_ohlcv(
     frame: pd.DataFrame,
     timeframe: str | None = None,
@@ -336,7 +218,7 @@ def validate_ohlcv(
     derived = _derived(data)
     results = run_suite(_suite_frame(data, derived), "ohlcv", _suite(timeframe, max_abs_log_return))
     return _outcomes(
-        builder, data, derived, results, max_abs_log_return, policy, gaps, window, now,
+        data, derived, results, max_abs_log_return, policy, gaps, window, now,
         rejected, spikes,
     )  # fmt: skip
 
@@ -348,7 +230,6 @@ def _suite_frame(data: pd.DataFrame, derived: pd.DataFrame) -> pd.DataFrame:
 
 
 def _outcomes(
-    builder: OutcomeBuilder,
     data: pd.DataFrame,
     derived: pd.DataFrame,
     results: list[ExpectationResult],
@@ -363,82 +244,14 @@ def _outcomes(
     shown = pd.concat([data[OHLCV_COLUMNS], derived], axis=1).rename(
         columns={"_abs_log_return": "abs_log_return", "_ts_offset_s": "seconds_off_grid"}
     )
-    by_check: dict[str, list[ExpectationResult]] = {}
-    for result in results:
-        by_check.setdefault(result.check, []).append(result)
-
-    for spec in OHLCV_CHECK_SPECS:
-        if spec.name in GAP_CHECKS or spec.name in SOURCE_CHECKS:
-            continue
-        outcomes = by_check.get(spec.name, [])
-        rows = sorted({row for r in outcomes for row in r.failing_rows})
-        errors = [f"{r.expectation}: {r.error}" for r in outcomes if r.error]
-        passed = all(r.success for r in outcomes)
-        detail = f"{len(rows)} of {len(data)} rows fail"
-        if spec.name == "ohlcv_schema":
-            problems = _dtype_problems(data)
-            if problems:
-                rows = list(range(len(data)))
-                detail = "; ".join(problems)
-        extra: list[str] = []
-        observed = None
-        if spec.name == "ohlcv_outlier_returns":
-            extra = ["abs_log_return"]
-            largest = derived["_abs_log_return"].max()
-            observed = None if pd.isna(largest) else float(largest)
-            detail += f" (bound {max_abs_log_return}, largest {observed})"
-        elif spec.name == "ohlcv_aligned_ts":
-            extra = ["seconds_off_grid"]
-        if errors:
-            detail += "; GE raised: " + "; ".join(errors)
-        builder.add(
-            spec.name,
-            passed,
-            len(rows),
-            example_rows(shown, rows, [*OHLCV_COLUMNS, *extra]),
-            detail,
-            observed,
-        )
-
+    largest = derived["_abs_log_return"].max()
     if gaps is None:
         gaps = assess_frame(data, policy, SERIES_KEYS, window=window, now=now)
-    _gap_outcomes(builder, gaps, policy)
-    _source_outcomes(builder, rejected, spikes)
-    return builder.result()
-
-
-def _source_outcomes(
-    builder: OutcomeBuilder, rejected: pd.DataFrame | None, spikes: Sequence[SpikeDecision]
-) -> None:
-    lines = rejected if rejected is not None else pd.DataFrame(columns=["line", "reason"])
-    examples = [
-        {
-            "file": json_value(row.get("file")),
-            "line": json_value(row.get("line")),
-            "reason": json_value(row.get("line_reason", row.get("reason"))),
-            "text": json_value(row.get("text")),
-        }
-        for row in lines.head(MAX_EXAMPLES).to_dict("records")
-    ]
-    where = ", ".join(f"line {e['line']} ({str(e['reason']).split(' ', 1)[0]})" for e in examples)
-    builder.add(
-        "ohlcv_readable_lines",
-        lines.empty,
-        len(lines),
-        examples,
-        f"{len(lines)} source line(s) quarantined" + (f": {where}" if where else ""),
-    )
-    held = [d for d in spikes if d.held]
-    released = [d for d in spikes if not d.held]
-    shown = "; ".join(f"{d.series} {d.ts.isoformat()} {d.status}" for d in held[:MAX_EXAMPLES])
-    builder.add(
-        "ohlcv_spike_hold",
-        not held,
-        len(held),
-        [d.as_dict() for d in held],
-        f"{len(held)} bar(s) held, {len(released)} released" + (f": {shown}" if shown else ""),
-        float(max((abs(d.move) for d in spikes), default=0.0)),
-    )
+    return ohlcv_outcomes(
+        len(data), shown, dtype_problems(data), results,
+        None if pd.isna(largest) else float(largest), max_abs_log_return, policy, gaps,
+        rejected, spikes,
+    )  # fmt: skip
 
 
 def quarantine_ohlcv(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -557,7 +370,22 @@ def validate_ohlcv_partitions(
                 success = (not rows and not r.error) if r.row_level else r.success
                 mine.append(replace(r, failing_rows=rows, success=success))
             out[part.key] = _outcomes(
-                OutcomeBuilder(OHLCV_CHECK_SPECS), data, derived, mine, max_abs_log_return,
+                data, derived, mine, max_abs_log_return,
                 policy, part.gaps, part.window, part.now, part.rejected, part.spikes,
             )  # fmt: skip
     return {part.key: out[part.key] for part in parts}
+
+
+__all__ = [
+    "GAP_CHECKS",
+    "OHLCV_CHECKS",
+    "OHLCV_CHECK_SPECS",
+    "OHLCV_QUARANTINE_REASONS",
+    "SOURCE_CHECKS",
+    "PartitionInput",
+    "abs_log_returns",
+    "helper_columns",
+    "quarantine_ohlcv",
+    "validate_ohlcv",
+    "validate_ohlcv_partitions",
+]

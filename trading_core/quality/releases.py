@@ -150,3 +150,16 @@ def released_bars(
         for r in releases
         if (r.exchange, r.symbol, r.timeframe) == (exchange, symbol, timeframe)
     }
+
+
+def release_times(
+    releases: list[Release], exchange: str, symbol: str, timeframe: str
+) -> dict[datetime, datetime]:
+    """Per released bar (open time) of one series, when it was first released
+    (``released_at``): from then on live has it in its history (``spike_visibility``)."""
+    out: dict[datetime, datetime] = {}
+    for r in releases:
+        if (r.exchange, r.symbol, r.timeframe) == (exchange, symbol, timeframe):
+            at = naive_utc(r.released_at)
+            out[r.ts] = min(at, out.get(r.ts, at))
+    return out

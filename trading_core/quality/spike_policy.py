@@ -4,8 +4,10 @@ Ingest (``raw/ohlcv``: a held bar goes to ``raw.ohlcv_quarantine`` with reason
 ``spike_held``, so it never reaches ``stg_ohlcv``), the live signals (built from
 ``stg_ohlcv``) and the CSV backtester (``trading_core.backtest.data.hold_spikes``) all call
 ``assess_spikes``, so the same bad bar is treated the same way everywhere. A bar held when it
-closed is no decision point in either path, even once released (``held_at_close``: live
-skipped it, so the backtest leaves it out of the bars it decides on).
+closed is no decision point in either path, even once released; once released it is history
+for the later decisions of both (``trading_core.quality.spike_visibility``: when each bar
+enters the live history; ``trading_core.backtest.decisions``). ``spike_policy_of`` is the
+configured policy, the one every path uses.
 
 The rule, per series (bars in time order, one per open time):
 
@@ -15,7 +17,9 @@ The rule, per series (bars in time order, one per open time):
   move of about 28 % in one bar; a 10x bar is 2.30) for bars of 1h or shorter, scaled by
   sqrt(bar length / 1h) for longer bars, as volatility grows with the square root of time
   (4h: 0.50, 1d: 1.22). With these defaults no bar of the real Binance files in
-  ../shared/data/market is held; a 10x bar in any of them is.
+  ../shared/data/market is held for good (ADAUSDT 1h 2025-03-02 15:00 and 16:00, +29 % and
+  +47 % from 14:00, are held at their close and released at 17:00's); a 10x bar in any of
+  them is.
 - With a **second venue** (another configured exchange's close of the same symbol, timeframe
   and open time), a candidate the other venue confirms (``|log(close / other close)| <=
   max_venue_log_diff``) is released at once (``released_venue``); one the other venue
@@ -36,13 +40,16 @@ import math
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from trading_core.quality.frames import key_codes
 from trading_core.timeframes import timeframe_seconds
+
+if TYPE_CHECKING:  # config imports this module's defaults
+    from trading_core.config import MarketConfig
 
 DEFAULT_MAX_ABS_LOG_MOVE = 0.25
 DEFAULT_CONFIRM_BARS = 2
@@ -87,6 +94,13 @@ class SpikePolicy:
             return self.max_abs_log_move
         hours = timeframe_seconds(timeframe) / 3600
         return self.max_abs_log_move * max(1.0, math.sqrt(hours))
+
+
+def spike_policy_of(market: MarketConfig) -> SpikePolicy:
+    """The spike hold a configuration sets (``market.max_abs_log_return``,
+    ``market.spike_confirm_bars``): the one way ingest, live signals and every backtest,
+    sweep and replay get their policy."""
+    return SpikePolicy(market.max_abs_log_return, market.spike_confirm_bars)
 
 
 @dataclass(frozen=True)
@@ -283,26 +297,32 @@ def hold_frame(
     data = clean.reset_index(drop=True)
     extra = beyond if beyond is not None and len(beyond) else None
     releases = {(e, s, t, pd.Timestamp(ts)) for e, s, t, ts in released}
-    reasons = pd.Series("", index=data.index, dtype=object)
+    reasons: dict[int, str] = {}  # row -> why it is held
     decisions: list[SpikeDecision] = []
     # integer codes: the second venue of each series is found without comparing text per row
     venue = pd.factorize(data["exchange"])[0]
     market = key_codes(data, ["symbol", "timeframe"])
     several_venues = venue.max(initial=0) > 0
-    for (exchange, symbol, timeframe), rows in data.groupby(list(SERIES_KEYS), sort=False):
-        ordered = rows.sort_values("ts", kind="stable")
-        series = ordered[["ts", "open", "close"]]
+    series_codes = market * (int(venue.max(initial=0)) + 1) + venue  # one per series
+    prices = data[["ts", "open", "close"]]  # taken per series: no text column copied
+    for code in pd.unique(series_codes):  # in order of first appearance
+        members = np.flatnonzero(series_codes == code)
+        first = int(members[0])
+        exchange, symbol, timeframe = (data[k].iloc[first] for k in SERIES_KEYS)
+        series = prices.iloc[members]
+        if not series["ts"].is_monotonic_increasing:
+            series = series.sort_values("ts", kind="stable")
+        index = series.index.to_numpy()
         if extra is not None:
             later = extra[
                 (extra["exchange"] == exchange)
                 & (extra["symbol"] == symbol)
                 & (extra["timeframe"] == timeframe)
-                & (extra["ts"] > ordered["ts"].max())
+                & (extra["ts"] > series["ts"].max())
             ]
             series = pd.concat([series, later[["ts", "open", "close"]].sort_values("ts")])
         other_venue = None
         if several_venues:
-            first = rows.index[0]
             others = data[(market == market[first]) & (venue != venue[first])]
             if len(others):
                 other_venue = others.drop_duplicates("ts").set_index("ts")["close"]
@@ -312,16 +332,19 @@ def hold_frame(
             released={ts for e, s, t, ts in releases if (e, s, t) == (exchange, symbol, timeframe)},
             other_venue=other_venue,
         )  # fmt: skip
-        index = ordered.index.to_numpy()
         for decision in found:
             if decision.position >= len(index):
                 continue  # a later candle beyond the frame: not this frame's to hold
             decisions.append(replace(decision, series=f"{exchange}|{symbol}|{timeframe}"))
             if decision.held:
-                reasons[index[decision.position]] = decision.reason
-    held = reasons != ""
+                reasons[int(index[decision.position])] = decision.reason
+    if not reasons:
+        return data, data.iloc[:0].assign(reason=pd.Series(dtype=object)), decisions
+    held = np.zeros(len(data), dtype=bool)
+    held[list(reasons)] = True
+    why = pd.Series([reasons[int(row)] for row in np.flatnonzero(held)], dtype=object)
     return (
         data[~held].reset_index(drop=True),
-        data[held].assign(reason=reasons[held]).reset_index(drop=True),
+        data[held].reset_index(drop=True).assign(reason=why),
         decisions,
     )

@@ -29,23 +29,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 def indicators(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from trading_core.backtest.data import parse_ohlcv, read_csv_table, time_column
+    from trading_core.backtest.data import file_releases, parse_ohlcv, read_csv_table, time_column
     from trading_core.indicators import compute_all
     from trading_core.research.gaps import apply_gap_mode, gap_warning
+    from trading_pipelines.cli.research import spike_inputs
 
     table = read_csv_table(args.ohlcv)
-    bars = parse_ohlcv(table, str(args.ohlcv))
+    policy, releases = spike_inputs()
+    bars = parse_ohlcv(table, str(args.ohlcv), policy, file_releases(args.ohlcv, releases))
     kept, gaps = apply_gap_mode(bars, args.gaps)
     warning = gap_warning(gaps)
     if warning:
         print(warning, file=sys.stderr)
     source = time_column(table)
-    if len(kept) != len(bars):  # --gaps split: only the rows of the segment kept
+    bars = kept.reset_index(drop=True)
+    if len(bars) != len(table):  # spikes never released and --gaps split leave rows out
         from trading_core.backtest.data import to_naive_utc
 
-        table = table[to_naive_utc(table[source]).isin(kept["ts"]).to_numpy()]
+        table = table[to_naive_utc(table[source]).isin(bars["ts"]).to_numpy()]
         table = table.reset_index(drop=True)
-        bars = kept.reset_index(drop=True)
     out = pd.concat([table[[source]], compute_all(bars, convention=args.convention)], axis=1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(args.out, index=False)

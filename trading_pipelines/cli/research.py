@@ -207,11 +207,26 @@ def _add_gaps(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def spike_inputs() -> tuple[Any, list[Any]]:
+    """The spike hold as the live path applies it: the configured policy
+    (``spike_policy_of``: ``market.max_abs_log_return``, ``market.spike_confirm_bars`` of
+    ``TRADING_CONFIG``, else ``$TRADING_HOME/trading.yaml``, else the defaults) and the
+    operator's releases (``$TRADING_HOME/operator/data_releases.jsonl``; none without it)."""
+    from trading_core.config import ConfigError, load_config, trading_home
+    from trading_core.quality.releases import ReleaseError, ledger_path, read_releases
+    from trading_core.quality.spike_policy import spike_policy_of
+
+    try:
+        return spike_policy_of(load_config().market), read_releases(ledger_path(trading_home()))
+    except (ConfigError, ReleaseError) as err:
+        raise CliError(f"the spike hold's configuration: {err}") from err
+
+
 def _load_bars(path: Path, start: str | None, end: str | None) -> Any:
     """The file's bars up to ``end``: history before ``start`` stays, for the warm-up."""
     from trading_core.backtest import read_ohlcv_csv, window
 
-    bars = read_ohlcv_csv(path)
+    bars = read_ohlcv_csv(path, *spike_inputs())
     if start is not None:
         window(bars, start, end)  # a DataError when the window itself is empty
     return window(bars, None, end) if end else bars

@@ -148,14 +148,10 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, int, dict[str, Any]]:
     import numpy as np
     import pandas as pd
 
-    from trading_core.backtest import read_ohlcv_csv, window
     from trading_core.research.gaps import apply_gap_mode, gap_warning
+    from trading_pipelines.cli.research import _load_bars
 
-    bars = read_ohlcv_csv(args.ohlcv)
-    if args.start is not None:
-        window(bars, args.start, args.end)  # a DataError when the window itself is empty
-    if args.end is not None:
-        bars = window(bars, None, args.end)
+    bars = _load_bars(args.ohlcv, args.start, args.end)
     start = 0
     if args.start is not None:
         start = int(np.searchsorted(bars["ts"], pd.Timestamp(args.start)))

@@ -40,13 +40,15 @@ from assets.strategy_instances import InstancePlan, atr_lookback, instance_plan
 from executor.brokers.paper import PaperBroker
 from executor.engine import Engine, EngineOptions
 from trading_core.backtest.data import DataError, read_ohlcv_csv
-from trading_core.config import TradingConfig
+from trading_core.config import TradingConfig, trading_home
 from trading_core.config_portfolio import instances_of
 from trading_core.market.base import OHLCV_COLUMNS, OrderBook, empty_ohlcv
 from trading_core.portfolio_backtest.data import load_instances, series_file
 from trading_core.portfolio_backtest.engine import PortfolioRun
 from trading_core.portfolio_backtest.report import build_report
 from trading_core.protocol.drawdown import auto_review_due
+from trading_core.quality.releases import Release, ledger_path, read_releases
+from trading_core.quality.spike_policy import SpikePolicy, spike_policy_of
 from trading_core.series import BarKey, SeriesKey
 from trading_core.timeframes import naive_utc, timeframe_delta, timeframe_seconds
 from trading_pipelines.replay.portfolio_ledger import instance_equity, ledger_events, ledger_trades
@@ -141,14 +143,19 @@ def _window(frame: pd.DataFrame, end: pd.Timestamp | None) -> pd.DataFrame:
 
 
 def _protective_candles(
-    data_dir: Path, plans: list[InstancePlan], exchange: str, timeframe: str, end
+    data_dir: Path,
+    plans: list[InstancePlan],
+    exchange: str,
+    timeframe: str,
+    end,
+    hold: tuple[SpikePolicy, list[Release]],
 ) -> dict[str, pd.DataFrame]:
     out: dict[str, pd.DataFrame] = {}
     for plan in plans:
         for _, symbol in sorted(plan.series or ()):
             if symbol not in out:
                 path = series_file(data_dir, exchange, symbol, timeframe)
-                out[symbol] = _window(read_ohlcv_csv(path), end)
+                out[symbol] = _window(read_ohlcv_csv(path, *hold), end)
     return out
 
 
@@ -185,10 +192,13 @@ def _run(config: TradingConfig, data_dir: Path, start, end, home: Path) -> dict[
         raise ValueError(f"a replay trades one exchange account; the instances use {exchanges}")
     exchange = exchanges[0]
     plans = [instance_plan(inst) for inst in instances]
-    bars, used = load_instances(data_dir, instances)
+    # the spike hold as `trading backtest --config` applies it: the configured policy and
+    # the operator's releases of the user's TRADING_HOME (not the replay's scratch home)
+    hold = (spike_policy_of(config.market), read_releases(ledger_path(trading_home())))
+    bars, used = load_instances(data_dir, instances, *hold)
     bars = {key: _window(frame, last) for key, frame in bars.items()}
     finest = min((i.timeframe for i in instances), key=timeframe_seconds)
-    protective = _protective_candles(data_dir, plans, exchange, finest, last)
+    protective = _protective_candles(data_dir, plans, exchange, finest, last, hold)
     symbols = sorted(protective)
     cfg = _executor_config(config, symbols, exchange, finest)
     # the instants: every bar close of any instance inside the window, in time order

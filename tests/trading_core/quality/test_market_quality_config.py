@@ -12,8 +12,8 @@ import yaml
 
 from trading_core.config import ConfigError, MarketConfig, load_config
 from trading_core.market.factory import make_market_source
-from trading_core.market.ingest_plan import market_spike_policy
 from trading_core.market.replay import ReplayMarket
+from trading_core.quality.spike_policy import spike_policy_of
 
 
 def load(tmp_path: Path, market: dict) -> MarketConfig:
@@ -25,7 +25,7 @@ def load(tmp_path: Path, market: dict) -> MarketConfig:
 def test_the_defaults_keep_the_policy_and_detect_the_unit(tmp_path: Path) -> None:
     cfg = load(tmp_path, {})
     assert cfg.spike_confirm_bars == 2 and cfg.timestamp_unit is None
-    policy = market_spike_policy(cfg)
+    policy = spike_policy_of(cfg)
     assert (policy.confirm_bars, policy.max_abs_log_move) == (2, 0.25)
 
 
@@ -49,7 +49,7 @@ def test_a_bad_timestamp_unit_names_the_field_and_the_units(tmp_path: Path, valu
 
 def test_confirm_bars_reach_the_spike_hold(tmp_path: Path) -> None:
     cfg = load(tmp_path, {"spike_confirm_bars": 5, "max_abs_log_return": 0.4})
-    policy = market_spike_policy(cfg)
+    policy = spike_policy_of(cfg)
     assert (policy.confirm_bars, policy.max_abs_log_move) == (5, 0.4)
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from trading_core.backtest.data import hold_spikes, read_ohlcv_csv
+from trading_core.backtest.decisions import may_decide
 from trading_core.quality.releases import (
     ReleaseError,
     append_release,
@@ -93,7 +94,7 @@ def test_an_operator_release_wins(btc: pd.DataFrame) -> None:
     assert at not in set(hold_spikes(spiked)["ts"]) and len(hold_spikes(spiked)) == len(spiked) - 1
 
 
-def test_a_bar_held_at_its_close_is_no_decision_point_even_once_released(
+def test_a_bar_held_at_its_close_is_no_decision_point_and_history_once_released(
     btc: pd.DataFrame,
 ) -> None:
     shifted = btc.copy()
@@ -102,9 +103,11 @@ def test_a_bar_held_at_its_close_is_no_decision_point_even_once_released(
     found = held_at_close(shifted["ts"], shifted["open"], shifted["close"], SpikePolicy())
     # bar 201 too: at its close bar 200 was pending, so it was measured from bar 199
     assert [(d.position, d.status) for d in found] == [(200, "held_pending"), (201, "held_pending")]
-    kept = hold_spikes(shifted)
-    assert len(kept) == len(shifted) - 2
-    assert not set(shifted.loc[[200, 201], "ts"]) & set(kept["ts"])
+    kept = hold_spikes(shifted)  # released: history from bar 202's close, no decision point
+    assert len(kept) == len(shifted)
+    assert list(kept.index[kept["visible_from"] != kept["ts"]]) == [200, 201]
+    assert set(kept.loc[[200, 201], "visible_from"]) == {shifted.loc[202, "ts"]}
+    assert list(may_decide(kept)).count(False) == 2
     # three confirming bars: bar 202 is held at its close as well
     three = held_at_close(
         shifted["ts"], shifted["open"], shifted["close"], SpikePolicy(confirm_bars=3)
