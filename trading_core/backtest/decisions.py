@@ -28,6 +28,26 @@ def may_decide(bars: pd.DataFrame) -> np.ndarray:
     return (bars[VISIBLE_FROM] <= bars["ts"]).to_numpy()
 
 
+def affected_rows(bars: pd.DataFrame) -> list[int]:
+    """Positions of the bars decided while some bar was held: from each held bar up to the
+    bar whose close released it (the held bars themselves included)."""
+    if VISIBLE_FROM not in bars.columns:
+        return []
+    ts = bars["ts"].to_numpy()
+    visible = bars[VISIBLE_FROM].to_numpy()
+    late = np.flatnonzero(visible > ts)
+    ends = np.searchsorted(ts, visible[late], side="left")
+    return sorted({i for j, end in zip(late, ends, strict=True) for i in range(j, end)})
+
+
+def only_held_affected(bars: pd.DataFrame) -> bool:
+    """Whether every bar decided while a bar was held is itself held: then live's decisions
+    are the strategy's signals on all the bars with the held bars' entries and exits off
+    (``may_decide``), which a vectorised sweep can apply as a mask."""
+    decide = may_decide(bars)
+    return not any(decide[i] for i in affected_rows(bars))
+
+
 def decision_signals(strategy: Strategy, bars: pd.DataFrame) -> pd.DataFrame:
     """``strategy.signals`` as live decides them: every bar's row computed on the bars live
     had at its close (a bar held then has no entry and no exit)."""
@@ -37,13 +57,8 @@ def decision_signals(strategy: Strategy, bars: pd.DataFrame) -> pd.DataFrame:
     signals = strategy.signals(prices).copy()
     ts = bars["ts"].to_numpy()
     visible = bars[VISIBLE_FROM].to_numpy()
-    late = np.flatnonzero(visible > ts)
-    if not len(late):
-        return signals
     # decisions taken while a bar was still held: from it up to the bar that released it
-    ends = np.searchsorted(ts, visible[late], side="left")
-    affected = sorted({i for j, end in zip(late, ends, strict=True) for i in range(j, end)})
-    for i in affected:
+    for i in affected_rows(bars):
         row = signals.index[i]
         if visible[i] > ts[i]:
             signals.loc[row, ["entry", "exit"]] = False

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from trading_core.backtest.decisions import decision_signals, may_decide, only_held_affected
 from trading_core.indicators import bollinger, rsi
 from trading_core.indicators._series import label
 from trading_core.strategies import Strategy
@@ -34,6 +35,10 @@ class SignalSource:
 
     def __init__(self, bars: pd.DataFrame) -> None:
         self.bars = bars
+        # held spikes (``decisions``): no decision at a held bar; where bars were decided
+        # while another was held, each strategy's own decisions are recomputed (exact, slower)
+        self._decide = may_decide(bars)
+        self._masked = only_held_affected(bars)
         self.close = bars["close"]
         self._close = self.close.to_numpy(dtype=float)
         self._rsi: dict[int, np.ndarray] = {}
@@ -43,9 +48,10 @@ class SignalSource:
         self._all_in = np.ones(self._close.shape)
 
     def arrays(self, strategy: Strategy) -> dict[str, np.ndarray]:
-        if isinstance(strategy.params, SwingParams) and strategy.name == "swing":
-            return self._swing(strategy.params)
-        frame = strategy.signals(self.bars)
+        if isinstance(strategy.params, SwingParams) and strategy.name == "swing" and self._masked:
+            out = self._swing(strategy.params)
+            return {**out, "entry": out["entry"] & self._decide, "exit": out["exit"] & self._decide}
+        frame = decision_signals(strategy, self.bars)
         return {
             k: frame[k].to_numpy(dtype=bool if k in ("entry", "exit") else float)
             for k in SIGNAL_ARRAYS

@@ -224,53 +224,6 @@ def assess_spikes(
     return decisions
 
 
-def held_at_close(
-    ts: pd.Series | np.ndarray,
-    opens: pd.Series | np.ndarray,
-    closes: pd.Series | np.ndarray,
-    policy: SpikePolicy,
-    *,
-    timeframe: str | None = None,
-    other_venue: pd.Series | None = None,
-) -> list[SpikeDecision]:
-    """The bars of ONE series that were held when they closed: each judged by
-    ``assess_spikes`` on the bars up to it and no later one, i.e. what the live path knew
-    at the bar's close, when it decides. A bar held then is no decision point, even when
-    later bars (or an operator) release it: live skipped it (README, data quality).
-
-    Only bars within ``confirm_bars`` after a candidate of the whole series can differ from
-    the whole-series verdict (a verdict needs at most ``confirm_bars`` later bars), so only
-    those are judged again, each from the last bar ``k`` before it that is no candidate and
-    more than ``confirm_bars`` bars back: both judgements keep that bar, so the bars after it
-    are judged alike (``k`` is marked released, so its own open cannot make it a candidate).
-    The first bar of the data given keeps the whole-series verdict: it has no previous close
-    (its own open stands in), it is the data's edge, not a bar whose neighbours were known."""
-    found = assess_spikes(
-        ts, opens, closes, policy, timeframe=timeframe, other_venue=other_venue
-    )  # also validates the inputs
-    stamps, open_, close = np.asarray(ts), np.asarray(opens), np.asarray(closes)
-    n, back = len(close), policy.confirm_bars
-    decided = {d.position for d in found}
-    near = sorted({i for p in decided for i in range(p, min(n, p + back + 1))})
-    held = [d for d in found if d.position == 0 and d.held]
-    # a first bar released by the whole series is kept when the later bars are judged
-    edge = [pd.Timestamp(stamps[0])] if any(d.position == 0 and not d.held for d in found) else []
-    for i in near:
-        if i == 0:
-            continue
-        k = i - back - 1
-        while k > 0 and k in decided:
-            k -= 1
-        k = max(k, 0)
-        keep = edge if k == 0 else [pd.Timestamp(stamps[k])]
-        then = assess_spikes(
-            stamps[k : i + 1], open_[k : i + 1], close[k : i + 1], policy,
-            timeframe=timeframe, released=keep, other_venue=other_venue,
-        )  # fmt: skip
-        held += [replace(d, position=i) for d in then if d.position == i - k and d.held]
-    return held
-
-
 def held_positions(decisions: Collection[SpikeDecision]) -> list[int]:
     """Row positions of the held bars."""
     return [d.position for d in decisions if d.held]

@@ -12,7 +12,7 @@ Each bar's status at the close of bar ``i`` is judged on the bars up to ``i`` on
 operator releases made by that close. Only bars within ``confirm_bars`` after a candidate
 (or after an operator release takes effect) can be judged differently from the whole series,
 so only those closes are judged again, from an anchor bar more than ``confirm_bars`` back
-that no judgement holds (as ``held_at_close`` does).
+that no judgement holds.
 """
 
 from __future__ import annotations
