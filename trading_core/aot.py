@@ -56,13 +56,32 @@ def default_dir() -> Path:
     return Path(configured) if configured else Path(sys.prefix) / "trading-aot"
 
 
-def source_hash() -> int:
-    """Stamp of ``SOURCES``, Python's version and NumPy's (a positive int64)."""
+def source_hash(sources: tuple[str, ...] = SOURCES) -> int:
+    """Stamp of ``sources`` (default ``SOURCES``), Python's version and NumPy's (a positive
+    int64)."""
     digest = hashlib.sha256()
-    for relative in SOURCES:
+    for relative in sources:
         digest.update((ROOT / relative).read_bytes())
     digest.update(f"{sys.version_info[:2]} numpy {np.__version__}".encode())
     return int(digest.hexdigest()[:15], 16)
+
+
+# what the JIT's cached functions compile in: ``SOURCES`` and the parallel drivers
+JIT_SOURCES: tuple[str, ...] = (*SOURCES, "backtest/sweep_parallel.py")
+
+
+def use_source_keyed_cache() -> None:
+    """Point numba's on-disk cache at ``<prefix>/numba-cache/<stamp of JIT_SOURCES>`` (unless
+    ``NUMBA_CACHE_DIR`` is set): numba checks a cached function only against its own file,
+    so a cached driver of ``sweep_parallel.py`` would otherwise run the code of an older
+    ``sweep_kernel.py`` it inlined (seen: a segfault after an edit). Call it before the first
+    ``njit(cache=True)``; importing numba's config imports numba."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    from numba.core import config
+
+    where = Path(sys.prefix) / "numba-cache" / f"{source_hash(JIT_SOURCES):x}"
+    config.CACHE_DIR = str(where)  # type: ignore[attr-defined]  # set from the environment
 
 
 def module_path(directory: Path) -> Path:
@@ -194,6 +213,7 @@ def jit_namespace(namespace: dict[str, Any]) -> Callable[[], dict[str, Any]]:
 
     def jit() -> dict[str, Any]:
         if not compiled:
+            use_source_keyed_cache()
             from numba import njit
 
             jit_globals = dict(namespace)

@@ -244,3 +244,24 @@ def test_trading_sweep_never_imports_numba_when_compiled(
         jit = sweep_strategy(bars, "macd", macd_grid().iloc[:3], BacktestConfig())
     written = pd.read_csv(out)
     np.testing.assert_allclose(written["total_return"], jit["total_return"], rtol=1e-12)
+
+
+def test_the_jit_cache_is_keyed_by_every_kernel_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numba checks a cached function only against its own file: a cached parallel driver
+    would otherwise run an older sweep_kernel.py it inlined (seen: a segfault)."""
+    from numba.core import config
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(config, "CACHE_DIR", config.CACHE_DIR)
+    aot.use_source_keyed_cache()
+    first = config.CACHE_DIR
+    assert first.endswith(f"{aot.source_hash(aot.JIT_SOURCES):x}")
+    assert "backtest/sweep_parallel.py" in aot.JIT_SOURCES
+    assert set(aot.SOURCES) <= set(aot.JIT_SOURCES)
+    monkeypatch.setattr(aot, "source_hash", lambda sources=aot.SOURCES: 12345)
+    aot.use_source_keyed_cache()
+    assert config.CACHE_DIR != first and config.CACHE_DIR.endswith("3039")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/elsewhere")  # the user's choice is kept
+    before = config.CACHE_DIR
+    aot.use_source_keyed_cache()
+    assert config.CACHE_DIR == before

@@ -7,8 +7,9 @@ tie, gaps filling at the open, ``stops_from`` fill|next, limit entries, partial 
 drawdown and Sharpe equal the backtester's (tests hold every scenario to 1e-9).
 
 - ``sweep_macd``: MACD crossovers (pandas convention). The EMAs of every distinct span are
-  computed once with the indicators' ``ema_pandas``; the kernel derives each scenario's MACD
-  line, signal line and crossings inline. No signal arrays, no Python per bar.
+  computed once with the indicators' ``ema_pandas``; the kernel derives the MACD line once
+  per (fast, slow) pair and the crossings of all its signal spans in one pass. No Python
+  per bar.
 - ``sweep_signals``: precomputed entry/exit matrices (one row per scenario), closes only.
 - ``sweep_strategy``: a table of parameter sets for any registered strategy - the MACD path
   for ``macd``, otherwise each row's ``strategy.signals`` (entries, exits, stop / target /
@@ -35,6 +36,7 @@ import pandas as pd
 
 from trading_core.backtest.config import BacktestConfig
 from trading_core.backtest.data import DataError, check_bars, infer_bars_per_year
+from trading_core.backtest.decisions import VISIBLE_FROM
 from trading_core.backtest.warmup import apply_warmup
 from trading_core.strategies import MacdParams, Strategy, get_strategy
 
@@ -237,6 +239,11 @@ def sweep_macd(
     for row in grid.drop_duplicates().itertuples(index=False):
         MacdParams(fast=row.fast, slow=row.slow, signal=row.signal)
     checked = check_bars(bars)
+    if VISIBLE_FROM in checked.columns:
+        raise ValueError(
+            "these bars hold a spike held at its close (column visible_from): the kernel's "
+            "own crossings would decide on it; use sweep_strategy, which decides as live"
+        )
     scale = bars_per_year or cfg.bars_per_year or infer_bars_per_year(checked["ts"])
     rules = _exit_rules(params, cfg)
     raw = _macd_raw(checked, grid, rules, cfg, scale, start, parallel, _moments(len(grid), 0))
@@ -479,6 +486,8 @@ def sweep_blocks(
         and strategies
         and len(macd_params) == len(strategies)
         and all(p.convention == "pandas" for p in macd_params)
+        # the kernel's own crossings know no held spike (``decisions``): signal arrays then
+        and VISIBLE_FROM not in bars.columns
     ):
         grid = pd.DataFrame(
             [(p.fast, p.slow, p.signal) for p in macd_params], columns=["fast", "slow", "signal"]

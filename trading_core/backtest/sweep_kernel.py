@@ -14,10 +14,12 @@ same arithmetic in the same order (see the engine's docstring for the order of e
 
 After a ``next_open`` market entry ``stops_delay`` 0 checks stops on the fill bar itself
 (``stops_from="fill"``), 1 from the following bar; close and limit fills always check from
-the following bar. Sizing uses ``position_sizing``'s compiled formulas. The signals come
-either as arrays (``entries``/``exits`` plus optional per-bar ``stop``/``take``/``limit``/
-``fraction`` levels, NaN = none) or, ``macd=True``, from the MACD crossings computed inline
-with ``ema_pandas``'s arithmetic (no per-scenario signal arrays at all).
+the following bar. Sizing uses ``position_sizing``'s compiled formulas. The signals come as
+arrays (``entries``/``exits`` plus optional per-bar ``stop``/``take``/``limit``/
+``fraction`` levels, NaN = none). ``run_macd`` derives them for the MACD scenarios of one
+(fast, slow) pair at a time: the MACD line once, every signal span's EMA (``ema_pandas``'s
+arithmetic) and crossings in one pass over the bars (``macd_crossings``), then each
+scenario's ``simulate``.
 
 Metrics (``OUT_FIELDS``) follow ``backtest.metrics``: total return, entries, closed trades,
 wins, max drawdown, Sharpe (mean / std ddof 1 of per-bar returns x sqrt(bars per year)).
@@ -36,6 +38,9 @@ import numpy as np
 from numba import njit
 
 from trading_core import position_sizing
+from trading_core.aot import use_source_keyed_cache
+
+use_source_keyed_cache()  # numba's cache keyed by the kernels' sources (trading_core.aot)
 
 _entry_notional = njit(cache=True)(position_sizing.notional_arithmetic)
 _all_in_quantity = njit(cache=True)(position_sizing.quantity_arithmetic)
@@ -60,26 +65,28 @@ def mark(
     downside: float,
     peak: float,
     worst: float,
-    moments: np.ndarray,
-    block: int,
-) -> tuple[float, float, float, float, float, float]:
-    """The one mark-to-market step: the bar's return into the running sums (and into the
-    block's sums when ``moments`` has rows), the peak and the worst drawdown. Returns the
-    new value, total, squares, downside squares, peak and worst drawdown."""
+) -> tuple[float, float, float, float, float, float, float]:
+    """The one mark-to-market step: the bar's return into the running sums, the peak and
+    the worst drawdown. Returns the return, then the new value, total, squares, downside
+    squares, peak and worst drawdown."""
     change = marked / value - 1.0
     total += change
     squares += change * change
     if change < 0.0:
         downside += change * change
-    if moments.shape[0] > 0:
-        moments[block, 0] += change
-        moments[block, 1] += change * change
     if marked > peak:
         peak = marked
     drawdown = marked / peak - 1.0
     if drawdown < worst:
         worst = drawdown
-    return marked, total, squares, downside, peak, worst
+    return change, marked, total, squares, downside, peak, worst
+
+
+@njit(cache=True)
+def add_moments(moments: np.ndarray, block: int, change: float) -> None:
+    """A bar's return into its block's sums (CSCV)."""
+    moments[block, 0] += change
+    moments[block, 1] += change * change
 
 
 @njit(cache=True)
@@ -88,10 +95,6 @@ def simulate(
     h: np.ndarray,
     low: np.ndarray,
     c: np.ndarray,
-    macd: bool,
-    fast_ema: np.ndarray,
-    slow_ema: np.ndarray,
-    span: int,
     entries: np.ndarray,
     exits: np.ndarray,
     levels: bool,
@@ -126,17 +129,6 @@ def simulate(
     has_take = not np.isnan(take_pct)
     has_trail = not np.isnan(trail_pct)
     protect = has_stop or has_take or has_trail or levels
-    first = 0
-    if macd:
-        while first < size and np.isnan(fast_ema[first] - slow_ema[first]):
-            first += 1
-    alpha = 1.0 / (1.0 + (span - 1) / 2.0)
-    beta = 1.0 - alpha
-    total_wt = beta + alpha
-    divide = total_wt != 1.0
-    weighted = np.nan
-    prev_line = np.nan
-    prev_trigger = np.nan
     cash = initial_cash
     quantity = 0.0
     spend = 0.0
@@ -164,42 +156,39 @@ def simulate(
     count = size - start
     blocks = moments.shape[0]
     block = 0
-    for i in range(start if not macd else 0, size):
-        if macd:
-            # the MACD line, its signal line (ema_pandas's arithmetic) and their crossings
-            line = fast_ema[i] - slow_ema[i]
-            trigger = np.nan
-            if i == first:
-                weighted = line
-            elif i > first and weighted != line:
-                weighted = beta * weighted + alpha * line
-                if divide:
-                    weighted = weighted / total_wt
-            if i >= first and i - first + 1 >= span:
-                trigger = weighted
-            enter = prev_line < prev_trigger and line > trigger
-            leave = prev_trigger < prev_line and trigger > line
-            prev_line = line
-            prev_trigger = trigger
-            if i < start:
-                continue
-        else:
-            enter = entries[i]
-            leave = exits[i]
-        # The common bars first: flat with nothing to do, or holding with nothing to check
-        # (``pend_exit`` implies holding). Same state changes, far fewer instructions.
-        if not holding and not pend_entry and not enter:
-            if peak == -np.inf:
+    i = start - 1
+    while i + 1 < size:
+        i += 1
+        # The common runs of bars first, each in a tight loop: flat with nothing pending up
+        # to the next entry signal (a skipped bar keeps the value), holding with nothing to
+        # check up to the next exit signal or the last bar (``pend_exit`` implies holding).
+        # Same state changes in the same order, far fewer instructions per bar.
+        if not holding and not pend_entry:
+            j = i
+            while i < size and not entries[i]:
+                i += 1
+            if i > j and peak == -np.inf:
                 peak = value
-            continue
+            if i == size:
+                break
+        elif holding and not protect and not pend_exit and blocks == 0:
+            # (a loop of its own: a possible store into ``moments`` costs a third per bar)
+            while i < last and not exits[i]:
+                _, value, total, squares, downside, peak, worst = mark(
+                    cash + quantity * c[i], value, total, squares, downside, peak, worst
+                )
+                i += 1
+        elif holding and not protect and not pend_exit:
+            while i < last and not exits[i]:
+                change, value, total, squares, downside, peak, worst = mark(
+                    cash + quantity * c[i], value, total, squares, downside, peak, worst
+                )
+                add_moments(moments, (i - start) * blocks // count, change)
+                i += 1
+        enter = entries[i]
+        leave = exits[i]
         if blocks > 0:
             block = (i - start) * blocks // count
-        if holding and not protect and not leave and not pend_exit and i != last:
-            value, total, squares, downside, peak, worst = mark(
-                cash + quantity * c[i], value, total, squares, downside, peak, worst,
-                moments, block,
-            )  # fmt: skip
-            continue
         traded = False
         # 1. at the open
         if pend_exit:
@@ -328,9 +317,11 @@ def simulate(
             traded = True
         if holding or traded:
             marked = cash + quantity * c[i] if holding else cash + 0.0
-            value, total, squares, downside, peak, worst = mark(
-                marked, value, total, squares, downside, peak, worst, moments, block
+            change, value, total, squares, downside, peak, worst = mark(
+                marked, value, total, squares, downside, peak, worst
             )
+            if blocks > 0:
+                add_moments(moments, block, change)
         elif peak == -np.inf:
             peak = value
     sharpe = np.nan
@@ -351,6 +342,112 @@ def simulate(
     out[6] = sortino
 
 
+@njit(cache=True, error_model="numpy")
+def macd_crossings(
+    fast_ema: np.ndarray,
+    slow_ema: np.ndarray,
+    spans: np.ndarray,
+    enter: np.ndarray,
+    leave: np.ndarray,
+) -> None:
+    """The crossings of one MACD line (``fast_ema - slow_ema``) with its signal lines, one
+    per span of ``spans``, into the rows of ``enter``/``leave`` (spans x bars): the signal
+    line is ``ema_pandas``'s arithmetic (NaN until ``span`` values), a crossing compares the
+    previous bar's line and signal with this bar's. All the spans advance together over the
+    bars: their recursions are independent, so the CPU overlaps them (one span alone waits
+    on its multiply-add-divide chain every bar). Dividing by a total weight of exactly 1.0
+    leaves the value as it is, so every span divides (bit-identical, no branch); a total
+    weight is never 0, so numpy's division rules (no zero check per bar) change nothing."""
+    size = fast_ema.shape[0]
+    m = spans.shape[0]
+    first = 0
+    while first < size and np.isnan(fast_ema[first] - slow_ema[first]):
+        first += 1
+    alpha = np.empty(m)
+    beta = np.empty(m)
+    total_wt = np.empty(m)
+    for k in range(m):
+        alpha[k] = 1.0 / (1.0 + (spans[k] - 1) / 2.0)
+        beta[k] = 1.0 - alpha[k]
+        total_wt[k] = beta[k] + alpha[k]
+    weighted = np.full(m, np.nan)
+    prev_trigger = np.full(m, np.nan)
+    prev_line = np.nan
+    for i in range(size):
+        line = fast_ema[i] - slow_ema[i]
+        for k in range(m):
+            w = weighted[k]
+            if i == first:
+                w = line
+            elif i > first and w != line:
+                w = (beta[k] * w + alpha[k] * line) / total_wt[k]
+            weighted[k] = w
+            trigger = w if i >= first and i - first + 1 >= spans[k] else np.nan
+            enter[k, i] = prev_line < prev_trigger[k] and line > trigger
+            leave[k, i] = prev_trigger[k] < prev_line and trigger > line
+            prev_trigger[k] = trigger
+        prev_line = line
+
+
+@njit(cache=True)
+def macd_pairs(fast_row: np.ndarray, slow_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The scenarios grouped by their (fast, slow) pair: ``order`` lists them pair after
+    pair (in the order of their rows within a pair), group ``g`` is
+    ``order[bounds[g]:bounds[g + 1]]``; no scenarios, no groups."""
+    n = fast_row.shape[0]
+    width = 1
+    for s in range(n):
+        width = max(width, slow_row[s] + 1)
+    order = np.argsort(fast_row * width + slow_row, kind="mergesort")
+    if n == 0:
+        return order, np.zeros(1, dtype=np.int64)
+    starts = [0]
+    for j in range(1, n):
+        a = order[j - 1]
+        b = order[j]
+        if fast_row[a] != fast_row[b] or slow_row[a] != slow_row[b]:
+            starts.append(j)
+    starts.append(n)
+    bounds = np.empty(len(starts), dtype=np.int64)
+    for j in range(len(starts)):
+        bounds[j] = starts[j]
+    return order, bounds
+
+
+@njit(cache=True)
+def macd_group(
+    ohlc: np.ndarray,
+    emas: np.ndarray,
+    fast_row: np.ndarray,
+    slow_row: np.ndarray,
+    signal: np.ndarray,
+    rules: np.ndarray,
+    start: int,
+    conventions: np.ndarray,
+    members: np.ndarray,
+    out: np.ndarray,
+    moments: np.ndarray,
+) -> None:
+    """The scenarios ``members`` of ``run_macd``, which share one (fast, slow) pair: their
+    crossings in one pass (``macd_crossings``), then each one's ``simulate`` (the serial
+    and the parallel driver share it)."""
+    size = ohlc.shape[1]
+    first = members[0]
+    spans = signal[members]
+    enter = np.empty((members.shape[0], size), dtype=np.bool_)
+    leave = np.empty((members.shape[0], size), dtype=np.bool_)
+    macd_crossings(emas[fast_row[first]], emas[slow_row[first]], spans, enter, leave)
+    none = np.zeros(0)
+    for k in range(members.shape[0]):
+        s = members[k]
+        simulate(
+            ohlc[0], ohlc[1], ohlc[2], ohlc[3], enter[k], leave[k], False, none, none, none,
+            none, start, conventions[0], conventions[1], conventions[2],
+            conventions[3] != 0.0, int(conventions[4]), conventions[5] != 0.0, rules[s, 0],
+            rules[s, 1], rules[s, 2], conventions[6], conventions[7], out[s], moments[s],
+        )  # fmt: skip
+
+
 @njit(cache=True)
 def run_macd(
     ohlc: np.ndarray,
@@ -366,39 +463,16 @@ def run_macd(
     """MACD scenarios (rows of ``emas`` for fast and slow, signal span); ``rules`` holds each
     scenario's stop-loss, take-profit and trailing fractions (NaN = none); ``conventions``:
     fee, maker fee, slippage bps, next_open, stops delay, close_at_end, initial cash, bars
-    per year; ``moments``: scenarios x blocks x 2 (zero blocks: none kept)."""
+    per year; ``moments``: scenarios x blocks x 2 (zero blocks: none kept). Scenarios run
+    pair by pair (``macd_pairs``); each one's result does not depend on its companions."""
     out = np.empty((signal.shape[0], len(OUT_FIELDS)))
-    for s in range(signal.shape[0]):
-        macd_scenario(
-            ohlc, emas, fast_row, slow_row, signal, rules, start, conventions, s, out, moments
-        )
+    order, bounds = macd_pairs(fast_row, slow_row)
+    for g in range(bounds.shape[0] - 1):
+        macd_group(
+            ohlc, emas, fast_row, slow_row, signal, rules, start, conventions,
+            order[bounds[g] : bounds[g + 1]], out, moments,
+        )  # fmt: skip
     return out
-
-
-@njit(cache=True)
-def macd_scenario(
-    ohlc: np.ndarray,
-    emas: np.ndarray,
-    fast_row: np.ndarray,
-    slow_row: np.ndarray,
-    signal: np.ndarray,
-    rules: np.ndarray,
-    start: int,
-    conventions: np.ndarray,
-    s: int,
-    out: np.ndarray,
-    moments: np.ndarray,
-) -> None:
-    """Scenario ``s`` of ``run_macd`` (the serial and the parallel driver share it)."""
-    flags = np.zeros(0, dtype=np.bool_)
-    none = np.zeros(0)
-    simulate(
-        ohlc[0], ohlc[1], ohlc[2], ohlc[3], True, emas[fast_row[s]], emas[slow_row[s]],
-        signal[s], flags, flags, False, none, none, none, none, start, conventions[0],
-        conventions[1], conventions[2], conventions[3] != 0.0, int(conventions[4]),
-        conventions[5] != 0.0, rules[s, 0], rules[s, 1], rules[s, 2], conventions[6],
-        conventions[7], out[s], moments[s],
-    )  # fmt: skip
 
 
 @njit(cache=True)
@@ -421,9 +495,8 @@ def signals_scenario(
 ) -> None:
     """Scenario ``s`` of ``run_signals``, reading level row ``k`` (the serial and the
     parallel driver share it)."""
-    none = np.zeros(0)
     simulate(
-        ohlc[0], ohlc[1], ohlc[2], ohlc[3], False, none, none, 1, entries[s], exits[s],
+        ohlc[0], ohlc[1], ohlc[2], ohlc[3], entries[s], exits[s],
         levels, stop_lv[k], take_lv[k], limit_lv[k], fraction_lv[k], start,
         conventions[0], conventions[1], conventions[2], conventions[3] != 0.0,
         int(conventions[4]), conventions[5] != 0.0, rules[s, 0], rules[s, 1], rules[s, 2],

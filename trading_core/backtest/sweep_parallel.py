@@ -11,7 +11,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from trading_core.backtest.sweep_kernel import OUT_FIELDS, macd_scenario, signals_scenario
+from trading_core.aot import use_source_keyed_cache
+from trading_core.backtest.sweep_kernel import (
+    OUT_FIELDS,
+    macd_group,
+    macd_pairs,
+    signals_scenario,
+)
+
+use_source_keyed_cache()  # numba's cache keyed by the kernels' sources (trading_core.aot)
 
 
 @njit(cache=True, parallel=True)
@@ -26,12 +34,14 @@ def run_macd_parallel(
     conventions: np.ndarray,
     moments: np.ndarray,
 ) -> np.ndarray:
-    """``sweep_kernel.run_macd`` with the scenarios spread over the cores."""
+    """``sweep_kernel.run_macd`` with its (fast, slow) pairs spread over the cores."""
     out = np.empty((signal.shape[0], len(OUT_FIELDS)))
-    for s in prange(signal.shape[0]):
-        macd_scenario(
-            ohlc, emas, fast_row, slow_row, signal, rules, start, conventions, s, out, moments
-        )
+    order, bounds = macd_pairs(fast_row, slow_row)
+    for g in prange(bounds.shape[0] - 1):
+        macd_group(
+            ohlc, emas, fast_row, slow_row, signal, rules, start, conventions,
+            order[bounds[g] : bounds[g + 1]], out, moments,
+        )  # fmt: skip
     return out
 
 

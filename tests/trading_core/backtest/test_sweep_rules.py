@@ -10,6 +10,7 @@ import pytest
 
 from trading_core.backtest import BacktestConfig, DataError, read_ohlcv_csv, run_backtest
 from trading_core.backtest.sweep import SWEEP_METRICS, _checked_levels, macd_grid, sweep_strategy
+from trading_core.quality.spike_policy import SpikePolicy
 from trading_core.strategies import get_strategy
 
 CONFIGS: dict[str, BacktestConfig] = {
@@ -67,7 +68,20 @@ def series(shared_data: Path) -> dict[str, pd.DataFrame]:
         # the last 2,000 4h candles of XRP (real gaps included) and 1,500 days of ETH
         "xrp_4h": read_ohlcv_csv(market / "binance_XRPUSDT_4h.csv").iloc[-2000:],
         "eth_1d": read_ohlcv_csv(market / "binance_ETHUSDT_1d.csv").iloc[-1500:],
+        # ADAUSDT 1h around its 2025-03-02 spike, held at 15:00 and 16:00 and released by
+        # the next bars (no decision there, history after); with 5 confirming bars the
+        # bars decided while it was pending are computed without it (decisions.py)
+        "ada_1h_spike": _around_spike(read_ohlcv_csv(market / "binance_ADAUSDT_1h.csv")),
+        "ada_1h_spike_confirm5": _around_spike(
+            read_ohlcv_csv(market / "binance_ADAUSDT_1h.csv", SpikePolicy(confirm_bars=5))
+        ),
     }
+
+
+def _around_spike(bars: pd.DataFrame) -> pd.DataFrame:
+    assert "visible_from" in bars.columns  # the file's spike is held, then released
+    keep = (bars["ts"] >= "2025-01-01") & (bars["ts"] < "2025-04-15")
+    return bars[keep].reset_index(drop=True)
 
 
 def _params(row: pd.Series) -> dict[str, object]:
