@@ -260,8 +260,8 @@ def test_the_jit_cache_is_keyed_by_every_kernel_source(monkeypatch: pytest.Monke
     assert set(aot.SOURCES) <= set(aot.JIT_SOURCES)
     monkeypatch.setattr(aot, "source_hash", lambda sources=aot.SOURCES: 12345)
     aot.use_source_keyed_cache()
-    assert config.CACHE_DIR != first and config.CACHE_DIR.endswith("3039")
+    assert first != config.CACHE_DIR and config.CACHE_DIR.endswith("3039")
     monkeypatch.setenv("NUMBA_CACHE_DIR", "/elsewhere")  # the user's choice is kept
     before = config.CACHE_DIR
     aot.use_source_keyed_cache()
-    assert config.CACHE_DIR == before
+    assert before == config.CACHE_DIR
