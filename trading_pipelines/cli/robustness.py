@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -144,27 +143,16 @@ def _parse_dimension(text: str) -> tuple[str, Any]:
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Any, int, dict[str, Any]]:
-    """Bars (gap mode applied), the window's first index, and the gap report."""
+    """Bars (gap mode applied), the window's first index, and the gap report: the research
+    commands' ``_gapped_bars``, with the window's start as an index."""
     import numpy as np
     import pandas as pd
 
-    from trading_core.research.gaps import apply_gap_mode, gap_warning
-    from trading_pipelines.cli.research import _load_bars
+    from trading_pipelines.cli.research import _gapped_bars
 
-    bars = _load_bars(args.ohlcv, args.start, args.end)
-    start = 0
-    if args.start is not None:
-        start = int(np.searchsorted(bars["ts"], pd.Timestamp(args.start)))
-    scope = bars.iloc[start:].reset_index(drop=True)
-    kept, gaps = apply_gap_mode(scope, args.gaps)
-    if args.gaps == "split" and gaps["gaps"]:
-        first = int(np.searchsorted(bars["ts"], kept["ts"].iloc[0]))
-        bars = bars.iloc[: first + len(kept)].reset_index(drop=True)
-        start = first
-    warning = gap_warning(gaps)
-    if warning:
-        print(warning, file=sys.stderr)
-    return bars, start, gaps
+    bars, start, gaps = _gapped_bars(args)
+    first = 0 if start is None else int(np.searchsorted(bars["ts"], pd.Timestamp(start)))
+    return bars, first, gaps
 
 
 def _config(args: argparse.Namespace) -> Any:
