@@ -48,22 +48,16 @@ def _i8(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.int64)
 
 
-def _chunked(
-    scenarios: int, threads: int, run: Callable[[int, int], np.ndarray], fields: int
-) -> np.ndarray:
-    """``run(first, stop)`` over consecutive chunks of the scenarios, on ``threads``."""
+def _chunked(scenarios: int, threads: int, run: Callable[[int, int], np.ndarray]) -> np.ndarray:
+    """``run(first, stop)`` over consecutive chunks of the scenarios, on ``threads``; the
+    chunks' rows in scenario order."""
     if threads <= 1 or scenarios <= 1:
         return run(0, scenarios)
     pieces = min(scenarios, threads * CHUNKS_PER_THREAD)
     bounds = np.linspace(0, scenarios, pieces + 1).astype(np.int64)
-    out = np.empty((scenarios, fields))
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = [
-            (a, b, pool.submit(run, int(a), int(b))) for a, b in itertools.pairwise(bounds) if b > a
-        ]
-        for a, b, future in futures:
-            out[a:b] = future.result()
-    return out
+        futures = [pool.submit(run, int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
+        return np.concatenate([future.result() for future in futures])
 
 
 def _macd_driver(module: ModuleType, threads: int) -> Callable[..., np.ndarray]:
@@ -90,7 +84,7 @@ def _macd_driver(module: ModuleType, threads: int) -> Callable[..., np.ndarray]:
                 )
             )  # fmt: skip
 
-        out = _chunked(signal.shape[0], threads, run, 7)
+        out = _chunked(signal.shape[0], threads, run)
         if sums is not moments:
             moments[...] = sums
         return out
@@ -128,7 +122,7 @@ def _signals_driver(module: ModuleType, threads: int) -> Callable[..., np.ndarra
                 )
             )  # fmt: skip
 
-        out = _chunked(entries.shape[0], threads, run, 7)
+        out = _chunked(entries.shape[0], threads, run)
         if sums is not moments:
             moments[...] = sums
         return out
