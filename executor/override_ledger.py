@@ -233,11 +233,11 @@ def prepare(
         args["until"] = expiry.isoformat()
         if duration is not None:
             args["for"] = duration
+    sizing = [n for n, v in (("scale", scale), ("risk_per_trade", risk_per_trade)) if v is not None]
+    if command != "set-risk" and (sizing or clear):
+        raise OverrideError(f"{command} takes no {(sizing or ['clear'])[0]}; only set-risk does")
     if command == "set-risk":
-        given = [
-            n for n, v in (("scale", scale), ("risk_per_trade", risk_per_trade)) if v is not None
-        ]
-        if len(given) + int(clear) != 1:
+        if len(sizing) + int(clear) != 1:
             raise OverrideError("set-risk takes exactly one of --scale, --risk-per-trade, --clear")
         if clear:
             args["clear"] = True

@@ -307,3 +307,25 @@ def test_without_the_protocol_blacklist_and_pause_instance_still_hold(
         assert desk.status(paused)[1].startswith("operator pause-instance: default")
     finally:
         desk.close()
+
+
+@pytest.mark.parametrize(
+    ("command", "fields", "words"),
+    [
+        ("blacklist", {"symbol": "BTC/USDT", "scale": 2.0}, "blacklist takes no scale"),
+        ("pause-instance", {"instance": "a", "risk_per_trade": 0.01}, "takes no risk_per_trade"),
+        ("unblacklist", {"symbol": "BTC/USDT", "clear": True}, "unblacklist takes no clear"),
+    ],
+)
+def test_a_sizing_field_on_another_override_is_refused_not_ignored(
+    desk: Desk, command: str, fields: dict, words: str
+) -> None:
+    """The one checked path (CLI, Dagster jobs, Telegram, cockpit) refuses what a command does
+    not take, instead of recording the command without it."""
+    from executor import override_ledger
+    from executor.overrides import OverrideError
+    from trading_core.config import get_config
+
+    with pytest.raises(OverrideError, match=words):
+        override_ledger.issue(desk.ledger, get_config(), command, who="t", why="t", **fields)
+    assert desk.ledger.commands() == []
