@@ -1,9 +1,9 @@
 """The ahead-of-time compiled kernels: where they live, whether they are fresh, and lazy
 kernels that use them or fall back to the numba JIT.
 
-``make prepare`` compiles the numba kernels of ``indicators/_kernels.py`` and
-``backtest/sweep_kernel.py`` - the same Python source the JIT compiles - into one C
-extension, ``MODULE`` (``backtest/sweep_aot_build.py``, with ``numba.pycc``), under
+``make prepare`` compiles the numba kernels of ``indicators/_kernels.py`` and of the sweeps
+(``backtest/sweep_kernel.py``, the simulations it calls and ``backtest/sweep_swing_kernel.py``)
+- the same Python source the JIT compiles - into one C extension, ``MODULE`` (``backtest/sweep_aot_build.py``, with ``numba.pycc``), under
 ``default_dir()``: ``$TRADING_AOT_DIR``, else ``<venv>/trading-aot`` (outside git). Importing
 it does not import numba, which saves numba's import (~0.2 s) and its first-call
 initialisation (~0.7 s CPU) on every command.
@@ -37,6 +37,9 @@ ROOT = Path(__file__).resolve().parent
 # the files whose text decides what the compiled code does (and the exported signatures)
 SOURCES: tuple[str, ...] = (
     "backtest/sweep_kernel.py",
+    "backtest/sweep_simulate.py",
+    "backtest/sweep_simulate_plain.py",
+    "backtest/sweep_swing_kernel.py",
     "indicators/_kernels.py",
     "position_sizing.py",
     "fills.py",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -29,12 +30,27 @@ def inputs(**changes) -> ReportInputs:
     return replace(base, **changes)
 
 
-def found(**changes) -> dict[str, list[Finding]]:
+def _found(**changes) -> dict[str, list[Finding]]:
     built = build_report(WINDOW, inputs(**changes), generated_at=END, conventions="c")
     out: dict[str, list[Finding]] = {}
     for f in built.content.findings:
         out.setdefault(f.code, []).append(f)
     return out
+
+
+@functools.cache
+def _baseline() -> dict[str, tuple[Finding, ...]]:
+    """The findings on the unchanged journals: several tests read them, and a report build
+    renders its charts (about half a second of CPU), so it is built once per module."""
+    return {code: tuple(items) for code, items in _found().items()}
+
+
+def found(**changes) -> dict[str, list[Finding]]:
+    """The report's findings by code, on the journals with ``changes`` (frozen Findings; the
+    unchanged report's are built once and handed out as fresh lists)."""
+    if not changes:
+        return {code: list(items) for code, items in _baseline().items()}
+    return _found(**changes)
 
 
 def test_what_happened_states_the_equity_change_and_each_instance() -> None:

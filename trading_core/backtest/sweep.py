@@ -1,4 +1,4 @@
-"""Parameter sweeps through one compiled simulation kernel (``sweep_kernel.simulate``).
+"""Parameter sweeps through one compiled simulation kernel (``sweep_kernel``).
 
 The kernel reproduces ``run_backtest`` under every convention it has - close or next-open
 fills, taker/maker fees, slippage, stop-loss, take-profit, trailing stop, stop first on a
@@ -12,8 +12,9 @@ drawdown and Sharpe equal the backtester's (tests hold every scenario to 1e-9).
   per bar.
 - ``sweep_signals``: precomputed entry/exit matrices (one row per scenario), closes only.
 - ``sweep_strategy``: a table of parameter sets for any registered strategy - the MACD path
-  for ``macd``, otherwise each row's ``strategy.signals`` (entries, exits, stop / target /
-  limit levels, sizes; in chunks) through the same kernel.
+  for ``macd``, swing's signals built in compiled code from indicators computed once
+  (``sweep_swing``), otherwise each row's ``strategy.signals`` (entries, exits, stop /
+  target / limit levels, sizes; in chunks) through the same kernel.
 
 Exit rules can be swept: columns ``stop_loss``, ``take_profit`` and ``trailing_stop`` of the
 parameter table (fractions of the entry price; empty = the config's value) override
@@ -374,9 +375,15 @@ def _signals_raw(
     progress: Callable[[int], None] | None,
     moments: np.ndarray,
 ) -> np.ndarray:
+    from trading_core.backtest import sweep_swing
     from trading_core.backtest.sweep_arrays import SignalSource
 
     ohlc = _ohlc(bars)
+    if sweep_swing.applies(strategies, bars):  # signals built in compiled code, threaded
+        return sweep_swing.swing_raw(
+            bars, ohlc, strategies, rules, _conventions(config, scale), start, parallel,
+            chunk, progress, moments,
+        )  # fmt: skip
     source = SignalSource(bars)
     _, run_signals = _drivers(len(strategies) * len(bars), parallel)
     pieces: list[np.ndarray] = []
@@ -418,8 +425,9 @@ def sweep_strategy(
 ) -> pd.DataFrame:
     """One row per parameter set (``params``' columns plus ``SWEEP_METRICS``).
 
-    Every row runs through the compiled kernel under ``config``'s conventions; the exit-rule
-    columns (``EXIT_RULE_COLUMNS``) override its stops per row. ``progress`` is called with
+    Every row runs through the compiled kernel under ``config``'s conventions (swing rows
+    with their signals built in compiled code too, ``sweep_swing``); the exit-rule columns
+    (``EXIT_RULE_COLUMNS``) override its stops per row. ``progress`` is called with
     the number of rows finished since its previous call. Bars before index ``start`` only
     warm up indicators (``run_backtest``'s ``trade_from``); ``config.warmup`` other than
     "all" keeps the warm-up of the row needing the most (``backtest.warmup``).

@@ -50,6 +50,12 @@ EXPORTS: dict[str, tuple[str, str, str]] = {
         "run_signals",
         f"{C2}({C2}, {B2}, {B2}, b1, {C2}, {C2}, {C2}, {C2}, {C2}, i8, {F1}, {C3})",
     ),
+    "run_swing": (
+        "trading_core.backtest.sweep_swing_kernel",
+        "run_swing",
+        f"{C2}({C2}, {C2}, {C2}, {C2}, {B2}, b1[::1], i8[:, ::1], {F1}, i8[:, ::1], {F1}, "
+        f"{I1}, {I1}, {F1}, {F1}, {C2}, i8, {F1}, {C3}, i8, i8)",
+    ),
 }
 # indicator kernels whose result is not one float64 array (the rest are ``f8[::1](...)``)
 RETURNS: dict[str, str] = {"first_valid": "i8", "adx_wilder": "UniTuple(f8[::1], 3)"}

@@ -16,6 +16,7 @@ from trading_core.backtest.sweep_kernel import (
     OUT_FIELDS,
     macd_group,
     macd_pairs,
+    plain_inputs,
     signals_scenario,
 )
 
@@ -36,11 +37,12 @@ def run_macd_parallel(
 ) -> np.ndarray:
     """``sweep_kernel.run_macd`` with its (fast, slow) pairs spread over the cores."""
     out = np.empty((signal.shape[0], len(OUT_FIELDS)))
-    order, bounds = macd_pairs(fast_row, slow_row)
-    for g in prange(bounds.shape[0] - 1):
+    returns, bounds = plain_inputs(ohlc[3], False, rules, conventions, start, moments.shape[1])
+    order, groups = macd_pairs(fast_row, slow_row)
+    for g in prange(groups.shape[0] - 1):
         macd_group(
-            ohlc, emas, fast_row, slow_row, signal, rules, start, conventions,
-            order[bounds[g] : bounds[g + 1]], out, moments,
+            ohlc, emas, fast_row, slow_row, signal, rules, start, conventions, returns, bounds,
+            order[groups[g] : groups[g + 1]], out, moments,
         )  # fmt: skip
     return out
 
@@ -65,9 +67,10 @@ def run_signals_parallel(
     # the level rows of each scenario (one shared empty row without levels); an array,
     # because prange's unsigned index would turn ``s if levels else 0`` into a float
     rows = np.arange(entries.shape[0]) if levels else np.zeros(entries.shape[0], np.int64)
+    returns, bounds = plain_inputs(ohlc[3], levels, rules, conventions, start, moments.shape[1])
     for s in prange(entries.shape[0]):
         signals_scenario(
             ohlc, entries, exits, levels, stop_lv, take_lv, limit_lv, fraction_lv, rules,
-            start, conventions, s, rows[s], out, moments,
+            start, conventions, returns, bounds, s, rows[s], out, moments,
         )  # fmt: skip
     return out
