@@ -50,6 +50,7 @@ from trading_pipelines.resources.ledger import LedgerResource
 from trading_pipelines.resources.market import MarketDataResource
 from trading_pipelines.resources.research import ResearchWarehouse
 from trading_pipelines.resources.strategy import StrategyResource
+from trading_pipelines.run_priority import priority_in_process_executor
 from trading_pipelines.schedules import (
     alt_data_schedule,
     daily_report_schedule,
@@ -127,7 +128,7 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
             "alerts": AlertResource(path=str(root.home / "alerts.jsonl")),
             **alt_data_resources(cfg, root),
         },
-        executor=dg.in_process_executor,
+        executor=priority_in_process_executor,  # in-process; background runs niced
     )
 
 
