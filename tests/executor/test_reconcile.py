@@ -190,7 +190,7 @@ def test_trades_are_read_page_by_page(
     other = make_ccxt_client(fake.url)
     for i in range(5):
         other.create_order("BTC/USDT", "market", "buy", 0.001, None, {"clientOrderId": f"p{i}"})
-    monkeypatch.setattr("executor.brokers.ccxt_broker.TRADES_PAGE", 2)
+    monkeypatch.setattr("executor.brokers.ccxt_account.TRADES_PAGE", 2)
     fake.clear_requests()
     trades = rig.broker.trades_since("BTC/USDT", utc_now() - timedelta(hours=1))
     assert [int(t["id"]) for t in trades] == [t["id"] for t in fake.trades()]

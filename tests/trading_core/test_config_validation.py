@@ -277,7 +277,7 @@ def test_an_open_trading_home_is_tightened(
     (home / "lake").mkdir(parents=True)
     home.chmod(0o755)
     (home / "lake").chmod(0o777)
-    with caplog.at_level(logging.WARNING, logger="trading_core.config"):
+    with caplog.at_level(logging.WARNING, logger="trading_core.config_paths"):
         paths = Paths(home).ensure()
     assert mode(paths.home) == 0o700 and mode(paths.lake) == 0o700
     assert f"{home} was open to others (mode 755); now 700" in caplog.text

@@ -24,249 +24,54 @@ book directory, with ``bids``/``asks`` as ``[price, amount]`` best first and a `
 is used when one was taken less than ``max_snapshot_age`` before the requested instant;
 otherwise the book is **synthesized** around the last closed candle's close with the sim's
 book model and its ``source`` says ``replay:synthetic``.
+
+The rooms: the layout's file names in ``replay_files``, reading a candle file in
+``replay_candles``, reading a snapshot in ``replay_snapshots``; this module is the market that
+serves them (and re-exports what other code imports from here).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from trading_core.market.base import OHLCV_COLUMNS, MarketDataError, OrderBook, empty_ohlcv
-from trading_core.market.candle_file import (
-    EPOCH_UNITS,
-    CandleFileError,
-    CandleRead,
-    empty_rejected,
-    epoch_to_times,
-    epoch_units,
-    read_candle_lines,
+from trading_core.market.candle_file import EPOCH_UNITS
+from trading_core.market.replay_candles import PRICE_COLUMNS, read_candle_file, read_candles
+from trading_core.market.replay_files import (
+    DEPTH_FILE,
+    KNOWN_QUOTES,
+    PERP_SUFFIX,
+    ReplaySeries,
+    file_symbol_to_unified,
+    scan_candle_files,
+    unified_to_file_symbol,
 )
-from trading_core.market.sim import stable_hash, synthesize_book, tick_for_price
+from trading_core.market.replay_snapshots import read_snapshot
+from trading_core.market.sim_book import synthesize_book
+from trading_core.market.sim_profile import stable_hash, tick_for_price
 from trading_core.timeframes import TIMEFRAME_SECONDS, naive_utc, timeframe_delta
 
-# Longest first, so USDT wins over USD and FDUSD over USD.
-KNOWN_QUOTES: tuple[str, ...] = tuple(
-    sorted(
-        (
-            "USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USDP", "DAI", "USD", "EUR", "GBP",
-            "TRY", "BRL", "JPY", "AUD", "BTC", "ETH", "BNB",
-        ),
-        key=len,
-        reverse=True,
-    )
-)  # fmt: skip
-PERP_SUFFIX = "PERP"
-PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+__all__ = [
+    "KNOWN_QUOTES",
+    "PERP_SUFFIX",
+    "PRICE_COLUMNS",
+    "SYNTHETIC_SOURCE",
+    "ReplayMarket",
+    "ReplaySeries",
+    "file_symbol_to_unified",
+    "read_candle_file",
+    "read_candles",
+    "scan_candle_files",
+    "unified_to_file_symbol",
+]
+
 SYNTHETIC_SOURCE = "replay:synthetic"
-
-_CANDLE_FILE = re.compile(
-    r"^(?P<exchange>[a-z0-9]+)_(?P<pair>[A-Z0-9]+)_(?P<timeframe>[0-9]+[mhd])\.(?P<ext>csv|parquet)$"
-)
-_DEPTH_FILE = re.compile(r"^(?P<exchange>[a-z0-9]+)_(?P<pair>[A-Z0-9]+)_depth_[0-9]+\.json$")
-_SNAPSHOT_TIME_KEYS = ("timestamp", "ts", "last_tob_timestamp")
-
-
-class ReplaySeries(NamedTuple):
-    exchange: str
-    symbol: str
-    timeframe: str
-
-
-def file_symbol_to_unified(pair: str) -> str:
-    """``BTCUSDT`` -> ``BTC/USDT``; ``XRPUSDTPERP`` -> ``XRP/USDT:USDT`` (linear perpetual)."""
-    perp = pair.endswith(PERP_SUFFIX) and len(pair) > len(PERP_SUFFIX)
-    core = pair[: -len(PERP_SUFFIX)] if perp else pair
-    for quote in KNOWN_QUOTES:
-        if core.endswith(quote) and len(core) > len(quote):
-            base = core[: -len(quote)]
-            return f"{base}/{quote}:{quote}" if perp else f"{base}/{quote}"
-    raise ValueError(f"cannot split {pair!r} into base and quote; known quotes: {KNOWN_QUOTES}")
-
-
-def unified_to_file_symbol(symbol: str) -> str:
-    """``BTC/USDT`` -> ``BTCUSDT``; ``XRP/USDT:USDT`` -> ``XRPUSDTPERP``."""
-    pair, _, settle = symbol.partition(":")
-    return pair.replace("/", "") + (PERP_SUFFIX if settle else "")
-
-
-def scan_candle_files(directory: Path) -> dict[ReplaySeries, Path]:
-    """The candle files of ``directory`` by series. Names outside the layout are ignored; of a
-    CSV and a Parquet file of the same series, the first in name order (the CSV) wins."""
-    files: dict[ReplaySeries, Path] = {}
-    for path in sorted(directory.iterdir()):
-        match = _CANDLE_FILE.match(path.name)
-        if not match or match["timeframe"] not in TIMEFRAME_SECONDS:
-            continue
-        try:
-            symbol = file_symbol_to_unified(match["pair"])
-        except ValueError:
-            continue
-        files.setdefault(ReplaySeries(match["exchange"], symbol, match["timeframe"]), path)
-    return files
-
-
-def _timestamps_to_naive_utc(column: pa.ChunkedArray, declared: str | None) -> np.ndarray | None:
-    """Naive UTC ``datetime64[us]`` from a timestamp (aware or naive), epoch or ISO column;
-    None when the column needs the line-by-line read (epoch numbers of more than one unit,
-    or not the declared one: ``trading_core.market.candle_file``)."""
-    kind = column.type
-    if pa.types.is_timestamp(kind):
-        if declared not in (None, "iso"):
-            return None
-        # Aware timestamps are stored as UTC instants; dropping the zone keeps UTC wall time.
-        return column.cast(pa.timestamp("us")).to_numpy().astype("datetime64[us]")
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        values = column.to_numpy(zero_copy_only=False).astype("float64")
-        units = epoch_units(values)
-        found = set(units.tolist())
-        if len(found) != 1 or "" in found or (declared is not None and found != {declared}):
-            return None
-        return epoch_to_times(values, units)
-    if declared not in (None, "iso"):
-        return None
-    try:
-        parsed = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
-    except (ValueError, TypeError):
-        return None
-    return parsed.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as handle:
-        handle.seek(0, 2)
-        if handle.tell() == 0:
-            return True
-        handle.seek(-1, 2)
-        return handle.read(1) == b"\n"
-
-
-def _read_fast(path: Path, timestamp_unit: str | None) -> pd.DataFrame | None:
-    """The columnar read of a well-formed file; None when a line needs the tolerant read."""
-    if path.suffix != ".parquet" and not _ends_with_newline(path):
-        return None
-    try:
-        if path.suffix == ".parquet":
-            table = pq.read_table(path)
-        else:
-            types = {name: pa.float64() for name in PRICE_COLUMNS}
-            # only an empty cell is missing: nan, NULL, N/A... go line by line (unparseable)
-            strict = pa_csv.ConvertOptions(
-                column_types=types, null_values=[""], strings_can_be_null=False
-            )
-            table = pa_csv.read_csv(path, convert_options=strict)
-    except pa.ArrowInvalid:
-        if path.suffix == ".parquet":
-            raise
-        return None
-    missing = [c for c in ("timestamp", *PRICE_COLUMNS) if c not in table.column_names]
-    if missing:
-        raise MarketDataError(
-            f"{path}: missing columns {missing}; "
-            f"expected header timestamp,{','.join(PRICE_COLUMNS)}"
-        )
-    ts = _timestamps_to_naive_utc(table.column("timestamp"), timestamp_unit)
-    if ts is None:
-        if path.suffix == ".parquet":
-            raise MarketDataError(
-                f"{path}: timestamps of mixed or undeclared units; declare timestamp_unit"
-            )
-        return None
-    prices = {}
-    for name in PRICE_COLUMNS:
-        column = table.column(name)
-        column = column if column.type == pa.float64() else column.cast(pa.float64())
-        # an empty cell (null) goes on, to be quarantined as missing_value; nan / inf cells
-        # are rejected line by line with their line number
-        if pc.all(pc.is_finite(column)).as_py() is False:
-            return None
-        prices[name] = column.to_numpy()
-    return pd.DataFrame({"ts": ts, **prices}, copy=False)  # one block build, no per-column copy
-
-
-def read_candle_file(path: Path, timestamp_unit: str | None = None) -> pd.DataFrame:
-    """``ts`` plus float ``open..volume`` of the readable lines, in file order."""
-    return read_candles(path, timestamp_unit).frame
-
-
-def read_candles(path: Path, timestamp_unit: str | None = None) -> CandleRead:
-    """``ts`` plus float ``open..volume`` in file order, and the lines rejected alone (see
-    ``trading_core.market.candle_file``); a ``MarketDataError`` names a file that cannot be
-    read at all. ``timestamp_unit``: iso | s | ms | us | ns, or None to detect it."""
-    try:
-        frame = _read_fast(path, timestamp_unit)
-        if frame is not None:
-            unit = timestamp_unit or "detected"
-            return CandleRead(frame, empty_rejected(), unit)
-        read = read_candle_lines(path, timestamp_unit)
-    except (pa.ArrowInvalid, OSError, CandleFileError) as exc:
-        raise MarketDataError(f"cannot read candle file {path}: {exc}") from exc
-    return CandleRead(read.frame.drop(columns="line"), read.rejected, read.ts_unit)
-
-
-def _levels(entries: object, side: str, path: Path) -> tuple[list[tuple[float, float]], list[dict]]:
-    """The readable ``[price, amount]`` levels of one side, and each entry that is not one
-    (kept alone with its position and reason: ``malformed_level``)."""
-    if not isinstance(entries, list):
-        raise MarketDataError(f"{path}: '{side}s' must be a list of [price, amount]")
-    levels: list[tuple[float, float]] = []
-    rejected: list[dict] = []
-    for position, entry in enumerate(entries):
-        try:
-            if not isinstance(entry, list | tuple) or len(entry) != 2:
-                raise ValueError("not a [price, amount] pair")
-            price, amount = float(entry[0]), float(entry[1])
-            if not (math.isfinite(price) and math.isfinite(amount)):
-                raise ValueError("not a finite number")
-        except (TypeError, ValueError) as err:
-            rejected.append(
-                {
-                    "side": side,
-                    "level": position,
-                    "reason": f"malformed_level: {side}s[{position}] of {path.name}: {err}; "
-                    f"entry: {json.dumps(entry)[:100]}",
-                }
-            )
-            continue
-        levels.append((price, amount))
-    return levels, rejected
-
-
-def _read_snapshot(path: Path, exchange: str, symbol: str) -> tuple[OrderBook, list[dict]]:
-    """The snapshot and its malformed level entries; a file that is not a JSON object with
-    a time is refused (it cannot be read at all)."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise MarketDataError(f"cannot read order book snapshot {path}: {err}") from err
-    if not isinstance(data, dict):
-        raise MarketDataError(f"{path}: an order book snapshot must be a JSON object")
-    raw_ts = next((data[k] for k in _SNAPSHOT_TIME_KEYS if data.get(k)), None)
-    if raw_ts is None:
-        raise MarketDataError(f"{path}: no snapshot time (one of {_SNAPSHOT_TIME_KEYS})")
-    try:
-        ts = pd.Timestamp(raw_ts)
-    except (ValueError, TypeError) as err:
-        raise MarketDataError(f"{path}: snapshot time {raw_ts!r} is not a time") from err
-    ts = ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
-    bids, bad_bids = _levels(data.get("bids", []), "bid", path)
-    asks, bad_asks = _levels(data.get("asks", []), "ask", path)
-    book = OrderBook(
-        exchange=exchange, symbol=symbol, ts=ts.to_pydatetime(), bids=bids, asks=asks,
-        source="replay",
-    )  # fmt: skip
-    return book, bad_bids + bad_asks
 
 
 class ReplayMarket:
@@ -314,7 +119,7 @@ class ReplayMarket:
         if self.order_book_dir is None or not self.order_book_dir.is_dir():
             return found
         for path in sorted(self.order_book_dir.iterdir()):
-            match = _DEPTH_FILE.match(path.name)
+            match = DEPTH_FILE.match(path.name)
             if match:
                 try:
                     symbol = file_symbol_to_unified(match["pair"])
@@ -471,7 +276,7 @@ class ReplayMarket:
         with self._lock:
             book = self._books.get(path)
         if book is None:
-            book, rejected = _read_snapshot(path, exchange, symbol)
+            book, rejected = read_snapshot(path, exchange, symbol)
             with self._lock:
                 self._books[path] = book
                 self._book_rejects[path] = rejected

@@ -17,8 +17,8 @@ def test_instances_of_a_seed_share_their_days_and_agree(monkeypatch) -> None:
     candles = first.fetch_ohlcv("sim", "BTC/USDT", "1m", START, END, now=END)
     book = first.fetch_order_book("sim", "BTC/USDT", 5, END)
     built = []
-    original = sim._day_path
-    monkeypatch.setattr(sim, "_day_path", lambda *a: built.append(a) or original(*a))
+    original = sim.day_path
+    monkeypatch.setattr(sim, "day_path", lambda *a: built.append(a) or original(*a))
     second = SimMarket(seed=4242)
     pd.testing.assert_frame_equal(
         second.fetch_ohlcv("sim", "BTC/USDT", "1m", START, END, now=END), candles
