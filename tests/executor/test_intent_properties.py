@@ -13,9 +13,10 @@ restart in between.
 The oracle (``Rules``) is written here from the documentation, not from the executor's
 admission or risk code: README "Manual trades" (the line contract), "Fill conventions" and the
 operator controls, the docstrings of ``executor/admission.py`` and ``executor/risk.py``, and
-the comments of ``ExecutorConfig``/``RiskConfig`` in ``trading_core/config_executor.py`` / ``config_strategy.py``. It judges
-every order at the moment the engine creates it (the ledger's ``create_order`` is observed:
-trading state, cash, positions and busy symbols just before the order exists), and replays
+the comments of ``ExecutorConfig``/``RiskConfig`` (``trading_core/config_executor.py``,
+``config_strategy.py``). It judges every order at the moment the engine creates it (the
+ledger's ``create_order`` is observed: trading state, cash, positions and busy symbols just
+before the order exists), and replays
 every fill to check holdings and cash.
 
 Below the property: one deterministic test per defect of issue 8 that it covers, and one
