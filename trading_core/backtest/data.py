@@ -11,19 +11,23 @@ on the history live has (``trading_core.backtest.decisions``).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from trading_core.backtest.decisions import VISIBLE_FROM
 from trading_core.indicators import PRICE_COLUMNS
-from trading_core.quality.releases import Release, release_times
 from trading_core.quality.spike_policy import SpikePolicy
 from trading_core.quality.spike_visibility import NEVER, spike_visibility
 from trading_core.timeframes import TIMEFRAME_SECONDS
+
+if TYPE_CHECKING:  # the release ledger (the quality package) only when a file has releases
+    from trading_core.quality.releases import Release
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +45,33 @@ def to_naive_utc(values: pd.Series) -> pd.Series:
     return parsed.dt.tz_localize(None)
 
 
+TIME_COLUMNS: tuple[str, ...] = ("timestamp", "ts")
+
+
 def read_csv_table(path: Path | str) -> pd.DataFrame:
-    """A CSV as read, cells untouched (time stays text); errors name the file and the header."""
+    """A CSV as read, cells untouched (time stays text); errors name the file and the header.
+
+    Read once with pandas' own inference, which keeps a column of ISO times as its text and
+    costs a third of a read that names the time column's type; read again as text only when
+    inference turned a time column into something else (epoch numbers, mixed chunks)."""
     file = Path(path)
     try:
-        return pd.read_csv(file, dtype={"timestamp": str, "ts": str})
+        with warnings.catch_warnings():  # mixed chunks: the second read below settles them
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            table = pd.read_csv(file)
+        if all(_kept_as_text(table[c]) for c in TIME_COLUMNS if c in table.columns):
+            return table
+        return pd.read_csv(file, dtype=dict.fromkeys(TIME_COLUMNS, str))
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise DataError(
             f"cannot read {file}: {err}; expected a CSV with header {CSV_HEADER}"
         ) from err
+
+
+def _kept_as_text(column: pd.Series) -> bool:
+    """Whether inference kept ``column`` as the file's text, the type a read with
+    ``dtype=str`` gives (an empty or mixed column is ``object``: read again)."""
+    return isinstance(column.dtype, pd.StringDtype)
 
 
 def time_column(table: pd.DataFrame) -> str:
@@ -108,6 +130,8 @@ def file_releases(
     ``released_at``); None without releases or for a file named outside the layout."""
     if not releases:
         return None
+    from trading_core.quality.releases import release_times
+
     series = file_series(Path(path))
     if series is None:
         log.warning("%s: not a replay-layout name; operator releases not applied", path)
@@ -175,7 +199,9 @@ def check_bars(bars: pd.DataFrame, origin: str = "bars") -> pd.DataFrame:
     if missing:
         raise DataError(f"{origin} lacks columns {missing}")
     ts = bars["ts"]
-    if not ts.is_monotonic_increasing or ts.duplicated().any():
+    # sorted, so a repeat is a neighbour: no hash table of every time (``duplicated``)
+    stamps = ts.to_numpy()
+    if not ts.is_monotonic_increasing or bool((stamps[1:] == stamps[:-1]).any()):
         raise DataError(f"{origin}: 'ts' must be strictly increasing (one row per bar)")
     return bars.reset_index(drop=True)
 

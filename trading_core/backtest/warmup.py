@@ -19,11 +19,12 @@ Reports state the choice: ``warmup`` (the mode), ``warmup_bars`` (bars used),
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from trading_core.strategies import Strategy
+if TYPE_CHECKING:  # the strategies only for the annotation: parsing --warmup needs none
+    from trading_core.strategies import Strategy
 
 WARMUP_MODES: tuple[str, ...] = ("auto", "cold", "all")
 

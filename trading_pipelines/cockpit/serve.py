@@ -6,12 +6,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from trading_core.config import ConfigError, TradingConfig, get_config, get_paths
-from trading_core.config_cockpit import CockpitConfig
-from trading_pipelines.cockpit.security import SecretError
+if TYPE_CHECKING:  # the configuration only when serving: ``trading --help`` registers this
+    from trading_core.config import TradingConfig
 
 EXIT_USAGE = 2
 
@@ -25,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def configured(config: TradingConfig, host: str | None, port: int | None) -> TradingConfig:
     """``config`` with the command line's host and port, validated like the file's."""
+    from pydantic import ValidationError
+
+    from trading_core.config import ConfigError
+    from trading_core.config_cockpit import CockpitConfig
+
     values = config.cockpit.model_dump()
     values.update({k: v for k, v in (("host", host), ("port", port)) if v is not None})
     try:
@@ -41,7 +44,9 @@ def configured(config: TradingConfig, host: str | None, port: int | None) -> Tra
 def serve(host: str | None = None, port: int | None = None) -> int:
     import uvicorn
 
+    from trading_core.config import ConfigError, get_config, get_paths
     from trading_pipelines.cockpit.app import create_app
+    from trading_pipelines.cockpit.security import SecretError
 
     try:
         config = configured(get_config(), host, port)
