@@ -3,9 +3,10 @@ kernels that use them or fall back to the numba JIT.
 
 ``make prepare`` compiles the numba kernels of ``indicators/_kernels.py`` and of the sweeps
 (``backtest/sweep_kernel.py``, the simulations it calls and ``backtest/sweep_swing_kernel.py``)
-- the same Python source the JIT compiles - into one C extension, ``MODULE`` (``backtest/sweep_aot_build.py``, with ``numba.pycc``), under
-``default_dir()``: ``$TRADING_AOT_DIR``, else ``<venv>/trading-aot`` (outside git). Importing
-it does not import numba, which saves numba's import (~0.2 s) and its first-call
+- the same Python source the JIT compiles - into one C extension, ``MODULE``
+(``backtest/sweep_aot_build.py``, with ``numba.pycc``), under ``default_dir()``:
+``$TRADING_AOT_DIR``, else ``<venv>/trading-aot`` (outside git). Importing it does not import
+numba, which saves numba's import (~0.2 s) and its first-call
 initialisation (~0.7 s CPU) on every command.
 
 The module carries ``source_hash()``, the stamp of the sources it was built from; ``load()``
