@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-import requests
-
 from trading_core.config_alerts import level_rank
 
 log = logging.getLogger("executor.alerts")
@@ -69,6 +67,8 @@ class WebhookChannel:
         self.timeout = timeout
 
     def send(self, alert: Alert) -> ChannelAnswer:
+        import requests  # lazy: ~0.1 s to import, paid only by a process that sends an alert
+
         try:
             response = requests.post(self.url, json={"text": alert.text}, timeout=self.timeout)
         except requests.RequestException as exc:
@@ -97,6 +97,8 @@ class TelegramChannel:
         self.timeout = timeout
 
     def send(self, alert: Alert) -> ChannelAnswer:
+        import requests  # lazy: ~0.1 s to import, paid only by a process that sends an alert
+
         answers = []
         for chat_id in self.chat_ids:
             try:

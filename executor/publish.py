@@ -35,7 +35,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import requests
 
 from executor.alerts import Alerter, RetryingWrite
 from executor.ledger import Ledger, OutboxBatch
@@ -137,9 +136,14 @@ class DagsterReporter:
     def __init__(self, base_url: str, *, timeout: float = 5.0):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._session = requests.Session()
+        self._session: Any = None  # a requests.Session, opened by the first report
 
     def report(self, asset_key: str, metadata: dict[str, Any], data_version: str) -> None:
+        # Lazy: requests costs ~0.1 s to import, and an executor with no fill never reports.
+        import requests
+
+        if self._session is None:
+            self._session = requests.Session()
         url = f"{self.base_url}/report_asset_materialization/{asset_key}"
         try:
             response = self._session.post(
