@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from executor.ledger.cached_insert import cached_insert
 from executor.migrations import upgrade
 
 
@@ -87,7 +88,6 @@ def private_file(path: Path) -> None:
 
 
 def insert(conn: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that supports ON CONFLICT DO NOTHING on both backends."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    """An INSERT that supports ON CONFLICT DO NOTHING on both backends, with a cache key
+    (the dialects' own inserts have none and were compiled on every execution)."""
+    return cached_insert(conn.dialect.name, table)

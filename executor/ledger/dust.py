@@ -41,8 +41,17 @@ def minimum_key(exchange: str, symbol: str) -> str:
 
 def read_minimums(conn: Connection) -> dict[str, MarketRules]:
     """The markets' minimum orders stored in the ledger, by ``minimum_key`` (none: {})."""
+    return parse_minimums(conn.execute(minimums_query()).scalar())
+
+
+def minimums_query() -> sa.Select[tuple[str]]:
+    """The SELECT of the stored minimums' JSON text (no row: no value)."""
     t = schema.ledger_meta
-    text = conn.execute(sa.select(t.c.value).where(t.c.key == MINIMUMS_KEY)).scalar()
+    return sa.select(t.c.value).where(t.c.key == MINIMUMS_KEY)
+
+
+def parse_minimums(text: str | None) -> dict[str, MarketRules]:
+    """The minimums stored as ``text`` (``read_minimums``' JSON), by ``minimum_key``."""
     if not text:
         return {}
     out: dict[str, MarketRules] = {}

@@ -309,36 +309,45 @@ class OrderStore:
         """Quote value still committed to working limit buys on ``exchange`` (remaining
         quantity x limit price), in the caller's transaction: an exchange locks it, so the
         risk gate must not spend it twice."""
-        o = schema.orders.c
-        remaining = (o.quantity - o.filled_quantity) * o.price
-        reserved = conn.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(remaining), 0.0)).where(
-                o.exchange == exchange,
-                o.side == "buy",
-                o.role == "entry",
-                o.state.in_(_LIVE),
-                o.price.is_not(None),
-                o.symbol.like(f"%/{quote}"),
-            )
-        ).scalar_one()
+        reserved = conn.execute(reserved_for_buys_query(exchange, quote)).scalar_one()
         return max(0.0, float(reserved))
 
     def trades_since(self, conn: Connection, day_start: datetime, cap: int) -> int:
         """Entry and exit orders placed since ``day_start`` (no reprices, nothing the exchange
         rejected or we gave up on), counted up to ``cap``, in the caller's transaction."""
-        o = schema.orders.c
-        todays = (
-            sa.select(o.id)
-            .where(
-                o.created_at >= day_start,
-                o.role.in_(INTENT_ROLES),
-                o.attempt == 0,
-                o.state.not_in([OrderState.REJECTED.value, OrderState.GIVEN_UP.value]),
-            )
-            .limit(cap)
-            .subquery()
+        return int(conn.execute(trades_since_query(day_start, cap)).scalar_one())
+
+
+def reserved_for_buys_query(exchange: str, quote: str) -> sa.Select[Any]:
+    """The SELECT behind ``reserved_for_buys`` (one value, 0.0 when nothing works), also
+    folded into the risk gate's single read. The quote is a bound LIKE pattern."""
+    o = schema.orders.c
+    remaining = (o.quantity - o.filled_quantity) * o.price
+    return sa.select(sa.func.coalesce(sa.func.sum(remaining), 0.0)).where(
+        o.exchange == exchange,
+        o.side == "buy",
+        o.role == "entry",
+        o.state.in_(_LIVE),
+        o.price.is_not(None),
+        o.symbol.like(f"%/{quote}"),
+    )
+
+
+def trades_since_query(day_start: datetime, cap: int) -> sa.Select[Any]:
+    """The SELECT behind ``trades_since`` (a count capped at ``cap``)."""
+    o = schema.orders.c
+    todays = (
+        sa.select(o.id)
+        .where(
+            o.created_at >= day_start,
+            o.role.in_(INTENT_ROLES),
+            o.attempt == 0,
+            o.state.not_in([OrderState.REJECTED.value, OrderState.GIVEN_UP.value]),
         )
-        return int(conn.execute(sa.select(sa.func.count()).select_from(todays)).scalar_one())
+        .limit(cap)
+        .subquery()
+    )
+    return sa.select(sa.func.count()).select_from(todays)
 
 
 def _order_from_row(row: Any) -> OrderRecord:

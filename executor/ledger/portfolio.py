@@ -31,7 +31,14 @@ from sqlalchemy.engine import Connection
 from executor import schema
 from executor.ledger.audit import AuditLog
 from executor.ledger.db import LedgerDB, insert
-from executor.ledger.dust import is_dust, minimum_key, read_minimums, write_minimum
+from executor.ledger.dust import (
+    is_dust,
+    minimum_key,
+    minimums_query,
+    parse_minimums,
+    read_minimums,
+    write_minimum,
+)
 from executor.ledger.sub_positions import combine, split_fill
 from executor.records import QTY_EPSILON, Account, Fill, Position
 from trading_core.accounting import AccountingError, Book, Execution, apply_execution, fee_in_quote
@@ -334,13 +341,7 @@ class Portfolio:
 
     def cash_in(self, conn: Connection, currency: str, exchange: str | None = None) -> float:
         """The cash in ``currency`` (on every exchange unless one is named)."""
-        t = schema.cash
-        query = sa.select(sa.func.coalesce(sa.func.sum(t.c.amount), 0.0)).where(
-            t.c.currency == currency
-        )
-        if exchange is not None:
-            query = query.where(t.c.exchange == exchange)
-        return float(conn.execute(query).scalar_one())
+        return float(conn.execute(cash_query(currency, exchange)).scalar_one())
 
     def account(self, quote: str = "USDT") -> Account:
         """Cash plus positions quoted in ``quote``, valued at their last known prices.
@@ -363,8 +364,11 @@ class Portfolio:
         summed). A symbol whose summed holding is dust is not among the positions (it
         would count against ``max_open_positions`` and block a re-entry); its value is
         in the equity."""
-        cash = self.cash_in(conn, quote)
-        minimums = read_minimums(conn)
+        cash, minimums_text = conn.execute(
+            sa.select(cash_query(quote).scalar_subquery(), minimums_query().scalar_subquery())
+        ).one()  # one round trip for the two scalars
+        cash = float(cash)
+        minimums = parse_minimums(minimums_text)
         held = [_position_from_row(r) for r in conn.execute(sa.select(schema.positions))]
         open_held = [x for x in held if abs(x.quantity) > QTY_EPSILON]
         quoted = [x for x in open_held if quote_currency(x.symbol) == quote]
@@ -383,6 +387,17 @@ class Portfolio:
                 if not is_dust(p.quantity, minimums.get(minimum_key(exchange, symbol)))
             },
         )
+
+
+def cash_query(currency: str, exchange: str | None = None) -> sa.Select[Any]:
+    """The SELECT behind ``Portfolio.cash_in`` (0.0 when no cash row matches)."""
+    t = schema.cash
+    query = sa.select(sa.func.coalesce(sa.func.sum(t.c.amount), 0.0)).where(
+        t.c.currency == currency
+    )
+    if exchange is not None:
+        query = query.where(t.c.exchange == exchange)
+    return query
 
 
 def _position_from_row(row: Any) -> Position:

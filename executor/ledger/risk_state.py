@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from executor import schema
 from executor.ledger.audit import AuditLog
 from executor.ledger.db import LedgerDB
-from executor.ledger.orders import OrderStore
+from executor.ledger.orders import OrderStore, reserved_for_buys_query, trades_since_query
 from executor.ledger.portfolio import Portfolio
 from executor.records import Position
 from executor.trading_state import TradingState
@@ -191,12 +191,19 @@ class RiskStateStore:
         busy the day was.
         """
         t = schema.risk_state
+        # The state, today's trades and the reserved cash as one SELECT of three scalar
+        # subqueries: one statement instead of three, in the same transaction.
+        scalars = sa.select(
+            sa.select(t.c.state).where(t.c.id == 1).scalar_subquery(),
+            trades_since_query(day_start, trades_cap).scalar_subquery(),
+            reserved_for_buys_query(exchange, quote).scalar_subquery(),
+        )
         with self.db.transaction() as conn:
-            state = conn.execute(sa.select(t.c.state).where(t.c.id == 1)).scalar()
+            state, trades, reserved = conn.execute(scalars).one()
             cash, equity, positions = self.portfolio.risk_account(conn, exchange, quote)
             entries = self.orders.live_entry_symbols(conn)
-            trades = self.orders.trades_since(conn, day_start, trades_cap)
-            reserved = self.orders.reserved_for_buys(conn, exchange, quote)
+        trades = int(trades or 0)
+        reserved = max(0.0, float(reserved or 0.0))
         return RiskInputs(
             trading_state=TradingState(state or TradingState.ACTIVE),
             cash=cash,
