@@ -14,8 +14,12 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from trading_core.config_base import SectionModel, no_duplicates
-from trading_core.quality.gap_policy import DEFAULT_MAX_GAP_CANDLES, DEFAULT_MAX_GAP_RATIO
-from trading_core.quality.spike_policy import DEFAULT_CONFIRM_BARS, MAX_CONFIRM_BARS
+from trading_core.quality.limits import (
+    DEFAULT_CONFIRM_BARS,
+    DEFAULT_MAX_GAP_CANDLES,
+    DEFAULT_MAX_GAP_RATIO,
+    MAX_CONFIRM_BARS,
+)
 from trading_core.timeframes import TIMEFRAME_SECONDS, naive_utc, utc_now
 
 MarketSource = Literal["sim", "replay", "ccxt"]

@@ -1,14 +1,19 @@
-"""Timeframes and symbol spellings used across the project."""
+"""Timeframes and symbol spellings used across the project.
+
+Imported by the configuration, so by every process at start: pandas is imported only by
+``naive_utc`` (a refusal or ``--help`` answers without loading it).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
-TimeLike: TypeAlias = datetime | date | str | pd.Timestamp | np.datetime64
+TimeLike: TypeAlias = "datetime | date | str | pd.Timestamp | np.datetime64"
 
 # ccxt timeframe strings -> seconds (the ones the project supports end to end).
 TIMEFRAME_SECONDS: dict[str, int] = {
@@ -50,6 +55,8 @@ def floor_time(moment: datetime, timeframe: str) -> datetime:
 def naive_utc(value: TimeLike) -> datetime:
     """Any time value as a naive UTC ``datetime``: aware values are converted, naive ones
     (and ISO strings without an offset) are taken as UTC."""
+    import pandas as pd  # here, not at the top: the configuration imports this module
+
     stamp = pd.Timestamp(value)
     if stamp is pd.NaT:
         raise ValueError(f"not a time: {value!r}")

@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 
 from trading_core.market.ingest import find_gaps
+from trading_core.quality.limits import DEFAULT_MAX_GAP_CANDLES as DEFAULT_MAX_GAP_CANDLES
+from trading_core.quality.limits import DEFAULT_MAX_GAP_RATIO as DEFAULT_MAX_GAP_RATIO
 from trading_core.timeframes import floor_time, naive_utc, timeframe_delta
 
-DEFAULT_MAX_GAP_CANDLES = 12
-DEFAULT_MAX_GAP_RATIO = 0.5
 MAX_LISTED_GAPS = 100  # gaps listed per check result; the counts always cover all of them
 DAY = timedelta(days=1)
 

@@ -51,10 +51,16 @@ from trading_core.timeframes import timeframe_seconds
 if TYPE_CHECKING:  # config imports this module's defaults
     from trading_core.config import MarketConfig
 
-DEFAULT_MAX_ABS_LOG_MOVE = 0.25
-DEFAULT_CONFIRM_BARS = 2
-MAX_CONFIRM_BARS = 100  # market.spike_confirm_bars: 1..100
-DEFAULT_MAX_VENUE_LOG_DIFF = 0.05
+from trading_core.quality.limits import (
+    DEFAULT_CONFIRM_BARS as DEFAULT_CONFIRM_BARS,
+)
+from trading_core.quality.limits import (
+    DEFAULT_MAX_ABS_LOG_MOVE as DEFAULT_MAX_ABS_LOG_MOVE,
+)
+from trading_core.quality.limits import (
+    DEFAULT_MAX_VENUE_LOG_DIFF as DEFAULT_MAX_VENUE_LOG_DIFF,
+)
+from trading_core.quality.limits import MAX_CONFIRM_BARS as MAX_CONFIRM_BARS
 
 SpikeStatus = Literal[
     "held_pending",
