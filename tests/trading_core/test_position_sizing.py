@@ -165,7 +165,7 @@ def test_exit_levels_rejects_hostile_input(kwargs: dict[str, object], field: str
 
 
 def test_the_compiled_sweep_kernel_uses_the_same_formulas() -> None:
-    from trading_core.backtest import sweep_kernel as sweep
+    from trading_core.backtest import sweep_simulate as sweep
     from trading_core.position_sizing import notional_arithmetic, quantity_arithmetic
 
     rng = np.random.default_rng(7)
