@@ -53,9 +53,13 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 3)
 
 
-def market_env(home: Path, symbols: int, days: int, pace: float) -> tuple[dict, datetime]:
+def market_env(
+    home: Path, symbols: int, days: int, pace: float, partition_days: int = 0
+) -> tuple[dict, datetime]:
     """The launcher's environment: its own home, ``symbols`` sim symbols, the market played
-    from 6 h ago (so it never catches up with the wall clock) at ``pace``."""
+    from 6 h ago (so it never catches up with the wall clock) at ``pace``; the daily
+    partitions start ``max(days, partition_days)`` days back (a backfill longer than the
+    seeded history needs its partitions)."""
     as_of = (datetime.now(UTC) - timedelta(hours=6)).replace(second=0, microsecond=0, tzinfo=None)
     env = {
         **os.environ,
@@ -64,7 +68,9 @@ def market_env(home: Path, symbols: int, days: int, pace: float) -> tuple[dict, 
         "TRADING_SYMBOLS": ",".join(f"{b}/USDT" for b in BASES.split()[:symbols]),
         "TRADING_MARKET_AS_OF": as_of.isoformat(),
         "TRADING_REPLAY_PACE": str(pace),
-        "TRADING_START_DATE": (as_of.date() - timedelta(days=days + 1)).isoformat(),
+        "TRADING_START_DATE": (
+            as_of.date() - timedelta(days=max(days, partition_days) + 1)
+        ).isoformat(),
         "DAGSTER_DISABLE_TELEMETRY": "1",
     }
     return env, as_of
@@ -247,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--symbols: 1..{len(BASES.split())}")
     home = Path(tempfile.mkdtemp(prefix="live_loop_", dir="/tmp"))
     began = time.monotonic()
-    env, as_of = market_env(home, args.symbols, args.history_days, args.pace)
+    env, as_of = market_env(
+        home, args.symbols, args.history_days, args.pace, args.backfill_days or 0
+    )
     seed = None
     bootstrap_days = args.history_days
     if args.seed == "direct" and args.history_days > 1:
