@@ -29,7 +29,7 @@ threading layer started. The kernels are imported on first use. Kernels cache to
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -330,39 +330,6 @@ def _strategy_params(rows: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def _checked_levels(signals: Mapping[str, Any], row: int) -> None:
-    """The engine refuses these levels on an entry bar (``position_sizing``); so do we."""
-    entry = np.asarray(signals["entry"], dtype=bool)
-    for column in ("stop_loss", "take_profit", "limit_price"):
-        values = np.asarray(signals[column], dtype=float)[entry]
-        bad = ~np.isnan(values) & ~(np.isfinite(values) & (values > 0))
-        if bad.any():
-            raise ValueError(
-                f"{column} (row {row}): an entry's level must be a finite price > 0 or NaN, "
-                f"got {values[bad][0]}"
-            )
-    fractions = np.asarray(signals["size_fraction"], dtype=float)[entry]
-    bad = ~(np.isfinite(fractions) & (fractions >= 0))
-    if bad.any():
-        raise ValueError(
-            f"size_fraction (row {row}): must be a finite number >= 0, got {fractions[bad][0]}"
-        )
-
-
-def _uses_levels(arrays: dict[str, np.ndarray]) -> bool:
-    """Whether the kernel must read per-bar levels (any level set, any partial size)."""
-    return bool(
-        not all(np.isnan(arrays[k]).all() for k in ("stop_loss", "take_profit", "limit_price"))
-        or (arrays["size_fraction"] != 1.0).any()
-    )
-
-
-def _matrix(batch: list[dict[str, np.ndarray]], column: str, levels: bool) -> np.ndarray:
-    if not levels:
-        return np.zeros((1, 0))
-    return np.ascontiguousarray(np.stack([a[column] for a in batch]), dtype=np.float64)
-
-
 def _signals_raw(
     bars: pd.DataFrame,
     strategies: list[Strategy],
@@ -376,7 +343,12 @@ def _signals_raw(
     moments: np.ndarray,
 ) -> np.ndarray:
     from trading_core.backtest import sweep_swing
-    from trading_core.backtest.sweep_arrays import SignalSource
+    from trading_core.backtest.sweep_arrays import (
+        SignalSource,
+        checked_levels,
+        signal_matrix,
+        uses_levels,
+    )
 
     ohlc = _ohlc(bars)
     if sweep_swing.applies(strategies, bars):  # signals built in compiled code, threaded
@@ -390,17 +362,17 @@ def _signals_raw(
     for first in range(0, len(strategies), chunk):
         batch = [source.arrays(s) for s in strategies[first : first + chunk]]
         for k, arrays in enumerate(batch):
-            _checked_levels(arrays, first + k)
-        levels = any(_uses_levels(a) for a in batch)
+            checked_levels(arrays, first + k)
+        levels = any(uses_levels(a) for a in batch)
         raw = run_signals(
             ohlc,
             np.ascontiguousarray(np.stack([a["entry"] for a in batch]), dtype=np.bool_),
             np.ascontiguousarray(np.stack([a["exit"] for a in batch]), dtype=np.bool_),
             levels,
-            _matrix(batch, "stop_loss", levels),
-            _matrix(batch, "take_profit", levels),
-            _matrix(batch, "limit_price", levels),
-            _matrix(batch, "size_fraction", levels),
+            signal_matrix(batch, "stop_loss", levels),
+            signal_matrix(batch, "take_profit", levels),
+            signal_matrix(batch, "limit_price", levels),
+            signal_matrix(batch, "size_fraction", levels),
             np.ascontiguousarray(rules[first : first + chunk]),
             int(start),
             _conventions(config, scale),

@@ -172,9 +172,8 @@ def _bounds(count: int, threads: int) -> list[tuple[int, int]]:
 def _checked_odd_levels(bars: pd.DataFrame, strategies: list[Strategy], close: np.ndarray) -> None:
     """A take-profit so large that ``close x (1 + pct)`` overflows (or a stop that rounds
     to 0) is refused on an entry bar as the engine refuses it: only such rows need their
-    entries from the strategy itself (``sweep._checked_levels``)."""
-    from trading_core.backtest.sweep import _checked_levels
-    from trading_core.backtest.sweep_arrays import SignalSource
+    entries from the strategy itself (``sweep_arrays.checked_levels``)."""
+    from trading_core.backtest.sweep_arrays import SignalSource, checked_levels
 
     source: SignalSource | None = None
     for row, strategy in enumerate(strategies):
@@ -186,7 +185,7 @@ def _checked_odd_levels(bars: pd.DataFrame, strategies: list[Strategy], close: n
         tiny = p.stop_loss_pct is not None and not close.min() * (1.0 - p.stop_loss_pct) > 0.0
         if huge or tiny:
             source = source or SignalSource(bars)
-            _checked_levels(source.arrays(strategy), row)
+            checked_levels(source.arrays(strategy), row)
 
 
 def swing_raw(

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from trading_core.backtest import BacktestConfig, DataError, read_ohlcv_csv, run_backtest
-from trading_core.backtest.sweep import SWEEP_METRICS, _checked_levels, macd_grid, sweep_strategy
+from trading_core.backtest.sweep import SWEEP_METRICS, macd_grid, sweep_strategy
+from trading_core.backtest.sweep_arrays import checked_levels
 from trading_core.quality.spike_policy import SpikePolicy
 from trading_core.strategies import get_strategy
 
@@ -205,11 +206,11 @@ def test_bad_strategy_levels_are_errors_naming_the_column() -> None:
         }
     )
     with pytest.raises(ValueError, match=r"stop_loss \(row 3\): an entry's level"):
-        _checked_levels(frame, 3)
+        checked_levels(frame, 3)
     frame["stop_loss"] = np.nan
     frame["size_fraction"] = [1.0, np.nan]
     with pytest.raises(ValueError, match=r"size_fraction \(row 0\): must be a finite number"):
-        _checked_levels(frame, 0)
+        checked_levels(frame, 0)
 
 
 def test_bad_chunk_and_start_are_errors(series: dict[str, pd.DataFrame]) -> None:

@@ -13,7 +13,14 @@ import pytest
 
 from tests.trading_core.backtest.test_sweep_rules import _around_spike, assert_row_equals
 from trading_core import aot
-from trading_core.backtest import BacktestConfig, read_ohlcv_csv, run_backtest, sweep, sweep_swing
+from trading_core.backtest import (
+    BacktestConfig,
+    read_ohlcv_csv,
+    run_backtest,
+    sweep,
+    sweep_arrays,
+    sweep_swing,
+)
 from trading_core.backtest.decisions import decision_signals
 from trading_core.backtest.sweep_arrays import SignalSource
 from trading_core.strategies import StrategyError, get_strategy
@@ -72,13 +79,13 @@ def _expected_raw(bars: pd.DataFrame, params: pd.DataFrame, config: BacktestConf
     out = []
     for k, strategy in enumerate(_strategies(params)):
         arrays = source.arrays(strategy)
-        levels = sweep._uses_levels(arrays)
+        levels = sweep_arrays.uses_levels(arrays)
         raw = run_signals(
             sweep._ohlc(bars),
             arrays["entry"][None, :],
             arrays["exit"][None, :],
             levels,
-            *(sweep._matrix([arrays], c, levels) for c in LEVELS),
+            *(sweep_arrays.signal_matrix([arrays], c, levels) for c in LEVELS),
             rules[k : k + 1],
             0,
             sweep._conventions(config, 365.0),
