@@ -36,6 +36,11 @@ class OperationsConfig(SectionModel):
             return self.close_settle_seconds
         return 1.0 if market_source == "ccxt" else 0.0
 
+    # History behind the live edge (a backfill of earlier days, an old correction, a changed
+    # indicator recipe) is folded into the signal chain at most this many rows per dbt run,
+    # market by market (trading_core.incremental_history): a year's backfill cannot hold the
+    # warehouse pool for long in the live evaluation's dbt step.
+    signal_history_rows_per_run: int = Field(default=150_000, ge=1_000, le=100_000_000)
     # The dbt data tests of the signal chain run off the bar's path, in a `signal_checks`
     # run between evaluations, at most this often.
     signal_checks_every_minutes: int = Field(default=15, ge=1, le=1440)

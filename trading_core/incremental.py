@@ -12,6 +12,9 @@ stored one); a consumer clears its own marks in a post-hook, in the transaction 
 write, so a failed or skipped run keeps them. Adding a mark is always safe (at worst bars
 are recomputed to the same values), so Python models add marks outside the transaction.
 
+History behind a series' live edge is recomputed a bounded number of rows per run
+(``trading_core.incremental_history``).
+
 Every function takes a DuckDB connection and relations as SQL text (a table name or a
 ``(select ...)`` subquery); reads carry a literal lower time bound so DuckDB's zone maps skip
 the older row groups, whatever the length of the stored history.
@@ -170,13 +173,19 @@ def _store_recipe(conn: duckdb.DuckDBPyConnection, model: str, recipe: str) -> N
 
 
 def window_differences(
-    conn: duckdb.DuckDBPyConnection, upstream: str, stored: str, touched: pd.DataFrame
+    conn: duckdb.DuckDBPyConnection,
+    upstream: str,
+    stored: str,
+    touched: pd.DataFrame,
+    edges: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per series, the first bar present in only one of ``upstream`` and ``stored`` within
     the ``touched`` partitions (columns ``partition_symbol``, as in partition keys, and
-    ``day``): rows a rewrite or a newly blocked partition removed, or that came back."""
+    ``day``): rows a rewrite or a newly blocked partition removed, or that came back.
+    With ``edges`` (``incremental_history.edge_points``): the first such bar on each side of
+    the series' edge, with ``at_edge`` (not merged)."""
     if not len(touched):
-        return empty_plan()
+        return empty_plan() if edges is None else empty_plan().assign(at_edge=False)
     keys = ", ".join(SERIES)
     low = literal(touched["day"].min())
     high = literal(touched["day"].max() + pd.Timedelta(days=1))
@@ -189,6 +198,11 @@ def window_differences(
             f"where r.ts >= {low} and r.ts < {high}"
         )
 
+    split, side = "", ""
+    if edges is not None:
+        conn.register("_edges", edges[[*SERIES, "edge_from"]])
+        split = f"left join _edges as e using ({keys})"
+        side = ", coalesce(d.ts >= e.edge_from, false) as at_edge"
     conn.register("_touched", touched[["partition_symbol", "day"]])
     try:
         found = conn.execute(
@@ -199,12 +213,15 @@ def window_differences(
                 union all
                 (select * from stored except select * from upstream)
             )
-            select {keys}, min(ts) as recompute_from from differ group by all
+            select {", ".join(f"d.{k}" for k in SERIES)}, min(d.ts) as recompute_from{side}
+            from differ as d {split} group by all
             """
         ).df()
     finally:
         conn.unregister("_touched")
-    return merge_plans(found)
+        if edges is not None:
+            conn.unregister("_edges")
+    return merge_plans(found) if edges is None else found
 
 
 def history_start(

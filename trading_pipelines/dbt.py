@@ -48,7 +48,11 @@ AUTOMATION_TAGS = (JOURNAL_TAG, ALT_DATA_TAG)
 def dbt_vars() -> dict[str, object]:
     """Configuration dbt models read with var(). Parsing and every run use the same values:
     different --vars would force dbt to re-parse the whole project on each invocation."""
-    return {"starting_cash": get_config().executor.starting_cash}
+    cfg = get_config()
+    return {
+        "starting_cash": cfg.executor.starting_cash,
+        "history_rows_per_run": cfg.operations.signal_history_rows_per_run,
+    }
 
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)

@@ -10,6 +10,12 @@ history, rows of a partition that was rewritten or blocked - starting the comput
 seed to 1e-13; OBV, a running total, resumes from its stored value. Changes are found from
 `ingested_at` and `raw.partition_checks.checked_at` since the watermark of the last run (the
 newest of each, and how many rows carried it: a write on a clock that did not move counts).
+
+History behind the live edge (more than `history_needed()` bars before a series' last stored
+bar: a backfill of earlier days, an old correction, a changed recipe) cannot move the edge's
+values, so it is folded in at most `history_rows_per_run` rows per run, market by market,
+the rest deferred to the next runs (trading_core.incremental_history): a year's backfill
+never holds the warehouse pool for long in the live evaluation's step.
 """
 
 import pandas as pd
@@ -36,10 +42,16 @@ def model(dbt, session):
             "(select count(*) from checks as c where c.checked_at = n.checked_at) "
             "as checked_rows from newest as n",
             "delete from intermediate.recompute_marks where consumer = 'int_indicators'",
+            # the history this run deferred (trading_core.incremental_history)
+            "delete from intermediate.recompute_marks where consumer = 'int_indicators__deferred'",
+            "insert into intermediate.recompute_marks (consumer, exchange, symbol, timeframe, "
+            "recompute_from) select 'int_indicators__deferred', exchange, symbol, timeframe, "
+            "recompute_from from intermediate.int_indicators__deferred_next",
         ],
     )
     import trading_core.indicators as ind
     from trading_core import incremental as inc
+    from trading_core import incremental_history as hist
 
     candles = dbt.ref("stg_ohlcv")
     raw = dbt.source("raw", "ohlcv")
@@ -49,14 +61,24 @@ def model(dbt, session):
         frame = candles.df()
         built = _bars(frame).merge(ind.compute_per_series(frame, keys=KEYS), on=[*KEYS, "ts"])
         inc.rebuilt(session, "int_indicators", recipe, built, ["int_regimes", "int_signal_inputs"])
+        hist.store_next(session, inc.empty_plan())  # a full build leaves nothing deferred
         return built
 
     stg, this = f"({candles.sql_query()})", str(dbt.this)
     inc.follow_recipe(session, "int_indicators", recipe, this)
-    plan = inc.merge_plans(
-        _changed(session, stg, f"({raw.sql_query()})", f"({checks.sql_query()})", this),
-        inc.read_marks(session, "int_indicators"),
+    edges = hist.edge_points(session, this, ind.history_needed())
+    found = pd.concat(
+        [
+            _changed(session, stg, f"({raw.sql_query()})", f"({checks.sql_query()})", this, edges),
+            hist.classify(inc.read_marks(session, "int_indicators"), edges),
+        ],
+        ignore_index=True,
     )
+    budget = int(dbt.config.get("history_rows_per_run"))
+    plan, later = hist.fold_history(
+        session, found, inc.read_marks(session, hist.DEFERRED), stg, budget
+    )
+    hist.store_next(session, later)
     starts = inc.history_start(session, this, plan, ind.history_needed())
     warm = inc.read_rows(
         session, this, [*KEYS, "ts", *PRICE, "obv"], starts, until="recompute_from"
@@ -76,10 +98,11 @@ def _bars(candles):
     return candles[[*KEYS, "ts", "available_at", *PRICE]]
 
 
-def _changed(session, stg, raw, checks, this):
-    """Per series, the first bar that may differ from the stored one: every row written since
-    the last run, and within each partition rewritten or re-checked since then (rows may
-    have vanished or come back), the first bar present on one side only."""
+def _changed(session, stg, raw, checks, this, edges):
+    """Per series and side of its edge (``at_edge``), the first bar that may differ from the
+    stored one: every row written since the last run, and within each partition rewritten
+    or re-checked since then (rows may have vanished or come back), the first bar present on
+    one side only."""
     from trading_core import incremental as inc
 
     mark = session.execute(
@@ -91,21 +114,29 @@ def _changed(session, stg, raw, checks, this):
             f"select distinct {', '.join(KEYS)} from {stg} union "
             f"select distinct {', '.join(KEYS)} from {this}"
         ).df()
-        return everything.assign(recompute_from=inc.BEGINNING)
+        return everything.assign(recompute_from=inc.BEGINNING, at_edge=False)
     ingested, ingested_rows, checked, checked_rows = session.execute(
         f"select ingested_at, ingested_rows, checked_at, checked_rows from {WATERMARK}"
     ).fetchall()[0]
-    written = session.execute(
-        f"select {', '.join(KEYS)}, min(ts) as recompute_from from {stg} where "
-        f"{inc.written_since('ingested_at', raw, ingested, ingested_rows)} group by all"
-    ).df()
+    session.register("_edges", edges)
+    try:
+        written = session.execute(
+            f"with w as (select {', '.join(KEYS)}, ts from {stg} where "
+            f"{inc.written_since('ingested_at', raw, ingested, ingested_rows)}) "
+            f"select {', '.join(f'w.{k}' for k in KEYS)}, min(w.ts) as recompute_from, "
+            "coalesce(w.ts >= e.edge_from, false) as at_edge "
+            f"from w left join _edges as e using ({', '.join(KEYS)}) group by all"
+        ).df()
+    finally:
+        session.unregister("_edges")
     ours = f"(select * from {checks} where asset_key = 'raw/ohlcv')"
     touched = session.execute(
         "select distinct split_part(partition_key, '|', 2) as partition_symbol, "
         f"cast(split_part(partition_key, '|', 1) as timestamp) as day from {ours} "
         f"where {inc.written_since('checked_at', ours, checked, checked_rows)}"
     ).df()
-    return inc.merge_plans(written, inc.window_differences(session, stg, this, touched))
+    differ = inc.window_differences(session, stg, this, touched, edges)
+    return pd.concat([written, differ], ignore_index=True)
 
 
 def _resume_obv(built, warm, obv):
