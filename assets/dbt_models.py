@@ -5,13 +5,23 @@ the evaluation job builds it (``trading_pipelines.dbt``)."""
 import json
 import shutil
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import dbt_assets
 
-from trading_pipelines.dbt import DBT_PROJECT, TRANSLATOR, dbt_vars
+from assets.signal_history import SIGNAL_HISTORY_KEY
+from trading_core.incremental_history import HISTORY_ENV
+from trading_pipelines.dbt import DBT_PROJECT, TRANSLATOR, TradingDbtResource, dbt_vars
+
+
+def history_env(selection: AbstractSet[dg.AssetKey] | None) -> dict[str, str]:
+    """The evaluation's pass defers the history behind the live edge when its run also folds
+    it after the intents (``signals/history`` selected); any other run folds it within the
+    budget itself."""
+    return {HISTORY_ENV: "defer"} if selection and SIGNAL_HISTORY_KEY in selection else {}
 
 
 def build_dbt_models(manifest: Path | Mapping[str, Any]) -> dg.AssetsDefinition:
@@ -25,8 +35,9 @@ def build_dbt_models(manifest: Path | Mapping[str, Any]) -> dg.AssetsDefinition:
         pool="duckdb_warehouse",
         retry_policy=dg.RetryPolicy(max_retries=1, delay=5),
     )
-    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context)
+    def dbt_models(context: dg.AssetExecutionContext, dbt: TradingDbtResource) -> Iterator[Any]:
+        env = history_env(context.run.asset_selection)
+        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context, env=env)
         yield from invocation.stream()
         # Each invocation gets its own target directory; evaluation runs happen every bar, so
         # a finished one is removed (a failed run keeps it, with dbt.log, for diagnosis).

@@ -27,6 +27,9 @@ stored chain equals a full rebuild (tests/dbt/test_incremental_history.py).
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 import duckdb
 import pandas as pd
 
@@ -37,6 +40,21 @@ DEFERRED = "int_indicators__deferred"  # the consumer name of the deferred marks
 NEXT_TABLE = "intermediate.int_indicators__deferred_next"
 AT_EDGE = "at_edge"
 MARKET = ("exchange", "symbol")
+
+# How a dbt invocation treats history (read by int_indicators when it runs, from the
+# environment the dbt resource gives it, so the project is not re-parsed): ``fold`` (the
+# default) takes markets within the budget; ``defer`` takes none, for the evaluation's first
+# pass, whose run folds the history after its intents (assets/signal_history.py).
+HISTORY_ENV = "TRADING_SIGNAL_HISTORY"
+HISTORY_MODES = ("fold", "defer")
+
+
+def history_budget(configured: int, environ: Mapping[str, str] | None = None) -> int:
+    """The rows of history this invocation may fold: ``configured``, or 0 in ``defer`` mode."""
+    mode = (os.environ if environ is None else environ).get(HISTORY_ENV, "fold")
+    if mode not in HISTORY_MODES:
+        raise ValueError(f"{HISTORY_ENV} must be one of {list(HISTORY_MODES)}, got {mode!r}")
+    return 0 if mode == "defer" else int(configured)
 
 
 def edge_points(conn: duckdb.DuckDBPyConnection, relation: str, bars: int) -> pd.DataFrame:
@@ -92,10 +110,13 @@ def market_costs(
 
 
 def choose_markets(costs: pd.DataFrame, budget: int) -> set[tuple[str, str]]:
-    """Markets in key order while their rows fit ``budget``; at least the first one."""
-    if budget < 1:
-        raise ValueError(f"history_rows_per_run must be a positive number of rows, got {budget!r}")
+    """Markets in key order while their rows fit ``budget``; at least the first one, unless
+    ``budget`` is 0 (defer everything)."""
+    if budget < 0:
+        raise ValueError(f"history_rows_per_run must be a number of rows >= 0, got {budget!r}")
     taken: set[tuple[str, str]] = set()
+    if budget == 0:
+        return taken
     used = 0
     for row in costs.sort_values(list(MARKET)).itertuples(index=False):
         rows = int(row.rows)

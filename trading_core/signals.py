@@ -40,7 +40,6 @@ input whose columns are absent from the frame is left out entirely.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from trading_core import signal_reasons
 from trading_core.timeframes import timeframe_delta, timeframe_seconds
 
 MACD_SCALE = 3.0  # |hist/ATR| is ~0.13 at the median and ~0.3 at the 90th percentile
@@ -194,20 +194,6 @@ def normalise(frame: pd.DataFrame, names: list[str] | None = None) -> pd.DataFra
     return pd.DataFrame(columns, index=frame.index)
 
 
-def _json_numbers(values: np.ndarray) -> pd.Series:
-    """JSON literals for a float column: 6 decimals, ``null`` for NaN/inf (vectorised)."""
-    finite = np.isfinite(values)
-    text = np.round(np.where(finite, values, 0.0), 6).astype(str)
-    return pd.Series(np.where(finite, text, "null"), dtype=object)
-
-
-def _join(columns: list[pd.Series], separator: str) -> pd.Series:
-    out = columns[0].reset_index(drop=True)
-    for column in columns[1:]:
-        out = out + separator + column.reset_index(drop=True)
-    return out
-
-
 def composite(
     frame: pd.DataFrame,
     weights: Mapping[str, float] | None = None,
@@ -266,7 +252,7 @@ def composite(
         {"score": score, "confidence": confidence, "action": action}, index=frame.index
     )
     if explain:
-        out["reasons"] = _explain(
+        out["reasons"] = signal_reasons.explain(
             present,
             chosen,
             {
@@ -275,21 +261,8 @@ def composite(
                 "normalised": inputs[[f"{n}_norm" for n in present]].to_numpy(),
                 "value": inputs[[f"{n}_raw" for n in present]].to_numpy(),
             },
-        ).to_numpy()
+        )
     return out
-
-
-def _explain(
-    present: list[str], weights: dict[str, float], fields: dict[str, np.ndarray]
-) -> pd.Series:
-    """One JSON object per bar, built column-wise (a json.dumps per bar is ~3x slower)."""
-    parts = []
-    for name in sorted(present):
-        j = present.index(name)
-        members = [f'"{key}": ' + _json_numbers(array[:, j]) for key, array in fields.items()]
-        members.append(pd.Series(f'"weight": {json.dumps(weights[name])}', index=members[0].index))
-        parts.append(f'"{name}": {{' + _join(members, ", ") + "}")
-    return "{" + _join(parts, ", ") + "}"
 
 
 REGIMES: tuple[str, ...] = tuple(

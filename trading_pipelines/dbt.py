@@ -166,8 +166,15 @@ class TradingDbtResource(DbtCliResource):
         environment's dbt (another one can only run as its own process)."""
         return self.in_process and Path(self.dbt_executable).resolve() == _LOCAL_DBT.resolve()
 
-    def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
-        home = {"TRADING_HOME": str(Path(self.trading_home).expanduser().resolve())}
+    def cli(
+        self, args: Sequence[str], env: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> DbtCliInvocation:
+        """``dbt <args>``; ``env``: more variables for dbt and its models (e.g.
+        ``TRADING_SIGNAL_HISTORY``), set for this invocation only."""
+        home = {
+            **(env or {}),
+            "TRADING_HOME": str(Path(self.trading_home).expanduser().resolve()),
+        }
         if self.runs_in_process:
             # the dbt thread sets the root for its invocation (dbt reads it when it starts)
             return in_process_invocation(self, args, env=home, **kwargs)

@@ -28,6 +28,7 @@ from assets.ingest.prices import build_ohlcv_asset
 from assets.ingest.trades import build_trades_asset
 from assets.reports import build_daily_report_asset
 from assets.research import build_research_assets
+from assets.signal_history import signal_history
 from assets.strategy import order_intents
 from sensors.alerts import build_executor_health_sensor, run_failure_alert
 from sensors.new_bars import build_new_bar_sensor
@@ -77,6 +78,7 @@ def build_definitions(cfg: TradingConfig, root: Paths) -> dg.Definitions:
             news_hack_rule,  # the hack/exploit rule (assets/hack_rule.py)
             dbt_models,
             order_intents,
+            signal_history,
             *EXECUTION_SPECS,
             daily_report,
             build_drift_report_asset(days, drift, root.reports),

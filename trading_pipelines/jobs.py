@@ -6,6 +6,7 @@ from typing import Protocol
 
 import dagster as dg
 
+from assets.signal_history import SIGNAL_HISTORY_KEY
 from assets.strategy import INTENTS_KEY
 from trading_pipelines.dbt import EVALUATION_MODELS
 from trading_pipelines.in_flight import LANE_TAG
@@ -61,10 +62,12 @@ def ingest_alt_data_job(partitions_def: dg.PartitionsDefinition) -> AssetJob:
 # armed before the close and its ingest waits for it (sensors/new_bars.py). The dbt data
 # tests of those models run off the bar's path, in `signal_checks`; the ingest's own checks
 # (Great Expectations, gap policy) stay in, they decide which partitions the signal sees.
+# History behind the live edge (a backfill) is deferred by the dbt pass and folded after the
+# intents, by `signals/history` (assets/signal_history.py).
 EVALUATION_PATH = (
     dg.AssetSelection.assets(*MARKET_KEYS)
     | EVALUATION_MODELS.without_checks()
-    | dg.AssetSelection.assets(INTENTS_KEY)
+    | dg.AssetSelection.assets(INTENTS_KEY, SIGNAL_HISTORY_KEY)
 )
 
 

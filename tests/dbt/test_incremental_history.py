@@ -111,3 +111,42 @@ def test_a_large_budget_defers_nothing(trading_home: Path, shared_data: Path) ->
     warehouse = trading_home / "warehouse.duckdb"
     assert deferred(warehouse).empty
     assert rows_of(warehouse, "signals.fct_signals", "BTC/USDT") == 3900
+
+
+def test_the_evaluation_pass_defers_all_history_and_signal_history_folds_it(
+    trading_home: Path, tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The evaluation job's dbt pass (TRADING_SIGNAL_HISTORY=defer) computes only the live
+    edge, even of a market whose history would fit the budget; the run's `signals/history`
+    step then folds it through the real dbt resource, and skips dbt with nothing deferred."""
+    import dagster as dg
+    from dagster_duckdb import DuckDBResource
+
+    from assets.signal_history import signal_history
+    from trading_pipelines.dbt import dbt_resource
+
+    btc = candles(shared_data, "BTC/USDT", "1h").iloc[:4001].reset_index(drop=True)
+    raw = Raw(trading_home)
+    raw.bars(btc.iloc[300:4000])
+    dbt(trading_home, "run", "--select", *UPSTREAM, *CHAIN)
+    warehouse = trading_home / "warehouse.duckdb"
+    raw.bars(btc.iloc[:300])  # a backfill of earlier history, and the next live bar
+    raw.bars(btc.iloc[4000:4001])
+    monkeypatch.setenv(hist.HISTORY_ENV, "defer")
+    dbt(trading_home, "run", "--select", "int_sentiment_hourly", *CHAIN)
+    monkeypatch.delenv(hist.HISTORY_ENV)
+    assert rows_of(warehouse, "signals.fct_signals", "BTC/USDT") == 3701  # the edge only
+    assert snapshot(warehouse)["fct_signals"]["ts"].max() == btc["ts"].iloc[4000]
+    assert deferred(warehouse)["recompute_from"].tolist() == [btc["ts"].iloc[0]]
+
+    resources = {"warehouse": DuckDBResource(database=str(warehouse)), "dbt": dbt_resource()}
+    folded = dg.materialize([signal_history], resources=resources)
+    meta = folded.asset_materializations_for_node("signals__history")[0].metadata
+    assert (meta["deferred_before"].value, meta["deferred_after"].value) == (1, 0)
+    assert deferred(warehouse).empty
+    assert rows_of(warehouse, "signals.fct_signals", "BTC/USDT") == 4001
+    assert_same(snapshot(warehouse), full_refresh_of_copy(trading_home, tmp_path, monkeypatch))
+
+    again = dg.materialize([signal_history], resources=resources)
+    meta = again.asset_materializations_for_node("signals__history")[0].metadata
+    assert "seconds" not in meta and meta["deferred_before"].value == 0

@@ -8,7 +8,13 @@ import pytest
 from pydantic import ValidationError
 
 from trading_core.config_operations import OperationsConfig
-from trading_core.incremental_history import AT_EDGE, choose_markets, classify
+from trading_core.incremental_history import (
+    AT_EDGE,
+    HISTORY_ENV,
+    choose_markets,
+    classify,
+    history_budget,
+)
 
 
 def costs(*rows: tuple[str, int]) -> pd.DataFrame:
@@ -30,10 +36,28 @@ def test_the_first_market_is_taken_whatever_its_size() -> None:
     assert choose_markets(costs(), 10) == set()
 
 
-@pytest.mark.parametrize("budget", [0, -5])
-def test_a_budget_that_is_not_positive_is_refused(budget: int) -> None:
+@pytest.mark.parametrize("budget", [-1, -5])
+def test_a_negative_budget_is_refused(budget: int) -> None:
     with pytest.raises(ValueError, match="history_rows_per_run"):
         choose_markets(costs(("BTC/USDT", 1)), budget)
+
+
+def test_a_zero_budget_defers_every_market() -> None:
+    assert choose_markets(costs(("BTC/USDT", 1), ("ETH/USDT", 0)), 0) == set()
+
+
+def test_the_history_mode_comes_from_the_environment() -> None:
+    assert history_budget(5000, {}) == 5000
+    assert history_budget(5000, {HISTORY_ENV: "fold"}) == 5000
+    assert history_budget(5000, {HISTORY_ENV: "defer"}) == 0
+
+
+@pytest.mark.parametrize("mode", ["", "DEFER", "0", "later", "defer "])
+def test_an_unknown_history_mode_names_the_variable_and_the_modes(mode: str) -> None:
+    with pytest.raises(
+        ValueError, match=r"TRADING_SIGNAL_HISTORY must be one of \['fold', 'defer'\]"
+    ):
+        history_budget(5000, {HISTORY_ENV: mode})
 
 
 def test_points_are_classified_against_their_series_edge() -> None:

@@ -14,8 +14,9 @@ newest of each, and how many rows carried it: a write on a clock that did not mo
 History behind the live edge (more than `history_needed()` bars before a series' last stored
 bar: a backfill of earlier days, an old correction, a changed recipe) cannot move the edge's
 values, so it is folded in at most `history_rows_per_run` rows per run, market by market,
-the rest deferred to the next runs (trading_core.incremental_history): a year's backfill
-never holds the warehouse pool for long in the live evaluation's step.
+the rest deferred to the next runs (trading_core.incremental_history). The evaluation job's
+pass defers all of it (TRADING_SIGNAL_HISTORY=defer) and folds it after the bar's intents,
+in the same run (asset signals/history): a year's backfill never delays a bar's intent.
 """
 
 import pandas as pd
@@ -74,7 +75,7 @@ def model(dbt, session):
         ],
         ignore_index=True,
     )
-    budget = int(dbt.config.get("history_rows_per_run"))
+    budget = hist.history_budget(int(dbt.config.get("history_rows_per_run")))
     plan, later = hist.fold_history(
         session, found, inc.read_marks(session, hist.DEFERRED), stg, budget
     )
