@@ -17,11 +17,17 @@ from trading_core.incremental_history import HISTORY_ENV
 from trading_pipelines.dbt import DBT_PROJECT, TRANSLATOR, TradingDbtResource, dbt_vars
 
 
-def history_env(selection: AbstractSet[dg.AssetKey] | None) -> dict[str, str]:
+def history_env(run_keys: AbstractSet[dg.AssetKey]) -> dict[str, str]:
     """The evaluation's pass defers the history behind the live edge when its run also folds
-    it after the intents (``signals/history`` selected); any other run folds it within the
-    budget itself."""
-    return {HISTORY_ENV: "defer"} if selection and SIGNAL_HISTORY_KEY in selection else {}
+    it after the intents (``signals/history`` among ``run_keys``, the assets the run
+    materializes); any other run folds it within the budget itself."""
+    return {HISTORY_ENV: "defer"} if SIGNAL_HISTORY_KEY in run_keys else {}
+
+
+def run_asset_keys(context: dg.AssetExecutionContext) -> AbstractSet[dg.AssetKey]:
+    """The assets this run materializes: its asset selection, else every asset of its job
+    (a job's run launched whole carries no selection)."""
+    return context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
 
 
 def build_dbt_models(manifest: Path | Mapping[str, Any]) -> dg.AssetsDefinition:
@@ -36,7 +42,7 @@ def build_dbt_models(manifest: Path | Mapping[str, Any]) -> dg.AssetsDefinition:
         retry_policy=dg.RetryPolicy(max_retries=1, delay=5),
     )
     def dbt_models(context: dg.AssetExecutionContext, dbt: TradingDbtResource) -> Iterator[Any]:
-        env = history_env(context.run.asset_selection)
+        env = history_env(run_asset_keys(context))
         invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context, env=env)
         yield from invocation.stream()
         # Each invocation gets its own target directory; evaluation runs happen every bar, so

@@ -52,23 +52,27 @@ class EvaluationConfig(dg.Config):
     bars: list[str] = []
 
 
+BARS_QUERY = """
+    select *
+    from signals.fct_signals
+    where exchange = ? and symbol = ? and timeframe = ? and ts <= ? {bound}
+    order by ts desc
+    limit ?
+"""
+# The bars are first sought within this many times their span: a time bound lets DuckDB skip
+# the row groups of older history (the cost then does not grow with the stored history); a
+# series with longer gaps in that span is read again without it.
+LOOKBACK_SPAN_FACTOR = 3
+
+
 def _load_bars(conn, bar: BarKey, lookback: int) -> pd.DataFrame:
     """The last ``lookback`` bars known when ``bar`` closed (point in time)."""
-    return (
-        conn.execute(
-            """
-        select *
-        from signals.fct_signals
-        where exchange = ? and symbol = ? and timeframe = ? and ts <= ?
-        order by ts desc
-        limit ?
-        """,
-            [bar.exchange, bar.symbol, bar.timeframe, bar.ts, lookback],
-        )
-        .df()
-        .iloc[::-1]
-        .reset_index(drop=True)
-    )
+    key = [bar.exchange, bar.symbol, bar.timeframe, bar.ts]
+    since = bar.ts - timeframe_delta(bar.timeframe) * lookback * LOOKBACK_SPAN_FACTOR
+    frame = conn.execute(BARS_QUERY.format(bound="and ts > ?"), [*key, since, lookback]).df()
+    if len(frame) < lookback:
+        frame = conn.execute(BARS_QUERY.format(bound=""), [*key, lookback]).df()
+    return frame.iloc[::-1].reset_index(drop=True)
 
 
 def stale_entry(bar: BarKey, market_now: datetime) -> str | None:

@@ -215,3 +215,23 @@ def test_the_live_evaluation_goes_first_and_always_finds_a_run_slot(location) ->
     assert location.resolve_job_def("research").run_tags["trading/lane"] == "research"
     # a research run and a backfill run at once leave both live lanes their slot
     assert runs["max_concurrent_runs"] >= live + others
+
+
+def test_the_evaluation_defers_history_to_its_last_step_and_other_runs_fold_it(location) -> None:
+    """The evaluation run's dbt pass defers history because the same run folds it after the
+    intents (signals/history); a run without that step folds history itself."""
+    from assets.dbt_models import history_env
+    from assets.signal_history import SIGNAL_HISTORY_KEY
+    from assets.strategy import INTENTS_KEY
+    from trading_core.incremental_history import HISTORY_ENV
+
+    evaluation = location.resolve_job_def("evaluate_strategy")
+    keys = evaluation.asset_layer.selected_asset_keys
+    assert {INTENTS_KEY, SIGNAL_HISTORY_KEY, dg.AssetKey(["fct_signals"])} <= keys
+    assert history_env(keys) == {HISTORY_ENV: "defer"}
+    history = location.resolve_asset_graph().get(SIGNAL_HISTORY_KEY)
+    assert INTENTS_KEY in history.parent_keys  # it runs after the bar's intents
+    subset = evaluation.get_subset(asset_selection={dg.AssetKey(["fct_signals"])})
+    assert history_env(subset.asset_layer.selected_asset_keys) == {}
+    market = location.resolve_job_def("ingest_market")
+    assert history_env(market.asset_layer.selected_asset_keys) == {}
