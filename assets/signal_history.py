@@ -9,8 +9,10 @@ it (``TRADING_SIGNAL_HISTORY=defer``, assets/dbt_models.py), the strategy evalua
 and only then this step runs the chain again with the configured budget
 (``operations.signal_history_rows_per_run``: markets taken while their rows fit, at least
 one), leaving the rest deferred for the next run. With nothing deferred it does not start
-dbt. A bar's intent therefore never waits for history; the next bar's run waits for this
-step only when the step outlasts the bar (one market's rows at a time bound it).
+dbt, and while a backfill is in progress it waits: each backfill run would give it more to
+fold, and its 20-30 s per market would hold the run (and the evaluation lane) past the next
+bar while the backfill's runs compete for the same two cores. Once the backfill is done it
+folds one budget per bar. A bar's intent never waits for history.
 """
 
 import json
@@ -44,6 +46,15 @@ def deferred_series(conn: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
+def backfills_in_progress(instance: dg.DagsterInstance) -> list[str]:
+    """The ids of the backfills still launching or running their runs (or stopping them)."""
+    from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
+
+    active = [BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING]
+    found = instance.get_backfills(filters=BulkActionsFilter(statuses=active))
+    return [b.backfill_id for b in found]
+
+
 @dg.asset(
     key=SIGNAL_HISTORY_KEY,
     deps=[INTENTS_KEY],
@@ -54,7 +65,8 @@ def deferred_series(conn: duckdb.DuckDBPyConnection) -> int:
         "History behind the live edge (a backfill, an old correction) folded into the signal "
         "chain after the bar's intents: the tag:evaluation models run again with the "
         "history budget (operations.signal_history_rows_per_run). Metadata: deferred series "
-        "before and after, seconds. Skips dbt when nothing is deferred."
+        "before and after, seconds. Skips dbt when nothing is deferred, and waits while a "
+        "backfill is in progress (metadata `backfill`)."
     ),
 )
 def signal_history(
@@ -64,6 +76,12 @@ def signal_history(
         before = deferred_series(conn)
     if not before:
         return dg.MaterializeResult(metadata={"deferred_before": 0, "deferred_after": 0})
+    busy = backfills_in_progress(context.instance)
+    if busy:
+        context.log.info(f"{before} series deferred; not folded while backfill {busy[0]} runs")
+        return dg.MaterializeResult(
+            metadata={"deferred_before": before, "deferred_after": before, "backfill": busy[0]}
+        )
     started = time.monotonic()
     invocation = dbt.cli(
         ["run", "--vars", json.dumps(dbt_vars()), "--select", f"tag:{EVALUATION_TAG}"]

@@ -7,8 +7,10 @@ executor run as under `make run`, on a market played forward at ``--pace`` wall 
 1m bar (``trading_core.market.clock``). After ``--bars`` bars it stops the group (SIGINT, as
 Ctrl-C) and reads the Dagster instance and the ledger:
 
-- per bar, bar close (wall instant) -> end of the evaluation run that decided it (``p50_s``,
-  ``p95_s``: its intent, if any, is in the ledger by then); for the bars that produced an
+- per bar, bar close (wall instant) -> the end of the strategy step (``strategy/order_intents``)
+  of the evaluation run that decided it (``p50_s``, ``p95_s``: its intent, if any, is in the
+  ledger by then), and -> the end of that run (``run_end_*``: after ``signals/history``, the
+  history folded behind the live edge); for the bars that produced an
   intent, -> the intent row and -> its fill; how long before the close its run was armed
   (created); the most evaluation runs queued at once; evaluation runs per bar;
 - the fixed cost per run, from each run's event log: plan (run created -> enqueued: the
@@ -122,6 +124,9 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+INTENTS_STEP = "strategy__order_intents"
+
+
 def run_phases(home: Path) -> tuple[list[dict], int]:
     """Per run: its job and the wall instants of its lifecycle events; max queued evals."""
     os.environ["DAGSTER_HOME"] = str(home / "dagster")
@@ -156,6 +161,9 @@ def run_phases(home: Path) -> tuple[list[dict], int]:
                     phases.setdefault(wanted[event.event_type], entry.timestamp)
                 elif event.event_type in (T.STEP_START, T.STEP_SUCCESS, T.STEP_FAILURE):
                     steps.append((event.step_key or "", event.event_type, entry.timestamp))
+            decided = [s[2] for s in steps if s[0] == INTENTS_STEP and s[1] != T.STEP_START]
+            if decided:  # the strategy's step ended: the bar's intent, if any, is written
+                phases["decided"] = decided[0]
             for key in {s[0] for s in steps}:
                 times = [s[2] for s in steps if s[0] == key]
                 phases.setdefault("steps", {})[key] = max(times) - min(times)
@@ -287,17 +295,19 @@ def main(argv: list[str] | None = None) -> int:
     to_intent, to_fill, intents = ledger_latencies(home, bar_wall)
     evals = [r for r in runs if r["job"] == EVALUATION and "ended" in r]
     # a bar is decided by the first evaluation armed for its close or a later one
-    to_eval, armed_before = [], []
+    to_eval, to_run_end, armed_before = [], [], []
     for close, wall in bar_wall.items():
         covering = [r for r in evals if r["bar_close"] and r["bar_close"] >= close.isoformat()]
         if covering:
             first = min(covering, key=lambda r: r["bar_close"])
-            to_eval.append(first["ended"] - wall)
+            to_eval.append(first.get("decided", first["ended"]) - wall)
+            to_run_end.append(first["ended"] - wall)
             armed_before.append(wall - first["created"])
     result = {
         "symbols": args.symbols, "history_days": args.history_days, "pace_s": args.pace,
         "bars": args.bars, "intents": intents,
         "p50_s": _pct(to_eval, 0.5), "p95_s": _pct(to_eval, 0.95),
+        "run_end_p50_s": _pct(to_run_end, 0.5), "run_end_p95_s": _pct(to_run_end, 0.95),
         "intent_p50_s": _pct(to_intent, 0.5), "intent_p95_s": _pct(to_intent, 0.95),
         "fill_p50_s": _pct(to_fill, 0.5), "fill_p95_s": _pct(to_fill, 0.95),
         # how long before its bar's close the evaluation run was created (armed)

@@ -118,8 +118,10 @@ def test_the_evaluation_pass_defers_all_history_and_signal_history_folds_it(
 ) -> None:
     """The evaluation job's dbt pass (TRADING_SIGNAL_HISTORY=defer) computes only the live
     edge, even of a market whose history would fit the budget; the run's `signals/history`
-    step then folds it through the real dbt resource, and skips dbt with nothing deferred."""
+    step waits while a backfill is in progress, then folds it through the real dbt resource,
+    and skips dbt with nothing deferred."""
     import dagster as dg
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
     from dagster_duckdb import DuckDBResource
 
     from assets.signal_history import signal_history
@@ -140,6 +142,22 @@ def test_the_evaluation_pass_defers_all_history_and_signal_history_folds_it(
     assert deferred(warehouse)["recompute_from"].tolist() == [btc["ts"].iloc[0]]
 
     resources = {"warehouse": DuckDBResource(database=str(warehouse)), "dbt": dbt_resource()}
+    with dg.DagsterInstance.ephemeral() as instance:  # while a backfill runs, it waits
+        instance.add_backfill(
+            PartitionBackfill(
+                backfill_id="yearback",
+                status=BulkActionStatus.REQUESTED,
+                from_failure=False,
+                tags={},
+                backfill_timestamp=0.0,
+                asset_selection=[dg.AssetKey(["raw", "ohlcv"])],
+            )
+        )
+        waited = dg.materialize([signal_history], resources=resources, instance=instance)
+    meta = waited.asset_materializations_for_node("signals__history")[0].metadata
+    assert meta["backfill"].value == "yearback" and meta["deferred_after"].value == 1
+    assert len(deferred(warehouse)) == 1
+
     folded = dg.materialize([signal_history], resources=resources)
     meta = folded.asset_materializations_for_node("signals__history")[0].metadata
     assert (meta["deferred_before"].value, meta["deferred_after"].value) == (1, 0)
