@@ -89,16 +89,6 @@ def test_the_pool_limit_is_one() -> None:
     assert settings["concurrency"]["pools"]["default_limit"] == 1
 
 
-def test_a_run_waiting_for_a_pool_slot_is_launched_meanwhile(tmp_path: Path) -> None:
-    """The instance Dagster builds from dagster.yaml launches runs whose steps wait for a
-    pool slot (so a live evaluation starts its process while a backfill step writes)."""
-    (tmp_path / "dagster.yaml").write_text(Path("dagster.yaml").read_text())
-    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
-        queue = instance.get_concurrency_config().run_queue_config
-        assert queue is not None and queue.op_concurrency_slot_buffer == 3
-        assert queue.max_concurrent_runs == 4
-
-
 def test_every_raw_asset_has_a_blocking_check(graph) -> None:
     for key in RAW_ASSETS:
         specs = list(graph.get(dg.AssetKey.from_user_string(key)).assets_def.check_specs)
