@@ -1,7 +1,9 @@
 """New bars -> one strategy evaluation at a time, armed before the bar closes.
 
 On the market clock (``market`` given: the code location passes it), the sensor requests the
-evaluation of the bar about to close ``operations.arm_lead_seconds`` before its close: the
+evaluation of the bar about to close ``operations.arm_lead_seconds`` before its close (or
+earlier when the last evaluation took longer from request to start, as while a backfill's
+runs hold the queue and the cores: that delay plus 5 s, at most half a bar): the
 run launches while the bar is still open, its ingest step waits for the close
 (``trading_core.market.bar_close``), fetches the bar, and the signal chain and the strategy
 follow in the same run, so a bar's latency is its ingest, dbt and the strategy, not the
@@ -34,7 +36,13 @@ from trading_core.market.bar_close import due_close, floor_close
 from trading_core.market.clock import MarketClock, market_clock
 from trading_core.series import BarKey, SeriesKey
 from trading_core.timeframes import naive_utc, symbol_to_key, timeframe_delta, utc_now
-from trading_pipelines.in_flight import EVALUATION_LANE, lane_tags, runs_in_flight
+from trading_pipelines.in_flight import (
+    EVALUATION_LANE,
+    arming_lead,
+    lane_tags,
+    last_launch_seconds,
+    runs_in_flight,
+)
 from trading_pipelines.jobs import AssetJob
 from trading_pipelines.partitions import market_range_tags
 from trading_pipelines.resources.strategy import StrategyResource
@@ -205,10 +213,15 @@ def build_new_bar_sensor(
         timeframes = evaluated_timeframes(strategy)
         timeframe = timeframes[0]  # the finest: its closes come first
         _read_events(context, cursor, timeframes)
+        lead = arming_lead(
+            ops.arm_lead_seconds,
+            last_launch_seconds(context.instance, job.name),
+            timeframe_delta(timeframe).total_seconds(),
+        )
         if clock is not None and market is not None:
             wall = utc_now()
             for each in timeframes:
-                close = due_close(clock, wall, each, ops.arm_lead_seconds)
+                close = due_close(clock, wall, each, lead)
                 if close is None:
                     continue
                 bar_ts = close - timeframe_delta(each)
@@ -226,7 +239,7 @@ def build_new_bar_sensor(
                 checks_job is not None
                 and not in_flight
                 and not runs_in_flight(context.instance, checks_job.name)
-                and _quiet_for(clock, timeframe, ops.arm_lead_seconds + CHECKS_RUN_SECONDS)
+                and _quiet_for(clock, timeframe, lead + CHECKS_RUN_SECONDS)
                 and _checks_due(
                     context.instance,
                     checks_job.name,
@@ -251,7 +264,7 @@ def build_new_bar_sensor(
             "trading/bars": str(len(bars)),
             BAR_CLOSE_TAG: newest_close.isoformat(),
             SETTLE_TAG: str(ops.settle_seconds(market.source if market else "ccxt")),
-            MAX_WAIT_TAG: str(ops.arm_lead_seconds + MAX_WAIT_MARGIN_SECONDS),
+            MAX_WAIT_TAG: str(lead + MAX_WAIT_MARGIN_SECONDS),
         }
         if symbols:
             run_tags.update(_range_tags(keys, symbols))

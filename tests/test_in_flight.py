@@ -12,7 +12,13 @@ import yaml
 
 from tests.dagster_runs import add_run
 from trading_core.config import MarketConfig, OperationsConfig
-from trading_pipelines.in_flight import IN_FLIGHT_STATUSES, lane_tags, runs_in_flight
+from trading_pipelines.in_flight import (
+    IN_FLIGHT_STATUSES,
+    arming_lead,
+    lane_tags,
+    last_launch_seconds,
+    runs_in_flight,
+)
 from trading_pipelines.instance import instance_settings
 from trading_pipelines.jobs import ingest_market_job
 from trading_pipelines.partitions import market_partitions
@@ -89,3 +95,33 @@ def test_the_instance_limits_each_lane_and_monitors_run_times(tmp_path: Path) ->
         instance.dispose()
     for lane in ("evaluation", "live_ingest"):
         assert {"key": "trading/lane", "value": lane, "limit": 1} in limits
+
+
+@pytest.mark.parametrize(
+    ("configured", "launched_in", "bar", "lead"),
+    [
+        (12.0, None, 60.0, 12.0),  # no run yet: as configured
+        (12.0, 3.0, 60.0, 12.0),  # a quick start never arms later than configured
+        (12.0, 20.0, 60.0, 25.0),  # a slow start (a backfill's runs): that delay + 5 s
+        (12.0, 100.0, 60.0, 30.0),  # never more than half a bar
+        (40.0, 100.0, 60.0, 40.0),  # the configured lead wins over the cap
+        (12.0, 100.0, 3600.0, 105.0),
+    ],
+)
+def test_the_arming_lead_covers_the_last_runs_start(
+    configured: float, launched_in: float | None, bar: float, lead: float
+) -> None:
+    assert arming_lead(configured, launched_in, bar) == lead
+
+
+def test_the_last_runs_start_is_read_from_the_instance() -> None:
+    @dg.asset
+    def quick() -> None:
+        return None
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert last_launch_seconds(instance, "__ephemeral_asset_job__") is None
+        assert dg.materialize([quick], instance=instance).success
+        seconds = last_launch_seconds(instance, "__ephemeral_asset_job__")
+        assert seconds is not None and 0 <= seconds < 60
+        assert last_launch_seconds(instance, "evaluate_strategy") is None

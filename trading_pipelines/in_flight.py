@@ -17,6 +17,7 @@ LANE_TAG = "trading/lane"
 EVALUATION_LANE = "evaluation"
 LIVE_INGEST_LANE = "live_ingest"
 MAX_RUNTIME_TAG = "dagster/max_runtime"
+ARMING_MARGIN_SECONDS = 5.0  # armed this much earlier than the last run took to start
 
 # Every status of a run that is not finished: it holds (or will hold) its lane.
 IN_FLIGHT_STATUSES = [
@@ -45,3 +46,23 @@ def runs_in_flight(
         ascending=True,
     )
     return [record.dagster_run.run_id for record in records]
+
+
+def last_launch_seconds(instance: dg.DagsterInstance, job_name: str) -> float | None:
+    """Created -> started of the newest finished run of ``job_name`` (its wait in the queue
+    and its process start), or None before the first."""
+    records = instance.get_run_records(
+        dg.RunsFilter(job_name=job_name, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1
+    )
+    if not records or records[0].start_time is None:
+        return None
+    return max(0.0, records[0].start_time - records[0].create_timestamp.timestamp())
+
+
+def arming_lead(configured: float, launched_in: float | None, bar_seconds: float) -> float:
+    """How long before a close to arm its evaluation: ``configured``, or longer when the last
+    run took longer to start (a backfill's runs hold the queue and the cores) - that delay
+    plus ``ARMING_MARGIN_SECONDS`` - but never more than half a bar."""
+    if launched_in is None:
+        return configured
+    return max(configured, min(launched_in + ARMING_MARGIN_SECONDS, bar_seconds / 2))
