@@ -2,8 +2,8 @@
 
 On the market clock (``market`` given: the code location passes it), the sensor requests the
 evaluation of the bar about to close ``operations.arm_lead_seconds`` before its close (or
-earlier when the last evaluation took longer from request to start, as while a backfill's
-runs hold the queue and the cores: that delay plus 5 s, at most half a bar): the
+earlier when one of the last 5 evaluations took longer from request to start, as while a
+backfill's runs hold the queue and the cores: the longest delay plus 5 s, at most half a bar): the
 run launches while the bar is still open, its ingest step waits for the close
 (``trading_core.market.bar_close``), fetches the bar, and the signal chain and the strategy
 follow in the same run, so a bar's latency is its ingest, dbt and the strategy, not the

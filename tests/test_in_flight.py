@@ -125,3 +125,18 @@ def test_the_last_runs_start_is_read_from_the_instance() -> None:
         seconds = last_launch_seconds(instance, "__ephemeral_asset_job__")
         assert seconds is not None and 0 <= seconds < 60
         assert last_launch_seconds(instance, "evaluate_strategy") is None
+
+
+def test_the_start_delay_is_the_longest_of_the_last_runs() -> None:
+    @dg.asset
+    def quick() -> None:
+        return None
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        for _ in range(3):
+            assert dg.materialize([quick], instance=instance).success
+        records = instance.get_run_records()
+        delays = [r.start_time - r.create_timestamp.timestamp() for r in records]
+        job = "__ephemeral_asset_job__"
+        assert last_launch_seconds(instance, job) == pytest.approx(max(delays))
+        assert last_launch_seconds(instance, job, runs=1) == pytest.approx(delays[0])

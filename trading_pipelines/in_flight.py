@@ -17,7 +17,8 @@ LANE_TAG = "trading/lane"
 EVALUATION_LANE = "evaluation"
 LIVE_INGEST_LANE = "live_ingest"
 MAX_RUNTIME_TAG = "dagster/max_runtime"
-ARMING_MARGIN_SECONDS = 5.0  # armed this much earlier than the last run took to start
+ARMING_MARGIN_SECONDS = 5.0  # armed this much earlier than the last runs took to start
+LAUNCH_HISTORY_RUNS = 5  # how many finished runs that start delay is the longest of
 
 # Every status of a run that is not finished: it holds (or will hold) its lane.
 IN_FLIGHT_STATUSES = [
@@ -48,21 +49,26 @@ def runs_in_flight(
     return [record.dagster_run.run_id for record in records]
 
 
-def last_launch_seconds(instance: dg.DagsterInstance, job_name: str) -> float | None:
-    """Created -> started of the newest finished run of ``job_name`` (its wait in the queue
-    and its process start), or None before the first."""
+def last_launch_seconds(
+    instance: dg.DagsterInstance, job_name: str, runs: int = LAUNCH_HISTORY_RUNS
+) -> float | None:
+    """The longest created -> started (queue wait and process start) of the newest ``runs``
+    finished runs of ``job_name``, or None before the first."""
     records = instance.get_run_records(
-        dg.RunsFilter(job_name=job_name, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1
+        dg.RunsFilter(job_name=job_name, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=runs
     )
-    if not records or records[0].start_time is None:
-        return None
-    return max(0.0, records[0].start_time - records[0].create_timestamp.timestamp())
+    delays = [
+        max(0.0, r.start_time - r.create_timestamp.timestamp())
+        for r in records
+        if r.start_time is not None
+    ]
+    return max(delays) if delays else None
 
 
 def arming_lead(configured: float, launched_in: float | None, bar_seconds: float) -> float:
     """How long before a close to arm its evaluation: ``configured``, or longer when the last
-    run took longer to start (a backfill's runs hold the queue and the cores) - that delay
-    plus ``ARMING_MARGIN_SECONDS`` - but never more than half a bar."""
+    runs took longer to start (``launched_in``: a backfill's runs hold the queue and the
+    cores) - that delay plus ``ARMING_MARGIN_SECONDS`` - but never more than half a bar."""
     if launched_in is None:
         return configured
     return max(configured, min(launched_in + ARMING_MARGIN_SECONDS, bar_seconds / 2))
