@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.events import JobFailureData, RunFailureReason
+from dagster._core.events import EngineEventData, JobFailureData, RunFailureReason
+from dagster._utils.error import SerializableErrorInfo
 
 from sensors.alerts import run_failure_alert
 from tests.dagster_runs import add_run
@@ -77,7 +78,18 @@ def test_a_clean_shutdown_leaves_no_failed_run_and_fires_no_alert(instance, tmp_
     # Dagster stops; a run launched at the last moment dies with the process group
     late = add_run(instance, "evaluate_strategy", S.STARTED)
     interrupted(instance, late)
-    assert settle_runs(instance, since) == 3
+    # and one dequeued as the code server shut down: its launch fails, it never started
+    refused = add_run(instance, "signal_checks", S.STARTING)
+    error = SerializableErrorInfo(
+        "dagster._core.errors.DagsterLaunchFailedError: Tried to start a run on a server "
+        "after telling it to shut down\n",
+        [],
+        "DagsterLaunchFailedError",
+    )
+    run = instance.get_run_by_id(refused.run_id)
+    instance.report_engine_event("launch failed", run, EngineEventData(error=error))
+    instance.report_run_failed(run, "launch failed")
+    assert settle_runs(instance, since) == 4
     now = statuses(instance)
     assert now[done.run_id] == S.SUCCESS
     assert {now[r] for r in now if r != done.run_id} == {S.CANCELED}

@@ -7,9 +7,11 @@ supervisor stops ``dagster dev``, ``cancel_runs`` cancels every queued run and a
 started one to terminate (Dagster marks it CANCELING; its worker stops and ends CANCELED),
 again and again until nothing is in flight or the grace period is over: the daemon may still
 launch a run while we wind down. Once ``dagster dev`` has stopped, ``settle_runs`` marks
-CANCELED every run still unfinished (its worker died with the group) and every run that our
-own shutdown interrupted into a failure. Each run touched is tagged ``trading/canceled_by:
-shutdown``, and the failure-alert sensor ignores runs with that tag.
+CANCELED every run still unfinished (its worker died with the group), every run that our
+own shutdown interrupted into a failure, and every run that failed to launch meanwhile
+(dequeued by the daemon as the code server was shutting down: it never started). Each run
+touched is tagged ``trading/canceled_by: shutdown``, and the failure-alert sensor ignores
+runs with that tag.
 """
 
 from __future__ import annotations
@@ -85,6 +87,22 @@ def cancel_runs(
         sleep(interval)
 
 
+LAUNCH_REFUSED = "after telling it to shut down"  # DagsterLaunchFailedError's message
+
+
+def _launch_refused(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether the run's launch failed because the code server was shutting down (the daemon
+    dequeued it while ``dagster dev`` stopped)."""
+    from dagster._core.events import DagsterEventType
+
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        data = entry.dagster_event.event_specific_data if entry.dagster_event else None
+        error = getattr(data, "error", None)
+        if error is not None and LAUNCH_REFUSED in (error.message or ""):
+            return True
+    return False
+
+
 def settle_runs(instance: dg.DagsterInstance, since: datetime) -> int:
     """After Dagster stopped: mark CANCELED what it left unfinished, and what our shutdown
     (begun at ``since``, UTC) interrupted into a failure; return how many runs it settled."""
@@ -98,7 +116,9 @@ def settle_runs(instance: dg.DagsterInstance, since: datetime) -> int:
     )
     for record in failed:
         run = record.dagster_run
-        if run.tags.get(FAILURE_REASON_TAG) == INTERRUPTED or canceled_by_shutdown(run):
+        # or its launch was refused: dequeued as the code server was told to shut down
+        refused = record.start_time is None and _launch_refused(instance, run.run_id)
+        if run.tags.get(FAILURE_REASON_TAG) == INTERRUPTED or canceled_by_shutdown(run) or refused:
             _mark(instance, run)
             instance.report_run_canceled(run, MESSAGE)
             settled += 1
