@@ -7,6 +7,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
+from assets.signal_history import SIGNAL_HISTORY_KEY
 from assets.strategy import INTENTS_KEY
 from tests.dbt_locations import location_with, manifest, models, renamed, without_tag
 from trading_pipelines.dbt import (
@@ -35,8 +36,10 @@ def evaluation_models(location: dg.Definitions) -> set[str]:
     job = location.resolve_job_def(EVALUATE_STRATEGY)
     selected = job.asset_layer.selected_asset_keys
     assert INTENTS_KEY in selected
+    assert SIGNAL_HISTORY_KEY in selected  # the history behind the edge, after the intents
     assert set(MARKET_KEYS) <= selected  # the run ingests its bar
-    return {key.to_user_string() for key in selected - {INTENTS_KEY, *MARKET_KEYS}}
+    others = {INTENTS_KEY, SIGNAL_HISTORY_KEY, *MARKET_KEYS}
+    return {key.to_user_string() for key in selected - others}
 
 
 def untagged_downstream_of_executor(location: dg.Definitions) -> set[str]:
