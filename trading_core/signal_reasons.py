@@ -9,7 +9,9 @@ Formatting millions of floats is most of the signal's cost on a long series (a y
 bars is 525,600 rows x 4 fields x every input): Python or NumPy spend about 1 us a number.
 DuckDB formats and concatenates in C++ (an in-memory connection of this process, never the
 warehouse), with the same shortest round-trip text as ``repr`` (``1.0``, ``-0.0``,
-``1e-05``; tests/trading_core/indicators/test_signal_reasons.py holds the two equal).
+``1e-05``; tests/trading_core/indicators/test_signal_reasons.py holds the two equal). A frame
+of fewer than ``SMALL_ROWS`` rows (a bar-by-bar evaluation) takes ``json.dumps`` per row
+instead: a DuckDB query costs about 8 ms however few its rows.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 _local = threading.local()
+SMALL_ROWS = 300  # below this many rows, json.dumps per row is cheaper than a DuckDB query
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
@@ -48,6 +51,8 @@ def explain(
     if not present:
         raise ValueError("explain needs at least one input")
     rows = len(next(iter(fields.values())))
+    if rows < SMALL_ROWS:
+        return _explain_rows(present, weights, fields)
     columns: dict[str, pa.Array] = {}
     parts: list[str] = []
     for i, name in enumerate(sorted(present)):
@@ -76,6 +81,34 @@ def explain(
     if built is None:  # only for a statement that returns nothing
         raise RuntimeError("the reasons query returned no result")
     return built.column(0).to_numpy(zero_copy_only=False)
+
+
+def _explain_rows(
+    present: list[str], weights: dict[str, float], fields: dict[str, np.ndarray]
+) -> np.ndarray:
+    """The same JSON with ``json.dumps`` per row: no DuckDB query (a fixed cost of about
+    8 ms) for the short frames of a bar-by-bar evaluation."""
+    order = [(name, present.index(name)) for name in sorted(present)]
+    columns = {}
+    for key, array in fields.items():
+        values = np.asarray(array, dtype=float)
+        finite = np.isfinite(values)
+        numbers = np.round(np.where(finite, values, 0.0), 6).astype(object)
+        numbers[~finite] = None
+        columns[key] = [numbers[:, j].tolist() for _, j in order]
+    rows = len(next(iter(fields.values())))
+    out = np.empty(rows, dtype=object)
+    for row in range(rows):
+        out[row] = json.dumps(
+            {
+                name: {
+                    **{key: columns[key][k][row] for key in fields},
+                    "weight": weights[name],
+                }
+                for k, (name, _) in enumerate(order)
+            }
+        )
+    return out
 
 
 def _sql_text(text: str) -> str:
