@@ -24,6 +24,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from assets.strategy import INTENTS_KEY
+from trading_core.incremental import MARKS_TABLE, has_table
 from trading_core.incremental_history import DEFERRED
 from trading_pipelines.dbt import EVALUATION_TAG, TradingDbtResource, dbt_vars
 
@@ -32,15 +33,11 @@ SIGNAL_HISTORY_KEY = dg.AssetKey(["signals", "history"])
 
 def deferred_series(conn: duckdb.DuckDBPyConnection) -> int:
     """How many series have history waiting (0 before the chain was ever built)."""
-    found = conn.execute(
-        "select count(*) from duckdb_tables() "
-        "where schema_name = 'intermediate' and table_name = 'recompute_marks'"
-    ).fetchone()
-    if not found or not found[0]:
+    if not has_table(conn, MARKS_TABLE):
         return 0
     row = conn.execute(
         "select count(*) from (select distinct exchange, symbol, timeframe "
-        "from intermediate.recompute_marks where consumer = ?)",
+        f"from {MARKS_TABLE} where consumer = ?)",
         [DEFERRED],
     ).fetchone()
     return int(row[0]) if row else 0

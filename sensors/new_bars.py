@@ -22,6 +22,7 @@ So at most one evaluation is in flight and the queue stays bounded whatever the 
 key names the bars, so a bar is never evaluated twice.
 """
 
+import functools
 import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -213,15 +214,20 @@ def build_new_bar_sensor(
         timeframes = evaluated_timeframes(strategy)
         timeframe = timeframes[0]  # the finest: its closes come first
         _read_events(context, cursor, timeframes)
-        lead = arming_lead(
-            ops.arm_lead_seconds,
-            last_launch_seconds(context.instance, job.name),
-            timeframe_delta(timeframe).total_seconds(),
+        bar_seconds = timeframe_delta(timeframe).total_seconds()
+        # the lead reads the run storage: only on a tick where it can change the answer
+        lead = functools.cache(
+            lambda: arming_lead(
+                ops.arm_lead_seconds, last_launch_seconds(context.instance, job.name), bar_seconds
+            )
         )
+        longest_lead = max(ops.arm_lead_seconds, bar_seconds / 2)  # arming_lead's bound
         if clock is not None and market is not None:
             wall = utc_now()
             for each in timeframes:
-                close = due_close(clock, wall, each, lead)
+                close = due_close(clock, wall, each, 0.0)
+                if due_close(clock, wall, each, longest_lead) != close:
+                    close = due_close(clock, wall, each, lead())
                 if close is None:
                     continue
                 bar_ts = close - timeframe_delta(each)
@@ -239,7 +245,7 @@ def build_new_bar_sensor(
                 checks_job is not None
                 and not in_flight
                 and not runs_in_flight(context.instance, checks_job.name)
-                and _quiet_for(clock, timeframe, lead + CHECKS_RUN_SECONDS)
+                and _quiet_for(clock, timeframe, lead() + CHECKS_RUN_SECONDS)
                 and _checks_due(
                     context.instance,
                     checks_job.name,
@@ -264,7 +270,7 @@ def build_new_bar_sensor(
             "trading/bars": str(len(bars)),
             BAR_CLOSE_TAG: newest_close.isoformat(),
             SETTLE_TAG: str(ops.settle_seconds(market.source if market else "ccxt")),
-            MAX_WAIT_TAG: str(lead + MAX_WAIT_MARGIN_SECONDS),
+            MAX_WAIT_TAG: str(lead() + MAX_WAIT_MARGIN_SECONDS),
         }
         if symbols:
             run_tags.update(_range_tags(keys, symbols))

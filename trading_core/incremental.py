@@ -79,6 +79,17 @@ def written_since(column: str, relation: str, at: object, rows: int | None) -> s
     return f"({column} > {moment} or ({column} = {moment} and {again}))"
 
 
+def has_table(conn: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    """Whether the table ``relation`` (``schema.table``) exists; creates nothing, so a
+    read-only connection may ask."""
+    schema, table = relation.split(".")
+    found = conn.execute(
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(found and found[0])
+
+
 def ensure_marks(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("create schema if not exists intermediate")
     conn.execute(_MARKS_DDL)

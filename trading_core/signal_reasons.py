@@ -36,11 +36,17 @@ def _connection() -> duckdb.DuckDBPyConnection:
     return conn
 
 
+def _round6(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` rounded to 6 decimals (0.0 where not finite) and the not-finite mask."""
+    values = np.asarray(values, dtype=float)
+    missing = ~np.isfinite(values)
+    return np.round(np.where(missing, 0.0, values), 6), missing
+
+
 def rounded(values: np.ndarray) -> pa.Array:
     """``values`` rounded to 6 decimals, null where not finite."""
-    values = np.asarray(values, dtype=float)
-    finite = np.isfinite(values)
-    return pa.array(np.round(np.where(finite, values, 0.0), 6), mask=~finite)
+    numbers, missing = _round6(values)
+    return pa.array(numbers, mask=missing)
 
 
 def explain(
@@ -91,10 +97,9 @@ def _explain_rows(
     order = [(name, present.index(name)) for name in sorted(present)]
     columns = {}
     for key, array in fields.items():
-        values = np.asarray(array, dtype=float)
-        finite = np.isfinite(values)
-        numbers = np.round(np.where(finite, values, 0.0), 6).astype(object)
-        numbers[~finite] = None
+        rounded6, missing = _round6(array)
+        numbers = rounded6.astype(object)
+        numbers[missing] = None
         columns[key] = [numbers[:, j].tolist() for _, j in order]
     rows = len(next(iter(fields.values())))
     out = np.empty(rows, dtype=object)

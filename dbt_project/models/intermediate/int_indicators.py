@@ -106,11 +106,8 @@ def _changed(session, stg, raw, checks, this, edges):
     one side only."""
     from trading_core import incremental as inc
 
-    mark = session.execute(
-        "select * from duckdb_tables() where schema_name = 'intermediate' "
-        "and table_name = 'int_indicators__watermark'"
-    ).fetchall()
-    if not mark:  # a table built before it was incremental: everything is new
+    if not inc.has_table(session, WATERMARK):
+        # a table built before it was incremental: everything is new
         everything = session.execute(
             f"select distinct {', '.join(KEYS)} from {stg} union "
             f"select distinct {', '.join(KEYS)} from {this}"
