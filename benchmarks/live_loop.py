@@ -25,6 +25,7 @@ The last line of stdout is one JSON object (``--json`` prints only it).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -164,10 +165,15 @@ def run_phases(home: Path) -> tuple[list[dict], int]:
             decided = [s[2] for s in steps if s[0] == INTENTS_STEP and s[1] != T.STEP_START]
             if decided:  # the strategy's step ended: the bar's intent, if any, is written
                 phases["decided"] = decided[0]
+            spans = []
             for key in {s[0] for s in steps}:
                 times = [s[2] for s in steps if s[0] == key]
+                spans.append((min(times), max(times)))
                 phases.setdefault("steps", {})[key] = max(times) - min(times)
                 phases.setdefault("work", {})[key] = max(times) - min(times) - waited.get(key, 0)
+            # between one step's end and the next one's start: mostly the wait for the pool
+            spans.sort()
+            phases["handoff"] = sum(max(0.0, b[0] - a[1]) for a, b in itertools.pairwise(spans))
             runs.append(phases)
     events = []
     for r in runs:
@@ -196,6 +202,8 @@ def fixed_cost(runs: list[dict], job: str) -> dict:
         "steps_s": med([sum(r.get("steps", {}).values()) for r in done]),
         "dbt_step_s": med(dbt),
         "run_s": med([r["ended"] - r["started"] for r in done]),
+        "handoff_s": med([r.get("handoff", 0.0) for r in done]),  # step end -> next start
+        "handoff_max_s": max([round(r.get("handoff", 0.0), 2) for r in done], default=None),
         # per step, its time without the wait for the bar close
         "step_work_s": {
             key: med([r["work"][key] for r in done if key in r.get("work", {})])
