@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 
 from executor.logs import configure_logging
 from executor.secrets import SecretError, load_api_keys, require_keys
 from trading_core.config import ConfigError, get_config, get_paths
+from trading_core.stop_signals import stop_on_signals
 from trading_core.timeframes import timeframe_seconds
 
 LIVE_OPT_IN_ENV = "TRADING_LIVE_OPT_IN"
@@ -148,11 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ),
     )
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, _frame: stop.set())
     try:
-        return run(opts, config, get_paths(), keys, stop)
+        with stop_on_signals(threading.Event()) as stop:
+            return run(opts, config, get_paths(), keys, stop)
     except (StartupRefused, BrokerError, *StartRefusals) as exc:
         # BrokerError: the exchange is unknown, unreachable, refuses the keys, or the keys
         # can withdraw (the ccxt broker checks at connect).

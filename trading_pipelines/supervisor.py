@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from executor.alerts import Alerter
+from trading_core.stop_signals import stop_on_signals
 from trading_pipelines.periodic import PeriodicRunner, PeriodicTask
 
 log = logging.getLogger("trading_pipelines.supervisor")
@@ -266,12 +267,7 @@ def supervise(
 ) -> int:
     """Run the children (and ``tasks``) until SIGINT or SIGTERM, then stop every one of them
     (see ``Supervisor.stop``); return 0."""
-    stop = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda _signum, _frame: stop.set())
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
+    with stop_on_signals(threading.Event()) as stop:
         Supervisor(
             specs,
             alerter,
@@ -281,7 +277,4 @@ def supervise(
             before_stop=before_stop,
             after_stop=after_stop,
         ).run(stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return 0
