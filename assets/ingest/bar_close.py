@@ -4,7 +4,8 @@ An evaluation run requested before its bar closes (``sensors.new_bars``) carries
 on the market clock in ``trading/bar_close``. The first market-data step of the run waits
 for it (plus ``trading/settle_seconds``, at most ``trading/max_wait_seconds``) and then
 fetches as usual; a run without the tag (a backfill, a live_market tick, a run by hand)
-does not wait.
+does not wait. While it waits, the process's first-dbt-invocation costs are paid in the
+background (``trading_pipelines.dbt_warm_up``): the run's dbt step comes right after.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 import dagster as dg
 
 from trading_core.market.bar_close import wait_for_close
+from trading_pipelines.dbt_warm_up import warm_up_in_background
 from trading_pipelines.resources.market import MarketDataResource
 
 BAR_CLOSE_TAG = "trading/bar_close"
@@ -42,6 +44,7 @@ def wait_for_bar_close(context: dg.AssetExecutionContext, market: MarketDataReso
     except ValueError:
         context.log.warning(f"{BAR_CLOSE_TAG}={raw!r} is not an ISO instant: not waiting")
         return
+    warm_up_in_background()
     waited = wait_for_close(
         market.clock(),
         close,
