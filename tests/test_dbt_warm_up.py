@@ -53,18 +53,22 @@ def _context(tags: dict[str, str]) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("tags", "warmed"),
+    ("tags", "left", "warmed"),
     [
-        ({}, False),  # a backfill, a live_market tick, a run by hand: no wait, no warm-up
-        ({bar_close.BAR_CLOSE_TAG: "not a time"}, False),
-        ({bar_close.BAR_CLOSE_TAG: "2020-01-01T00:00:00+00:00"}, True),  # closed long ago
+        ({}, 30.0, False),  # a backfill, a live_market tick, a run by hand: no wait
+        ({bar_close.BAR_CLOSE_TAG: "not a time"}, 30.0, False),
+        ({bar_close.BAR_CLOSE_TAG: "2026-12-03T12:00:00+00:00"}, 12.0, True),
+        ({bar_close.BAR_CLOSE_TAG: "2026-12-03T12:00:00+00:00"}, 1.0, False),  # too late
+        ({bar_close.BAR_CLOSE_TAG: "2026-12-03T12:00:00+00:00"}, -5.0, False),  # closed
+        ({bar_close.BAR_CLOSE_TAG: "2026-12-03T12:00:00+00:00"}, None, False),  # never
     ],
 )
-def test_only_an_armed_run_warms_dbt_up(
-    monkeypatch: pytest.MonkeyPatch, tags: dict[str, str], warmed: bool
+def test_only_an_armed_run_with_time_to_spare_warms_dbt_up(
+    monkeypatch: pytest.MonkeyPatch, tags: dict[str, str], left: float | None, warmed: bool
 ) -> None:
     calls: list[bool] = []
     monkeypatch.setattr(bar_close, "warm_up_in_background", lambda: calls.append(True))
+    monkeypatch.setattr(bar_close, "seconds_until", lambda *_args: left)
     monkeypatch.setattr(bar_close, "wait_for_close", lambda *_args: 0.0)
     market = SimpleNamespace(clock=lambda: None)
     bar_close.wait_for_bar_close(_context(tags), market)  # type: ignore[arg-type]

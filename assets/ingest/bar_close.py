@@ -15,7 +15,7 @@ from datetime import datetime
 
 import dagster as dg
 
-from trading_core.market.bar_close import wait_for_close
+from trading_core.market.bar_close import seconds_until, wait_for_close
 from trading_pipelines.dbt_warm_up import warm_up_in_background
 from trading_pipelines.resources.market import MarketDataResource
 
@@ -23,6 +23,9 @@ BAR_CLOSE_TAG = "trading/bar_close"
 SETTLE_TAG = "trading/settle_seconds"
 MAX_WAIT_TAG = "trading/max_wait_seconds"
 DEFAULT_MAX_WAIT_SECONDS = 60.0
+# dbt's warm-up takes about 1.2-1.6 s of one core; with less time left before the close it
+# would compete with the ingest step for the interpreter instead of using the wait.
+WARM_UP_MIN_LEAD_SECONDS = 2.0
 
 
 def _seconds(tags: Mapping[str, str], key: str, default: float) -> float:
@@ -44,9 +47,12 @@ def wait_for_bar_close(context: dg.AssetExecutionContext, market: MarketDataReso
     except ValueError:
         context.log.warning(f"{BAR_CLOSE_TAG}={raw!r} is not an ISO instant: not waiting")
         return
-    warm_up_in_background()
+    clock = market.clock()
+    left = seconds_until(clock, close)
+    if left is not None and left >= WARM_UP_MIN_LEAD_SECONDS:
+        warm_up_in_background()
     waited = wait_for_close(
-        market.clock(),
+        clock,
         close,
         _seconds(tags, SETTLE_TAG, 1.0),
         _seconds(tags, MAX_WAIT_TAG, DEFAULT_MAX_WAIT_SECONDS),

@@ -43,6 +43,15 @@ def due_close(
     return reached
 
 
+def seconds_until(
+    clock: MarketClock, close: datetime, wall_now: Callable[[], datetime] = utc_now
+) -> float | None:
+    """Wall seconds until the market clock reaches ``close`` (negative once it has); None
+    when it never does."""
+    target = clock.wall_at(close)
+    return None if target is None else (target - wall_now()).total_seconds()
+
+
 def wait_for_close(
     clock: MarketClock,
     close: datetime,

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from trading_core.market.bar_close import due_close, floor_close, wait_for_close
+from trading_core.market.bar_close import due_close, floor_close, seconds_until, wait_for_close
 from trading_core.market.clock import MarketClock
 
 T = datetime(2026, 1, 5, 10, 0)
@@ -72,3 +72,14 @@ def test_wait_for_close_sleeps_until_the_close_plus_settle() -> None:
     # data that ends before the close: nothing to wait for
     ended = MarketClock(start=T, wall_start=T, speed=1.0, end=T + timedelta(seconds=30))
     assert wait_for_close(ended, T + timedelta(minutes=1), 0, 30.0, sleep, lambda: now[0]) == 0.0
+
+
+def test_seconds_until_the_close_on_the_wall_clock_and_on_a_played_market() -> None:
+    wall = T + timedelta(seconds=50)
+    assert seconds_until(MarketClock(), T + timedelta(minutes=1), lambda: wall) == 10.0
+    assert seconds_until(MarketClock(), T, lambda: wall) == -50.0
+    # history played 60x: a market minute is a wall second
+    played = MarketClock(start=datetime(2025, 1, 1), wall_start=T, speed=60.0)
+    assert seconds_until(played, datetime(2025, 1, 1, 0, 5), lambda: T) == pytest.approx(5.0)
+    ended = MarketClock(start=T, wall_start=T, speed=1.0, end=T + timedelta(seconds=30))
+    assert seconds_until(ended, T + timedelta(minutes=1), lambda: T) is None
