@@ -19,7 +19,7 @@ from trading_core.stop_signals import stop_on_signals
 # lone SIGTERM then hangs the process; under a storm the nested handlers overflow the stack).
 HAMMER = textwrap.dedent(
     """
-    import os, signal, sys, threading, time
+    import os, signal, threading, time
     from trading_core.stop_signals import stop_on_signals
 
     def storm(event, seconds):
@@ -40,28 +40,11 @@ HAMMER = textwrap.dedent(
         return woken
 
     event = threading.Event()
-    if sys.argv[1] == "lambda":
-        signal.signal(signal.SIGUSR1, lambda *_: event.set())
+    with stop_on_signals(event, (signal.SIGUSR1,)):
         woken = storm(event, 2.0)
-    else:
-        with stop_on_signals(event, (signal.SIGUSR1,)):
-            woken = storm(event, 2.0)
     print("done", woken)
     """
 )
-
-
-def _run_hammer(kind: str, timeout: float) -> subprocess.CompletedProcess[str] | None:
-    try:
-        return subprocess.run(
-            [sys.executable, "-c", HAMMER, kind],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=os.getcwd(),
-        )
-    except subprocess.TimeoutExpired:
-        return None
 
 
 def test_sigterm_sets_the_event_and_handlers_are_restored() -> None:
@@ -102,14 +85,52 @@ def test_the_watcher_thread_ends_with_the_block() -> None:
     assert not any(t.name == "stop-signals" for t in threading.enumerate())
 
 
+# The race made deterministic: the signal lands while the main thread holds the Event's
+# lock, as it does inside Event.wait() between its checks.
+INSIDE_WAIT = textwrap.dedent(
+    """
+    import contextlib, signal, sys, threading
+    from trading_core.stop_signals import stop_on_signals
+
+    event = threading.Event()
+    if sys.argv[1] == "lambda":
+        signal.signal(signal.SIGUSR1, lambda *_: event.set())
+        block = contextlib.nullcontext()
+    else:
+        block = stop_on_signals(event, (signal.SIGUSR1,))
+    with block:
+        with event._cond:
+            signal.raise_signal(signal.SIGUSR1)  # a Python handler runs here, lock held
+            sum(range(1000))
+        assert event.wait(10)
+    print("done")
+    """
+)
+
+
+def _run(script: str, kind: str, timeout: float) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", script, kind], capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def test_a_signal_while_the_main_thread_holds_the_events_lock() -> None:
+    """The old handler (Event.set() inside the handler) hangs for good here: the control
+    proves the test can fail. The pipe and its watcher thread set the event once the main
+    thread lets go of the lock."""
+    assert _run(INSIDE_WAIT, "lambda", timeout=5.0) is None, "the control did not hang"
+    fixed = _run(INSIDE_WAIT, "pipe", timeout=30.0)
+    assert fixed is not None, "stop_on_signals deadlocked"
+    assert (fixed.returncode, fixed.stdout.strip()) == (0, "done"), fixed.stderr[-2000:]
+
+
 @pytest.mark.slow
-def test_signals_during_event_wait_never_deadlock() -> None:
-    """The handler that calls Event.set() fails under this storm (the control proves the
-    test can fail); the pipe-and-watcher design wakes the waiter thousands of times."""
-    control = _run_hammer("lambda", timeout=30.0)
-    assert control is None or control.returncode != 0, "the control did not fail"
-    fixed = _run_hammer("pipe", timeout=30.0)
+def test_a_signal_storm_during_event_waits_wakes_the_waiter_every_time() -> None:
+    fixed = _run(HAMMER, "pipe", timeout=60.0)
     assert fixed is not None, "stop_on_signals deadlocked under a signal storm"
     assert fixed.returncode == 0, fixed.stderr[-2000:]
     word, woken = fixed.stdout.split()
-    assert word == "done" and int(woken) > 100
+    assert word == "done" and int(woken) > 10
