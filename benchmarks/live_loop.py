@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import re
 import signal
@@ -237,6 +238,23 @@ def ledger_latencies(home: Path, bar_wall: dict[datetime, float]) -> tuple[list,
     return to_intent, to_fill, len(rows)
 
 
+def bad_argument(args: argparse.Namespace) -> str | None:
+    """What is wrong with the flags, naming the flag and its allowed values; None if nothing."""
+    ranges = {
+        "--symbols": (args.symbols, 1, len(BASES.split())),
+        "--history-days": (args.history_days, 1, 730),
+        "--bars": (args.bars, 1, 1000),
+        "--backfill-days": (args.backfill_days, 0, 3650),
+        "--port": (args.port, 1024, 65535),
+    }
+    for flag, (value, low, high) in ranges.items():
+        if not low <= value <= high:
+            return f"{flag} {value}: allowed {low}..{high}"
+    if not (math.isfinite(args.pace) and 1.0 <= args.pace <= 3600.0):
+        return f"--pace {args.pace}: allowed 1..3600 wall seconds per bar"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=3)
@@ -265,8 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     parser.add_argument("--keep", action="store_true", help="keep the TRADING_HOME")
     args = parser.parse_args(argv)
-    if not 1 <= args.symbols <= len(BASES.split()):
-        parser.error(f"--symbols: 1..{len(BASES.split())}")
+    problem = bad_argument(args)
+    if problem:
+        parser.error(problem)
     home = Path(tempfile.mkdtemp(prefix="live_loop_", dir="/tmp"))
     began = time.monotonic()
     env, as_of = market_env(
